@@ -1,0 +1,318 @@
+"""Pydantic models shared by every part of simops.
+
+API resources mirror the Super SIM wire format (snake_case JSON fields); the domain models
+(`SimState`, `DesiredState`, `SimUpdate`) are what the planner, the emulator and the workflows
+exchange. Every model ignores unknown fields so that a newer API or a newer simops can add
+fields without breaking a running workflow.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SID_PATTERN = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")
+
+
+def is_sid(value: str, prefix: str) -> bool:
+    """Whether `value` is a SID with the given two-letter prefix (e.g. `HS` for a Sim)."""
+    match = SID_PATTERN.match(value)
+    return match is not None and match.group("prefix") == prefix
+
+
+class SimStatus(StrEnum):
+    """Every status a Sim resource can report."""
+
+    NEW = "new"
+    READY = "ready"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    SCHEDULED = "scheduled"
+
+
+REQUESTABLE_STATUSES = (SimStatus.READY, SimStatus.ACTIVE, SimStatus.INACTIVE)
+"""The statuses an update request may ask for (`sim_enum_status_update`)."""
+
+ENABLED_STATUSES = (SimStatus.READY, SimStatus.ACTIVE)
+"""Statuses in which a SIM can connect, and so must have a Fleet."""
+
+
+class Resource(BaseModel):
+    """Base of every API resource model: tolerant of fields a newer API adds."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Sim(Resource):
+    """A Sim resource as the API returns it."""
+
+    sid: str
+    unique_name: str | None = None
+    account_sid: str
+    iccid: str | None = None
+    status: SimStatus
+    fleet_sid: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    url: str | None = None
+    links: dict[str, str] | None = None
+
+    def state(self) -> SimState:
+        """The part of the Sim the planner reasons about."""
+        return SimState(
+            status=self.status,
+            fleet_sid=self.fleet_sid,
+            account_sid=self.account_sid,
+            unique_name=self.unique_name or None,
+        )
+
+
+class Fleet(Resource):
+    """A Fleet resource."""
+
+    sid: str
+    unique_name: str | None = None
+    account_sid: str
+    data_enabled: bool | None = None
+    data_limit: int | None = None
+    data_metering: str | None = None
+    sms_commands_enabled: bool | None = None
+    sms_commands_url: str | None = None
+    sms_commands_method: str | None = None
+    network_access_profile_sid: str | None = None
+    ip_commands_url: str | None = None
+    ip_commands_method: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    url: str | None = None
+
+
+class NetworkAccessProfile(Resource):
+    """A NetworkAccessProfile resource."""
+
+    sid: str
+    unique_name: str | None = None
+    account_sid: str
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    url: str | None = None
+    links: dict[str, str] | None = None
+
+
+class BillingPeriodType(StrEnum):
+    """The kind of a Sim's billing period."""
+
+    READY = "ready"
+    ACTIVE = "active"
+
+
+class BillingPeriod(Resource):
+    """A Sim BillingPeriod resource."""
+
+    sid: str
+    account_sid: str
+    sim_sid: str
+    start_time: datetime
+    end_time: datetime
+    period_type: BillingPeriodType
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+
+
+class SettingsUpdateStatus(StrEnum):
+    """Status of a SettingsUpdate."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in-progress"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+
+
+class SettingsUpdate(Resource):
+    """A SettingsUpdate resource."""
+
+    sid: str
+    iccid: str | None = None
+    sim_sid: str
+    status: SettingsUpdateStatus
+    packages: list[Any] = Field(default_factory=list)
+    date_completed: datetime | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+
+
+class UsageRecord(Resource):
+    """A UsageRecord: usage of one SIM, Fleet or account over a period."""
+
+    account_sid: str
+    sim_sid: str | None = None
+    network_sid: str | None = None
+    fleet_sid: str | None = None
+    iso_country: str | None = None
+    period: dict[str, Any] | None = None
+    data_upload: int | None = None
+    data_download: int | None = None
+    data_total: int | None = None
+    data_total_billed: float | None = None
+    billed_unit: str | None = None
+
+
+class SmsCommand(Resource):
+    """An SmsCommand resource."""
+
+    sid: str
+    account_sid: str
+    sim_sid: str
+    payload: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    url: str | None = None
+
+
+class ApiErrorBody(Resource):
+    """The Twilio-style error body every failed request carries."""
+
+    code: int
+    message: str
+    more_info: str | None = None
+    status: int
+
+
+class CallbackMethod(StrEnum):
+    """How the API delivers a completion callback."""
+
+    POST = "POST"
+    GET = "GET"
+
+
+NO_FLEET = ""
+"""The `Fleet` parameter value that removes a SIM's Fleet (`Fleet=` empty on the wire)."""
+
+
+class SimUpdate(BaseModel):
+    """One `POST /v1/Sims/{sid}` request; `None` means "parameter not sent".
+
+    `fleet` is a Fleet SID or unique name, or `NO_FLEET` to remove the Fleet.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: SimStatus | None = None
+    fleet: str | None = None
+    account_sid: str | None = None
+    unique_name: str | None = None
+    callback_url: str | None = None
+    callback_method: CallbackMethod | None = None
+
+    def form(self) -> dict[str, str]:
+        """The form-encoded parameters of this update, UpperCamelCase as the API names them."""
+        params: dict[str, str] = {}
+        if self.unique_name is not None:
+            params["UniqueName"] = self.unique_name
+        if self.status is not None:
+            params["Status"] = self.status.value
+        if self.fleet is not None:
+            params["Fleet"] = self.fleet
+        if self.account_sid is not None:
+            params["AccountSid"] = self.account_sid
+        if self.callback_url is not None:
+            params["CallbackUrl"] = self.callback_url
+        if self.callback_method is not None:
+            params["CallbackMethod"] = self.callback_method.value
+        return params
+
+    def writes_state(self) -> bool:
+        """Whether the update asks for any change of state (callback fields alone do not)."""
+        return any(
+            value is not None
+            for value in (self.status, self.fleet, self.account_sid, self.unique_name)
+        )
+
+
+class SimState(BaseModel):
+    """What the planner and the emulator's rules reason about: one SIM's observable state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: SimStatus
+    fleet_sid: str | None = None
+    account_sid: str
+    unique_name: str | None = None
+
+
+class DesiredState(BaseModel):
+    """The state an operation converges a SIM to; `None` fields are left as they are.
+
+    `fleet_sid` is a resolved Fleet SID; `remove_fleet` asks for no Fleet at all.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    status: SimStatus | None = None
+    fleet_sid: str | None = None
+    remove_fleet: bool = False
+    account_sid: str | None = None
+    unique_name: str | None = None
+    allow_inactive_move: bool = False
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> DesiredState:
+        if self.fleet_sid is not None and self.remove_fleet:
+            raise ValueError("a desired state cannot both set and remove the Fleet")
+        if self.status is not None and self.status not in REQUESTABLE_STATUSES:
+            raise ValueError(
+                f"desired status must be one of ready, active, inactive, not {self.status}"
+            )
+        return self
+
+    def is_empty(self) -> bool:
+        """Whether the desired state asks for nothing."""
+        return (
+            self.status is None
+            and self.fleet_sid is None
+            and not self.remove_fleet
+            and self.account_sid is None
+            and self.unique_name is None
+        )
+
+
+class OutcomeKind(StrEnum):
+    """How an operation on one SIM ended."""
+
+    CONVERGED = "converged"
+    ALREADY_CONVERGED = "already_converged"
+    FAILED = "failed"
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+
+
+class PlanKind(StrEnum):
+    """What the planner says to do next."""
+
+    CALL = "call"
+    WAIT = "wait"
+    DONE = "done"
+    IMPOSSIBLE = "impossible"
+
+
+class PlanStep(BaseModel):
+    """The planner's answer: the next API call, wait for `scheduled`, done, or impossible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: PlanKind
+    update: SimUpdate | None = None
+    is_async: bool = False
+    code: int | None = None
+    reason: str | None = None
+
+
+OperationName = Literal[
+    "activate", "ready", "deactivate", "reactivate", "set-fleet", "rename", "move", "converge"
+]

@@ -1,0 +1,288 @@
+"""The rules of the Super SIM state machine and the planner, as pure functions (no I/O).
+
+The emulator enforces these rules, the dry run checks rows against them and the workflows ask
+the planner what to do next, so a rule lives here once. Where the public reference is silent the
+decisions of `SUPERSIM-API.md` apply; the few this module adds are listed in the README.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from simops.models import (
+    ENABLED_STATUSES,
+    NO_FLEET,
+    DesiredState,
+    PlanKind,
+    PlanStep,
+    SimState,
+    SimStatus,
+    SimUpdate,
+)
+
+
+class RuleCode(IntEnum):
+    """API error codes of the Super SIM rules (and the generic ones the emulator uses)."""
+
+    INVALID_PARAMETER = 20001
+    AUTHENTICATION = 20003
+    NOT_FOUND = 20404
+    RATE_LIMITED = 20429
+    INTERNAL = 20500
+    MISSING_PARAMETER = 83001
+    NOT_REGISTRABLE = 83002
+    ALREADY_REGISTERED = 83003
+    FLEET_NOT_FOUND = 83006
+    FLEET_REQUIRED = 83007
+    FLEET_REMOVAL_NOT_ALLOWED = 83008
+    SCHEDULED_CONFLICT = 83009
+    TRANSITION_NOT_ALLOWED = 83010
+    DUPLICATE_UNIQUE_NAME = 83011
+    BAD_PAGE_TOKEN = 21481
+
+
+STATUS_TRANSITIONS: dict[SimStatus, frozenset[SimStatus]] = {
+    SimStatus.NEW: frozenset({SimStatus.READY, SimStatus.ACTIVE}),
+    SimStatus.READY: frozenset({SimStatus.ACTIVE, SimStatus.INACTIVE}),
+    SimStatus.ACTIVE: frozenset({SimStatus.INACTIVE}),
+    SimStatus.INACTIVE: frozenset({SimStatus.ACTIVE}),
+    SimStatus.SCHEDULED: frozenset(),
+}
+"""Which requested status change is legal from which status (a same-status request is a no-op)."""
+
+IMMEDIATE_STATUS_CHANGES = frozenset({(SimStatus.READY, SimStatus.ACTIVE)})
+"""Status changes applied at once (200); every other legal change is asynchronous (202)."""
+
+
+class RuleViolation(BaseModel):
+    """Why the API refuses an update: the error code, HTTP status and message it answers with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: RuleCode
+    http_status: int = 400
+    message: str
+
+
+class UpdateEffect(BaseModel):
+    """What an accepted update does: the state at once and, for asynchronous work, the final one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    immediate: SimState
+    final: SimState | None = None
+    changed: bool
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the update leaves the SIM `scheduled` until later."""
+        return self.final is not None
+
+
+def is_status_change_allowed(current: SimStatus, requested: SimStatus) -> bool:
+    """Whether a SIM in `current` may be asked for `requested` (equal statuses are no-ops)."""
+    return requested == current or requested in STATUS_TRANSITIONS[current]
+
+
+def is_status_change_async(current: SimStatus, requested: SimStatus) -> bool:
+    """Whether a legal change from `current` to `requested` goes through `scheduled`."""
+    return requested != current and (current, requested) not in IMMEDIATE_STATUS_CHANGES
+
+
+def _violation(code: RuleCode, message: str, http_status: int = 400) -> RuleViolation:
+    return RuleViolation(code=code, http_status=http_status, message=message)
+
+
+def _evaluate_while_scheduled(
+    current: SimState, update: SimUpdate, scheduled_target: SimState | None
+) -> UpdateEffect | RuleViolation:
+    heading_to = scheduled_target or current
+    if update.status is not None and update.status != heading_to.status:
+        return _violation(
+            RuleCode.SCHEDULED_CONFLICT,
+            "The SIM has an update in progress (status scheduled); its status cannot change "
+            "until it completes",
+            http_status=409,
+        )
+    if update.fleet is not None and (update.fleet or None) != heading_to.fleet_sid:
+        return _violation(
+            RuleCode.SCHEDULED_CONFLICT,
+            "The Fleet of a SIM cannot change while it is scheduled",
+        )
+    if update.account_sid is not None and update.account_sid != current.account_sid:
+        return _violation(
+            RuleCode.SCHEDULED_CONFLICT,
+            "A scheduled SIM cannot move between accounts until its update completes",
+            http_status=409,
+        )
+    if update.unique_name is None:
+        return UpdateEffect(immediate=current, final=scheduled_target, changed=False)
+    unique_name = update.unique_name or None
+    immediate = current.model_copy(update={"unique_name": unique_name})
+    final = (
+        scheduled_target.model_copy(update={"unique_name": unique_name})
+        if scheduled_target is not None
+        else None
+    )
+    return UpdateEffect(immediate=immediate, final=final, changed=immediate != current)
+
+
+def _check_account_move(
+    current: SimState, update: SimUpdate, inactive_move_allowed: bool
+) -> RuleViolation | None:
+    if current.status == SimStatus.INACTIVE and not inactive_move_allowed:
+        return _violation(
+            RuleCode.TRANSITION_NOT_ALLOWED,
+            "Moving inactive SIMs between accounts is a private beta this account does not have",
+        )
+    if current.status not in (SimStatus.NEW, SimStatus.INACTIVE):
+        return _violation(
+            RuleCode.TRANSITION_NOT_ALLOWED,
+            f"A {current.status} SIM cannot move between accounts: only new SIMs (and inactive "
+            "ones with the private beta) can",
+        )
+    if current.fleet_sid is not None and update.fleet is None:
+        return _violation(
+            RuleCode.FLEET_NOT_FOUND,
+            "The SIM has a Fleet: a move must pass Fleet, a Fleet of the destination account "
+            "or empty for none",
+        )
+    return None
+
+
+def evaluate_update(
+    current: SimState,
+    update: SimUpdate,
+    *,
+    scheduled_target: SimState | None = None,
+    inactive_move_allowed: bool = False,
+) -> UpdateEffect | RuleViolation:
+    """Apply the Super SIM rules to one update request.
+
+    `update.fleet` must already be resolved to a Fleet SID of the account the SIM will belong
+    to (or `NO_FLEET`); unknown Fleets and duplicate unique names are the caller's checks since
+    they need the account's resources. `scheduled_target` is where a `scheduled` SIM is heading.
+    """
+    if current.status == SimStatus.SCHEDULED:
+        return _evaluate_while_scheduled(current, update, scheduled_target)
+
+    moving = update.account_sid is not None and update.account_sid != current.account_sid
+    if moving:
+        move_violation = _check_account_move(current, update, inactive_move_allowed)
+        if move_violation is not None:
+            return move_violation
+
+    status_after = current.status if update.status is None else update.status
+    if not is_status_change_allowed(current.status, status_after):
+        if status_after == SimStatus.NEW:
+            message = "A SIM can never return to new"
+        else:
+            message = f"A SIM cannot change from {current.status} to {status_after}"
+        return _violation(RuleCode.TRANSITION_NOT_ALLOWED, message)
+
+    fleet_after = current.fleet_sid if update.fleet is None else update.fleet or None
+    if status_after in ENABLED_STATUSES and fleet_after is None:
+        if update.fleet == NO_FLEET and current.fleet_sid is not None:
+            return _violation(
+                RuleCode.FLEET_REMOVAL_NOT_ALLOWED,
+                f"The Fleet of a {status_after} SIM cannot be removed",
+            )
+        return _violation(
+            RuleCode.FLEET_REQUIRED,
+            f"A {status_after} SIM needs a Fleet: pass Fleet in the same request",
+        )
+
+    status_async = is_status_change_async(current.status, status_after)
+    fleet_async = fleet_after != current.fleet_sid and current.status in ENABLED_STATUSES
+    unique_name = current.unique_name if update.unique_name is None else update.unique_name or None
+    account_after = update.account_sid if moving and update.account_sid else current.account_sid
+    final = SimState(
+        status=status_after,
+        fleet_sid=fleet_after,
+        account_sid=account_after,
+        unique_name=unique_name,
+    )
+    if not (status_async or fleet_async):
+        return UpdateEffect(immediate=final, changed=final != current)
+    immediate = final.model_copy(
+        update={
+            "status": SimStatus.SCHEDULED,
+            "fleet_sid": current.fleet_sid if fleet_async else fleet_after,
+        }
+    )
+    return UpdateEffect(immediate=immediate, final=final, changed=True)
+
+
+def _fleet_mismatch(observed: SimState, desired: DesiredState) -> bool:
+    if desired.remove_fleet:
+        return observed.fleet_sid is not None
+    return desired.fleet_sid is not None and desired.fleet_sid != observed.fleet_sid
+
+
+def _desired_fleet_param(desired: DesiredState) -> str | None:
+    if desired.remove_fleet:
+        return NO_FLEET
+    return desired.fleet_sid
+
+
+def is_converged(observed: SimState, desired: DesiredState) -> bool:
+    """Whether the observed SIM already has every part of the desired state."""
+    return (
+        observed.status != SimStatus.SCHEDULED
+        and (desired.status is None or desired.status == observed.status)
+        and not _fleet_mismatch(observed, desired)
+        and (desired.account_sid is None or desired.account_sid == observed.account_sid)
+        and (desired.unique_name is None or desired.unique_name == observed.unique_name)
+    )
+
+
+def _propose(observed: SimState, update: SimUpdate, desired: DesiredState) -> PlanStep:
+    verdict = evaluate_update(observed, update, inactive_move_allowed=desired.allow_inactive_move)
+    if isinstance(verdict, RuleViolation):
+        return PlanStep(kind=PlanKind.IMPOSSIBLE, code=int(verdict.code), reason=verdict.message)
+    return PlanStep(kind=PlanKind.CALL, update=update, is_async=verdict.is_async)
+
+
+def plan(observed: SimState, desired: DesiredState) -> PlanStep:
+    """The next step that brings `observed` closer to `desired`.
+
+    One call carries as much of the desired state as the rules allow in one request, so a SIM
+    gets the fewest state-changing writes its path needs. An account move goes first and alone
+    (moves are only legal for `new` and `inactive` SIMs); every proposed call has been checked
+    against `evaluate_update`, so the planner never proposes what the API would refuse.
+    """
+    if observed.status == SimStatus.SCHEDULED:
+        return PlanStep(kind=PlanKind.WAIT, reason="an update is in progress")
+    if is_converged(observed, desired):
+        return PlanStep(kind=PlanKind.DONE)
+
+    rename = (
+        desired.unique_name
+        if desired.unique_name is not None and desired.unique_name != observed.unique_name
+        else None
+    )
+    fleet_param = _desired_fleet_param(desired) if _fleet_mismatch(observed, desired) else None
+
+    if desired.account_sid is not None and desired.account_sid != observed.account_sid:
+        if fleet_param is None and observed.fleet_sid is not None:
+            fleet_param = _desired_fleet_param(desired)
+            if fleet_param is None:
+                return PlanStep(
+                    kind=PlanKind.IMPOSSIBLE,
+                    code=int(RuleCode.FLEET_NOT_FOUND),
+                    reason="The SIM has a Fleet of its current account: name a Fleet of the "
+                    "destination account, or ask for no Fleet",
+                )
+        move = SimUpdate(account_sid=desired.account_sid, fleet=fleet_param, unique_name=rename)
+        return _propose(observed, move, desired)
+
+    status_param = (
+        desired.status if desired.status is not None and desired.status != observed.status else None
+    )
+    return _propose(
+        observed,
+        SimUpdate(status=status_param, fleet=fleet_param, unique_name=rename),
+        desired,
+    )
