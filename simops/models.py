@@ -316,3 +316,133 @@ class PlanStep(BaseModel):
 OperationName = Literal[
     "activate", "ready", "deactivate", "reactivate", "set-fleet", "rename", "move", "converge"
 ]
+
+
+class SimSnapshot(BaseModel):
+    """A SIM as a workflow may hold it: its SID and state, never its ICCID."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sid: str
+    status: SimStatus
+    fleet_sid: str | None = None
+    account_sid: str
+    unique_name: str | None = None
+
+    @classmethod
+    def of(cls, sim: Sim) -> SimSnapshot:
+        """The snapshot of an API Sim resource."""
+        return cls(
+            sid=sim.sid,
+            status=sim.status,
+            fleet_sid=sim.fleet_sid,
+            account_sid=sim.account_sid,
+            unique_name=sim.unique_name or None,
+        )
+
+    def state(self) -> SimState:
+        """The part of the snapshot the planner reasons about."""
+        return SimState(
+            status=self.status,
+            fleet_sid=self.fleet_sid,
+            account_sid=self.account_sid,
+            unique_name=self.unique_name,
+        )
+
+
+class SimOperationRequest(BaseModel):
+    """Input of the SIM operation workflow: one SIM and the state it must reach.
+
+    `fleet` is a Fleet SID or unique name, resolved by the workflow in the account the SIM will
+    belong to. `from_statuses`, when set, are the statuses the operation applies to (a
+    reactivation to `inactive` SIMs, say); a SIM found in another one that is not already
+    converged fails with the reason. Deadlines are in seconds so the request stays plain JSON.
+    """
+
+    sim_sid: str
+    operation: OperationName = "converge"
+    status: SimStatus | None = None
+    fleet: str | None = None
+    remove_fleet: bool = False
+    account_sid: str | None = None
+    unique_name: str | None = None
+    allow_inactive_move: bool = False
+    from_statuses: list[SimStatus] | None = None
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+
+
+class SimOperationOutcome(BaseModel):
+    """Output of the SIM operation workflow: how it ended, with the SIM before and after."""
+
+    sim_sid: str
+    operation: OperationName
+    outcome: OutcomeKind
+    code: int | None = None
+    reason: str | None = None
+    before: SimSnapshot | None = None
+    after: SimSnapshot | None = None
+    writes: int = 0
+    started_at: datetime
+    finished_at: datetime
+
+
+class SimCallback(BaseModel):
+    """A provider callback as the ingress signals it: a hint that a SIM's update completed."""
+
+    sim_sid: str
+    sim_status: SimStatus
+    account_sid: str | None = None
+    sim_unique_name: str | None = None
+    idempotency_token: str | None = None
+
+
+class OperationProgress(BaseModel):
+    """What the `progress` query of a SIM operation answers."""
+
+    sim_sid: str
+    operation: OperationName
+    step: str
+    state: str
+    observed: SimSnapshot | None = None
+    writes: int = 0
+    callbacks_received: int = 0
+
+
+class FleetLookup(BaseModel):
+    """Input of the fleet-resolving activity: a Fleet SID or unique name in an account."""
+
+    reference: str
+    account_sid: str
+
+
+class FleetResolution(BaseModel):
+    """Output of the fleet-resolving activity: the Fleet's SID, or why there is none."""
+
+    fleet_sid: str | None = None
+    code: int | None = None
+    reason: str | None = None
+
+
+class SimFetchRequest(BaseModel):
+    """Input of the activities that read one SIM."""
+
+    sim_sid: str
+
+
+class ApplyUpdateRequest(BaseModel):
+    """Input of the update activity; the activity adds the signed callback URL itself."""
+
+    sim_sid: str
+    update: SimUpdate
+    callback_workflow_id: str | None = None
+
+
+class ApplyUpdateResult(BaseModel):
+    """Output of the update activity: the SIM as the API answered, or the rule it broke."""
+
+    observed: SimSnapshot | None = None
+    accepted_async: bool = False
+    callback_requested: bool = False
+    code: int | None = None
+    reason: str | None = None

@@ -1,0 +1,134 @@
+"""The I/O steps of a SIM operation: read a SIM, resolve a Fleet, apply an update, poll.
+
+Business refusals (the 83xxx rules, unknown SIMs) come back as values so the workflow can report
+them; transient failures (429, 5xx, transport) are raised as retryable `ApplicationError`s so
+Temporal retries them with the activity's policy, honouring `Retry-After` through
+`next_retry_delay`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from simops.callbacks.urls import callback_url
+from simops.models import (
+    ApplyUpdateRequest,
+    ApplyUpdateResult,
+    FleetLookup,
+    FleetResolution,
+    SimFetchRequest,
+    SimSnapshot,
+    SimStatus,
+    is_sid,
+)
+from simops.settings import SimopsSettings
+from simops.supersim.client import SuperSimClient
+from simops.supersim.errors import NotFoundError, SuperSimError
+from simops.transitions import RuleCode
+
+SIM_NOT_FOUND = "SimNotFound"
+STILL_SCHEDULED = "SimStillScheduled"
+
+
+def as_application_error(error: SuperSimError) -> ApplicationError:
+    """The Temporal form of an API error: retryable exactly when retrying can help."""
+    delay = timedelta(seconds=error.retry_after) if error.retry_after else None
+    return ApplicationError(
+        str(error),
+        {"code": error.code, "http_status": error.http_status},
+        type=type(error).__name__,
+        non_retryable=not error.retryable,
+        next_retry_delay=delay,
+    )
+
+
+class SimActivities:
+    """Activities that talk to the Super SIM API through one shared, paced client."""
+
+    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def _fetch(self, sim_sid: str) -> SimSnapshot:
+        try:
+            return SimSnapshot.of(await self._client.fetch_sim(sim_sid))
+        except NotFoundError as error:
+            raise ApplicationError(
+                f"SIM {sim_sid} not found", type=SIM_NOT_FOUND, non_retryable=True
+            ) from error
+        except SuperSimError as error:
+            raise as_application_error(error) from error
+
+    @activity.defn(name="fetch_sim")
+    async def fetch_sim(self, request: SimFetchRequest) -> SimSnapshot:
+        """Read one SIM as it is now."""
+        return await self._fetch(request.sim_sid)
+
+    @activity.defn(name="poll_until_settled")
+    async def poll_until_settled(self, request: SimFetchRequest) -> SimSnapshot:
+        """Read one SIM; fail (retryably) while it is `scheduled`.
+
+        The retry policy of the caller is the polling schedule, so the waiting costs no history
+        events until the SIM settles or the operation deadline closes the activity.
+        """
+        observed = await self._fetch(request.sim_sid)
+        if observed.status == SimStatus.SCHEDULED:
+            raise ApplicationError(
+                f"SIM {request.sim_sid} is still scheduled", type=STILL_SCHEDULED
+            )
+        return observed
+
+    @activity.defn(name="resolve_fleet")
+    async def resolve_fleet(self, lookup: FleetLookup) -> FleetResolution:
+        """The SID of a Fleet given by SID or unique name, checked to belong to the account.
+
+        A Fleet SID of an account these credentials cannot read (a child's, say) is passed on
+        as given: the API checks it when the update is sent.
+        """
+        try:
+            fleet = await self._client.fetch_fleet(lookup.reference)
+        except NotFoundError:
+            if is_sid(lookup.reference, "HF"):
+                return FleetResolution(fleet_sid=lookup.reference)
+            return FleetResolution(
+                code=int(RuleCode.FLEET_NOT_FOUND),
+                reason=f"Fleet {lookup.reference!r} not found: give the Fleet SID for a Fleet "
+                "of another account",
+            )
+        except SuperSimError as error:
+            raise as_application_error(error) from error
+        if fleet.account_sid != lookup.account_sid:
+            return FleetResolution(
+                code=int(RuleCode.FLEET_NOT_FOUND),
+                reason=f"Fleet {lookup.reference!r} belongs to account {fleet.account_sid}, "
+                f"not {lookup.account_sid}",
+            )
+        return FleetResolution(fleet_sid=fleet.sid)
+
+    def _callback_url_for(self, workflow_id: str | None) -> str | None:
+        """The signed callback URL for a workflow, or None where the ingress is not configured."""
+        secret = self._settings.callback_secret
+        base_url = self._settings.callback_base_url
+        if workflow_id is None or secret is None or not base_url:
+            return None
+        return callback_url(base_url, secret.get_secret_value(), workflow_id)
+
+    @activity.defn(name="apply_update")
+    async def apply_update(self, request: ApplyUpdateRequest) -> ApplyUpdateResult:
+        """Send one update, with a signed callback URL when the ingress is configured."""
+        url = self._callback_url_for(request.callback_workflow_id)
+        update = request.update.model_copy(update={"callback_url": url}) if url else request.update
+        try:
+            result = await self._client.update_sim(request.sim_sid, update)
+        except SuperSimError as error:
+            if error.retryable or error.code is None:
+                raise as_application_error(error) from error
+            return ApplyUpdateResult(code=error.code, reason=error.message)
+        return ApplyUpdateResult(
+            observed=SimSnapshot.of(result.sim),
+            accepted_async=result.accepted_async,
+            callback_requested=url is not None,
+        )

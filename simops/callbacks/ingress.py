@@ -1,0 +1,172 @@
+"""The callback ingress: verify, deduplicate, and signal the workflow that waits.
+
+It makes no Super SIM API call and keeps no state that matters (the duplicate cache only saves
+signals; workflows drop repeated idempotency tokens themselves), so several can run behind a
+load balancer. Answers: 200 for a callback taken or one whose workflow is gone (so the provider
+stops retrying), 403 for a forged one, 400 for a malformed one, 503 when Temporal is unreachable
+(so the provider retries later).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
+from simops.models import SimCallback
+from simops.settings import SimopsSettings
+from simops.supersim.signatures import (
+    KORE_IDEMPOTENCY_HEADER,
+    KORE_SIGNATURE_HEADER,
+    TWILIO_SIGNATURE_HEADER,
+    verify_kore_signature,
+    verify_twilio_signature,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CALLBACK_BYTES = 16 * 1024
+DUPLICATE_CACHE_SIZE = 100_000
+SIGNAL_NAME = "sim_callback"
+
+
+class CallbackSignaller(Protocol):
+    """Delivers a verified callback to a workflow; False when the workflow is closed or unknown."""
+
+    async def __call__(self, workflow_id: str, callback: SimCallback) -> bool: ...
+
+
+class TemporalSignaller:
+    """Signals workflows through a Temporal client."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def __call__(self, workflow_id: str, callback: SimCallback) -> bool:
+        """Signal `sim_callback` to the workflow; False when it has closed or never existed."""
+        try:
+            await self._client.get_workflow_handle(workflow_id).signal(SIGNAL_NAME, callback)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+
+class RecentTokens:
+    """A bounded memory of idempotency tokens already signalled by this process."""
+
+    def __init__(self, capacity: int = DUPLICATE_CACHE_SIZE) -> None:
+        self._capacity = capacity
+        self._tokens: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, token: str) -> bool:
+        """Whether `token` was recorded before."""
+        return token in self._tokens
+
+    def record(self, token: str) -> None:
+        """Remember `token`, forgetting the oldest beyond capacity."""
+        self._tokens[token] = None
+        if len(self._tokens) > self._capacity:
+            self._tokens.popitem(last=False)
+
+
+class CallbackIngress:
+    """The aiohttp application that receives provider callbacks."""
+
+    def __init__(self, settings: SimopsSettings, signaller: CallbackSignaller) -> None:
+        if settings.callback_secret is None:
+            raise ValueError("SIMOPS_CALLBACK_SECRET must be set to run the callback ingress")
+        self._settings = settings
+        self._secret = settings.callback_secret.get_secret_value()
+        self._signaller = signaller
+        self._recent = RecentTokens()
+        self.counts: Counter[str] = Counter()
+
+    def app(self) -> web.Application:
+        """The application: the callback route and a health route with counters."""
+        application = web.Application(client_max_size=MAX_CALLBACK_BYTES)
+        route = CALLBACK_PATH_PREFIX + "/{workflow_id}/{token}"
+        application.router.add_post(route, self._handle)
+        application.router.add_get(route, self._handle)
+        application.router.add_get("/healthz", self._health)
+        return application
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "callbacks": dict(self.counts)})
+
+    def _answer(self, outcome: str, status: int) -> web.Response:
+        self.counts[outcome] += 1
+        return web.json_response({"outcome": outcome}, status=status)
+
+    def _signed_url(self, request: web.Request) -> str:
+        # Behind a proxy the provider signed the public URL, not the one this process sees.
+        base = self._settings.callback_base_url
+        if base:
+            return base.rstrip("/") + request.raw_path
+        return str(request.url)
+
+    def _signatures_valid(
+        self, request: web.Request, raw_body: bytes, params: list[tuple[str, str]], account: str
+    ) -> bool:
+        url = self._signed_url(request)
+        kore_secret = self._settings.webhook_secret_for(account)
+        if kore_secret is not None and not verify_kore_signature(
+            kore_secret, request.method, url, raw_body, request.headers.get(KORE_SIGNATURE_HEADER)
+        ):
+            return False
+        auth_token = self._settings.twilio_auth_token_for(account)
+        signed_params = params if request.method == "POST" else []
+        return auth_token is None or verify_twilio_signature(
+            auth_token, url, signed_params, request.headers.get(TWILIO_SIGNATURE_HEADER)
+        )
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        workflow_id = request.match_info["workflow_id"]
+        if not is_authentic(self._secret, workflow_id, request.match_info["token"]):
+            log.warning("callback refused: forged callback URL for workflow %s", workflow_id)
+            return self._answer("forged", 403)
+        try:
+            raw_body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._answer("malformed", 413)
+        if request.method == "POST":
+            params = parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
+        else:
+            params = parse_qsl(request.query_string, keep_blank_values=True)
+        fields = dict(params)
+        try:
+            callback = SimCallback(
+                sim_sid=fields["SimSid"],
+                sim_status=fields["SimStatus"],  # type: ignore[arg-type]
+                account_sid=fields.get("AccountSid"),
+                sim_unique_name=fields.get("SimUniqueName") or None,
+                idempotency_token=request.headers.get(KORE_IDEMPOTENCY_HEADER),
+            )
+        except (KeyError, ValidationError):
+            log.warning("callback refused: malformed callback for workflow %s", workflow_id)
+            return self._answer("malformed", 400)
+        if not self._signatures_valid(request, raw_body, params, callback.account_sid or ""):
+            log.warning("callback refused: bad provider signature for workflow %s", workflow_id)
+            return self._answer("forged", 403)
+        token = callback.idempotency_token
+        if token is not None and self._recent.seen(token):
+            return self._answer("duplicate", 200)
+        try:
+            delivered = await self._signaller(workflow_id, callback)
+        except RPCError as error:
+            log.error("callback for %s not delivered: Temporal answered %s", workflow_id, error)
+            return self._answer("unavailable", 503)
+        if token is not None:
+            self._recent.record(token)
+        if not delivered:
+            log.info("callback for closed or unknown workflow %s dropped", workflow_id)
+            return self._answer("no_workflow", 200)
+        return self._answer("signalled", 200)

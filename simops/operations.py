@@ -1,0 +1,77 @@
+"""Starting and inspecting SIM operations from outside a worker (the CLI, campaigns' tooling)."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from simops.models import OperationProgress, SimOperationOutcome, SimOperationRequest
+from simops.workflows.search_attributes import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
+from simops.workflows.sim_operation import SimOperationWorkflow
+
+SimOperationHandle = WorkflowHandle[SimOperationWorkflow, SimOperationOutcome]
+
+
+def sim_workflow_id(sim_sid: str) -> str:
+    """The workflow ID of a SIM's operation: one operation per SIM at a time."""
+    return f"sim-{sim_sid}"
+
+
+class SimBusyError(Exception):
+    """The SIM already has an operation running; names it so the user knows what to wait for."""
+
+    def __init__(self, sim_sid: str, running_operation: str | None) -> None:
+        self.sim_sid = sim_sid
+        self.running_operation = running_operation
+        what = f"operation '{running_operation}'" if running_operation else "another operation"
+        super().__init__(
+            f"SIM {sim_sid} is busy: {what} is running as workflow {sim_workflow_id(sim_sid)}; "
+            "wait for it or check it with `simops sim status`"
+        )
+
+
+async def start_sim_operation(
+    client: Client, task_queue: str, request: SimOperationRequest
+) -> SimOperationHandle:
+    """Start the operation, or raise `SimBusyError` naming the one already running."""
+    workflow_id = sim_workflow_id(request.sim_sid)
+    try:
+        return await client.start_workflow(
+            SimOperationWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SIM_SID.value_set(request.sim_sid),
+                    SIM_OPERATION.value_set(request.operation),
+                    SIM_OPERATION_STATE.value_set("running"),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError as error:
+        running = await client.get_workflow_handle(workflow_id).describe()
+        operation = running.typed_search_attributes.get(SIM_OPERATION)
+        raise SimBusyError(request.sim_sid, operation) from error
+
+
+async def running_progress(client: Client, sim_sid: str) -> OperationProgress | None:
+    """The progress of the SIM's running operation, or None when none is running."""
+    handle = client.get_workflow_handle_for(SimOperationWorkflow.run, sim_workflow_id(sim_sid))
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    return await handle.query(SimOperationWorkflow.progress)

@@ -1,0 +1,66 @@
+"""Configuration of every simops process, from the environment or `./.simops/env`.
+
+Environment variables win; `./.simops/env` (written by `simops dev`) fills what they leave unset.
+Nothing in simops reads configuration anywhere else, so tests build a `SimopsSettings` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KORE_API_URL = "https://supersim.api.korewireless.com/v1"
+KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
+SETTINGS_DIR = Path(".simops")
+ENV_FILE = SETTINGS_DIR / "env"
+
+
+class SimopsSettings(BaseSettings):
+    """Every setting simops reads; each is documented in the README's configuration section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIMOPS_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
+    )
+
+    api_url: str = KORE_API_URL
+    kore_client_id: str | None = None
+    kore_client_secret: SecretStr | None = None
+    kore_token_url: str = KORE_TOKEN_URL
+    bearer_token: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    api_max_concurrency: int = Field(default=50, ge=1)
+    api_max_rps: float = Field(default=100.0, gt=0)
+    api_timeout_seconds: float = Field(default=30.0, gt=0)
+    api_max_retries: int = Field(default=5, ge=0)
+    api_max_rate_limit_retries: int = Field(default=10, ge=0)
+    api_backoff_base_seconds: float = Field(default=0.25, gt=0)
+    api_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    kore_token_refresh_margin_seconds: float = Field(default=30.0, ge=0)
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "simops"
+    callback_base_url: str | None = None
+    callback_secret: SecretStr | None = None
+    callback_host: str = "127.0.0.1"
+    callback_port: int = Field(default=8788, ge=0, le=65535)
+    kore_webhook_secret: SecretStr | None = None
+    kore_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    twilio_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    operation_deadline_seconds: float = Field(default=86_400.0, gt=0)
+
+    def webhook_secret_for(self, account_sid: str | None) -> str | None:
+        """The KORE webhook secret that signs callbacks for `account_sid`, if one is configured."""
+        secret = self.kore_webhook_secrets.get(account_sid or "") or self.kore_webhook_secret
+        return secret.get_secret_value() if secret is not None else None
+
+    def twilio_auth_token_for(self, account_sid: str | None) -> str | None:
+        """The Auth Token that signs Twilio-style callbacks for `account_sid`, if configured."""
+        token = self.twilio_auth_tokens.get(account_sid or "")
+        if token is None and account_sid is not None and account_sid == self.twilio_account_sid:
+            token = self.twilio_auth_token
+        return token.get_secret_value() if token is not None else None

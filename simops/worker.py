@@ -1,0 +1,54 @@
+"""The simops worker: workflows, activities, task queue and API budget, from configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from simops.activities.sims import SimActivities
+from simops.settings import SimopsSettings
+from simops.supersim.client import SuperSimClient
+from simops.temporal import connect
+from simops.workflows.sim_operation import SimOperationWorkflow
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS: list[type] = [SimOperationWorkflow]
+
+
+def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) -> Worker:
+    """A worker for every simops workflow and activity on the configured task queue.
+
+    `max_task_queue_activities_per_second` caps API-calling activities for the whole task queue
+    (every worker process together), the deployment-wide half of the API budget; the client's
+    adaptive limiter is the per-process half.
+    """
+    sims = SimActivities(api, settings)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[sims.fetch_sim, sims.poll_until_settled, sims.resolve_fleet, sims.apply_update],
+        max_concurrent_activities=settings.api_max_concurrency * 2,
+        max_task_queue_activities_per_second=settings.api_max_rps,
+    )
+
+
+async def run_worker(settings: SimopsSettings, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until `stop` is set or the process receives SIGINT/SIGTERM."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    client = await connect(settings)
+    async with SuperSimClient.from_settings(settings) as api:
+        worker = build_worker(client, settings, api)
+        async with worker:
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()

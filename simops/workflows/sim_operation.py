@@ -1,0 +1,297 @@
+"""One SIM's lifecycle change as a durable workflow: plan, apply, wait for `scheduled` to resolve.
+
+The workflow converges the SIM to a desired state. It asks the planner for the next call, applies
+it, then waits for an authentic callback up to a deadline and falls back to polling (the
+activity's retry policy is the polling schedule, so waiting writes no history). A callback is
+only a hint: the SIM is read again before anything is concluded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from simops.activities.sims import SIM_NOT_FOUND, SimActivities
+    from simops.models import (
+        ApplyUpdateRequest,
+        DesiredState,
+        FleetLookup,
+        OperationProgress,
+        OutcomeKind,
+        PlanKind,
+        SimCallback,
+        SimFetchRequest,
+        SimOperationOutcome,
+        SimOperationRequest,
+        SimSnapshot,
+        SimStatus,
+        SimUpdate,
+    )
+    from simops.transitions import RuleCode, is_converged, plan
+    from simops.workflows.search_attributes import SIM_OPERATION_STATE
+
+API_CALL_TIMEOUT = timedelta(seconds=30)
+API_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=[SIM_NOT_FOUND],
+)
+POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=[SIM_NOT_FOUND],
+)
+NOT_FOUND_CODE = int(RuleCode.NOT_FOUND)
+
+
+class OperationFailed(Exception):
+    """Ends an operation early with a failed outcome (a refusal, an unknown SIM, a deadline)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@workflow.defn(name="SimOperation")
+class SimOperationWorkflow:
+    """Converges one SIM to a desired state; workflow ID `sim-{sid}`, one at a time per SIM."""
+
+    @workflow.init
+    def __init__(self, request: SimOperationRequest) -> None:
+        self._request = request
+        self._step = "starting"
+        self._state = "running"
+        self._observed: SimSnapshot | None = None
+        self._writes = 0
+        self._callbacks_received = 0
+        self._seen_tokens: set[str] = set()
+
+    @workflow.signal(name="sim_callback")
+    def sim_callback(self, callback: SimCallback) -> None:
+        """A provider callback for this SIM: wakes the wait; duplicates are dropped."""
+        if callback.sim_sid != self._request.sim_sid:
+            return
+        if callback.idempotency_token is not None:
+            if callback.idempotency_token in self._seen_tokens:
+                return
+            self._seen_tokens.add(callback.idempotency_token)
+        self._callbacks_received += 1
+
+    @workflow.query(name="progress")
+    def progress(self) -> OperationProgress:
+        """The current step and state of the operation."""
+        return OperationProgress(
+            sim_sid=self._request.sim_sid,
+            operation=self._request.operation,
+            step=self._step,
+            state=self._state,
+            observed=self._observed,
+            writes=self._writes,
+            callbacks_received=self._callbacks_received,
+        )
+
+    @workflow.run
+    async def run(self, request: SimOperationRequest) -> SimOperationOutcome:
+        """Plan, apply and wait until the SIM converges, is refused, or the deadline passes."""
+        started_at = workflow.now()
+        deadline = started_at + timedelta(seconds=request.deadline_seconds)
+        before: SimSnapshot | None = None
+        try:
+            before = await self._fetch()
+            desired = await self._desired_state(before)
+            self._check_applies_to(before, desired)
+            outcome = await self._converge(desired, deadline)
+            code, reason = None, None
+        except OperationFailed as failure:
+            outcome, code, reason = OutcomeKind.FAILED, failure.code, failure.reason
+        self._set_state(outcome.value, step="finished")
+        return SimOperationOutcome(
+            sim_sid=request.sim_sid,
+            operation=request.operation,
+            outcome=outcome,
+            code=code,
+            reason=reason,
+            before=before,
+            after=self._observed,
+            writes=self._writes,
+            started_at=started_at,
+            finished_at=workflow.now(),
+        )
+
+    async def _converge(self, desired: DesiredState, deadline: datetime) -> OutcomeKind:
+        observed = self._current()
+        while True:
+            step = plan(observed.state(), desired)
+            if step.kind == PlanKind.DONE:
+                return OutcomeKind.CONVERGED if self._writes else OutcomeKind.ALREADY_CONVERGED
+            if step.kind == PlanKind.IMPOSSIBLE:
+                raise OperationFailed(step.code, step.reason or "the rules forbid this change")
+            if step.kind == PlanKind.WAIT:
+                observed = await self._await_settled(deadline, callback_expected=False)
+                continue
+            if step.update is None:
+                raise ApplicationError("the planner proposed a call without an update")
+            observed = await self._apply(step.update, deadline)
+
+    async def _apply(self, update: SimUpdate, deadline: datetime) -> SimSnapshot:
+        self._set_state("applying", step="apply update")
+        callbacks_before = self._callbacks_received
+        result = await workflow.execute_activity_method(
+            SimActivities.apply_update,
+            ApplyUpdateRequest(
+                sim_sid=self._request.sim_sid,
+                update=update,
+                callback_workflow_id=workflow.info().workflow_id,
+            ),
+            start_to_close_timeout=API_CALL_TIMEOUT,
+            retry_policy=API_RETRY,
+        )
+        if result.code == int(RuleCode.SCHEDULED_CONFLICT):
+            # Another update got there first: let it settle, then plan again from the truth.
+            return await self._await_settled(deadline, callback_expected=False)
+        if result.code is not None or result.observed is None:
+            raise OperationFailed(result.code, result.reason or "the API refused the update")
+        self._writes += 1
+        self._observed = result.observed
+        if result.observed.status != SimStatus.SCHEDULED:
+            return result.observed
+        return await self._await_settled(
+            deadline,
+            callback_expected=result.callback_requested,
+            callbacks_before=callbacks_before,
+        )
+
+    async def _await_settled(
+        self, deadline: datetime, *, callback_expected: bool, callbacks_before: int = 0
+    ) -> SimSnapshot:
+        if callback_expected:
+            self._set_state("waiting_callback", step="wait for callback")
+            wait = min(
+                timedelta(seconds=self._request.callback_wait_seconds), deadline - workflow.now()
+            )
+            try:
+                await workflow.wait_condition(
+                    lambda: self._callbacks_received > callbacks_before,
+                    timeout=max(wait, timedelta(0)),
+                )
+            except TimeoutError:
+                pass
+            else:
+                observed = await self._fetch()
+                if observed.status != SimStatus.SCHEDULED:
+                    return observed
+        return await self._poll(deadline)
+
+    async def _poll(self, deadline: datetime) -> SimSnapshot:
+        self._set_state("polling", step="poll until settled")
+        while True:
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                raise OperationFailed(
+                    None,
+                    "The SIM was still scheduled when the operation deadline "
+                    f"({self._request.deadline_seconds:g} s) passed",
+                )
+            observed = await self._poll_once(remaining)
+            if observed.status != SimStatus.SCHEDULED:
+                return observed
+
+    async def _poll_once(self, remaining: timedelta) -> SimSnapshot:
+        callbacks_before = self._callbacks_received
+        poll = workflow.start_activity_method(
+            SimActivities.poll_until_settled,
+            SimFetchRequest(sim_sid=self._request.sim_sid),
+            start_to_close_timeout=API_CALL_TIMEOUT,
+            schedule_to_close_timeout=remaining,
+            retry_policy=POLL_RETRY,
+        )
+        await workflow.wait_condition(
+            lambda: poll.done() or self._callbacks_received > callbacks_before
+        )
+        if not poll.done():
+            # A callback arrived while polling: read the SIM now instead of at the next try.
+            poll.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await poll
+            return await self._fetch()
+        try:
+            observed = await poll
+        except ActivityError:
+            # The deadline closed the poll; one last read says where the SIM stands.
+            return await self._fetch()
+        self._observed = observed
+        return observed
+
+    async def _fetch(self) -> SimSnapshot:
+        try:
+            observed = await workflow.execute_activity_method(
+                SimActivities.fetch_sim,
+                SimFetchRequest(sim_sid=self._request.sim_sid),
+                start_to_close_timeout=API_CALL_TIMEOUT,
+                retry_policy=API_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == SIM_NOT_FOUND:
+                raise OperationFailed(NOT_FOUND_CODE, cause.message) from error
+            raise
+        self._observed = observed
+        return observed
+
+    async def _desired_state(self, observed: SimSnapshot) -> DesiredState:
+        request = self._request
+        fleet_sid: str | None = None
+        if request.fleet is not None:
+            self._set_state("running", step="resolve fleet")
+            resolution = await workflow.execute_activity_method(
+                SimActivities.resolve_fleet,
+                FleetLookup(
+                    reference=request.fleet,
+                    account_sid=request.account_sid or observed.account_sid,
+                ),
+                start_to_close_timeout=API_CALL_TIMEOUT,
+                retry_policy=API_RETRY,
+            )
+            if resolution.fleet_sid is None:
+                raise OperationFailed(resolution.code, resolution.reason or "Fleet not found")
+            fleet_sid = resolution.fleet_sid
+        return DesiredState(
+            status=request.status,
+            fleet_sid=fleet_sid,
+            remove_fleet=request.remove_fleet,
+            account_sid=request.account_sid,
+            unique_name=request.unique_name,
+            allow_inactive_move=request.allow_inactive_move,
+        )
+
+    def _check_applies_to(self, observed: SimSnapshot, desired: DesiredState) -> None:
+        allowed = self._request.from_statuses
+        if allowed is None or observed.status in allowed or is_converged(observed.state(), desired):
+            return
+        names = ", ".join(status.value for status in allowed)
+        raise OperationFailed(
+            int(RuleCode.TRANSITION_NOT_ALLOWED),
+            f"{self._request.operation} applies to SIMs that are {names}; "
+            f"this SIM is {observed.status.value}",
+        )
+
+    def _current(self) -> SimSnapshot:
+        if self._observed is None:
+            raise ApplicationError("the SIM was never read")
+        return self._observed
+
+    def _set_state(self, state: str, *, step: str) -> None:
+        self._step = step
+        if state != self._state:
+            self._state = state
+            workflow.upsert_search_attributes([SIM_OPERATION_STATE.value_set(state)])
