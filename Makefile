@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check simops tests bench
-	$(BIN)/ruff format --check simops tests bench
+	$(BIN)/ruff check simops tests bench tools
+	$(BIN)/ruff format --check simops tests bench tools
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix simops tests bench
-	$(BIN)/ruff format simops tests bench
+	$(BIN)/ruff check --fix simops tests bench tools
+	$(BIN)/ruff format simops tests bench tools
 
 test: lint
 	$(BIN)/pytest -q

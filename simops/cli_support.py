@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from collections.abc import Coroutine
 from enum import IntEnum, StrEnum
@@ -77,3 +79,11 @@ async def connect_temporal(settings: SimopsSettings) -> Client:
             "or set SIMOPS_TEMPORAL_ADDRESS",
             ExitCode.BAD_INPUT,
         )
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop`, so a long-running command shuts down cleanly."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)

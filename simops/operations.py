@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
+    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -51,9 +52,9 @@ async def start_sim_operation(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SIM_SID.value_set(request.sim_sid),
-                    SIM_OPERATION.value_set(request.operation),
-                    SIM_OPERATION_STATE.value_set("running"),
+                    SearchAttributePair(SIM_SID, request.sim_sid),
+                    SearchAttributePair(SIM_OPERATION, request.operation),
+                    SearchAttributePair(SIM_OPERATION_STATE, "running"),
                 ]
             ),
         )

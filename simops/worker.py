@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -39,13 +37,8 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
     )
 
 
-async def run_worker(settings: SimopsSettings, stop: asyncio.Event | None = None) -> None:
-    """Run a worker until `stop` is set or the process receives SIGINT/SIGTERM."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+async def run_worker(settings: SimopsSettings, stop: asyncio.Event) -> None:
+    """Run a worker until `stop` is set."""
     client = await connect(settings)
     async with SuperSimClient.from_settings(settings) as api:
         worker = build_worker(client, settings, api)

@@ -145,7 +145,7 @@ class CallbackIngress:
         try:
             callback = SimCallback(
                 sim_sid=fields["SimSid"],
-                sim_status=fields["SimStatus"],  # type: ignore[arg-type]
+                sim_status=fields["SimStatus"],
                 account_sid=fields.get("AccountSid"),
                 sim_unique_name=fields.get("SimUniqueName") or None,
                 idempotency_token=request.headers.get(KORE_IDEMPOTENCY_HEADER),

@@ -160,7 +160,7 @@ async def test_duplicates_are_dropped_even_by_another_ingress(waiting: Waiting) 
     assert ingress is not None and ingress.counts["duplicate"] == 1
 
     # A second, fresh ingress process knows nothing of the token: the workflow drops it.
-    other = CallbackIngress(waiting.stack.settings, TemporalSignaller(waiting.stack.env.client))
+    other = CallbackIngress(waiting.stack.settings, TemporalSignaller(waiting.stack.client))
     path = "/" + url.split("://", 1)[1].split("/", 1)[1]
     async with TestClient(TestServer(other.app())) as client:
         response = await client.post(path, data=body, headers=headers)

@@ -17,7 +17,7 @@ from tests.workflows.conftest import Stack, new_sim_sids, running_stack
 
 async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
     handle = await start_sim_operation(
-        stack.env.client, stack.settings.task_queue, SimOperationRequest(**fields)
+        stack.client, stack.settings.task_queue, SimOperationRequest(**fields)
     )
     return await handle.result()
 
@@ -42,7 +42,7 @@ async def stack(dev_env: WorkflowEnvironment, emulator_factory: Any) -> Any:
 async def test_activation_converges_through_the_callback(stack: Stack) -> None:
     (sim_sid,) = await new_sim_sids(stack, 1)
     handle = await start_sim_operation(
-        stack.env.client,
+        stack.client,
         stack.settings.task_queue,
         SimOperationRequest(
             sim_sid=sim_sid,
@@ -88,7 +88,7 @@ async def test_second_run_is_already_converged_and_writes_nothing(stack: Stack) 
 async def test_a_busy_sim_refuses_a_second_operation_naming_the_first(stack: Stack) -> None:
     (sim_sid,) = await new_sim_sids(stack, 1)
     first = await start_sim_operation(
-        stack.env.client,
+        stack.client,
         stack.settings.task_queue,
         SimOperationRequest(
             sim_sid=sim_sid,
@@ -99,7 +99,7 @@ async def test_a_busy_sim_refuses_a_second_operation_naming_the_first(stack: Sta
     )
     with pytest.raises(SimBusyError, match="operation 'activate'") as busy:
         await start_sim_operation(
-            stack.env.client,
+            stack.client,
             stack.settings.task_queue,
             SimOperationRequest(sim_sid=sim_sid, operation="rename", unique_name="other"),
         )

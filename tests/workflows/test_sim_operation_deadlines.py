@@ -25,7 +25,7 @@ async def _activate(stack: Stack, sim_sid: str, **overrides: Any) -> SimOperatio
         fleet=stack.emulator.parent.fleets[0],
         **overrides,
     )
-    return await stack.env.client.execute_workflow(
+    return await stack.client.execute_workflow(
         SimOperationWorkflow.run,
         request,
         id=f"sim-{sim_sid}-{uuid.uuid4()}",
@@ -75,7 +75,7 @@ async def test_callback_before_the_wait_is_not_missed(
     await set_faults(emulator, latency_ms=500)
     async with running_stack(time_skipping_env, emulator) as stack:
         (sim_sid,) = await new_sim_sids(stack, 1)
-        handle = await stack.env.client.start_workflow(
+        handle = await stack.client.start_workflow(
             SimOperationWorkflow.run,
             SimOperationRequest(
                 sim_sid=sim_sid,

@@ -1,0 +1,23 @@
+"""The `simops` command: each area of simops registers its own sub-commands here."""
+
+from __future__ import annotations
+
+import typer
+
+from simops.emulator.cli import register as register_emulator
+from simops.sim_cli import register as register_sim
+from simops.stack_cli import register as register_stack
+
+app = typer.Typer(
+    help="Durable bulk lifecycle changes for Super SIMs on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+register_emulator(app)
+register_stack(app)
+register_sim(app)
+
+
+def main() -> None:
+    """Entry point of the `simops` console script."""
+    app()

@@ -1,0 +1,89 @@
+"""`simops worker`, `simops callbacks` and `simops dev`: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simops.callbacks.server import run_ingress
+from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
+from simops.dev import DevOptions, DevStackError, run_dev
+from simops.settings import SimopsSettings
+from simops.worker import run_worker
+
+
+def register(app: typer.Typer) -> None:
+    """Add the long-running commands to `simops`."""
+    app.command("worker")(worker)
+    app.command("callbacks")(callbacks)
+    app.command("dev")(dev)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+async def _until_stopped(
+    service: Callable[[SimopsSettings, asyncio.Event], Awaitable[None]],
+) -> int:
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    settings = load_settings()
+    await service(settings, stop)
+    return ExitCode.OK
+
+
+def worker() -> None:
+    """Run a worker: SIM operation workflows and their activities, on SIMOPS_TASK_QUEUE."""
+    _configure_logging()
+    raise typer.Exit(run_command(_until_stopped(run_worker)))
+
+
+def callbacks() -> None:
+    """Run the callback ingress on SIMOPS_CALLBACK_HOST:SIMOPS_CALLBACK_PORT."""
+    _configure_logging()
+    if load_settings().callback_secret is None:
+        fail("set SIMOPS_CALLBACK_SECRET to run the callback ingress", ExitCode.BAD_INPUT)
+    raise typer.Exit(run_command(_until_stopped(run_ingress)))
+
+
+async def _dev(options: DevOptions) -> int:
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    try:
+        await run_dev(options, stop)
+    except DevStackError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    return ExitCode.OK
+
+
+def dev(
+    directory: Annotated[Path, typer.Option(help="Where state and settings live.")] = Path(
+        ".simops"
+    ),
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    emulator_port: Annotated[int, typer.Option(help="Super SIM emulator port.")] = 8787,
+    callback_port: Annotated[int, typer.Option(help="Callback ingress port.")] = 8788,
+    seed_sims: Annotated[int, typer.Option(help="new SIMs seeded on first start.")] = 1000,
+    scheduled_delay: Annotated[
+        str, typer.Option(help="Seconds until a scheduled update completes: 2 or 0.5-3.")
+    ] = "0.5-2",
+) -> None:
+    """Run the whole stack locally: Temporal, the emulator, the callback ingress and a worker."""
+    logging.basicConfig(level=logging.WARNING)
+    options = DevOptions(
+        directory=directory,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        emulator_port=emulator_port,
+        callback_port=callback_port,
+        seed_sims=seed_sims,
+        scheduled_delay=scheduled_delay,
+    )
+    raise typer.Exit(run_command(_dev(options)))

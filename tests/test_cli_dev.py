@@ -1,0 +1,149 @@
+"""End to end: `simops dev` in one process, `simops sim …` in others, as a person would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from simops.localstack import free_port
+
+SIMOPS = [sys.executable, "-m", "simops"]
+READY_LINE = "simops dev is running"
+STARTUP_SECONDS = 120
+
+
+@dataclass
+class DevStack:
+    """A `simops dev` child process and what it printed."""
+
+    process: subprocess.Popen[str]
+    directory: Path
+    banner: list[str]
+    ports: dict[str, int]
+
+    def value(self, label: str) -> str:
+        line = next(line for line in self.banner if line.strip().startswith(label))
+        return line.split(":", 1)[1].strip()
+
+    def simops(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        return run_simops(self.directory, *arguments)
+
+
+def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run one `simops` command in `directory` (where `.simops/env` is) with a clean env."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+    return subprocess.run(
+        [*SIMOPS, *arguments],
+        cwd=directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    directory = tmp_path_factory.mktemp("dev")
+    ports = {
+        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
+    }
+    arguments = [f"--{name}={port}" for name, port in ports.items()]
+    process = subprocess.Popen(
+        [*SIMOPS, "dev", "--seed-sims", "20", "--scheduled-delay", "0.1", *arguments],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        banner.append(line.rstrip())
+        if line.startswith("Try, in another terminal"):
+            break
+    assert any(READY_LINE in line for line in banner), "\n".join(banner)
+    stack = DevStack(process, directory, banner, ports)
+    yield stack
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def _new_sim(stack: DevStack) -> str:
+    listed = stack.simops("sims", "list", "--status", "new", "--limit", "1", "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    sims = json.loads(listed.stdout)
+    return str(sims[0]["sid"])
+
+
+def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack) -> None:
+    env_file = dev_stack.directory / ".simops" / "env"
+    assert env_file.exists()
+    assert "SIMOPS_CALLBACK_SECRET=" in env_file.read_text()
+    assert (dev_stack.directory / ".simops" / "temporal.db").exists()
+    assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
+
+
+def test_activate_then_again_is_already_converged(dev_stack: DevStack) -> None:
+    sim_sid = _new_sim(dev_stack)
+    fleet = dev_stack.value("fleets (parent)").split(",")[0].strip()
+
+    first = dev_stack.simops("sim", "activate", sim_sid, "--fleet", fleet)
+    second = dev_stack.simops("sim", "activate", sim_sid, "--fleet", fleet, "--output", "json")
+    status = dev_stack.simops("sim", "status", sim_sid)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("converged:"), first.stdout
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["outcome"] == "already_converged"
+    assert "active" in status.stdout and "no operation running" in status.stdout
+
+
+def test_a_refused_change_exits_1_with_one_line(dev_stack: DevStack) -> None:
+    sim_sid = _new_sim(dev_stack)
+
+    refused = dev_stack.simops("sim", "reactivate", sim_sid)
+
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "83010" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_unknown_sim_exits_2_without_traceback(dev_stack: DevStack) -> None:
+    result = dev_stack.simops("sim", "deactivate", "no-such-sim")
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "no-such-sim" in result.stderr
+
+
+def test_no_configuration_exits_2_naming_the_settings(tmp_path: Path) -> None:
+    result = run_simops(tmp_path, "sim", "activate", "HS" + "0" * 32)
+
+    assert result.returncode == 2
+    assert "SIMOPS_" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
+    dev_stack.process.send_signal(signal.SIGINT)
+    assert dev_stack.process.wait(timeout=60) == 0
+    port = dev_stack.ports["temporal-port"]
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the Temporal dev server still runs"
