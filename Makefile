@@ -28,7 +28,7 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	$(BIN)/simops emulator --seed-sims 1000 --seed-inventory 100 --child-accounts 2
+	$(BIN)/python tools/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

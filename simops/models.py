@@ -255,9 +255,9 @@ class DesiredState(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     status: SimStatus | None = None
-    fleet_sid: str | None = None
+    fleet_sid: str | None = Field(default=None, min_length=1)
     remove_fleet: bool = False
-    account_sid: str | None = None
+    account_sid: str | None = Field(default=None, min_length=1)
     unique_name: str | None = None
     allow_inactive_move: bool = False
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from simops.models import (
     ENABLED_STATUSES,
     NO_FLEET,
+    REQUESTABLE_STATUSES,
     DesiredState,
     PlanKind,
     PlanStep,
@@ -106,16 +107,16 @@ def _evaluate_while_scheduled(
             "until it completes",
             http_status=409,
         )
-    if update.fleet is not None and (update.fleet or None) != heading_to.fleet_sid:
-        return _violation(
-            RuleCode.SCHEDULED_CONFLICT,
-            "The Fleet of a SIM cannot change while it is scheduled",
-        )
     if update.account_sid is not None and update.account_sid != current.account_sid:
         return _violation(
             RuleCode.SCHEDULED_CONFLICT,
             "A scheduled SIM cannot move between accounts until its update completes",
             http_status=409,
+        )
+    if update.fleet is not None and (update.fleet or None) != heading_to.fleet_sid:
+        return _violation(
+            RuleCode.SCHEDULED_CONFLICT,
+            "The Fleet of a SIM cannot change while it is scheduled",
         )
     if update.unique_name is None:
         return UpdateEffect(immediate=current, final=scheduled_target, changed=False)
@@ -165,6 +166,12 @@ def evaluate_update(
     to (or `NO_FLEET`); unknown Fleets and duplicate unique names are the caller's checks since
     they need the account's resources. `scheduled_target` is where a `scheduled` SIM is heading.
     """
+    if update.status is not None and update.status not in REQUESTABLE_STATUSES:
+        return _violation(
+            RuleCode.TRANSITION_NOT_ALLOWED,
+            f"Status cannot be set to {update.status}: only ready, active or inactive can be "
+            "requested, and a SIM never returns to new",
+        )
     if current.status == SimStatus.SCHEDULED:
         return _evaluate_while_scheduled(current, update, scheduled_target)
 
@@ -176,19 +183,23 @@ def evaluate_update(
 
     status_after = current.status if update.status is None else update.status
     if not is_status_change_allowed(current.status, status_after):
-        if status_after == SimStatus.NEW:
-            message = "A SIM can never return to new"
-        else:
-            message = f"A SIM cannot change from {current.status} to {status_after}"
-        return _violation(RuleCode.TRANSITION_NOT_ALLOWED, message)
+        return _violation(
+            RuleCode.TRANSITION_NOT_ALLOWED,
+            f"A SIM cannot change from {current.status} to {status_after}",
+        )
 
     fleet_after = current.fleet_sid if update.fleet is None else update.fleet or None
+    if (
+        update.fleet == NO_FLEET
+        and current.fleet_sid is not None
+        and current.status in ENABLED_STATUSES
+    ):
+        # Even a request that also deactivates the SIM: it is ready/active when it arrives.
+        return _violation(
+            RuleCode.FLEET_REMOVAL_NOT_ALLOWED,
+            f"The Fleet of a {current.status} SIM cannot be removed",
+        )
     if status_after in ENABLED_STATUSES and fleet_after is None:
-        if update.fleet == NO_FLEET and current.fleet_sid is not None:
-            return _violation(
-                RuleCode.FLEET_REMOVAL_NOT_ALLOWED,
-                f"The Fleet of a {status_after} SIM cannot be removed",
-            )
         return _violation(
             RuleCode.FLEET_REQUIRED,
             f"A {status_after} SIM needs a Fleet: pass Fleet in the same request",
@@ -227,6 +238,11 @@ def _desired_fleet_param(desired: DesiredState) -> str | None:
     return desired.fleet_sid
 
 
+def _unique_name_mismatch(observed: SimState, desired: DesiredState) -> bool:
+    # `UniqueName=` empty clears the name, so an empty desired name is reached by having none.
+    return desired.unique_name is not None and (desired.unique_name or None) != observed.unique_name
+
+
 def is_converged(observed: SimState, desired: DesiredState) -> bool:
     """Whether the observed SIM already has every part of the desired state."""
     return (
@@ -234,7 +250,7 @@ def is_converged(observed: SimState, desired: DesiredState) -> bool:
         and (desired.status is None or desired.status == observed.status)
         and not _fleet_mismatch(observed, desired)
         and (desired.account_sid is None or desired.account_sid == observed.account_sid)
-        and (desired.unique_name is None or desired.unique_name == observed.unique_name)
+        and not _unique_name_mismatch(observed, desired)
     )
 
 
@@ -242,6 +258,11 @@ def _propose(observed: SimState, update: SimUpdate, desired: DesiredState) -> Pl
     verdict = evaluate_update(observed, update, inactive_move_allowed=desired.allow_inactive_move)
     if isinstance(verdict, RuleViolation):
         return PlanStep(kind=PlanKind.IMPOSSIBLE, code=int(verdict.code), reason=verdict.message)
+    # A call is worth a write only if the SIM can still reach the rest of the goal after it,
+    # so that an impossible goal is found before any write.
+    rest = plan(verdict.final or verdict.immediate, desired)
+    if rest.kind == PlanKind.IMPOSSIBLE:
+        return rest
     return PlanStep(kind=PlanKind.CALL, update=update, is_async=verdict.is_async)
 
 
@@ -250,39 +271,42 @@ def plan(observed: SimState, desired: DesiredState) -> PlanStep:
 
     One call carries as much of the desired state as the rules allow in one request, so a SIM
     gets the fewest state-changing writes its path needs. An account move goes first and alone
-    (moves are only legal for `new` and `inactive` SIMs); every proposed call has been checked
-    against `evaluate_update`, so the planner never proposes what the API would refuse.
+    (moves are only legal for `new` and `inactive` SIMs), and only when the moved SIM can reach
+    the rest of the goal: an impossible goal is reported before any write. Every proposed call
+    has been checked against `evaluate_update`, so the planner never proposes what the API
+    would refuse.
     """
     if observed.status == SimStatus.SCHEDULED:
         return PlanStep(kind=PlanKind.WAIT, reason="an update is in progress")
     if is_converged(observed, desired):
         return PlanStep(kind=PlanKind.DONE)
 
-    rename = (
-        desired.unique_name
-        if desired.unique_name is not None and desired.unique_name != observed.unique_name
-        else None
-    )
+    rename = desired.unique_name if _unique_name_mismatch(observed, desired) else None
     fleet_param = _desired_fleet_param(desired) if _fleet_mismatch(observed, desired) else None
 
     if desired.account_sid is not None and desired.account_sid != observed.account_sid:
         if fleet_param is None and observed.fleet_sid is not None:
+            # A move must name the SIM's Fleet in the destination account, even an unchanged one.
             fleet_param = _desired_fleet_param(desired)
-            if fleet_param is None:
-                return PlanStep(
-                    kind=PlanKind.IMPOSSIBLE,
-                    code=int(RuleCode.FLEET_NOT_FOUND),
-                    reason="The SIM has a Fleet of its current account: name a Fleet of the "
-                    "destination account, or ask for no Fleet",
-                )
         move = SimUpdate(account_sid=desired.account_sid, fleet=fleet_param, unique_name=rename)
         return _propose(observed, move, desired)
 
     status_param = (
         desired.status if desired.status is not None and desired.status != observed.status else None
     )
-    return _propose(
-        observed,
-        SimUpdate(status=status_param, fleet=fleet_param, unique_name=rename),
-        desired,
+    combined = _propose(
+        observed, SimUpdate(status=status_param, fleet=fleet_param, unique_name=rename), desired
     )
+    if (
+        combined.kind == PlanKind.IMPOSSIBLE
+        and status_param is not None
+        and fleet_param is not None
+    ):
+        # Some pairs must go one after the other: an active SIM is deactivated before its Fleet
+        # can be removed.
+        status_first = _propose(
+            observed, SimUpdate(status=status_param, unique_name=rename), desired
+        )
+        if status_first.kind == PlanKind.CALL:
+            return status_first
+    return combined
