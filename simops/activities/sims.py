@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from simops.callbacks.urls import callback_url
 from simops.models import (
@@ -76,8 +76,11 @@ class SimActivities:
         """
         observed = await self._fetch(request.sim_sid)
         if observed.status == SimStatus.SCHEDULED:
+            # Benign: an expected part of polling, logged at debug level, not as a failure.
             raise ApplicationError(
-                f"SIM {request.sim_sid} is still scheduled", type=STILL_SCHEDULED
+                f"SIM {request.sim_sid} is still scheduled",
+                type=STILL_SCHEDULED,
+                category=ApplicationErrorCategory.BENIGN,
             )
         return observed
 

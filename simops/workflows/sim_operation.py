@@ -292,6 +292,10 @@ class SimOperationWorkflow:
 
     def _set_state(self, state: str, *, step: str) -> None:
         self._step = step
-        if state != self._state:
-            self._state = state
+        if state == self._state:
+            return
+        self._state = state
+        # Only where the starter set the attribute: a namespace without simops' search
+        # attributes registered (a test server, say) would refuse the upsert.
+        if workflow.info().typed_search_attributes.get(SIM_OPERATION_STATE) is not None:
             workflow.upsert_search_attributes([SIM_OPERATION_STATE.value_set(state)])

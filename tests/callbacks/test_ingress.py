@@ -22,6 +22,7 @@ from simops.callbacks.urls import callback_url
 from simops.models import OperationProgress, SimOperationRequest, SimStatus
 from simops.operations import start_sim_operation
 from simops.supersim.signatures import kore_signature, twilio_signature
+from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.workflows.conftest import (
     CALLBACK_SECRET,
     Stack,
@@ -37,7 +38,7 @@ class Waiting:
     """A workflow waiting for the callback of a SIM that stays scheduled for a while."""
 
     stack: Stack
-    handle: WorkflowHandle[Any, Any]
+    handle: WorkflowHandle[SimOperationWorkflow, Any]
     sim_sid: str
 
     @property
@@ -47,8 +48,7 @@ class Waiting:
         return callback_url(base, CALLBACK_SECRET, self.handle.id)
 
     async def progress(self) -> OperationProgress:
-        progress: OperationProgress = await self.handle.query("progress")
-        return progress
+        return await self.handle.query(SimOperationWorkflow.progress)
 
 
 def signed(

@@ -12,6 +12,7 @@ from simops.emulator.server import RunningEmulator
 from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest, SimStatus
 from simops.operations import SimBusyError, start_sim_operation
 from simops.workflows.search_attributes import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
+from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.workflows.conftest import Stack, new_sim_sids, running_stack
 
 
@@ -52,7 +53,7 @@ async def test_activation_converges_through_the_callback(stack: Stack) -> None:
         ),
     )
     outcome = await handle.result()
-    progress = await handle.query("progress")
+    progress = await handle.query(SimOperationWorkflow.progress)
     description = await handle.describe()
 
     assert outcome.outcome == OutcomeKind.CONVERGED
