@@ -6,6 +6,7 @@ keeps `scheduled` stays so however far Temporal's clock jumps: that is the stuck
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -69,12 +70,13 @@ async def test_stuck_sim_fails_at_the_operation_deadline(
 async def test_callback_before_the_wait_is_not_missed(
     time_skipping_env: WorkflowEnvironment, emulator_factory: Any
 ) -> None:
-    # Every API answer takes 0.5 s while the SIM settles in 0.01 s: the callback reaches the
-    # workflow while its update activity is still running, before it starts waiting.
+    # The emulator answers 0.5 s after applying the update and the SIM settles in 0.01 s: the
+    # callback reaches the workflow while its update call is still running, before it waits.
     emulator = await emulator_factory(seed_sims=2, scheduled_delay=(0.01, 0.01))
     await set_faults(emulator, latency_ms=500)
     async with running_stack(time_skipping_env, emulator) as stack:
         (sim_sid,) = await new_sim_sids(stack, 1)
+        started = time.monotonic()
         handle = await stack.client.start_workflow(
             SimOperationWorkflow.run,
             SimOperationRequest(
@@ -82,19 +84,28 @@ async def test_callback_before_the_wait_is_not_missed(
                 operation="activate",
                 status=SimStatus.ACTIVE,
                 fleet=emulator.parent.fleets[0],
+                callback_wait_seconds=60.0,
             ),
             id=f"sim-{sim_sid}",
             task_queue=stack.settings.task_queue,
         )
-        outcome = await handle.result()
+        with time_skipping_env.auto_time_skipping_disabled():
+            outcome = await handle.result()
+        elapsed = time.monotonic() - started
         progress = await handle.query(SimOperationWorkflow.progress)
         history = await handle.fetch_history()
 
     assert outcome.outcome == OutcomeKind.CONVERGED
     assert progress.callbacks_received == 1
-    event_types = [event.event_type for event in history.events]
-    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in event_types
-    # Had the workflow missed the early callback, it would have started a timer to wait for it
-    # and polled after it fired.
-    assert EventType.EVENT_TYPE_TIMER_STARTED not in event_types
     assert stack.ingress is not None and stack.ingress.counts["signalled"] == 1
+    # Had the workflow missed or dropped the early callback it would have waited out the 60 s
+    # callback deadline (real time here) and then polled.
+    assert elapsed < 30
+    polls = [
+        event
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name
+        == "poll_until_settled"
+    ]
+    assert polls == []

@@ -1,0 +1,142 @@
+"""The aiohttp application: middlewares (errors and stats, then auth, limits and faults) and routes.
+
+Every answer, including aiohttp's own 404/405/413, leaves with a Twilio-style error body; an
+unexpected exception is logged and answered 500 / 20500 without touching state further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from simops.emulator import api_records, api_resources, api_sims, control
+from simops.emulator.context import ACCOUNT_KEY, CONTEXT, EmulatorContext, context_of
+from simops.emulator.errors import ApiError, EmulatorCode, error_body
+from simops.emulator.forms import form_params
+from simops.emulator.responses import json_response
+from simops.transitions import RuleCode
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+API_PREFIX = "/v1/"
+TOKEN_PATH = "/api-services/v1/auth/token"
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def _route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+def _http_exception_body(error: web.HTTPException) -> tuple[int, int, str]:
+    status = error.status
+    if status == 404:
+        return status, RuleCode.NOT_FOUND, "The requested resource was not found"
+    if status == 405:
+        return status, EmulatorCode.METHOD_NOT_ALLOWED, "Method not allowed on this resource"
+    if status == 413:
+        return (
+            status,
+            EmulatorCode.PAYLOAD_TOO_LARGE,
+            (f"Request body too large: at most {MAX_BODY_BYTES} bytes"),
+        )
+    return status, RuleCode.INVALID_PARAMETER, error.reason or "Bad request"
+
+
+def _error_response(http_status: int, code: int, message: str) -> web.Response:
+    return json_response(error_body(http_status, code, message), http_status)
+
+
+@web.middleware
+async def answer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into an error body and count every answer for the stats."""
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = _error_response(error.http_status, error.code, error.message)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        response = _error_response(*_http_exception_body(error))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("emulator bug while answering %s %s", request.method, request.path)
+        response = _error_response(500, RuleCode.INTERNAL, "Internal error of the emulator")
+    context_of(request).stats.record_request(
+        request.method, _route_template(request), response.status
+    )
+    return response
+
+
+@web.middleware
+async def api_gate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate `/v1` requests, apply the account limits and the injected faults."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    context = context_of(request)
+    account = context.auth.authenticate(request.headers.get("Authorization"))
+    request[ACCOUNT_KEY] = account
+    limits = context.limits
+    if limits.enabled:
+        limits.acquire(account.sid)
+        try:
+            return await _with_faults(context, request, handler)
+        finally:
+            limits.release(account.sid)
+    return await _with_faults(context, request, handler)
+
+
+async def _with_faults(
+    context: EmulatorContext, request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    faults = context.faults
+    settings = faults.settings
+    if faults.roll(settings.rate_limit_rate):
+        raise ApiError(429, RuleCode.RATE_LIMITED, "Too many requests (injected)", retry_after=1)
+    if faults.roll(settings.error_rate):
+        raise ApiError(500, RuleCode.INTERNAL, "Internal server error (injected)")
+    response = await handler(request)
+    if settings.latency_ms > 0:
+        # A slow answer, not a slow API: the request is already applied (and its callback may
+        # already be on its way) when the client finally hears back, as on a congested link.
+        await asyncio.sleep(settings.latency_ms / 1000.0)
+    return response
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    """`POST /api-services/v1/auth/token`: a bearer token for client credentials."""
+    context = context_of(request)
+    try:
+        token = context.auth.issue(await form_params(request))
+    except ApiError as error:
+        if error.http_status != 401:
+            raise
+        body = {
+            **error.body(),
+            "error": "invalid_client",
+            "error_description": error.message,
+        }
+        return json_response(body, 401)
+    return json_response(token)
+
+
+def build_app(context: EmulatorContext) -> web.Application:
+    """The emulator's aiohttp application."""
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[answer_middleware, api_gate_middleware],
+    )
+    app[CONTEXT] = context
+    app.router.add_post(TOKEN_PATH, issue_token)
+    api_sims.add_routes(app)
+    api_resources.add_routes(app)
+    api_records.add_routes(app)
+    control.add_routes(app)
+    return app
