@@ -1,0 +1,161 @@
+"""Demo data: accounts with credentials, Fleets, Networks, Sims and unregistered inventory.
+
+ICCIDs are 20 digits, issuer prefix `89883070` (Super SIM's), a serial and a Luhn check digit,
+so they pass the same validation real ones do. Everything is drawn from the emulator's seeded
+generator: the same `--seed` gives the same SIDs and credentials.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+from simops.emulator.ids import IdFactory
+from simops.emulator.state import (
+    AccountRecord,
+    FleetRecord,
+    NetworkAccessProfileRecord,
+    NetworkRecord,
+    Store,
+)
+
+ICCID_PREFIX = "89883070"
+SERIAL_DIGITS = 11
+INVENTORY_SERIAL_BASE = 50_000_000_000
+"""Inventory serials start here so they never collide with seeded Sims' serials."""
+FLEET_NAMES = ("default", "iot-eu", "iot-us", "iot-apac", "lab", "staging")
+REGISTRATION_CODE_ALPHABET = string.ascii_uppercase + string.digits
+NETWORKS = (
+    ("Orange France", "FR", "208", "01"),
+    ("Vodafone UK", "GB", "234", "15"),
+    ("T-Mobile USA", "US", "310", "260"),
+    ("Telefonica Spain", "ES", "214", "07"),
+)
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn check digit that makes `digits + check` valid."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    """Whether `number` (digits only) ends with its Luhn check digit."""
+    return number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def iccid_for(serial: int) -> str:
+    """The 20-digit ICCID with the given serial number."""
+    body = f"{ICCID_PREFIX}{serial:0{SERIAL_DIGITS}d}"
+    return body + luhn_check_digit(body)
+
+
+def fleet_name(index: int) -> str:
+    """The unique name of an account's `index`-th seeded Fleet."""
+    return FLEET_NAMES[index] if index < len(FLEET_NAMES) else f"fleet-{index + 1}"
+
+
+class Seeder:
+    """Creates the initial contents of a fresh store."""
+
+    def __init__(self, store: Store, ids: IdFactory, rng: random.Random, now: float) -> None:
+        self._store = store
+        self._ids = ids
+        self._rng = rng
+        self._now = now
+
+    def seed(
+        self,
+        *,
+        child_accounts: int,
+        fleets_per_account: int,
+        inactive_move_beta: bool,
+        sims: int,
+        inventory: int,
+    ) -> None:
+        """Accounts (parent first), their Fleets and profiles, Networks, Sims and inventory."""
+        self._networks()
+        parent = self._account(None, inactive_move_beta)
+        accounts = [parent] + [
+            self._account(parent.sid, inactive_move_beta) for _ in range(child_accounts)
+        ]
+        for account in accounts:
+            profile = self._profile(account)
+            for index in range(fleets_per_account):
+                self._fleet(account, profile, fleet_name(index))
+        self.sims(parent, sims)
+        self.inventory(inventory)
+
+    def _networks(self) -> None:
+        for name, country, mcc, mnc in NETWORKS:
+            network = NetworkRecord(
+                sid=self._ids.sid("HW"),
+                friendly_name=name,
+                iso_country=country,
+                identifiers=[{"mcc": mcc, "mnc": mnc}],
+            )
+            self._store.networks[network.sid] = network
+
+    def _account(self, parent_sid: str | None, inactive_move_beta: bool) -> AccountRecord:
+        sid = self._ids.sid("AC")
+        account = AccountRecord(
+            sid=sid,
+            parent_sid=parent_sid,
+            auth_token=self._ids.secret(),
+            client_id=f"emulator-{sid[2:14]}",
+            client_secret=self._ids.secret(),
+            webhook_secret=self._ids.secret(),
+            inactive_move_beta=inactive_move_beta,
+        )
+        self._store.add_account(account)
+        return account
+
+    def _profile(self, account: AccountRecord) -> NetworkAccessProfileRecord:
+        profile = NetworkAccessProfileRecord(
+            sid=self._ids.sid("HA"),
+            account_sid=account.sid,
+            unique_name="default",
+            date_created=self._now,
+            date_updated=self._now,
+            network_sids=list(self._store.networks),
+        )
+        self._store.add_profile(profile)
+        return profile
+
+    def _fleet(
+        self, account: AccountRecord, profile: NetworkAccessProfileRecord, name: str
+    ) -> None:
+        self._store.add_fleet(
+            FleetRecord(
+                sid=self._ids.sid("HF"),
+                account_sid=account.sid,
+                unique_name=name,
+                network_access_profile_sid=profile.sid,
+                date_created=self._now,
+                date_updated=self._now,
+            )
+        )
+
+    def sims(self, account: AccountRecord, count: int) -> None:
+        """`count` new Sims on `account`, with consecutive serials after the highest in use."""
+        first_serial = len(self._store.sims)
+        now = self._now
+        add_sim = self._store.add_sim
+        sid = self._ids.sid
+        for serial in range(first_serial, first_serial + count):
+            add_sim(account, sid("HS"), iccid_for(serial), now)
+
+    def inventory(self, count: int) -> None:
+        """`count` unregistered ICCIDs with their registration codes."""
+        choices = self._rng.choices
+        base = INVENTORY_SERIAL_BASE + len(self._store.inventory)
+        for serial in range(base, base + count):
+            code = "".join(choices(REGISTRATION_CODE_ALPHABET, k=10))
+            self._store.inventory[iccid_for(serial)] = code

@@ -1,0 +1,81 @@
+"""Counters behind `GET /_emulator/stats`: requests, state-changing writes, callbacks.
+
+A state-changing write is an accepted update whose effect changed status, Fleet, account or
+unique name; per-Sim counts live in a dict so the stats page stays O(written Sims).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class CallbackCounters:
+    """What happened to completion callbacks."""
+
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    dropped: int = 0
+    duplicated: int = 0
+
+
+@dataclass
+class Stats:
+    """Every counter of the emulator since start (or the last reset)."""
+
+    requests: dict[str, Counter[int]] = field(default_factory=dict)
+    writes_per_sim: Counter[str] = field(default_factory=Counter)
+    state_changing_writes: int = 0
+    max_writes_per_sim: int = 0
+    callbacks: CallbackCounters = field(default_factory=CallbackCounters)
+
+    def record_request(self, method: str, route: str, status: int) -> None:
+        """Count one answered request under `METHOD route-template`."""
+        key = f"{method} {route}"
+        by_status = self.requests.get(key)
+        if by_status is None:
+            by_status = self.requests[key] = Counter()
+        by_status[status] += 1
+
+    def record_write(self, sim_sid: str) -> None:
+        """Count one state-changing write on a Sim."""
+        self.state_changing_writes += 1
+        count = self.writes_per_sim[sim_sid] + 1
+        self.writes_per_sim[sim_sid] = count
+        if count > self.max_writes_per_sim:
+            self.max_writes_per_sim = count
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        self.requests = {}
+        self.writes_per_sim = Counter()
+        self.state_changing_writes = 0
+        self.max_writes_per_sim = 0
+        self.callbacks = CallbackCounters()
+
+    def snapshot(self, *, per_sim: bool) -> dict[str, Any]:
+        """The stats page; `per_sim=False` leaves out the (possibly huge) per-Sim counts."""
+        requests = {
+            route: {str(status): count for status, count in sorted(by_status.items())}
+            for route, by_status in sorted(self.requests.items())
+        }
+        writes: dict[str, Any] = {"total": self.state_changing_writes}
+        if per_sim:
+            writes["per_sim"] = dict(self.writes_per_sim)
+        return {
+            "requests": requests,
+            "requests_total": sum(sum(by.values()) for by in self.requests.values()),
+            "state_changing_writes": writes,
+            "max_writes_per_sim": self.max_writes_per_sim,
+            "sims_written": len(self.writes_per_sim),
+            "callbacks": {
+                "sent": self.callbacks.sent,
+                "failed": self.callbacks.failed,
+                "retried": self.callbacks.retried,
+                "dropped": self.callbacks.dropped,
+                "duplicated": self.callbacks.duplicated,
+            },
+        }
