@@ -7,6 +7,7 @@ import typer
 from simops.emulator.cli import register as register_emulator
 from simops.sim_cli import register as register_sim
 from simops.stack_cli import register as register_stack
+from simops.supersim.cli import register as register_supersim
 
 app = typer.Typer(
     help="Durable bulk lifecycle changes for Super SIMs on Temporal.",
@@ -16,6 +17,7 @@ app = typer.Typer(
 register_emulator(app)
 register_stack(app)
 register_sim(app)
+register_supersim(app)
 
 
 def main() -> None:

@@ -1,0 +1,442 @@
+"""The async Super SIM API client every part of simops talks to the API through.
+
+One `SuperSimClient` per process (or per account) shares one `aiohttp` session and the account's
+request budget; every call returns the pydantic models of `simops.models` or raises a typed
+`SuperSimError` (see `errors.py`), after the retries `transport.py` describes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError
+from yarl import URL
+
+from simops.models import (
+    BillingPeriod,
+    CallbackMethod,
+    Fleet,
+    NetworkAccessProfile,
+    Resource,
+    SettingsUpdate,
+    Sim,
+    SimStatus,
+    SimUpdate,
+    SmsCommand,
+    UsageRecord,
+    is_sid,
+)
+from simops.settings import SimopsSettings
+from simops.supersim.auth import AuthProvider, auth_from_settings
+from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
+from simops.supersim.http import Exchange
+from simops.supersim.pacing import RequestBudget, budgets_for
+from simops.supersim.transport import ApiTransport
+from simops.supersim.wire import (
+    FormParameters,
+    ParameterValue,
+    decode_list,
+    decode_object,
+    encode_parameters,
+)
+from simops.transitions import RuleCode
+
+ResourceT = TypeVar("ResourceT", bound=Resource)
+
+MAX_PAGE_SIZE = 1000
+"""The largest `PageSize` the API accepts for most lists."""
+
+MAX_USAGE_RECORD_PAGE_SIZE = 249
+"""UsageRecords pages are smaller: at most 249 records."""
+
+ICCID_REFERENCE = re.compile(r"^\d{18,22}$")
+"""What `resolve_sim` takes for an ICCID (a unique name of 18-22 digits would be shadowed)."""
+
+
+class SimPage(BaseModel):
+    """One page of Sims and the URL of the next one (`None` on the last page)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sims: list[Sim]
+    next_page_url: str | None = None
+
+
+class SimUpdateResult(BaseModel):
+    """The Sim as an update left it; `accepted_async` when the API answered 202 (`scheduled`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sim: Sim
+    accepted_async: bool
+
+
+def _segment(value: str) -> str:
+    """A SID or unique name as one percent-encoded path segment."""
+    return quote(value, safe="")
+
+
+def _check_page_size(page_size: int, maximum: int = MAX_PAGE_SIZE) -> int:
+    if not 1 <= page_size <= maximum:
+        raise ValueError(f"page_size must be between 1 and {maximum}, not {page_size}")
+    return page_size
+
+
+def _parse(model: type[ResourceT], document: dict[str, Any]) -> ResourceT:
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise TransportError(
+            f"The Super SIM API answered with a {model.__name__} simops cannot read: "
+            f"{error.error_count()} invalid field(s)"
+        ) from error
+
+
+class SuperSimClient:
+    """Typed, paced access to the Super SIM API (Sims, Fleets and their related resources).
+
+    Credentials come from `settings` unless `auth` is given (KORE OAuth2 when a client id and
+    secret are configured, else a bearer token, else Twilio Basic); the budget is the account's
+    process-wide one unless `budget` is given; the session is created on first use unless
+    `session` is given (the client then leaves it open on `close`).
+    """
+
+    def __init__(
+        self,
+        settings: SimopsSettings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        auth: AuthProvider | None = None,
+        budget: RequestBudget | None = None,
+    ) -> None:
+        self.settings = settings
+        self._transport = ApiTransport(
+            settings,
+            auth=auth if auth is not None else auth_from_settings(settings),
+            budget=budget if budget is not None else budgets_for(settings),
+            session=session,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: SimopsSettings) -> SuperSimClient:
+        """A client with the credentials, limits and shared budget `settings` configure."""
+        return cls(settings)
+
+    @property
+    def auth(self) -> AuthProvider:
+        """The provider of this client's credentials."""
+        return self._transport.auth
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The budget this client's requests are paced by."""
+        return self._transport.budget
+
+    async def __aenter__(self) -> SuperSimClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the HTTP session (when the client created it)."""
+        await self._transport.close()
+
+    async def _read(self, url: URL, params: FormParameters | None = None) -> Exchange:
+        return await self._transport.request("GET", url, params=params, repeatable=True)
+
+    async def _write(self, path: str, **fields: ParameterValue) -> Exchange:
+        return await self._transport.request(
+            "POST", self._transport.url(path), form=encode_parameters(**fields), repeatable=False
+        )
+
+    async def _fetch(self, model: type[ResourceT], path: str) -> ResourceT:
+        response = await self._read(self._transport.url(path))
+        return _parse(model, decode_object(response.body))
+
+    async def _pages(
+        self, path: str, key: str, params: FormParameters
+    ) -> AsyncGenerator[list[dict[str, Any]]]:
+        """Every page of a list, following `next_page_url` verbatim until it is null."""
+        response = await self._read(self._transport.url(path), params)
+        while True:
+            page = decode_list(response.body, key)
+            yield page.items
+            if page.next_page_url is None:
+                return
+            response = await self._read(self._transport.follow(page.next_page_url))
+
+    async def _collect(
+        self,
+        model: type[ResourceT],
+        path: str,
+        key: str,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        **filters: ParameterValue,
+    ) -> list[ResourceT]:
+        params = encode_parameters(**filters, page_size=page_size)
+        return [
+            _parse(model, item) async for items in self._pages(path, key, params) for item in items
+        ]
+
+    # Sims
+
+    async def fetch_sim(self, sid_or_unique_name: str) -> Sim:
+        """One Sim by SID or unique name; `NotFoundError` when the account has none."""
+        return await self._fetch(Sim, f"Sims/{_segment(sid_or_unique_name)}")
+
+    async def find_sim_by_iccid(self, iccid: str) -> Sim | None:
+        """The account's Sim with this ICCID, or `None` (the API's list filter gives 0 or 1)."""
+        params = encode_parameters(iccid=iccid, page_size=1)
+        response = await self._read(self._transport.url("Sims"), params)
+        page = decode_list(response.body, "sims")
+        return _parse(Sim, page.items[0]) if page.items else None
+
+    async def resolve_sim(self, reference: str) -> Sim:
+        """A Sim by SID (`HS…`), ICCID (18-22 digits) or unique name; `NotFoundError` if none."""
+        reference = reference.strip()
+        if ICCID_REFERENCE.match(reference) and not is_sid(reference, "HS"):
+            sim = await self.find_sim_by_iccid(reference)
+            if sim is None:
+                raise NotFoundError(
+                    f"No SIM with ICCID {mask_iccid(reference)} on this account",
+                    code=int(RuleCode.NOT_FOUND),
+                )
+            return sim
+        return await self.fetch_sim(reference)
+
+    async def list_sims(
+        self,
+        *,
+        status: SimStatus | None = None,
+        fleet: str | None = None,
+        iccid: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        limit: int | None = None,
+    ) -> AsyncIterator[Sim]:
+        """Every Sim matching the filters (at most `limit`), page after page as they arrive."""
+        if limit is not None and limit <= 0:
+            return
+        size = _check_page_size(min(page_size, limit) if limit is not None else page_size)
+        params = encode_parameters(status=status, fleet=fleet, iccid=iccid, page_size=size)
+        yielded = 0
+        async with aclosing(self._pages("Sims", "sims", params)) as pages:
+            async for items in pages:
+                for item in items:
+                    yield _parse(Sim, item)
+                    yielded += 1
+                    if limit is not None and yielded >= limit:
+                        return
+
+    async def list_sims_page(
+        self,
+        *,
+        page_url: str | None = None,
+        status: SimStatus | None = None,
+        fleet: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> SimPage:
+        """One page of Sims: the first page of the filters, or the page `page_url` names.
+
+        For callers that page durably (an activity per page): keep `next_page_url` and pass it
+        back as `page_url`; the filters then come from the URL and the others are ignored.
+        """
+        if page_url is not None:
+            response = await self._read(self._transport.follow(page_url))
+        else:
+            params = encode_parameters(
+                status=status, fleet=fleet, page_size=_check_page_size(page_size)
+            )
+            response = await self._read(self._transport.url("Sims"), params)
+        page = decode_list(response.body, "sims")
+        return SimPage(
+            sims=[_parse(Sim, item) for item in page.items], next_page_url=page.next_page_url
+        )
+
+    async def update_sim(self, sid: str, update: SimUpdate) -> SimUpdateResult:
+        """Send one update; a write is retried only after a 429 (see `transport.py`)."""
+        response = await self._transport.request(
+            "POST",
+            self._transport.url(f"Sims/{_segment(sid)}"),
+            form=list(update.form().items()),
+            repeatable=False,
+        )
+        return SimUpdateResult(
+            sim=_parse(Sim, decode_object(response.body)), accepted_async=response.status == 202
+        )
+
+    async def register_sim(self, iccid: str, registration_code: str) -> Sim:
+        """Register a SIM on the account; it starts `new`."""
+        response = await self._write("Sims", iccid=iccid, registration_code=registration_code)
+        return _parse(Sim, decode_object(response.body))
+
+    async def list_billing_periods(self, sim_sid: str) -> list[BillingPeriod]:
+        """The billing periods of one Sim (none while it is `new`)."""
+        return await self._collect(
+            BillingPeriod, f"Sims/{_segment(sim_sid)}/BillingPeriods", "billing_periods"
+        )
+
+    # Fleets
+
+    async def list_fleets(self, *, network_access_profile: str | None = None) -> list[Fleet]:
+        """Every Fleet of the account, optionally those of one NetworkAccessProfile."""
+        return await self._collect(
+            Fleet, "Fleets", "fleets", network_access_profile=network_access_profile
+        )
+
+    async def fetch_fleet(self, sid_or_unique_name: str) -> Fleet:
+        """One Fleet by SID or unique name; `NotFoundError` when the account has none."""
+        return await self._fetch(Fleet, f"Fleets/{_segment(sid_or_unique_name)}")
+
+    async def create_fleet(
+        self,
+        *,
+        network_access_profile: str,
+        unique_name: str | None = None,
+        data_enabled: bool | None = None,
+        data_limit: int | None = None,
+        ip_commands_url: str | None = None,
+        ip_commands_method: CallbackMethod | None = None,
+        sms_commands_enabled: bool | None = None,
+        sms_commands_url: str | None = None,
+        sms_commands_method: CallbackMethod | None = None,
+    ) -> Fleet:
+        """Create a Fleet; `None` leaves a parameter to the API's default."""
+        response = await self._write(
+            "Fleets",
+            network_access_profile=network_access_profile,
+            unique_name=unique_name,
+            data_enabled=data_enabled,
+            data_limit=data_limit,
+            ip_commands_url=ip_commands_url,
+            ip_commands_method=ip_commands_method,
+            sms_commands_enabled=sms_commands_enabled,
+            sms_commands_url=sms_commands_url,
+            sms_commands_method=sms_commands_method,
+        )
+        return _parse(Fleet, decode_object(response.body))
+
+    async def update_fleet(
+        self,
+        sid_or_unique_name: str,
+        *,
+        unique_name: str | None = None,
+        network_access_profile: str | None = None,
+        data_limit: int | None = None,
+        ip_commands_url: str | None = None,
+        ip_commands_method: CallbackMethod | None = None,
+        sms_commands_url: str | None = None,
+        sms_commands_method: CallbackMethod | None = None,
+    ) -> Fleet:
+        """Update a Fleet; only the parameters given are sent."""
+        response = await self._write(
+            f"Fleets/{_segment(sid_or_unique_name)}",
+            unique_name=unique_name,
+            network_access_profile=network_access_profile,
+            data_limit=data_limit,
+            ip_commands_url=ip_commands_url,
+            ip_commands_method=ip_commands_method,
+            sms_commands_url=sms_commands_url,
+            sms_commands_method=sms_commands_method,
+        )
+        return _parse(Fleet, decode_object(response.body))
+
+    # NetworkAccessProfiles
+
+    async def list_network_access_profiles(self) -> list[NetworkAccessProfile]:
+        """Every NetworkAccessProfile of the account."""
+        return await self._collect(
+            NetworkAccessProfile, "NetworkAccessProfiles", "network_access_profiles"
+        )
+
+    async def fetch_network_access_profile(self, sid_or_unique_name: str) -> NetworkAccessProfile:
+        """One NetworkAccessProfile by SID or unique name."""
+        return await self._fetch(
+            NetworkAccessProfile, f"NetworkAccessProfiles/{_segment(sid_or_unique_name)}"
+        )
+
+    async def create_network_access_profile(
+        self, *, unique_name: str | None = None, networks: Sequence[str] = ()
+    ) -> NetworkAccessProfile:
+        """Create a NetworkAccessProfile, optionally with its Network SIDs."""
+        response = await self._write(
+            "NetworkAccessProfiles", unique_name=unique_name, networks=list(networks) or None
+        )
+        return _parse(NetworkAccessProfile, decode_object(response.body))
+
+    # SettingsUpdates, UsageRecords, SmsCommands
+
+    async def list_settings_updates(
+        self, *, sim: str | None = None, status: str | None = None
+    ) -> list[SettingsUpdate]:
+        """SettingsUpdates, optionally of one Sim (SID or ICCID) and in one status."""
+        return await self._collect(
+            SettingsUpdate, "SettingsUpdates", "settings_updates", sim=sim, status=status
+        )
+
+    async def list_usage_records(
+        self,
+        *,
+        sim: str | None = None,
+        fleet: str | None = None,
+        network: str | None = None,
+        iso_country: str | None = None,
+        group: str | None = None,
+        granularity: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> list[UsageRecord]:
+        """UsageRecords matching the filters (`granularity`: `hour`, `day` or `all`)."""
+        return await self._collect(
+            UsageRecord,
+            "UsageRecords",
+            "usage_records",
+            page_size=MAX_USAGE_RECORD_PAGE_SIZE,
+            sim=sim,
+            fleet=fleet,
+            network=network,
+            iso_country=iso_country,
+            group=group,
+            granularity=granularity,
+            start_time=start_time,
+            end_time=end_time,
+        )
+
+    async def create_sms_command(
+        self,
+        sim: str,
+        payload: str,
+        *,
+        callback_url: str | None = None,
+        callback_method: CallbackMethod | None = None,
+    ) -> SmsCommand:
+        """Send an SMS Command to a Sim (by SID or unique name)."""
+        response = await self._write(
+            "SmsCommands",
+            sim=sim,
+            payload=payload,
+            callback_url=callback_url,
+            callback_method=callback_method,
+        )
+        return _parse(SmsCommand, decode_object(response.body))
+
+    async def list_sms_commands(
+        self, *, sim: str | None = None, status: str | None = None, direction: str | None = None
+    ) -> list[SmsCommand]:
+        """SmsCommands, optionally of one Sim, in one status or one direction."""
+        return await self._collect(
+            SmsCommand, "SmsCommands", "sms_commands", sim=sim, status=status, direction=direction
+        )

@@ -1,0 +1,303 @@
+"""Pacing: one request budget per account, shared by every coroutine of a process.
+
+The API limits concurrent requests per account and answers 429 above the limit, so a bulk job
+that sends as fast as it can starves every other integration of the account and wastes requests
+on 429s. `RateBudget` caps both concurrent requests and requests per second, and adapts:
+
+- a 429 halves the concurrency cap (never below 1), once per "generation" of requests, so a
+  burst of 429s from requests that were all in flight together counts as one signal;
+- each success adds `1 / cap` to the cap (one more slot per window of successful requests,
+  additive increase as in TCP congestion control), up to the configured maximum;
+- just below the cap that last drew a 429 the climb slows down `probe_windows` times, so the
+  budget probes the account's real limit rarely instead of every few dozen requests;
+- the rejected request waits `Retry-After` when the API sends it, else exponential backoff
+  with jitter; it waits outside the budget, so a sleeping retry holds no slot. The account-wide
+  reaction to a 429 is the halved cap, not a pause of every coroutine: a pause per `Retry-After`
+  would let each spurious or injected 429 stall the whole process for a second.
+
+The client only needs the `RequestBudget` protocol, so a budget shared across worker processes
+(a lease server, Redis, or Temporal's task-queue rate limit in front of the workers) can replace
+`RateBudget` without touching the client. The budget is for one event loop: asyncio primitives are
+not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from simops.settings import SimopsSettings
+
+
+class BudgetSlot(Protocol):
+    """One granted request: the client reports how the request ended."""
+
+    def succeeded(self) -> None:
+        """The API processed the request (any answer but a 429 or a 5xx)."""
+
+    def rate_limited(self, retry_after: float | None, attempt: int) -> float:
+        """The API answered 429; returns the seconds to wait before trying again."""
+
+
+class SlotLease(Protocol):
+    """`async with budget.slot() as slot:` holds one slot of the budget for one request."""
+
+    async def __aenter__(self) -> BudgetSlot: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+class RequestBudget(Protocol):
+    """What the client needs from a budget; a cross-process budget implements it too."""
+
+    def slot(self) -> SlotLease:
+        """A lease on one request slot, waited for on entry and released on exit."""
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt + 1` of a failed request."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStats:
+    """Counters of a budget since it was created, for benchmarks and metrics."""
+
+    granted: int
+    succeeded: int
+    rate_limited: int
+    rate_limited_with_retry_after: int
+    decreases: int
+    concurrency_limit: int
+    in_flight: int
+
+
+class _Slot:
+    __slots__ = ("_budget", "_generation")
+
+    def __init__(self, budget: RateBudget, generation: int) -> None:
+        self._budget = budget
+        self._generation = generation
+
+    def succeeded(self) -> None:
+        self._budget._on_success()
+
+    def rate_limited(self, retry_after: float | None, attempt: int) -> float:
+        return self._budget._on_rate_limited(self._generation, retry_after, attempt)
+
+
+class _Lease:
+    __slots__ = ("_budget",)
+
+    def __init__(self, budget: RateBudget) -> None:
+        self._budget = budget
+
+    async def __aenter__(self) -> BudgetSlot:
+        return await self._budget._acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._budget._release()
+
+
+class RateBudget:
+    """An adaptive cap on concurrent requests and on requests per second (see module doc)."""
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        max_rps: float,
+        *,
+        backoff_base: float = 0.25,
+        backoff_max: float = 30.0,
+        burst_seconds: float = 0.1,
+        probe_windows: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if max_concurrency < 1 or max_rps <= 0:
+            raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
+        self.max_concurrency = max_concurrency
+        self.max_rps = max_rps
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._probe_windows = probe_windows
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._limit = float(max_concurrency)
+        self._ceiling: int | None = None
+        self._generation = 0
+        self._in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._interval = 1.0 / max_rps
+        # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
+        # which lets a burst of `max_rps * burst_seconds` requests through at once.
+        self._tolerance = max(0.0, max_rps * burst_seconds - 1.0) * self._interval
+        self._theoretical_arrival = -math.inf
+        self._granted = 0
+        self._succeeded = 0
+        self._rate_limited = 0
+        self._rate_limited_with_retry_after = 0
+        self._decreases = 0
+
+    @classmethod
+    def from_settings(cls, settings: SimopsSettings) -> RateBudget:
+        """A budget with the limits and backoff of `settings`."""
+        return cls(
+            settings.api_max_concurrency,
+            settings.api_max_rps,
+            backoff_base=settings.api_backoff_base_seconds,
+            backoff_max=settings.api_backoff_max_seconds,
+        )
+
+    @property
+    def concurrency_limit(self) -> int:
+        """How many requests may be in flight now (the adapted cap)."""
+        return int(self._limit)
+
+    def stats(self) -> BudgetStats:
+        """A snapshot of the budget's counters."""
+        return BudgetStats(
+            granted=self._granted,
+            succeeded=self._succeeded,
+            rate_limited=self._rate_limited,
+            rate_limited_with_retry_after=self._rate_limited_with_retry_after,
+            decreases=self._decreases,
+            concurrency_limit=self.concurrency_limit,
+            in_flight=self._in_flight,
+        )
+
+    def slot(self) -> SlotLease:
+        """A lease on one request slot: `async with budget.slot() as slot: ...`."""
+        return _Lease(self)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the step fixed, half random, capped."""
+        step = min(self._backoff_max, self._backoff_base * 2.0**attempt)
+        return step / 2 + self._jitter() * step / 2
+
+    async def _acquire(self) -> BudgetSlot:
+        if self._waiters or self._in_flight >= int(self._limit):
+            await self._wait_for_turn()
+        else:
+            self._in_flight += 1
+        try:
+            await self._pace()
+        except BaseException:
+            self._release()
+            raise
+        self._granted += 1
+        return _Slot(self, self._generation)
+
+    async def _wait_for_turn(self) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                # The slot was handed over just as the waiter was cancelled: pass it on.
+                self._release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(turn)
+            raise
+
+    async def _pace(self) -> None:
+        now = self._clock()
+        arrival = max(self._theoretical_arrival, now)
+        self._theoretical_arrival = arrival + self._interval
+        wait = arrival - self._tolerance - now
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        # A released slot goes straight to the longest waiter, which keeps the order fair and
+        # stops a newcomer from overtaking it between the release and the waiter waking up.
+        while self._waiters and self._in_flight < int(self._limit):
+            turn = self._waiters.popleft()
+            if turn.done():
+                continue
+            self._in_flight += 1
+            turn.set_result(None)
+
+    def _on_success(self) -> None:
+        self._succeeded += 1
+        if self._limit >= self.max_concurrency:
+            return
+        cap = int(self._limit)
+        window = cap
+        if self._ceiling is not None:
+            if cap >= self._ceiling:
+                self._ceiling = None
+            elif cap >= self._ceiling - 1:
+                window = cap * self._probe_windows
+        self._limit = min(float(self.max_concurrency), self._limit + 1.0 / window)
+        if int(self._limit) > cap:
+            self._hand_over()
+
+    def _on_rate_limited(self, generation: int, retry_after: float | None, attempt: int) -> float:
+        self._rate_limited += 1
+        if generation == self._generation:
+            self._ceiling = int(self._limit)
+            self._limit = max(1.0, float(int(self._limit) // 2))
+            self._generation += 1
+            self._decreases += 1
+        if retry_after is None:
+            return self.backoff(attempt)
+        self._rate_limited_with_retry_after += 1
+        # A little jitter on top of Retry-After so that the rejected requests do not all
+        # come back in the same millisecond.
+        return retry_after + self._jitter() * min(self._backoff_base, retry_after / 10 + 0.01)
+
+
+def budget_key(settings: SimopsSettings) -> str:
+    """Which account a configuration talks to: the API URL and the credential's identity."""
+    if settings.kore_client_id:
+        identity = f"kore:{settings.kore_client_id}"
+    elif settings.bearer_token is not None:
+        fingerprint = hashlib.sha256(settings.bearer_token.get_secret_value().encode())
+        identity = f"bearer:{fingerprint.hexdigest()[:16]}"
+    elif settings.twilio_account_sid:
+        identity = f"twilio:{settings.twilio_account_sid}"
+    else:
+        identity = "anonymous"
+    return f"{settings.api_url.rstrip('/')}|{identity}"
+
+
+_BUDGETS: dict[str, RateBudget] = {}
+
+
+def budgets_for(settings: SimopsSettings) -> RateBudget:
+    """The process-wide budget of the account `settings` talks to (created on first use).
+
+    The first configuration seen for an account fixes the budget's limits, so every client of a
+    process paces against the same numbers.
+    """
+    key = budget_key(settings)
+    budget = _BUDGETS.get(key)
+    if budget is None:
+        budget = _BUDGETS[key] = RateBudget.from_settings(settings)
+    return budget

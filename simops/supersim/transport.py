@@ -1,0 +1,202 @@
+"""Sending one API call: authorization, the account's budget, typed errors and bounded retries.
+
+Retry rules (the API has no idempotency key, so a write is repeated only when it surely was not
+processed):
+
+- 429: retried by every call after the wait the budget gives (`Retry-After` when the API sends
+  one), up to `api_max_rate_limit_retries` times: a 429 is never processed.
+- 401 with renewable credentials (OAuth2): the token is renewed once and the call sent again;
+  a request the API refused as unauthenticated was not processed either.
+- 5xx and transport errors: retried up to `api_max_retries` times with exponential backoff and
+  jitter, but only by calls that are safe to repeat (reads). A write raises the typed error at
+  once: it may have been applied, and only the caller (a Temporal activity that re-reads the SIM
+  and asks the planner) can tell whether to send it again.
+- A failure to obtain a token is retried like a 5xx by every call: nothing was sent yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from simops.settings import SimopsSettings
+from simops.supersim.auth import AuthProvider
+from simops.supersim.errors import (
+    AuthenticationError,
+    RateLimitedError,
+    SuperSimError,
+    TransportError,
+    error_from_response,
+)
+from simops.supersim.http import Exchange, exchange
+from simops.supersim.pacing import RequestBudget
+from simops.supersim.wire import FormParameters
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "simops/0.1 (aiohttp)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: SuperSimError
+    authorization: str | None = None
+    """The credential the request was sent with; `None` when it was never sent."""
+    rate_limit_delay: float = 0.0
+
+
+class ApiTransport:
+    """The request loop every client call goes through, on one shared `aiohttp` session."""
+
+    def __init__(
+        self,
+        settings: SimopsSettings,
+        *,
+        auth: AuthProvider,
+        budget: RequestBudget,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = URL(settings.api_url.rstrip("/"))
+        self.auth = auth
+        self.budget = budget
+        self._timeout = aiohttp.ClientTimeout(total=settings.api_timeout_seconds)
+        self._max_retries = settings.api_max_retries
+        self._max_rate_limit_retries = settings.api_max_rate_limit_retries
+        self._session = session
+        self._owns_session = session is None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, created on first use (it must be made inside the event loop)."""
+        if self._session is None:
+            # No connector limit: the budget is the one cap on concurrent requests, and a pool
+            # limit below it would only queue requests where their timeout already runs.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this transport created it."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+            self._session = None
+
+    def url(self, path: str) -> URL:
+        """The URL of an API path (already percent-encoded), e.g. `Sims/HS…`."""
+        return URL(f"{self.base_url}/{path}", encoded=True)
+
+    def follow(self, page_url: str) -> URL:
+        """A `next_page_url`, kept verbatim; refused when it leaves the API's origin.
+
+        Following it elsewhere would hand the account's credentials to another host.
+        """
+        target = URL(page_url, encoded=True)
+        if not target.is_absolute():
+            return self.base_url.origin().join(target)
+        if target.origin() != self.base_url.origin():
+            raise TransportError(
+                f"refusing to follow a page URL on {target.origin()}: the API is at "
+                f"{self.base_url.origin()}"
+            )
+        return target
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: FormParameters | None = None,
+        form: FormParameters | None = None,
+        repeatable: bool,
+    ) -> Exchange:
+        """Send one call with the retries above; a 2xx response or a typed error.
+
+        `repeatable` says whether sending the call twice is harmless (true for reads).
+        """
+        failures = 0
+        rate_limited = 0
+        renewed = False
+        while True:
+            outcome = await self._attempt(method, url, params, form, rate_limited)
+            if isinstance(outcome, Exchange):
+                return outcome
+            error = outcome.error
+            if isinstance(error, RateLimitedError):
+                if rate_limited >= self._max_rate_limit_retries:
+                    raise error
+                rate_limited += 1
+                await self._back_off(method, url, error, outcome.rate_limit_delay)
+            elif outcome.authorization is not None and self._unauthenticated(error):
+                if renewed or not await self.auth.rejected(outcome.authorization):
+                    raise error
+                renewed = True
+            elif (
+                error.retryable
+                and (repeatable or outcome.authorization is None)
+                and failures < self._max_retries
+            ):
+                await self._back_off(method, url, error, self.budget.backoff(failures))
+                failures += 1
+            else:
+                raise error
+
+    @staticmethod
+    def _unauthenticated(error: SuperSimError) -> bool:
+        return isinstance(error, AuthenticationError) and error.http_status == 401
+
+    async def _attempt(
+        self,
+        method: str,
+        url: URL,
+        params: FormParameters | None,
+        form: FormParameters | None,
+        rate_limited: int,
+    ) -> Exchange | _Failure:
+        async with self.budget.slot() as slot:
+            # The credential is read once the slot is granted, not before waiting for it, so a
+            # request that queued behind the budget never leaves with a token that expired
+            # while it waited.
+            try:
+                authorization = await self.auth.authorization(self.session())
+            except SuperSimError as token_error:
+                return _Failure(token_error)
+            try:
+                response = await exchange(
+                    self.session(),
+                    method,
+                    url,
+                    headers={"Authorization": authorization},
+                    params=params,
+                    form=form,
+                    client_timeout=self._timeout,
+                )
+            except TransportError as transport_error:
+                return _Failure(transport_error, authorization)
+            if response.status < 400:
+                slot.succeeded()
+                return response
+            error = error_from_response(response.status, response.body, response.headers)
+            if isinstance(error, RateLimitedError):
+                delay = slot.rate_limited(error.retry_after, rate_limited)
+                return _Failure(error, authorization, delay)
+            if response.status < 500:
+                # The API processed the request and refused it: the account is not overloaded.
+                slot.succeeded()
+            return _Failure(error, authorization)
+
+    async def _back_off(self, method: str, url: URL, error: SuperSimError, delay: float) -> None:
+        logger.info(
+            "retrying %s %s in %.2f s after %s: %s",
+            method,
+            url.path,
+            delay,
+            type(error).__name__,
+            error.message,
+        )
+        await asyncio.sleep(delay)

@@ -1,0 +1,96 @@
+"""Lists: empty, one page, exactly 1000, 1000-item pages, `next_page_url` followed verbatim."""
+
+from __future__ import annotations
+
+import pytest
+
+from simops.models import SimStatus, SimUpdate
+from simops.supersim import errors
+from simops.supersim.client import SuperSimClient
+from simops.supersim.transport import ApiTransport
+from tests.conftest import EmulatorFactory
+from tests.supersim.support import EmulatorControl, make_client
+
+pytestmark = pytest.mark.timeout(60)
+
+LIST_ROUTE = "GET /v1/Sims"
+
+
+async def test_an_empty_list(client: SuperSimClient, control: EmulatorControl) -> None:
+    assert [sim async for sim in client.list_sims(status=SimStatus.ACTIVE)] == []
+    page = await client.list_sims_page(status=SimStatus.ACTIVE)
+    assert (page.sims, page.next_page_url) == ([], None)
+    assert await control.answers(LIST_ROUTE) == {200: 2}
+
+
+async def test_exactly_one_page(client: SuperSimClient, control: EmulatorControl) -> None:
+    page = await client.list_sims_page(page_size=20)
+    assert len(page.sims) == 20
+    assert page.next_page_url is None
+    listed = [sim.sid async for sim in client.list_sims()]
+    assert listed == [sim.sid for sim in page.sims]
+    assert await control.answers(LIST_ROUTE) == {200: 2}
+
+
+async def test_exactly_a_thousand_is_one_full_page(emulator_factory: EmulatorFactory) -> None:
+    emulator = await emulator_factory(seed_sims=1000)
+    async with make_client(emulator) as client:
+        page = await client.list_sims_page()
+    assert len(page.sims) == 1000
+    assert page.next_page_url is None
+
+
+async def test_thousand_item_pages_follow_next_page_url(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    emulator = await emulator_factory(seed_sims=2500)
+    control = EmulatorControl(emulator)
+    async with make_client(emulator) as client:
+        listed = [sim.sid async for sim in client.list_sims()]
+        assert len(listed) == len(set(listed)) == 2500
+        assert await control.answers(LIST_ROUTE) == {200: 3}
+        pages = [await client.list_sims_page()]
+        while pages[-1].next_page_url is not None:
+            pages.append(await client.list_sims_page(page_url=pages[-1].next_page_url))
+    assert [len(page.sims) for page in pages] == [1000, 1000, 500]
+    assert [sim.sid for page in pages for sim in page.sims] == listed
+
+
+async def test_filters_and_limit(client: SuperSimClient, control: EmulatorControl) -> None:
+    sids = [sim.sid async for sim in client.list_sims(limit=3)]
+    assert len(sids) == 3
+    assert await control.answers(LIST_ROUTE) == {200: 1}
+    fleet = (await client.list_fleets())[1]
+    for sid in sids:
+        result = await client.update_sim(sid, SimUpdate(fleet=fleet.sid))
+        assert not result.accepted_async
+    in_fleet = [sim.sid async for sim in client.list_sims(fleet=fleet.unique_name, page_size=2)]
+    assert sorted(in_fleet) == sorted(sids)
+    sim = await client.fetch_sim(sids[0])
+    assert sim.iccid is not None
+    found = await client.find_sim_by_iccid(sim.iccid)
+    assert found is not None and found.sid == sim.sid
+    assert await client.find_sim_by_iccid("89883070999999999999") is None
+
+
+async def test_a_page_url_is_kept_verbatim(client: SuperSimClient) -> None:
+    transport = ApiTransport(client.settings, auth=client.auth, budget=client.budget)
+    odd = f"{transport.base_url}/Sims?Fleet=a%2Fb+c&PageSize=2&Page=1&PageToken=PT%3D%3D"
+    assert str(transport.follow(odd)) == odd
+    relative = transport.follow("/v1/Sims?PageToken=PTx%2B")
+    assert str(relative) == f"{transport.base_url.origin()}/v1/Sims?PageToken=PTx%2B"
+
+
+async def test_a_page_url_on_another_host_is_refused(client: SuperSimClient) -> None:
+    with pytest.raises(errors.TransportError, match="refusing to follow"):
+        await client.list_sims_page(page_url="https://elsewhere.example/v1/Sims?PageToken=PTx")
+
+
+async def test_page_size_is_checked_before_any_request(
+    client: SuperSimClient, control: EmulatorControl
+) -> None:
+    with pytest.raises(ValueError, match="page_size"):
+        await client.list_sims_page(page_size=1001)
+    with pytest.raises(ValueError, match="page_size"):
+        await anext(client.list_sims(page_size=0))
+    assert await control.answers(LIST_ROUTE) == {}

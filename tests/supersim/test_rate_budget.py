@@ -1,0 +1,171 @@
+"""The adaptive request budget, on a fake clock: caps, halving on 429s, the climb back, pauses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import SecretStr
+
+from simops.settings import SimopsSettings
+from simops.supersim.pacing import RateBudget, budget_key, budgets_for
+
+
+class FakeClock:
+    """Time that passes only when the budget sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def make_budget(
+    clock: FakeClock, *, concurrency: int = 8, rps: float = 1e6, jitter: float = 0.5
+) -> RateBudget:
+    return RateBudget(
+        concurrency,
+        rps,
+        backoff_base=0.25,
+        backoff_max=4.0,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: jitter,
+    )
+
+
+async def test_concurrency_cap_holds_and_hands_slots_over_in_order() -> None:
+    budget = make_budget(FakeClock(), concurrency=3)
+    release = asyncio.Event()
+    peak = 0
+    order: list[int] = []
+
+    async def request(number: int) -> None:
+        nonlocal peak
+        async with budget.slot():
+            order.append(number)
+            peak = max(peak, budget.stats().in_flight)
+            await release.wait()
+
+    tasks = [asyncio.create_task(request(number)) for number in range(10)]
+    await asyncio.sleep(0.01)
+    assert budget.stats().in_flight == 3
+    release.set()
+    await asyncio.gather(*tasks)
+    assert peak == 3
+    assert order == list(range(10))
+    assert budget.stats().in_flight == 0
+
+
+async def test_a_burst_of_429s_from_one_generation_halves_once() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
+    leases = [budget.slot() for _ in range(8)]
+    slots = [await lease.__aenter__() for lease in leases]
+    for slot in slots:
+        slot.rate_limited(None, 0)
+    for lease in leases:
+        await lease.__aexit__(None, None, None)
+    stats = budget.stats()
+    assert stats.concurrency_limit == 4
+    assert stats.decreases == 1
+    assert stats.rate_limited == 8
+
+
+async def test_halving_stops_at_one() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
+    limits = []
+    for _ in range(5):
+        async with budget.slot() as slot:
+            slot.rate_limited(None, 0)
+        limits.append(budget.concurrency_limit)
+    assert limits == [4, 2, 1, 1, 1]
+
+
+async def test_successes_climb_back_additively_and_slowly_near_the_last_429() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
+    async with budget.slot() as slot:
+        slot.rate_limited(None, 0)
+    assert budget.concurrency_limit == 4
+
+    async def successes_until(limit: int) -> int:
+        count = 0
+        while budget.concurrency_limit < limit:
+            async with budget.slot() as slot:
+                slot.succeeded()
+            count += 1
+        return count
+
+    # One more slot per window of successful requests: 4 + 5 + 6 to reach 7 ...
+    assert await successes_until(7) == 4 + 5 + 6
+    # ... then one below the cap that drew the 429, eight windows to probe it again.
+    assert await successes_until(8) == 7 * 8
+    async with budget.slot() as slot:
+        slot.succeeded()
+    assert budget.concurrency_limit == 8
+
+
+async def test_retry_after_is_honoured_by_the_rejected_request_alone() -> None:
+    clock = FakeClock()
+    budget = make_budget(clock)
+    async with budget.slot() as slot:
+        delay = slot.rate_limited(2.0, 0)
+    assert 2.0 <= delay <= 2.25
+    assert budget.stats().rate_limited_with_retry_after == 1
+    started = clock.now
+    async with budget.slot():
+        assert clock.now == started
+
+
+async def test_without_retry_after_the_request_backs_off_exponentially() -> None:
+    clock = FakeClock()
+    budget = make_budget(clock, jitter=1.0)
+    async with budget.slot() as slot:
+        delays = [slot.rate_limited(None, attempt) for attempt in range(6)]
+    assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+def test_backoff_jitter_stays_within_half_and_full_step() -> None:
+    clock = FakeClock()
+    assert make_budget(clock, jitter=0.0).backoff(3) == 1.0
+    assert make_budget(clock, jitter=1.0).backoff(3) == 2.0
+
+
+async def test_requests_per_second_are_spaced() -> None:
+    clock = FakeClock()
+    budget = make_budget(clock, rps=10.0)
+    started = clock.now
+    for _ in range(5):
+        async with budget.slot() as slot:
+            slot.succeeded()
+    assert clock.now - started == pytest.approx(0.4)
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
+    budget = make_budget(FakeClock(), concurrency=1)
+    lease = budget.slot()
+    await lease.__aenter__()
+    waiter = asyncio.create_task(budget.slot().__aenter__())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await lease.__aexit__(None, None, None)
+    assert budget.stats().in_flight == 0
+    async with budget.slot():
+        assert budget.stats().in_flight == 1
+
+
+def test_one_budget_per_account_per_process() -> None:
+    first = SimopsSettings(api_url="http://api.test/v1", bearer_token=SecretStr("token-a"))
+    again = SimopsSettings(api_url="http://api.test/v1/", bearer_token=SecretStr("token-a"))
+    other = SimopsSettings(api_url="http://api.test/v1", bearer_token=SecretStr("token-b"))
+    assert budgets_for(first) is budgets_for(again)
+    assert budgets_for(first) is not budgets_for(other)
+    assert "token-a" not in budget_key(first)
