@@ -397,6 +397,15 @@ class SimCallback(BaseModel):
     idempotency_token: str | None = None
 
 
+class SimCallbackBatch(BaseModel):
+    """The callbacks the ingress received for one workflow within a short window, in one signal.
+
+    A campaign batch waits for hundreds of callbacks: one signal per SIM would flood its history.
+    """
+
+    callbacks: list[SimCallback]
+
+
 class OperationProgress(BaseModel):
     """What the `progress` query of a SIM operation answers."""
 
@@ -446,3 +455,74 @@ class ApplyUpdateResult(BaseModel):
     callback_requested: bool = False
     code: int | None = None
     reason: str | None = None
+
+
+class CampaignAction(StrEnum):
+    """What a campaign does to every SIM in it."""
+
+    ACTIVATE = "activate"
+    READY = "ready"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    SET_FLEET = "set-fleet"
+    RENAME = "rename"
+
+
+class CampaignSource(BaseModel):
+    """Where a campaign's SIMs come from: a file copied into the campaign store, or a filter."""
+
+    file_name: str | None = None
+    status: SimStatus | None = None
+    fleet: str | None = None
+
+    @model_validator(mode="after")
+    def _check_one_source(self) -> CampaignSource:
+        if self.file_name is None and self.status is None and self.fleet is None:
+            raise ValueError("a campaign needs a file or a filter (status and/or fleet)")
+        if self.file_name is not None and (self.status is not None or self.fleet is not None):
+            raise ValueError("a campaign reads either a file or a filter, not both")
+        return self
+
+
+class CampaignSpec(BaseModel):
+    """Everything a campaign needs to know, fixed when it starts."""
+
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    action: CampaignAction
+    source: CampaignSource
+    fleet: str | None = None
+    rate: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=200, ge=1)
+    max_failures: int | None = Field(default=None, ge=0)
+    max_failure_ratio: float | None = Field(default=None, ge=0, le=1)
+    canary: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=250, ge=1, le=1000)
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+
+
+class PlannedRow(BaseModel):
+    """One input row as a batch works on it: the SIM, where it must go, and how it was found."""
+
+    row_no: int
+    sim_sid: str | None = None
+    desired: DesiredState | None = None
+    from_statuses: list[SimStatus] | None = None
+    before: SimSnapshot | None = None
+    invalid_code: int | None = None
+    invalid_reason: str | None = None
+
+
+class RowOutcome(BaseModel):
+    """How one input row ended: what the report prints for it."""
+
+    row_no: int
+    sim_sid: str | None = None
+    outcome: OutcomeKind
+    code: int | None = None
+    message: str | None = None
+    before: SimSnapshot | None = None
+    after: SimSnapshot | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

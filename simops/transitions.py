@@ -254,6 +254,24 @@ def is_converged(observed: SimState, desired: DesiredState) -> bool:
     )
 
 
+def check_applies_to(
+    observed: SimState, desired: DesiredState, from_statuses: list[SimStatus] | None
+) -> RuleViolation | None:
+    """Why an operation limited to `from_statuses` (a reactivation: `inactive`) does not apply.
+
+    A SIM already converged always passes: re-running an operation is never an error.
+    """
+    if from_statuses is None or observed.status in from_statuses:
+        return None
+    if is_converged(observed, desired):
+        return None
+    names = ", ".join(status.value for status in from_statuses)
+    return _violation(
+        RuleCode.TRANSITION_NOT_ALLOWED,
+        f"This operation applies to SIMs that are {names}; this SIM is {observed.status.value}",
+    )
+
+
 def _propose(observed: SimState, update: SimUpdate, desired: DesiredState) -> PlanStep:
     verdict = evaluate_update(observed, update, inactive_move_allowed=desired.allow_inactive_move)
     if isinstance(verdict, RuleViolation):

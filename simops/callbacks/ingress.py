@@ -9,8 +9,10 @@ stops retrying), 403 for a forged one, 400 for a malformed one, 503 when Tempora
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -20,7 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
-from simops.models import SimCallback
+from simops.models import SimCallback, SimCallbackBatch
 from simops.settings import SimopsSettings
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
@@ -29,18 +31,20 @@ from simops.supersim.signatures import (
     verify_kore_signature,
     verify_twilio_signature,
 )
+from simops.workflows.signals import CALLBACK_SIGNAL
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 16 * 1024
 DUPLICATE_CACHE_SIZE = 100_000
-SIGNAL_NAME = "sim_callback"
+COALESCE_WINDOW_SECONDS = 0.05
+COALESCE_MAX_CALLBACKS = 500
 
 
 class CallbackSignaller(Protocol):
-    """Delivers a verified callback to a workflow; False when the workflow is closed or unknown."""
+    """Delivers verified callbacks to a workflow; False when the workflow is closed or unknown."""
 
-    async def __call__(self, workflow_id: str, callback: SimCallback) -> bool: ...
+    async def __call__(self, workflow_id: str, batch: SimCallbackBatch) -> bool: ...
 
 
 class TemporalSignaller:
@@ -49,15 +53,80 @@ class TemporalSignaller:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def __call__(self, workflow_id: str, callback: SimCallback) -> bool:
-        """Signal `sim_callback` to the workflow; False when it has closed or never existed."""
+    async def __call__(self, workflow_id: str, batch: SimCallbackBatch) -> bool:
+        """Signal the batch to the workflow; False when it has closed or never existed."""
         try:
-            await self._client.get_workflow_handle(workflow_id).signal(SIGNAL_NAME, callback)
+            await self._client.get_workflow_handle(workflow_id).signal(CALLBACK_SIGNAL, batch)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False
             raise
         return True
+
+
+@dataclass
+class _PendingSignal:
+    callbacks: list[SimCallback] = field(default_factory=list)
+    delivered: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    flush: asyncio.TimerHandle | None = None
+
+
+class CallbackCoalescer:
+    """Gathers the callbacks for one workflow over a short window into one signal.
+
+    Every HTTP request still waits for the signal that carries its callback, so a provider is
+    told 200 only once its callback reached Temporal (and 503 if it could not).
+    """
+
+    def __init__(
+        self,
+        signaller: CallbackSignaller,
+        window_seconds: float = COALESCE_WINDOW_SECONDS,
+        max_callbacks: int = COALESCE_MAX_CALLBACKS,
+    ) -> None:
+        self._signaller = signaller
+        self._window = window_seconds
+        self._max_callbacks = max_callbacks
+        self._pending: dict[str, _PendingSignal] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self.signals_sent = 0
+
+    async def deliver(self, workflow_id: str, callback: SimCallback) -> bool:
+        """Queue `callback` for its workflow and wait until the signal carrying it is sent."""
+        pending = self._pending.get(workflow_id)
+        if pending is None:
+            pending = _PendingSignal()
+            self._pending[workflow_id] = pending
+            pending.flush = asyncio.get_running_loop().call_later(
+                self._window, self._send, workflow_id
+            )
+        pending.callbacks.append(callback)
+        if len(pending.callbacks) >= self._max_callbacks:
+            self._send(workflow_id)
+        return await asyncio.shield(pending.delivered)
+
+    def _send(self, workflow_id: str) -> None:
+        pending = self._pending.pop(workflow_id, None)
+        if pending is None:
+            return
+        if pending.flush is not None:
+            pending.flush.cancel()
+        task = asyncio.create_task(self._signal(workflow_id, pending))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _signal(self, workflow_id: str, pending: _PendingSignal) -> None:
+        try:
+            delivered = await self._signaller(
+                workflow_id, SimCallbackBatch(callbacks=pending.callbacks)
+            )
+        except Exception as error:  # handed to every waiting request, which answers 503
+            pending.delivered.set_exception(error)
+        else:
+            self.signals_sent += 1
+            pending.delivered.set_result(delivered)
 
 
 class RecentTokens:
@@ -86,9 +155,14 @@ class CallbackIngress:
             raise ValueError("SIMOPS_CALLBACK_SECRET must be set to run the callback ingress")
         self._settings = settings
         self._secret = settings.callback_secret.get_secret_value()
-        self._signaller = signaller
+        self._coalescer = CallbackCoalescer(signaller)
         self._recent = RecentTokens()
         self.counts: Counter[str] = Counter()
+
+    @property
+    def signals_sent(self) -> int:
+        """How many signals carried the callbacks taken so far."""
+        return self._coalescer.signals_sent
 
     def app(self) -> web.Application:
         """The application: the callback route and a health route with counters."""
@@ -160,7 +234,7 @@ class CallbackIngress:
         if token is not None and self._recent.seen(token):
             return self._answer("duplicate", 200)
         try:
-            delivered = await self._signaller(workflow_id, callback)
+            delivered = await self._coalescer.deliver(workflow_id, callback)
         except RPCError as error:
             log.error("callback for %s not delivered: Temporal answered %s", workflow_id, error)
             return self._answer("unavailable", 503)

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         OperationProgress,
         OutcomeKind,
         PlanKind,
-        SimCallback,
+        SimCallbackBatch,
         SimFetchRequest,
         SimOperationOutcome,
         SimOperationRequest,
@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
         SimUpdate,
         is_sid,
     )
-    from simops.transitions import RuleCode, is_converged, plan
+    from simops.transitions import RuleCode, check_applies_to, plan
     from simops.workflows.search_attributes import SIM_OPERATION_STATE
+    from simops.workflows.signals import CALLBACK_SIGNAL
 
 # Reads and writes are local activities: short API calls that need no task-queue round trip,
 # which halves an activation's latency. Polling stays a regular activity so that its retries
@@ -89,16 +90,17 @@ class SimOperationWorkflow:
         self._callbacks_received = 0
         self._seen_tokens: set[str] = set()
 
-    @workflow.signal(name="sim_callback")
-    def sim_callback(self, callback: SimCallback) -> None:
-        """A provider callback for this SIM: wakes the wait; duplicates are dropped."""
-        if callback.sim_sid != self._request.sim_sid:
-            return
-        if callback.idempotency_token is not None:
-            if callback.idempotency_token in self._seen_tokens:
-                return
-            self._seen_tokens.add(callback.idempotency_token)
-        self._callbacks_received += 1
+    @workflow.signal(name=CALLBACK_SIGNAL)
+    def sim_callbacks(self, batch: SimCallbackBatch) -> None:
+        """Provider callbacks for this SIM: they wake the wait; duplicates are dropped."""
+        for callback in batch.callbacks:
+            if callback.sim_sid != self._request.sim_sid:
+                continue
+            if callback.idempotency_token is not None:
+                if callback.idempotency_token in self._seen_tokens:
+                    continue
+                self._seen_tokens.add(callback.idempotency_token)
+            self._callbacks_received += 1
 
     @workflow.query(name="progress")
     def progress(self) -> OperationProgress:
@@ -290,15 +292,9 @@ class SimOperationWorkflow:
         )
 
     def _check_applies_to(self, observed: SimSnapshot, desired: DesiredState) -> None:
-        allowed = self._request.from_statuses
-        if allowed is None or observed.status in allowed or is_converged(observed.state(), desired):
-            return
-        names = ", ".join(status.value for status in allowed)
-        raise OperationFailed(
-            int(RuleCode.TRANSITION_NOT_ALLOWED),
-            f"{self._request.operation} applies to SIMs that are {names}; "
-            f"this SIM is {observed.status.value}",
-        )
+        violation = check_applies_to(observed.state(), desired, self._request.from_statuses)
+        if violation is not None:
+            raise OperationFailed(int(violation.code), violation.message)
 
     def _current(self) -> SimSnapshot:
         if self._observed is None:

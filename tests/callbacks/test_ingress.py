@@ -169,6 +169,18 @@ async def test_duplicates_are_dropped_even_by_another_ingress(waiting: Waiting) 
     assert (await waiting.progress()).callbacks_received == 1
 
 
+async def test_a_burst_of_callbacks_is_coalesced_into_few_signals(waiting: Waiting) -> None:
+    requests = [signed(waiting.stack, waiting.url, _fields(waiting)) for _ in range(40)]
+
+    statuses = await asyncio.gather(*(send("POST", *request) for request in requests))
+
+    assert statuses == [200] * 40
+    ingress = waiting.stack.ingress
+    assert ingress is not None and ingress.counts["signalled"] == 40
+    assert ingress.signals_sent < 10
+    assert (await waiting.progress()).callbacks_received == 40
+
+
 async def test_callback_claiming_a_status_the_sim_lacks_does_not_converge(
     waiting: Waiting,
 ) -> None:
@@ -214,5 +226,5 @@ def test_ingress_refuses_to_start_without_a_callback_secret(emulator: Any) -> No
         CallbackIngress(stack_settings(emulator, callback_secret=None), _no_signal)
 
 
-async def _no_signal(workflow_id: str, callback: Any) -> bool:
+async def _no_signal(workflow_id: str, batch: Any) -> bool:
     raise AssertionError("nothing may be signalled")
