@@ -526,3 +526,131 @@ class RowOutcome(BaseModel):
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class TrackedSim(BaseModel):
+    """A SIM a campaign batch is still converging: where it must go and what was last seen."""
+
+    row_no: int
+    sim_sid: str
+    desired: DesiredState
+    from_statuses: list[SimStatus] | None = None
+    before: SimSnapshot | None = None
+    observed: SimSnapshot | None = None
+    attempts: int = 0
+    writes: int = 0
+    started_at: datetime | None = None
+
+
+class BatchInput(BaseModel):
+    """Input of a campaign batch workflow: a range of input rows and how to pace them."""
+
+    campaign_id: str
+    batch_no: int
+    first_row: int
+    row_count: int
+    concurrency: int = Field(ge=1)
+    rate: float | None = Field(default=None, gt=0)
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+
+
+class BatchStepRequest(BaseModel):
+    """Input of the batch activities: start a row range, or settle the SIMs still tracked."""
+
+    campaign_id: str
+    callback_workflow_id: str
+    concurrency: int = Field(ge=1)
+    rate: float | None = None
+    first_row: int = 0
+    row_count: int = 0
+    tracked: list[TrackedSim] = Field(default_factory=list)
+    final: bool = False
+
+
+class BatchStepResult(BaseModel):
+    """Output of the batch activities: SIMs still in progress and counts of those that ended."""
+
+    pending: list[TrackedSim] = Field(default_factory=list)
+    ended: dict[OutcomeKind, int] = Field(default_factory=dict)
+
+
+class BatchSummary(BaseModel):
+    """Output of a campaign batch workflow: how many of its rows ended how."""
+
+    batch_no: int
+    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+
+
+class CampaignRowsRequest(BaseModel):
+    """Input of the campaign bookkeeping activities (cancel the rest, count outcomes)."""
+
+    campaign_id: str
+    first_row: int = 1
+    reason: str | None = None
+
+
+class CampaignCounts(BaseModel):
+    """Outcome counts of a campaign's rows, from its store."""
+
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class CampaignPhase(StrEnum):
+    """Where a campaign stands."""
+
+    PREPARING = "preparing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    STOPPED = "stopped"
+
+
+class CampaignState(BaseModel):
+    """What a campaign carries from one run to the next across continue-as-new."""
+
+    started_at: datetime | None = None
+    total_rows: int | None = None
+    next_row: int = 1
+    next_batch_no: int = 1
+    canary_done: bool = False
+    paused: bool = False
+    cancel_reason: str | None = None
+    stop_reason: str | None = None
+    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+
+
+class CampaignRunInput(BaseModel):
+    """Input of the campaign workflow: the spec, and the state when continued as new."""
+
+    spec: CampaignSpec
+    state: CampaignState | None = None
+
+
+class CampaignProgress(BaseModel):
+    """What `simops campaign status` shows: counts, rate and time left."""
+
+    campaign_id: str
+    action: CampaignAction
+    phase: CampaignPhase
+    total_rows: int | None = None
+    ended_rows: int = 0
+    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+    batches_in_flight: int = 0
+    rows_per_second: float | None = None
+    eta_seconds: float | None = None
+    started_at: datetime | None = None
+    stop_reason: str | None = None
+
+
+class CampaignResult(BaseModel):
+    """Output of the campaign workflow: how every row ended."""
+
+    campaign_id: str
+    phase: CampaignPhase
+    counts: dict[str, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -8,15 +8,19 @@ import logging
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from simops.activities.campaign_batch import CampaignBatchActivities
+from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.temporal import connect
+from simops.workflows.campaign import CampaignWorkflow
+from simops.workflows.campaign_batch import CampaignBatchWorkflow
 from simops.workflows.sim_operation import SimOperationWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: list[type] = [SimOperationWorkflow]
+WORKFLOWS: list[type] = [SimOperationWorkflow, CampaignWorkflow, CampaignBatchWorkflow]
 
 
 def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) -> Worker:
@@ -27,11 +31,23 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
     adaptive limiter is the per-process half.
     """
     sims = SimActivities(api, settings)
+    batches = CampaignBatchActivities(api, settings)
+    prepare = CampaignPrepareActivities(api, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[sims.fetch_sim, sims.poll_until_settled, sims.resolve_fleet, sims.apply_update],
+        activities=[
+            sims.fetch_sim,
+            sims.poll_until_settled,
+            sims.resolve_fleet,
+            sims.apply_update,
+            batches.start_batch,
+            batches.settle_batch,
+            batches.cancel_rows,
+            batches.campaign_counts,
+            prepare.prepare_campaign,
+        ],
         max_concurrent_activities=settings.api_max_concurrency * 2,
         max_task_queue_activities_per_second=settings.api_max_rps,
     )

@@ -37,7 +37,7 @@ from simops.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider, auth_from_settings
 from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
 from simops.supersim.http import Exchange
-from simops.supersim.pacing import RequestBudget, budgets_for
+from simops.supersim.pacing import CombinedBudget, RequestBudget, budgets_for
 from simops.supersim.transport import ApiTransport
 from simops.supersim.wire import (
     FormParameters,
@@ -138,6 +138,19 @@ class SuperSimClient:
     def budget(self) -> RequestBudget:
         """The budget this client's requests are paced by."""
         return self._transport.budget
+
+    def with_budget(self, budget: RequestBudget) -> SuperSimClient:
+        """A client on the same session and credentials whose requests also spend `budget`.
+
+        Every request then needs a slot of this client's budget and of `budget`: a campaign
+        paces itself below the account's limits without a second connection pool.
+        """
+        return SuperSimClient(
+            self.settings,
+            session=self._transport.session(),
+            auth=self._transport.auth,
+            budget=CombinedBudget([self._transport.budget, budget]),
+        )
 
     async def __aenter__(self) -> SuperSimClient:
         return self

@@ -30,7 +30,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -301,3 +301,55 @@ def budgets_for(settings: SimopsSettings) -> RateBudget:
     if budget is None:
         budget = _BUDGETS[key] = RateBudget.from_settings(settings)
     return budget
+
+
+class _CombinedSlot:
+    __slots__ = ("_slots",)
+
+    def __init__(self, slots: list[BudgetSlot]) -> None:
+        self._slots = slots
+
+    def succeeded(self) -> None:
+        for slot in self._slots:
+            slot.succeeded()
+
+    def rate_limited(self, retry_after: float | None, attempt: int) -> float:
+        return max(slot.rate_limited(retry_after, attempt) for slot in self._slots)
+
+
+class _CombinedLease:
+    __slots__ = ("_budgets", "_stack")
+
+    def __init__(self, budgets: Sequence[RequestBudget]) -> None:
+        self._budgets = budgets
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> BudgetSlot:
+        # Always in the same order, so two combined budgets sharing a member cannot deadlock.
+        slots = [await self._stack.enter_async_context(b.slot()) for b in self._budgets]
+        return _CombinedSlot(slots)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+
+class CombinedBudget:
+    """Several budgets at once: a request needs a slot of each (an account's and a campaign's)."""
+
+    def __init__(self, budgets: Sequence[RequestBudget]) -> None:
+        if not budgets:
+            raise ValueError("a combined budget needs at least one budget")
+        self._budgets = list(budgets)
+
+    def slot(self) -> SlotLease:
+        """A lease on one slot of every member budget."""
+        return _CombinedLease(self._budgets)
+
+    def backoff(self, attempt: int) -> float:
+        """The longest backoff any member asks for."""
+        return max(budget.backoff(attempt) for budget in self._budgets)

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from simops.transitions import RuleCode, check_applies_to, plan
     from simops.workflows.search_attributes import SIM_OPERATION_STATE
     from simops.workflows.signals import CALLBACK_SIGNAL
+    from simops.workflows.waiting import wait_until
 
 # Reads and writes are local activities: short API calls that need no task-queue round trip,
 # which halves an activation's latency. Polling stays a regular activity so that its retries
@@ -194,14 +195,7 @@ class SimOperationWorkflow:
             wait = min(
                 timedelta(seconds=self._request.callback_wait_seconds), deadline - workflow.now()
             )
-            try:
-                await workflow.wait_condition(
-                    lambda: self._callbacks_received > callbacks_before,
-                    timeout=max(wait, timedelta(0)),
-                )
-            except TimeoutError:
-                pass
-            else:
+            if await wait_until(lambda: self._callbacks_received > callbacks_before, wait):
                 observed = await self._fetch()
                 if observed.status != SimStatus.SCHEDULED:
                     return observed

@@ -1,0 +1,242 @@
+"""The I/O of a campaign batch: converge many SIMs at once, under the campaign's pacing.
+
+`start_batch` plans and applies the first call for every row of a range; `settle_batch` reads
+the SIMs still in progress (after their callbacks, or as polling) and takes the next step. Both
+record every SIM that ended in the campaign store as it ends, so the report is always current
+and a retried activity or a re-run batch skips what already ended. One SIM's trouble never fails
+the activity: a transient error leaves it in progress for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from simops.callbacks.urls import callback_url
+from simops.campaign_store import CampaignStore
+from simops.models import (
+    BatchStepRequest,
+    BatchStepResult,
+    CampaignCounts,
+    CampaignRowsRequest,
+    OutcomeKind,
+    PlanKind,
+    PlannedRow,
+    RowOutcome,
+    SimSnapshot,
+    SimStatus,
+    SimUpdate,
+    TrackedSim,
+)
+from simops.settings import SimopsSettings
+from simops.supersim.client import SuperSimClient
+from simops.supersim.errors import NotFoundError, SuperSimError
+from simops.supersim.pacing import RateBudget
+from simops.transitions import RuleCode, check_applies_to, plan
+
+MAX_STEPS_PER_ROUND = 4
+"""Calls one SIM may take in one round (a move, then an activation, then a rename...)."""
+
+DEADLINE_REASON = "The SIM was still scheduled when the campaign's operation deadline passed"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CampaignBatchActivities:
+    """Batch activities over one shared, paced client and the campaign stores."""
+
+    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
+        self._client = client
+        self._settings = settings
+        self._stores: dict[str, CampaignStore] = {}
+
+    def store(self, campaign_id: str) -> CampaignStore:
+        """The campaign's store, opened once per process."""
+        store = self._stores.get(campaign_id)
+        if store is None:
+            store = CampaignStore.open(self._settings.campaign_dir, campaign_id)
+            self._stores[campaign_id] = store
+        return store
+
+    def _paced_client(self, request: BatchStepRequest) -> SuperSimClient:
+        # The campaign workflow splits its rate and concurrency between the batches it runs at
+        # once, so these per-batch budgets add up to the campaign's, across every worker.
+        rate = request.rate if request.rate is not None else math.inf
+        budget = RateBudget(request.concurrency, rate if math.isfinite(rate) else 1e9)
+        return self._client.with_budget(budget)
+
+    def _callback_url(self, workflow_id: str) -> str | None:
+        secret = self._settings.callback_secret
+        base_url = self._settings.callback_base_url
+        if secret is None or not base_url:
+            return None
+        return callback_url(base_url, secret.get_secret_value(), workflow_id)
+
+    @activity.defn(name="start_batch")
+    async def start_batch(self, request: BatchStepRequest) -> BatchStepResult:
+        """Plan and apply the first call for every row of the range that has not ended yet."""
+        store = self.store(request.campaign_id)
+        rows = store.planned_rows(request.first_row, request.row_count)
+        ended_before = store.finished_rows(request.first_row, request.row_count)
+        # On a retry (or a re-run after a crash) the snapshot taken when the campaign was
+        # prepared is stale for the SIMs this batch already touched: read them again.
+        fresh = activity.info().attempt > 1 or bool(ended_before)
+        todo = [row for row in rows if row.row_no not in ended_before]
+        invalid = [_invalid(row) for row in todo if row.invalid_reason is not None]
+        tracked = [_track(row) for row in todo if row.invalid_reason is None]
+        store.record_outcomes(invalid)
+        result = await self._advance_all(request, tracked, fresh=fresh)
+        result.ended[OutcomeKind.INVALID] = result.ended.get(OutcomeKind.INVALID, 0) + len(invalid)
+        return result
+
+    @activity.defn(name="settle_batch")
+    async def settle_batch(self, request: BatchStepRequest) -> BatchStepResult:
+        """Read every SIM still in progress and take its next step (or end it)."""
+        return await self._advance_all(request, request.tracked, fresh=True)
+
+    @activity.defn(name="cancel_rows")
+    async def cancel_rows(self, request: CampaignRowsRequest) -> CampaignCounts:
+        """Mark every row that has not ended as cancelled; the campaign's final counts."""
+        store = self.store(request.campaign_id)
+        store.cancel_unfinished(request.reason or "cancelled", request.first_row)
+        return CampaignCounts(counts=store.counts())
+
+    @activity.defn(name="campaign_counts")
+    async def campaign_counts(self, request: CampaignRowsRequest) -> CampaignCounts:
+        """Outcome counts of the campaign's rows."""
+        return CampaignCounts(counts=self.store(request.campaign_id).counts())
+
+    async def _advance_all(
+        self, request: BatchStepRequest, tracked: Iterable[TrackedSim], *, fresh: bool
+    ) -> BatchStepResult:
+        client = self._paced_client(request)
+        url = self._callback_url(request.callback_workflow_id)
+        stepper = _Stepper(client, url, final=request.final)
+        results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
+        ended = [result for result in results if isinstance(result, RowOutcome)]
+        self.store(request.campaign_id).record_outcomes(ended)
+        return BatchStepResult(
+            pending=[result for result in results if isinstance(result, TrackedSim)],
+            ended=dict(Counter(outcome.outcome for outcome in ended)),
+        )
+
+
+class _Stepper:
+    """Moves one SIM along its plan until it waits on `scheduled` or ends."""
+
+    def __init__(self, client: SuperSimClient, callback_url: str | None, *, final: bool) -> None:
+        self._client = client
+        self._callback_url = callback_url
+        self._final = final
+
+    async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
+        """One round for one SIM: read it if asked, then plan and apply until it must wait."""
+        sim = sim.model_copy(update={"started_at": sim.started_at or _now()})
+        observed = sim.observed or sim.before
+        if fresh or observed is None:
+            read = await self._read(sim)
+            if not isinstance(read, SimSnapshot):
+                return read
+            observed = read
+        for _ in range(MAX_STEPS_PER_ROUND):
+            sim = sim.model_copy(update={"observed": observed})
+            if observed.status == SimStatus.SCHEDULED:
+                if self._final:
+                    return _ended(sim, OutcomeKind.FAILED, message=DEADLINE_REASON)
+                return sim
+            violation = check_applies_to(observed.state(), sim.desired, sim.from_statuses)
+            if violation is not None:
+                return _ended(sim, OutcomeKind.FAILED, int(violation.code), violation.message)
+            step = plan(observed.state(), sim.desired)
+            if step.kind == PlanKind.DONE:
+                kind = OutcomeKind.CONVERGED if sim.writes else OutcomeKind.ALREADY_CONVERGED
+                return _ended(sim, kind)
+            if step.kind == PlanKind.IMPOSSIBLE:
+                return _ended(sim, OutcomeKind.FAILED, step.code, step.reason)
+            if step.update is None or self._final:
+                return _ended(sim, OutcomeKind.FAILED, message=DEADLINE_REASON)
+            update = step.update.model_copy(update={"callback_url": self._callback_url})
+            applied = await self._apply(sim, update)
+            if not isinstance(applied, tuple):
+                return applied
+            sim, observed = applied
+        return sim
+
+    async def _read(self, sim: TrackedSim) -> SimSnapshot | TrackedSim | RowOutcome:
+        try:
+            return SimSnapshot.of(await self._client.fetch_sim(sim.sim_sid))
+        except NotFoundError as error:
+            return _ended(sim, OutcomeKind.FAILED, error.code, error.message)
+        except SuperSimError as error:
+            if error.retryable:
+                return sim
+            return _ended(sim, OutcomeKind.FAILED, error.code, error.message)
+
+    async def _apply(
+        self, sim: TrackedSim, update: SimUpdate
+    ) -> tuple[TrackedSim, SimSnapshot] | TrackedSim | RowOutcome:
+        sim = sim.model_copy(update={"attempts": sim.attempts + 1})
+        try:
+            result = await self._client.update_sim(sim.sim_sid, update)
+        except SuperSimError as error:
+            if error.retryable or error.code == RuleCode.SCHEDULED_CONFLICT:
+                # Busy (scheduled by someone else) or a transient failure: next round re-reads.
+                return sim.model_copy(update={"observed": None})
+            return _ended(sim, OutcomeKind.FAILED, error.code, error.message)
+        observed = SimSnapshot.of(result.sim)
+        changed = result.accepted_async or observed != sim.observed
+        return sim.model_copy(update={"writes": sim.writes + int(changed)}), observed
+
+
+def _track(row: PlannedRow) -> TrackedSim:
+    if row.sim_sid is None or row.desired is None:
+        raise ValueError(
+            f"valid row {row.row_no} has no SIM or desired state: the store is corrupt"
+        )
+    return TrackedSim(
+        row_no=row.row_no,
+        sim_sid=row.sim_sid,
+        desired=row.desired,
+        from_statuses=row.from_statuses,
+        before=row.before,
+    )
+
+
+def _invalid(row: PlannedRow) -> RowOutcome:
+    return RowOutcome(
+        row_no=row.row_no,
+        sim_sid=row.sim_sid,
+        outcome=OutcomeKind.INVALID,
+        code=row.invalid_code,
+        message=row.invalid_reason,
+        before=row.before,
+        after=row.before,
+        finished_at=_now(),
+    )
+
+
+def _ended(
+    sim: TrackedSim,
+    kind: OutcomeKind,
+    code: int | None = None,
+    message: str | None = None,
+) -> RowOutcome:
+    return RowOutcome(
+        row_no=sim.row_no,
+        sim_sid=sim.sim_sid,
+        outcome=kind,
+        code=code,
+        message=message,
+        before=sim.before,
+        after=sim.observed,
+        attempts=sim.attempts,
+        started_at=sim.started_at,
+        finished_at=_now(),
+    )

@@ -1,0 +1,302 @@
+"""Campaigns end to end on a Temporal dev server and the emulator: outcomes, controls, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from simops.campaign_store import CampaignStore
+from simops.emulator.server import RunningEmulator
+from simops.localstack import LocalStack, local_stack
+from simops.models import (
+    CampaignAction,
+    CampaignPhase,
+    CampaignSource,
+    CampaignSpec,
+    Sim,
+    SimStatus,
+)
+from simops.operations import CampaignAlreadyStartedError, start_campaign
+from simops.reports import write_report
+from simops.workflows.campaign import CampaignWorkflow
+from tests.workflows.conftest import CALLBACK_SECRET, set_faults
+
+
+async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{emulator.root_url}/_emulator/stats") as response,
+    ):
+        stats: dict[str, Any] = await response.json()
+        return stats
+
+
+@pytest.fixture
+async def campaign_stack(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> AsyncIterator[LocalStack]:
+    emulator = await emulator_factory(seed_sims=60, scheduled_delay=(0.05, 0.2))
+    async with local_stack(
+        dev_env.client,
+        emulator,
+        callback_secret=CALLBACK_SECRET,
+        campaign_dir=tmp_path / "campaigns",
+        api_max_rps=2000.0,
+    ) as stack:
+        yield stack
+
+
+async def new_sims(stack: LocalStack, count: int) -> list[Sim]:
+    return [sim async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=count)]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
+    fields.setdefault("source", CampaignSource(file_name="sims.csv"))
+    return CampaignSpec(campaign_id=campaign_id, action=action, batch_size=10, **fields)
+
+
+def report(stack: LocalStack, campaign_id: str) -> list[dict[str, str]]:
+    store = CampaignStore.open(stack.settings.campaign_dir, campaign_id)
+    out = io.StringIO()
+    try:
+        write_report(store.report_rows(), out, "csv")
+    finally:
+        store.close()
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+async def test_activation_from_a_file_accounts_for_every_row(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 25)
+    by_iccid = [sim.iccid for sim in sims[:10] if sim.iccid]
+    lines = ["sim", *by_iccid, *(sim.sid for sim in sims[10:])]
+    lines += [sims[12].sid, "HS" + "0" * 32, "8988307000012345678", "not a sim!"]
+    source = write_lines(tmp_path / "sims.csv", lines)
+    fleet = stack.emulator.parent.fleets[0]
+
+    handle = await start_campaign(
+        stack.client,
+        stack.settings,
+        spec("activate-file", CampaignAction.ACTIVATE, fleet=fleet),
+        source,
+    )
+    result = await handle.result()
+    rows = report(stack, "activate-file")
+    stats = await emulator_stats(stack.emulator)
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert len(rows) == len(lines) - 1
+    assert [int(row["row_no"]) for row in rows] == list(range(1, len(lines)))
+    outcomes = Counter(row["outcome"] for row in rows)
+    assert outcomes == {"converged": 25, "invalid": 4}
+    assert result.counts.get("converged") == 25 and result.counts.get("invalid") == 4
+    duplicate = rows[25]
+    assert duplicate["outcome"] == "invalid" and "duplicate" in duplicate["message"].lower()
+    assert stats["max_writes_per_sim"] == 1
+    assert stats["state_changing_writes"]["total"] == 25
+    for sim in sims:
+        assert (await stack.api.fetch_sim(sim.sid)).status == SimStatus.ACTIVE
+
+
+async def test_a_filter_campaign_and_a_second_run_is_already_converged(
+    campaign_stack: LocalStack,
+) -> None:
+    stack = campaign_stack
+    fleet = stack.emulator.parent.fleets[1]
+    by_filter = spec(
+        "ready-new",
+        CampaignAction.READY,
+        fleet=fleet,
+        source=CampaignSource(status=SimStatus.NEW),
+    )
+    first = await (await start_campaign(stack.client, stack.settings, by_filter, None)).result()
+    again = spec(
+        "ready-again",
+        CampaignAction.READY,
+        fleet=fleet,
+        source=CampaignSource(status=SimStatus.READY),
+    )
+    second = await (await start_campaign(stack.client, stack.settings, again, None)).result()
+
+    assert first.counts.get("converged") == 60
+    assert second.counts.get("already_converged") == 60
+    outcomes = Counter(row["outcome"] for row in report(stack, "ready-again"))
+    assert outcomes == {"already_converged": 60}
+    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 60
+
+
+async def test_starting_the_same_id_twice_starts_one_campaign(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 3)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec("twice", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0])
+
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    with pytest.raises(CampaignAlreadyStartedError, match="not starting a second"):
+        await start_campaign(stack.client, stack.settings, campaign, source)
+    await handle.result()
+    with pytest.raises(CampaignAlreadyStartedError):
+        await start_campaign(stack.client, stack.settings, campaign, source)
+
+    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+
+
+async def test_pause_holds_new_batches_and_resume_finishes(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 40)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "paused", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], concurrency=25
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    await handle.signal(CampaignWorkflow.pause)
+    await asyncio.sleep(3)
+    paused = await handle.query(CampaignWorkflow.progress)
+    writes_while_paused = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    await asyncio.sleep(1)
+    still = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    await handle.signal(CampaignWorkflow.resume)
+    result = await handle.result()
+
+    assert paused.phase == CampaignPhase.PAUSED
+    assert writes_while_paused == still
+    assert writes_while_paused < 40
+    assert result.phase == CampaignPhase.COMPLETED
+    assert result.counts.get("converged") == 40
+
+
+async def test_cancel_reports_unstarted_rows_as_cancelled(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 50)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "cancelled", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], concurrency=25
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    await handle.signal(CampaignWorkflow.pause)
+    await handle.signal(CampaignWorkflow.cancel, "change freeze")
+    result = await handle.result()
+    rows = report(stack, "cancelled")
+
+    assert result.phase == CampaignPhase.CANCELLED
+    outcomes = Counter(row["outcome"] for row in rows)
+    assert sum(outcomes.values()) == 50
+    assert outcomes["cancelled"] > 0
+    assert set(outcomes) <= {"converged", "cancelled"}
+    cancelled = [row for row in rows if row["outcome"] == "cancelled"]
+    assert all("change freeze" in row["message"] for row in cancelled)
+    writes = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    assert writes == outcomes["converged"]
+
+
+async def test_failure_threshold_stops_new_writes(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    await set_faults(stack.emulator, stuck_rate=1.0)
+    sims = await new_sims(stack, 40)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "threshold",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        concurrency=25,
+        max_failures=5,
+        callback_wait_seconds=0.5,
+        deadline_seconds=2.0,
+    )
+    result = await (await start_campaign(stack.client, stack.settings, campaign, source)).result()
+    rows = report(stack, "threshold")
+
+    assert result.phase == CampaignPhase.STOPPED
+    assert result.stop_reason is not None and "threshold" in result.stop_reason
+    outcomes = Counter(row["outcome"] for row in rows)
+    assert outcomes["failed"] >= 5 and outcomes["cancelled"] > 0
+    assert sum(outcomes.values()) == 40
+    failed = [row for row in rows if row["outcome"] == "failed"]
+    assert all("deadline" in row["message"] for row in failed)
+    writes = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    assert writes == outcomes["failed"]
+
+
+async def test_a_failing_canary_stops_the_campaign(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    await set_faults(stack.emulator, stuck_rate=1.0)
+    sims = await new_sims(stack, 30)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "canary",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        canary=3,
+        callback_wait_seconds=0.5,
+        deadline_seconds=2.0,
+    )
+    result = await (await start_campaign(stack.client, stack.settings, campaign, source)).result()
+    outcomes = Counter(row["outcome"] for row in report(stack, "canary"))
+
+    assert result.phase == CampaignPhase.STOPPED
+    assert result.stop_reason is not None and "canary" in result.stop_reason
+    assert outcomes == {"failed": 3, "cancelled": 27}
+    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+
+
+async def test_a_worker_restart_mid_campaign_loses_no_sim(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(seed_sims=80, scheduled_delay=(0.3, 0.6))
+    overrides = {
+        "callback_secret": CALLBACK_SECRET,
+        "campaign_dir": tmp_path / "campaigns",
+        "task_queue": "restart-test",
+        "api_max_rps": 2000.0,
+    }
+    async with local_stack(dev_env.client, emulator, **overrides) as first:
+        sims = await new_sims(first, 80)
+        source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+        campaign = spec(
+            "restart", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], concurrency=50
+        )
+        handle = await start_campaign(first.client, first.settings, campaign, source)
+        for _ in range(100):
+            progress = await handle.query(CampaignWorkflow.progress)
+            if progress.ended_rows >= 10:
+                break
+            await asyncio.sleep(0.1)
+    # The first worker is gone mid-campaign; a second one takes over from the history.
+    async with local_stack(dev_env.client, emulator, **overrides) as second:
+        result = await handle.result()
+        rows = report(second, "restart")
+    stats = await emulator_stats(emulator)
+
+    assert progress.ended_rows < 80
+    assert result.phase == CampaignPhase.COMPLETED
+    assert len(rows) == 80
+    assert Counter(row["outcome"] for row in rows) == {"converged": 80}
+    assert stats["max_writes_per_sim"] == 1
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
