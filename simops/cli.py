@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from simops.campaign_cli import register as register_campaign
 from simops.emulator.cli import register as register_emulator
 from simops.sim_cli import register as register_sim
 from simops.stack_cli import register as register_stack
@@ -18,6 +19,7 @@ register_emulator(app)
 register_stack(app)
 register_sim(app)
 register_supersim(app)
+register_campaign(app)
 
 
 def main() -> None:

@@ -125,6 +125,9 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
         "SIMOPS_KORE_CLIENT_SECRET": parent.client_secret,
         "SIMOPS_KORE_TOKEN_URL": emulator.token_url,
         "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{options.temporal_port}",
+        # The emulator has no limits of its own unless asked: let campaigns run at its speed.
+        "SIMOPS_API_MAX_CONCURRENCY": "200",
+        "SIMOPS_API_MAX_RPS": "2000",
         "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{options.callback_port}",
         "SIMOPS_CALLBACK_PORT": str(options.callback_port),
         "SIMOPS_CALLBACK_SECRET": _callback_secret(env_file),

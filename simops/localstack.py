@@ -11,16 +11,29 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from temporalio.client import Client
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
-from simops.emulator.server import RunningEmulator
+from simops.emulator.server import EmulatorAccount, RunningEmulator
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.worker import build_worker
+
+
+class EmulatorEndpoint(Protocol):
+    """What simops needs to know of an emulator, in this process or another."""
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def parent(self) -> EmulatorAccount: ...
+
+    @property
+    def accounts(self) -> list[EmulatorAccount]: ...
 
 
 @dataclass
@@ -42,7 +55,7 @@ def free_port() -> int:
         return port
 
 
-def emulator_settings(emulator: RunningEmulator, **overrides: Any) -> SimopsSettings:
+def emulator_settings(emulator: EmulatorEndpoint, **overrides: Any) -> SimopsSettings:
     """Settings for the emulator's parent account, read from nothing on disk."""
     fields: dict[str, Any] = {
         "api_url": emulator.api_url,

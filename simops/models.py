@@ -250,6 +250,8 @@ class DesiredState(BaseModel):
     """The state an operation converges a SIM to; `None` fields are left as they are.
 
     `fleet_sid` is a resolved Fleet SID; `remove_fleet` asks for no Fleet at all.
+    `deactivate_to_move` lets a `ready` or `active` SIM be deactivated so that it can move
+    between accounts (which then needs `allow_inactive_move`, the private beta).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -260,6 +262,7 @@ class DesiredState(BaseModel):
     account_sid: str | None = Field(default=None, min_length=1)
     unique_name: str | None = None
     allow_inactive_move: bool = False
+    deactivate_to_move: bool = False
 
     @model_validator(mode="after")
     def _check_consistent(self) -> DesiredState:
@@ -652,5 +655,72 @@ class CampaignResult(BaseModel):
     phase: CampaignPhase
     counts: dict[str, int] = Field(default_factory=dict)
     stop_reason: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+PENDING = "pending"
+"""The report's outcome for a row that has not ended yet."""
+
+
+class PrepareRequest(BaseModel):
+    """Input of the campaign-preparing activity: the campaign whose store it prepares."""
+
+    campaign_id: str
+
+
+class PrepareResult(BaseModel):
+    """Output of the campaign-preparing activity: counts only, never a reference or ICCID.
+
+    `planned_changes` counts the valid rows that need a change, by the change they need
+    (`new → active, fleet none → iot-eu (HF…)`); `already_converged` rows need none.
+    `invalid_by_code` counts the invalid rows by error code (as a string, for JSON).
+    """
+
+    rows: int
+    valid: int
+    invalid: int
+    already_converged: int
+    planned_changes: dict[str, int] = Field(default_factory=dict)
+    invalid_by_code: dict[str, int] = Field(default_factory=dict)
+
+
+class SkippedRow(BaseModel):
+    """An input row a campaign will skip, and why (for the dry run)."""
+
+    row_no: int
+    line_no: int | None = None
+    reference: str
+    code: int | None = None
+    reason: str
+
+
+class DryRunPlan(PrepareResult):
+    """What `--dry-run` prints: the counts, and the rows that will be skipped with the reason.
+
+    `skipped` holds at most the number of rows asked for; `skipped_total` counts them all.
+    """
+
+    campaign_id: str
+    action: CampaignAction
+    skipped: list[SkippedRow] = Field(default_factory=list)
+    skipped_total: int = 0
+
+
+class ReportRow(BaseModel):
+    """One input row of a campaign report: how it ended (or `pending`), before and after."""
+
+    row_no: int
+    line_no: int | None = None
+    reference: str
+    sim_sid: str | None = None
+    outcome: OutcomeKind | Literal["pending"]
+    code: int | None = None
+    message: str | None = None
+    before_status: SimStatus | None = None
+    before_fleet: str | None = None
+    after_status: SimStatus | None = None
+    after_fleet: str | None = None
+    attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None

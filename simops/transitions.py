@@ -303,6 +303,9 @@ def plan(observed: SimState, desired: DesiredState) -> PlanStep:
     fleet_param = _desired_fleet_param(desired) if _fleet_mismatch(observed, desired) else None
 
     if desired.account_sid is not None and desired.account_sid != observed.account_sid:
+        if desired.deactivate_to_move and observed.status in ENABLED_STATUSES:
+            # Only new and inactive SIMs move: deactivate first, the move follows once settled.
+            return _propose(observed, SimUpdate(status=SimStatus.INACTIVE), desired)
         if fleet_param is None and observed.fleet_sid is not None:
             # A move must name the SIM's Fleet in the destination account, even an unchanged one.
             fleet_param = _desired_fleet_param(desired)

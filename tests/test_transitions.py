@@ -868,3 +868,40 @@ def test_activation_with_fleet_from_new_is_one_call(
     )
     assert path.last.kind == PlanKind.DONE
     assert path.calls == [SimUpdate(status=status, fleet=fleet_sid)]
+
+
+def test_deactivate_to_move_takes_deactivate_move_reactivate() -> None:
+    """A migration of an active SIM: deactivate, then move with the new Fleet, then reactivate."""
+    observed = SimState(status=SimStatus.ACTIVE, fleet_sid=F1, account_sid=PARENT)
+    desired = DesiredState(
+        status=SimStatus.ACTIVE,
+        account_sid=CHILD,
+        fleet_sid=CHILD_FLEET,
+        allow_inactive_move=True,
+        deactivate_to_move=True,
+    )
+    path = follow(observed, desired)
+
+    assert path.last.kind == PlanKind.DONE
+    assert [(call.status, call.account_sid, call.fleet) for call in path.calls] == [
+        (SimStatus.INACTIVE, None, None),
+        (None, CHILD, CHILD_FLEET),
+        (SimStatus.ACTIVE, None, None),
+    ]
+
+
+def test_deactivate_to_move_without_the_beta_is_refused_before_any_write() -> None:
+    observed = SimState(status=SimStatus.ACTIVE, fleet_sid=F1, account_sid=PARENT)
+    desired = DesiredState(account_sid=CHILD, remove_fleet=True, deactivate_to_move=True)
+
+    step = plan(observed, desired)
+
+    assert step.kind == PlanKind.IMPOSSIBLE
+    assert step.code == RuleCode.TRANSITION_NOT_ALLOWED
+
+
+def test_active_sim_move_without_deactivate_first_is_refused() -> None:
+    observed = SimState(status=SimStatus.ACTIVE, fleet_sid=F1, account_sid=PARENT)
+    desired = DesiredState(account_sid=CHILD, fleet_sid=CHILD_FLEET, allow_inactive_move=True)
+
+    assert plan(observed, desired).code == RuleCode.TRANSITION_NOT_ALLOWED

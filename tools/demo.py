@@ -1,4 +1,7 @@
-"""`make demo`: start `simops dev`, activate a few SIMs through the CLI, then keep the stack up.
+"""`make demo`: start `simops dev`, activate one SIM, then every `new` SIM in one campaign.
+
+The campaign shows its progress bar, then the report's summary; the stack keeps running for
+the Web UI until Ctrl-C.
 
 Everything a newcomer sees is the real thing: the same commands they would type themselves.
 """
@@ -9,9 +12,9 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 SIMOPS = [sys.executable, "-m", "simops"]
-DEMO_ACTIVATIONS = 3
 
 
 def simops(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -27,20 +30,30 @@ def main() -> int:
     dev = subprocess.Popen([*SIMOPS, "dev"], stdout=subprocess.PIPE, text=True)
     assert dev.stdout is not None
     fleet = ""
+    ui_url = ""
     for line in dev.stdout:
         print(line, end="", flush=True)
-        if line.strip().startswith("fleets (parent):"):
-            fleet = line.split(":", 1)[1].split(",")[0].strip()
+        label, _, value = line.strip().partition(":")
+        if label == "fleets (parent)":
+            fleet = value.split(",")[0].strip()
+        if label == "Temporal Web UI":
+            ui_url = value.strip()
         if line.startswith("Try, in another terminal"):
             break
     if dev.poll() is not None:
         return dev.returncode or 1
     try:
-        listed = simops(
-            "sims", "list", "--status", "new", "--limit", str(DEMO_ACTIVATIONS), "-o", "json"
-        )
+        listed = simops("sims", "list", "--status", "new", "--limit", "1", "-o", "json")
         for sim in json.loads(listed.stdout or "[]"):
             simops("sim", "activate", sim["sid"], "--fleet", fleet)
+        campaign_id = f"demo-{int(time.time())}"
+        start = ["campaign", "start", "--action", "activate", "--status", "new"]
+        start += ["--fleet", fleet, "--id", campaign_id, "--watch"]
+        print(f"$ simops {' '.join(start)}", flush=True)
+        subprocess.run([*SIMOPS, *start], check=False)
+        report = f".simops/{campaign_id}.csv"
+        simops("campaign", "report", campaign_id, "--output", report)
+        print(f"report: {report}\nTemporal Web UI: {ui_url}", flush=True)
         print("\nThe stack keeps running: try the commands above; Ctrl-C stops it.", flush=True)
         for line in dev.stdout:
             print(line, end="", flush=True)

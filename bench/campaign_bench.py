@@ -1,0 +1,208 @@
+"""Campaign throughput, the naive comparison, pacing under a rate limit, and memory at scale.
+
+    .venv/bin/python bench/campaign_bench.py [--sims 10000] [--naive-sims 10000] [--big 100000]
+
+Everything local and in separate processes: Temporal dev server, emulator (`--scheduled-delay 1
+--max-concurrency 100`), `simops callbacks`, `simops worker`; this process only starts
+campaigns and reads results. Prints one table; figures are measured, never assumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from processes import ProcessStack, peak_rss_mib, process_stack
+from temporalio.client import Client
+
+from simops.models import (
+    CampaignAction,
+    CampaignPhase,
+    CampaignSource,
+    CampaignSpec,
+    OutcomeKind,
+    SimOperationRequest,
+    SimStatus,
+)
+from simops.operations import start_campaign, start_sim_operation
+from simops.supersim.client import SuperSimClient
+
+THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", "100"]
+
+
+@dataclass
+class Figure:
+    """One line of the table."""
+
+    name: str
+    value: str
+
+
+async def new_sim_sids(stack: ProcessStack, count: int) -> list[str]:
+    """SIDs of `count` new SIMs of the parent account."""
+    async with SuperSimClient.from_settings(stack.settings) as api:
+        return [s.sid async for s in api.list_sims(status=SimStatus.NEW, limit=count)]
+
+
+async def run_campaign(
+    stack: ProcessStack, campaign_id: str, sids: list[str], **spec_fields: object
+) -> tuple[float, dict[str, int]]:
+    """Start an activation campaign over `sids` from a file; seconds until it ended, counts."""
+    source = stack.directory / f"{campaign_id}.csv"
+    source.write_text("sim\n" + "".join(f"{sid}\n" for sid in sids))
+    spec = CampaignSpec(
+        campaign_id=campaign_id,
+        action=CampaignAction.ACTIVATE,
+        source=CampaignSource(file_name=source.name),
+        fleet=stack.emulator.parent.fleets[0],
+        **spec_fields,  # type: ignore[arg-type]
+    )
+    started = time.perf_counter()
+    handle = await start_campaign(stack.client, stack.settings, spec, source)
+    result = await handle.result()
+    elapsed = time.perf_counter() - started
+    if result.phase != CampaignPhase.COMPLETED:
+        raise SystemExit(f"campaign {campaign_id} ended {result.phase}: {result.stop_reason}")
+    return elapsed, result.counts
+
+
+async def run_naive(stack: ProcessStack, sids: list[str], in_flight: int) -> float:
+    """One SIM operation workflow per SIM, `in_flight` at a time; seconds until all ended."""
+    gate = asyncio.Semaphore(in_flight)
+    fleet = stack.emulator.parent.fleets[0]
+
+    async def activate(sim_sid: str) -> None:
+        async with gate:
+            handle = await start_sim_operation(
+                stack.client,
+                stack.settings.task_queue,
+                SimOperationRequest(
+                    sim_sid=sim_sid, operation="activate", status=SimStatus.ACTIVE, fleet=fleet
+                ),
+            )
+            outcome = await handle.result()
+            if outcome.outcome != OutcomeKind.CONVERGED:
+                raise SystemExit(f"naive activation of {sim_sid}: {outcome.outcome}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(activate(sid) for sid in sids))
+    return time.perf_counter() - started
+
+
+async def largest_history(client: Client) -> int:
+    """The largest history, in events, of any workflow on the server."""
+    largest = 0
+    async for execution in client.list_workflows():
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        events = len((await handle.fetch_history()).events)
+        largest = max(largest, events)
+    return largest
+
+
+async def throughput(sims: int, naive_sims: int, in_flight: int, figures: list[Figure]) -> None:
+    """10,000-SIM campaign vs the same count as single-SIM workflows."""
+    seed = sims + naive_sims
+    with tempfile.TemporaryDirectory() as scratch:
+        args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
+        async with process_stack(Path(scratch), args) as stack:
+            sids = await new_sim_sids(stack, seed)
+            elapsed, counts = await run_campaign(stack, "throughput", sids[:sims])
+            campaign_rate = counts.get("converged", 0) / elapsed
+            figures.append(Figure(f"{sims:,}-SIM activation campaign", f"{elapsed:.1f} s"))
+            figures.append(
+                Figure("campaign SIMs/s (start to last verified)", f"{campaign_rate:,.0f}")
+            )
+            figures.append(Figure("campaign outcomes", str(counts)))
+            naive_seconds = 0.0
+            if naive_sims:
+                naive_seconds = await run_naive(stack, sids[sims:], in_flight)
+                naive_rate = naive_sims / naive_seconds
+                figures.append(
+                    Figure(
+                        f"naive: {naive_sims:,} SIM workflows, {in_flight} in flight",
+                        f"{naive_seconds:.1f} s",
+                    )
+                )
+                figures.append(Figure("naive SIMs/s", f"{naive_rate:,.1f}"))
+                figures.append(
+                    Figure("ratio campaign / naive", f"{campaign_rate / naive_rate:.1f}x")
+                )
+            stats = await stack.emulator_json("GET", "/_emulator/stats?per_sim=false")
+            figures.append(
+                Figure("max state-changing writes per SIM", str(stats["max_writes_per_sim"]))
+            )
+
+
+async def rate_limited(sims: int, figures: list[Figure]) -> None:
+    """A campaign at `--rate 200` against an emulator limited to 200 requests/s."""
+    with tempfile.TemporaryDirectory() as scratch:
+        args = ["--scheduled-delay", "1", "--rate", "200", "--seed-sims", str(sims)]
+        async with process_stack(Path(scratch), args) as stack:
+            sids = await new_sim_sids(stack, sims)
+            await stack.emulator_json("POST", "/_emulator/stats/reset")
+            elapsed, counts = await run_campaign(stack, "paced", sids, rate=200.0)
+            stats = await stack.emulator_json("GET", "/_emulator/stats?per_sim=false")
+    total = stats["requests_total"]
+    limited = sum(by_status.get("429", 0) for by_status in stats["requests"].values())
+    figures.append(Figure(f"--rate 200: {sims:,}-SIM campaign", f"{elapsed:.1f} s, {counts}"))
+    figures.append(
+        Figure(
+            "--rate 200: requests/s used",
+            f"{total / elapsed:.0f} ({total / elapsed / 200:.0%} of 200)",
+        )
+    )
+    figures.append(
+        Figure("--rate 200: share answered 429", f"{limited / total:.2%} ({limited} of {total})")
+    )
+
+
+async def big(sims: int, figures: list[Figure]) -> None:
+    """Peak worker memory and the largest history during a large campaign."""
+    with tempfile.TemporaryDirectory() as scratch:
+        args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(sims)]
+        async with process_stack(Path(scratch), args) as stack:
+            sids = await new_sim_sids(stack, sims)
+            elapsed, counts = await run_campaign(stack, "big", sids)
+            worker = stack.worker
+            assert worker is not None
+            rss = peak_rss_mib(worker.pid)
+            events = await largest_history(stack.client)
+    figures.append(
+        Figure(
+            f"{sims:,}-SIM campaign", f"{elapsed:.1f} s ({sims / elapsed:,.0f} SIMs/s), {counts}"
+        )
+    )
+    figures.append(Figure(f"worker peak RSS during the {sims:,}-SIM campaign", f"{rss:.0f} MiB"))
+    figures.append(Figure("largest workflow history", f"{events:,} events"))
+
+
+async def main(args: argparse.Namespace) -> None:
+    """Run the scenarios asked for and print the table."""
+    figures: list[Figure] = []
+    scenarios: list[Callable[[], Awaitable[None]]] = [
+        lambda: throughput(args.sims, args.naive_sims, args.naive_in_flight, figures),
+    ]
+    if args.rate_sims:
+        scenarios.append(lambda: rate_limited(args.rate_sims, figures))
+    if args.big:
+        scenarios.append(lambda: big(args.big, figures))
+    for scenario in scenarios:
+        await scenario()
+    width = max(len(figure.name) for figure in figures)
+    for figure in figures:
+        print(f"{figure.name:<{width}}  {figure.value}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sims", type=int, default=10_000)
+    parser.add_argument("--naive-sims", type=int, default=10_000)
+    parser.add_argument("--naive-in-flight", type=int, default=100)
+    parser.add_argument("--rate-sims", type=int, default=5_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args()))

