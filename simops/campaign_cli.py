@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from temporalio.client import WorkflowExecutionStatus
 
+from simops.activities.campaign_prepare import prepare_for_dry_run
 from simops.campaign_store import CampaignNotFoundError, CampaignStore
 from simops.cli_support import (
     ExitCode,
@@ -39,7 +40,7 @@ from simops.operations import (
     campaign_status,
     start_campaign,
 )
-from simops.reports import write_report
+from simops.reports import render_plan, write_report
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
@@ -135,7 +136,7 @@ async def _dry_run(settings: SimopsSettings, spec: CampaignSpec, from_file: Path
                 plan = await prepare_for_dry_run(api, settings, store)
         finally:
             store.close()
-    typer.echo(plan.render())
+    typer.echo(render_plan(plan))
     return ExitCode.OK
 
 

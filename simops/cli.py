@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import typer
 
 from simops.campaign_cli import register as register_campaign
@@ -24,4 +28,15 @@ register_campaign(app)
 
 def main() -> None:
     """Entry point of the `simops` console script."""
-    app()
+    try:
+        app()
+    except SystemExit as exit_request:
+        code = exit_request.code
+    else:
+        code = 0
+    # Leave without interpreter finalization: the Temporal client's native threads may still
+    # call into Python while it tears down, which aborts the process after its work is done.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)

@@ -261,7 +261,7 @@ def check_applies_to(
 
     A SIM already converged always passes: re-running an operation is never an error.
     """
-    if from_statuses is None or observed.status in from_statuses:
+    if not from_statuses or observed.status in from_statuses:
         return None
     if is_converged(observed, desired):
         return None

@@ -105,7 +105,7 @@ async def test_activation_from_a_file_accounts_for_every_row(
     assert len(rows) == len(lines) - 1
     assert [int(row["row_no"]) for row in rows] == list(range(1, len(lines)))
     outcomes = Counter(row["outcome"] for row in rows)
-    assert outcomes == {"converged": 25, "invalid": 4}
+    assert outcomes == {"converged": 25, "invalid": 4}, rows
     assert result.counts.get("converged") == 25 and result.counts.get("invalid") == 4
     duplicate = rows[25]
     assert duplicate["outcome"] == "invalid" and "duplicate" in duplicate["message"].lower()
