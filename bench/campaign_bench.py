@@ -32,7 +32,8 @@ from simops.models import (
 from simops.operations import start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
 
-THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", "100"]
+EMULATOR_MAX_CONCURRENCY = 100
+THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", str(EMULATOR_MAX_CONCURRENCY)]
 
 
 @dataclass
@@ -55,6 +56,7 @@ async def run_campaign(
     """Start an activation campaign over `sids` from a file; seconds until it ended, counts."""
     source = stack.directory / f"{campaign_id}.csv"
     source.write_text("sim\n" + "".join(f"{sid}\n" for sid in sids))
+    spec_fields.setdefault("concurrency", EMULATOR_MAX_CONCURRENCY)
     spec = CampaignSpec(
         campaign_id=campaign_id,
         action=CampaignAction.ACTIVATE,

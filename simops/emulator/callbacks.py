@@ -88,7 +88,7 @@ class CallbackDispatcher:
         faults: Faults,
         stats: Stats,
         *,
-        senders: int = 8,
+        senders: int = 64,
         queue_size: int = 10_000,
         retry_base_seconds: float = 0.5,
         max_attempts: int = 4,

@@ -47,7 +47,7 @@ class EmulatorOptions:
     inactive_move_beta: bool = False
     fleets_per_account: int = 2
     callback_retry_base: float = 0.5
-    callback_senders: int = 8
+    callback_senders: int = 64
 
 
 def parse_delay(text: str) -> tuple[float, float]:

@@ -36,9 +36,10 @@ with workflow.unsafe.imports_passed_through():
 
 BATCHES_PER_RUN = 200
 """Batches one run starts before it continues as new (about 6 events per batch)."""
-REQUESTS_PER_BATCH_SLOT = 25
-"""Concurrent requests one batch issues; the window is the campaign's concurrency over this."""
 MAX_WINDOW = 16
+"""Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
+MIN_REQUESTS_PER_BATCH = 5
+"""A batch gets at least this many of the campaign's concurrent requests."""
 PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
 )
@@ -162,7 +163,7 @@ class CampaignWorkflow:
         return self._state.next_row <= total
 
     def _window(self) -> int:
-        return max(1, min(MAX_WINDOW, self._spec.concurrency // REQUESTS_PER_BATCH_SLOT))
+        return max(1, min(MAX_WINDOW, self._spec.concurrency // MIN_REQUESTS_PER_BATCH))
 
     def _in_canary(self) -> bool:
         return self._spec.canary > 0 and not self._state.canary_done
