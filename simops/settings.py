@@ -7,9 +7,12 @@ Nothing in simops reads configuration anywhere else, so tests build a `SimopsSet
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from simops.codec import parse_payload_key
 
 KORE_API_URL = "https://supersim.api.korewireless.com/v1"
 KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
@@ -21,7 +24,12 @@ class SimopsSettings(BaseSettings):
     """Every setting simops reads; each is documented in the README's configuration section."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SIMOPS_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SIMOPS_",
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # A validation error must not echo a value: most of these are credentials.
+        hide_input_in_errors=True,
     )
 
     api_url: str = KORE_API_URL
@@ -52,6 +60,28 @@ class SimopsSettings(BaseSettings):
     twilio_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     operation_deadline_seconds: float = Field(default=86_400.0, gt=0)
+    campaign_dir: Path = SETTINGS_DIR / "campaigns"
+    payload_key: SecretStr | None = None
+    payload_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    @field_validator("payload_old_keys", mode="before")
+    @classmethod
+    def _split_old_keys(cls, value: object) -> object:
+        # Comma-separated in the environment: base64 has no comma, and JSON is clumsy here.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("payload_key", "payload_old_keys")
+    @classmethod
+    def _check_payload_keys(
+        cls, value: SecretStr | list[SecretStr] | None
+    ) -> SecretStr | list[SecretStr] | None:
+        keys = value if isinstance(value, list) else [value]
+        for key in keys:
+            if key is not None:
+                parse_payload_key(key.get_secret_value())
+        return value
 
     def webhook_secret_for(self, account_sid: str | None) -> str | None:
         """The KORE webhook secret that signs callbacks for `account_sid`, if one is configured."""

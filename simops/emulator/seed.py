@@ -18,6 +18,7 @@ from simops.emulator.state import (
     NetworkRecord,
     Store,
 )
+from simops.iccids import luhn_check_digit
 
 ICCID_PREFIX = "89883070"
 SERIAL_DIGITS = 11
@@ -31,24 +32,6 @@ NETWORKS = (
     ("T-Mobile USA", "US", "310", "260"),
     ("Telefonica Spain", "ES", "214", "07"),
 )
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn check digit that makes `digits + check` valid."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    """Whether `number` (digits only) ends with its Luhn check digit."""
-    return number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def iccid_for(serial: int) -> str:

@@ -10,6 +10,7 @@ workflow history or a report.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,6 +18,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 from simops.transitions import RuleCode
+
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+"""The longest `Retry-After` believed: a longer one (or `1e308`) is a broken header."""
 
 ICCID_PATTERN = re.compile(r"(?<!\d)(\d{6})(\d{8,12})(\d{4})(?!\d)")
 """An ICCID: 18 to 22 digits (the first 6 and last 4 survive masking)."""
@@ -174,20 +178,25 @@ def _class_for_status(http_status: int) -> type[SuperSimError]:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date).
+
+    At most `MAX_RETRY_AFTER_SECONDS`; a value that is not a finite number is no value.
+    """
     if value is None or not value.strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_SECONDS)
 
 
 def _decode_body(body: bytes | str | Mapping[str, Any] | None) -> Mapping[str, Any]:

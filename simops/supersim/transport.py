@@ -4,7 +4,9 @@ Retry rules (the API has no idempotency key, so a write is repeated only when it
 processed):
 
 - 429: retried by every call after the wait the budget gives (`Retry-After` when the API sends
-  one), up to `api_max_rate_limit_retries` times: a 429 is never processed.
+  one), up to `api_max_rate_limit_retries` times: a 429 is never processed. A wait longer than
+  `api_backoff_max_seconds` is not spent here: the error goes to the caller with its
+  `retry_after` (a Temporal activity then schedules its next attempt that late).
 - 401 with renewable credentials (OAuth2): the token is renewed once and the call sent again;
   a request the API refused as unauthenticated was not processed either.
 - 5xx and transport errors: retried up to `api_max_retries` times with exponential backoff and
@@ -66,6 +68,7 @@ class ApiTransport:
         self._timeout = aiohttp.ClientTimeout(total=settings.api_timeout_seconds)
         self._max_retries = settings.api_max_retries
         self._max_rate_limit_retries = settings.api_max_rate_limit_retries
+        self._max_wait = settings.api_backoff_max_seconds
         self._session = session
         self._owns_session = session is None
 
@@ -96,13 +99,20 @@ class ApiTransport:
 
         Following it elsewhere would hand the account's credentials to another host.
         """
-        target = URL(page_url, encoded=True)
-        if not target.is_absolute():
-            return self.base_url.origin().join(target)
-        if target.origin() != self.base_url.origin():
+        api_origin = str(self.base_url.origin())
+        try:
+            target = URL(page_url, encoded=True)
+            if not target.is_absolute():
+                target = self.base_url.origin().join(target)
+            # yarl parses the host and port lazily: `str` is where a malformed one fails.
+            origin = str(target.origin())
+        except ValueError as error:
             raise TransportError(
-                f"refusing to follow a page URL on {target.origin()}: the API is at "
-                f"{self.base_url.origin()}"
+                f"the API answered with a page URL that is not one: {error}"
+            ) from None
+        if origin != api_origin:
+            raise TransportError(
+                f"refusing to follow a page URL on {origin}: the API is at {api_origin}"
             )
         return target
 
@@ -128,7 +138,10 @@ class ApiTransport:
                 return outcome
             error = outcome.error
             if isinstance(error, RateLimitedError):
-                if rate_limited >= self._max_rate_limit_retries:
+                if (
+                    rate_limited >= self._max_rate_limit_retries
+                    or outcome.rate_limit_delay > self._max_wait
+                ):
                     raise error
                 rate_limited += 1
                 await self._back_off(method, url, error, outcome.rate_limit_delay)

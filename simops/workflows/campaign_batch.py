@@ -62,8 +62,9 @@ class CampaignBatchWorkflow:
                 if token in self._seen_tokens:
                     continue
                 self._seen_tokens.add(token)
-            if callback.sim_sid in self._pending:
-                self._called.add(callback.sim_sid)
+            # Kept even before the SIM is known to be in progress: a callback can beat the
+            # result of the activity that sent its update.
+            self._called.add(callback.sim_sid)
 
     @workflow.query(name="pending")
     def pending(self) -> int:
@@ -100,7 +101,7 @@ class CampaignBatchWorkflow:
                 break
             remaining = deadline - workflow.now()
             await wait_until(
-                lambda: self._called >= self._pending.keys(),
+                self._all_called,
                 min(poll_interval, remaining),
             )
             poll_interval = min(poll_interval * 2, LONGEST_POLL_INTERVAL)
@@ -111,11 +112,17 @@ class CampaignBatchWorkflow:
             return
         wait = min(timedelta(seconds=self._batch.callback_wait_seconds), deadline - workflow.now())
         most = await wait_until(
-            lambda: len(self._called) >= MOST_CALLBACKS * len(self._pending),
+            lambda: self._called_count() >= MOST_CALLBACKS * len(self._pending),
             wait,
         )
         if most:
-            await wait_until(lambda: self._called >= self._pending.keys(), STRAGGLER_WAIT)
+            await wait_until(self._all_called, STRAGGLER_WAIT)
+
+    def _called_count(self) -> int:
+        return sum(1 for sim_sid in self._pending if sim_sid in self._called)
+
+    def _all_called(self) -> bool:
+        return self._called_count() == len(self._pending)
 
     def _take(self, result: BatchStepResult) -> None:
         self._ended.update(result.ended)

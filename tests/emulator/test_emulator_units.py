@@ -19,7 +19,8 @@ from simops.emulator.pagination import (
     encode_token,
     paginate,
 )
-from simops.emulator.seed import iccid_for, luhn_valid
+from simops.emulator.seed import iccid_for
+from simops.iccids import luhn_valid
 
 
 @given(st.integers(min_value=0, max_value=10**11 - 1))

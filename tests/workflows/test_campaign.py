@@ -223,7 +223,7 @@ async def test_failure_threshold_stops_new_writes(
         "threshold",
         CampaignAction.ACTIVATE,
         fleet=stack.emulator.parent.fleets[0],
-        concurrency=25,
+        concurrency=5,
         max_failures=5,
         callback_wait_seconds=0.5,
         deadline_seconds=2.0,
@@ -269,7 +269,7 @@ async def test_a_failing_canary_stops_the_campaign(
 async def test_a_worker_restart_mid_campaign_loses_no_sim(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
-    emulator = await emulator_factory(seed_sims=80, scheduled_delay=(0.3, 0.6))
+    emulator = await emulator_factory(seed_sims=120, scheduled_delay=(1.0, 1.5))
     overrides = {
         "callback_secret": CALLBACK_SECRET,
         "campaign_dir": tmp_path / "campaigns",
@@ -277,10 +277,10 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
         "api_max_rps": 2000.0,
     }
     async with local_stack(dev_env.client, emulator, **overrides) as first:
-        sims = await new_sims(first, 80)
+        sims = await new_sims(first, 120)
         source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
         campaign = spec(
-            "restart", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], concurrency=50
+            "restart", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], concurrency=10
         )
         handle = await start_campaign(first.client, first.settings, campaign, source)
         for _ in range(100):
@@ -294,9 +294,9 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
         rows = report(second, "restart")
     stats = await emulator_stats(emulator)
 
-    assert progress.ended_rows < 80
+    assert 10 <= progress.ended_rows < 120
     assert result.phase == CampaignPhase.COMPLETED
-    assert len(rows) == 80
-    assert Counter(row["outcome"] for row in rows) == {"converged": 80}
+    assert len(rows) == 120
+    assert Counter(row["outcome"] for row in rows) == {"converged": 120}
     assert stats["max_writes_per_sim"] == 1
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED

@@ -1,0 +1,309 @@
+"""Preparing a campaign: import its rows, snapshot the SIMs they name, validate and plan each.
+
+One activity runs before any batch, and makes only read calls, so the dry run is the same code
+stopped before the batches. It resumes where a crash left it: each stage records its end in the
+store (rows imported, snapshot taken, rows validated up to N), and a stage cut short is done
+again from its start, which is safe because it writes nothing but the store.
+
+How SIMs are found: by listing the whole account (1,000 SIMs a request, one page after the
+other) and resolving rows against the listing, or by looking each row's SIM up (a fetch by SID
+or unique name, a filtered list by ICCID: one request each, many at once under the rate
+budget). Which is quicker depends on the account's size, which nothing tells in advance: so the
+listing starts, and stops as soon as it has taken as long as the lookups would at the
+configured rate (`api_max_rps`); the lookups then run. Either way the time is at most twice
+the quicker way's. A filter source's listing is its own snapshot. No ICCID ever goes to a log
+line, a heartbeat or the result: they carry counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from simops.activities.sims import as_application_error
+from simops.campaign_preparation import PrepareStage
+from simops.campaign_rules import FleetIndex, RowJudge
+from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
+from simops.models import DryRunPlan, PrepareRequest, PrepareResult, Sim
+from simops.settings import SimopsSettings
+from simops.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
+from simops.supersim.client import MAX_PAGE_SIZE, SuperSimClient
+from simops.supersim.errors import NotFoundError, SuperSimError
+
+logger = logging.getLogger(__name__)
+
+IMPORT_CHUNK = 5000
+VALIDATE_CHUNK = 2000
+LOOKUP_GROUP = 100
+"""Lookups started together; the client's budget paces them."""
+
+CAMPAIGN_NOT_FOUND = "CampaignNotFound"
+
+T = TypeVar("T")
+
+
+Progress = Callable[[str, int], None]
+"""Called with a stage name and how many items of it are done, every few thousand rows."""
+
+
+def heartbeat(stage: str, done: int) -> None:
+    """Tell Temporal the activity is alive (and how far it got), when it runs as one."""
+    if activity.in_activity():
+        activity.heartbeat({"stage": stage, "done": done})
+
+
+class CampaignPreparer:
+    """Prepares one campaign store with one client (the activity's, or the dry run's).
+
+    `on_progress` hears of progress (the activity heartbeats; a CLI may draw a bar);
+    `page_size` is how many SIMs a listing request asks for; `validate_chunk` is how many rows
+    are validated (and committed) at a time.
+    """
+
+    def __init__(
+        self,
+        client: SuperSimClient,
+        settings: SimopsSettings,
+        store: CampaignStore,
+        *,
+        on_progress: Progress = heartbeat,
+        page_size: int = MAX_PAGE_SIZE,
+        validate_chunk: int = VALIDATE_CHUNK,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._store = store
+        self._tables = store.preparation
+        self._progress = on_progress
+        self._page_size = page_size
+        self._validate_chunk_rows = validate_chunk
+        self._is_filter = store.spec.source.file_name is None
+
+    async def _gather_in_groups(
+        self, items: Sequence[str], look_up: Callable[[str], Awaitable[T]], stage: str
+    ) -> list[T]:
+        results: list[T] = []
+        for start in range(0, len(items), LOOKUP_GROUP):
+            group = items[start : start + LOOKUP_GROUP]
+            results.extend(await asyncio.gather(*(look_up(item) for item in group)))
+            self._progress(stage, len(results))
+        return results
+
+    async def run(self) -> PrepareResult:
+        """Prepare the campaign (or finish preparing it); the counts of its rows."""
+        tables = self._tables
+        if tables.stage() is PrepareStage.PREPARED:
+            return tables.result() or tables.summarize()
+        if tables.stage() is PrepareStage.NEW:
+            await self._import()
+            tables.set_stage(PrepareStage.IMPORTED)
+        if tables.stage() is PrepareStage.IMPORTED:
+            await self._snapshot()
+            tables.set_stage(PrepareStage.SNAPSHOT)
+        await self._validate()
+        result = await asyncio.to_thread(tables.summarize)
+        await asyncio.to_thread(tables.finish, result)
+        logger.info(
+            "campaign %s prepared: %d rows, %d valid, %d invalid, %d already converged",
+            self._store.spec.campaign_id,
+            result.rows,
+            result.valid,
+            result.invalid,
+            result.already_converged,
+        )
+        return result
+
+    # Stage 1: rows
+
+    async def _import(self) -> None:
+        self._tables.reset()
+        if self._is_filter:
+            await self._import_filter()
+            return
+        path = self._store.source_path
+        if path is None:
+            raise CampaignStoreError("a file campaign without its source file")
+        rows = iter(await asyncio.to_thread(CampaignFile.open, path))
+        imported = 0
+        while added := await asyncio.to_thread(self._import_chunk, rows):
+            imported += added
+            self._progress("import", imported)
+
+    def _import_chunk(self, rows: Iterator[SourceRow]) -> int:
+        chunk = list(islice(rows, IMPORT_CHUNK))
+        if chunk:
+            self._tables.add_rows(chunk)
+        return len(chunk)
+
+    async def _import_filter(self) -> None:
+        source = self._store.spec.source
+        page_url: str | None = None
+        imported = 0
+        while True:
+            page = await self._client.list_sims_page(
+                page_url=page_url, status=source.status, fleet=source.fleet
+            )
+            rows = [
+                SourceRow(row_no=imported + index, reference=sim.sid, kind=ReferenceKind.SID)
+                for index, sim in enumerate(page.sims, start=1)
+            ]
+            await asyncio.to_thread(self._tables.add_rows, rows, page.sims)
+            imported += len(rows)
+            self._progress("import", imported)
+            page_url = page.next_page_url
+            if page_url is None:
+                return
+
+    # Stage 2: the SIMs and Fleets rows name
+
+    async def _snapshot(self) -> None:
+        tables = self._tables
+        tables.set_fleets(await self._client.list_fleets())
+        if self._is_filter:
+            return
+        await asyncio.to_thread(tables.clear_snapshot)
+        lookups = tables.lookup_count()
+        if lookups == 0:
+            return
+        if await self._list_account(lookup_seconds=lookups / self._settings.api_max_rps):
+            await self._record_names(tables.ambiguous_names())
+        else:
+            await asyncio.to_thread(tables.clear_snapshot)
+            await self._look_up_each()
+
+    async def _fetch(self, reference: str) -> Sim | None:
+        try:
+            return await self._client.fetch_sim(reference)
+        except NotFoundError:
+            return None
+
+    async def _record_names(self, names: Sequence[str]) -> None:
+        """Ask the API which SIM each unique name is (the one its own resolution picks)."""
+        sims = await self._gather_in_groups(names, self._fetch, "names")
+        self._tables.add_sims([sim for sim in sims if sim is not None])
+        self._tables.record_names(
+            [(name, sim.sid if sim else None) for name, sim in zip(names, sims, strict=True)]
+        )
+
+    async def _look_up_each(self) -> None:
+        tables = self._tables
+        by_sid = await self._gather_in_groups(
+            tables.references(ReferenceKind.SID), self._fetch, "sids"
+        )
+        by_iccid = await self._gather_in_groups(
+            tables.references(ReferenceKind.ICCID),
+            self._client.find_sim_by_iccid,
+            "iccids",
+        )
+        tables.add_sims([sim for sim in (*by_sid, *by_iccid) if sim is not None])
+        # New unique names too: whoever holds one already would make the rename fail.
+        names = {
+            *tables.references(ReferenceKind.UNIQUE_NAME),
+            *tables.new_unique_names(),
+        }
+        await self._record_names(sorted(names))
+
+    async def _list_account(self, lookup_seconds: float) -> bool:
+        """List the account into the snapshot; stop (`False`) once lookups would be quicker."""
+        started = time.monotonic()
+        page_url: str | None = None
+        listed = 0
+        while True:
+            page = await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
+            await asyncio.to_thread(self._tables.add_sims, page.sims)
+            listed += len(page.sims)
+            self._progress("snapshot", listed)
+            if page.next_page_url is None:
+                return True
+            if time.monotonic() - started >= lookup_seconds:
+                return False
+            page_url = page.next_page_url
+
+    # Stage 3: every row checked and planned
+
+    def _judge(self) -> RowJudge:
+        own = [self._settings.twilio_account_sid] if self._settings.twilio_account_sid else []
+        fleets = FleetIndex(self._tables.fleets(), own_accounts=own)
+        return RowJudge(self._store.spec.action, self._store.spec.fleet, fleets)
+
+    def _validate_chunk(self, judge: RowJudge, first_row: int, count: int) -> None:
+        tables = self._tables
+        rows = tables.resolved_rows(first_row, count)
+        claims = tables.claims_before(rows, first_row)
+        tables.save_verdicts(judge.judge_all(rows, claims), through=first_row + count - 1)
+
+    async def _validate(self) -> None:
+        judge = self._judge()
+        total = self._store.row_count()
+        through = self._tables.validated_through()
+        while through < total:
+            count = min(self._validate_chunk_rows, total - through)
+            await asyncio.to_thread(self._validate_chunk, judge, through + 1, count)
+            through += count
+            self._progress("validate", through)
+
+
+class CampaignPrepareActivities:
+    """The preparing activity, over the worker's shared client and settings."""
+
+    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @activity.defn(name="prepare_campaign")
+    async def prepare_campaign(self, request: PrepareRequest) -> PrepareResult:
+        """Import, resolve, validate and plan every row of the campaign (reads only)."""
+        try:
+            store = CampaignStore.open(self._settings.campaign_dir, request.campaign_id)
+        except CampaignNotFoundError as error:
+            raise ApplicationError(
+                str(error), type=CAMPAIGN_NOT_FOUND, non_retryable=True
+            ) from None
+        try:
+            return await CampaignPreparer(self._client, self._settings, store).run()
+        except (SourceError, CampaignStoreError) as error:
+            # A bad file or a broken store stays so: retrying cannot help.
+            kind = type(error).__name__
+            raise ApplicationError(str(error), type=kind, non_retryable=True) from None
+        except SuperSimError as error:
+            raise as_application_error(error) from error
+        finally:
+            store.close()
+
+
+def plan_summary(store: CampaignStore, skipped_limit: int | None = None) -> DryRunPlan:
+    """What the dry run prints: counts per planned change and the rows that will be skipped.
+
+    `skipped_limit` caps the rows listed (`skipped_total` counts them all); the store must be
+    prepared.
+    """
+    result = store.preparation.result()
+    if result is None:
+        raise CampaignStoreError(f"campaign {store.spec.campaign_id} is not prepared yet")
+    return DryRunPlan(
+        **result.model_dump(),
+        campaign_id=store.spec.campaign_id,
+        action=store.spec.action,
+        skipped=list(store.preparation.skipped_rows(skipped_limit)),
+        skipped_total=result.invalid,
+    )
+
+
+async def prepare_for_dry_run(
+    client: SuperSimClient,
+    settings: SimopsSettings,
+    store: CampaignStore,
+    *,
+    skipped_limit: int | None = None,
+    on_progress: Progress = heartbeat,
+) -> DryRunPlan:
+    """Prepare a (scratch) campaign store with reads only, and summarize its plan."""
+    await CampaignPreparer(client, settings, store, on_progress=on_progress).run()
+    return plan_summary(store, skipped_limit)

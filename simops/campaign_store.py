@@ -1,0 +1,342 @@
+"""The campaign store: per campaign, a directory with the copied source file and one SQLite
+database (`campaign_db.py`) holding the spec, every input row as prepared, and every row's
+outcome. The campaign workflow's activities record outcomes here; the CLI reads counts and the
+report from here, from any process.
+
+A row's outcome is the recorded one; without one, `invalid` when preparation found the row
+invalid, else `pending`. So counts add up to the rows at every moment, and the report accounts
+for every input row exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from simops.campaign_db import CampaignDatabase, snapshot_columns, snapshot_of
+from simops.campaign_preparation import PreparationStore, PrepareStage
+from simops.models import (
+    PENDING,
+    CampaignSpec,
+    DesiredState,
+    OutcomeKind,
+    PlannedRow,
+    ReportRow,
+    RowOutcome,
+    SimStatus,
+)
+from simops.sources import SourceError
+
+DATABASE_NAME = "campaign.sqlite"
+SOURCE_DIR = "source"
+WRITE_CHUNK = 5000
+"""Rows per write transaction: long enough to be fast, short enough not to starve readers."""
+READ_CHUNK = 2000
+
+REPORT_ROWS = """
+SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_reason,
+       r.before_status, r.before_fleet, r.before_account, r.before_name,
+       o.outcome, o.sim_sid, o.code, o.message,
+       o.before_status, o.before_fleet, o.before_account, o.before_name,
+       o.after_status, o.after_fleet, o.after_account, o.after_name,
+       o.attempts, o.started_at, o.finished_at
+FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
+WHERE r.row_no BETWEEN ? AND ?
+ORDER BY r.row_no
+"""
+
+ROW_OUTCOME = (
+    "COALESCE(o.outcome, CASE WHEN r.invalid_reason IS NOT NULL THEN 'invalid' ELSE 'pending' END)"
+)
+
+UPSERT_OUTCOME = """
+INSERT INTO outcomes (row_no, sim_sid, outcome, code, message,
+    before_status, before_fleet, before_account, before_name,
+    after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (row_no) DO UPDATE SET
+    sim_sid = excluded.sim_sid, outcome = excluded.outcome, code = excluded.code,
+    message = excluded.message, before_status = excluded.before_status,
+    before_fleet = excluded.before_fleet, before_account = excluded.before_account,
+    before_name = excluded.before_name, after_status = excluded.after_status,
+    after_fleet = excluded.after_fleet, after_account = excluded.after_account,
+    after_name = excluded.after_name, attempts = excluded.attempts,
+    started_at = excluded.started_at, finished_at = excluded.finished_at
+"""
+
+
+class CampaignStoreError(Exception):
+    """The campaign store cannot do what was asked; the message says why."""
+
+
+class CampaignExistsError(CampaignStoreError):
+    """A campaign with this id already exists."""
+
+
+class CampaignNotFoundError(CampaignStoreError):
+    """No campaign with this id in the campaign directory."""
+
+
+def _is_safe_id(campaign_id: str) -> bool:
+    """Whether the id names one directory inside the campaign directory, nothing else."""
+    return (
+        bool(campaign_id)
+        and not campaign_id.startswith(".")
+        and "\\" not in campaign_id
+        and Path(campaign_id).name == campaign_id
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _copy_source(source_file: Path, target: Path) -> None:
+    target.parent.mkdir()
+    try:
+        shutil.copyfile(source_file, target)
+    except OSError as error:
+        raise SourceError(f"{source_file}: cannot be copied ({error.strerror})") from None
+
+
+class CampaignStore:
+    """One campaign's rows and outcomes, shared by the processes that run and report it.
+
+    One object is used by one thread at a time; open one per process (or per thread).
+    """
+
+    def __init__(self, directory: Path, spec: CampaignSpec, database: CampaignDatabase) -> None:
+        self.directory = directory
+        self.spec = spec
+        self._db = database
+        self.preparation = PreparationStore(database)
+
+    @classmethod
+    def create(cls, directory: Path, spec: CampaignSpec, source_file: Path | None) -> CampaignStore:
+        """Create the store of a new campaign, with a copy of its source file.
+
+        The campaign appears all at once (built aside, then renamed into place), so no process
+        ever opens half a store. `CampaignExistsError` if the id is taken; `SourceError` if
+        the source file cannot be copied.
+        """
+        if (spec.source.file_name is None) != (source_file is None):
+            raise ValueError("a file source needs source_file, and only a file source has one")
+        if not _is_safe_id(spec.campaign_id):
+            raise ValueError(f"campaign id {spec.campaign_id!r} cannot name a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / spec.campaign_id
+        if final.exists():
+            raise CampaignExistsError(f"campaign {spec.campaign_id} exists already")
+        staging = directory / f".{spec.campaign_id}.{uuid.uuid4().hex}.tmp"
+        staging.mkdir()
+        try:
+            if source_file is not None and spec.source.file_name is not None:
+                _copy_source(source_file, staging / SOURCE_DIR / Path(spec.source.file_name).name)
+            database = CampaignDatabase.create(staging / DATABASE_NAME)
+            try:
+                with database.write() as db:
+                    database.set_meta(db, "spec", spec.model_dump_json())
+                    database.set_meta(db, "stage", PrepareStage.NEW.value)
+            finally:
+                database.close()
+            try:
+                staging.rename(final)
+            except OSError:
+                raise CampaignExistsError(f"campaign {spec.campaign_id} exists already") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(directory, spec.campaign_id)
+
+    @classmethod
+    def open(cls, directory: Path, campaign_id: str) -> CampaignStore:
+        """Open an existing campaign's store; `CampaignNotFoundError` if there is none."""
+        path = directory / campaign_id / DATABASE_NAME
+        if not _is_safe_id(campaign_id) or not path.is_file():
+            raise CampaignNotFoundError(f"no campaign {campaign_id} in {directory}")
+        database = CampaignDatabase(path)
+        spec = database.meta("spec")
+        if spec is None:
+            database.close()
+            raise CampaignStoreError(f"campaign {campaign_id}: the store has no spec")
+        return cls(directory / campaign_id, CampaignSpec.model_validate_json(spec), database)
+
+    @staticmethod
+    def list_ids(directory: Path) -> list[str]:
+        """The ids of every campaign in the directory, sorted."""
+        if not directory.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in directory.iterdir()
+            if _is_safe_id(entry.name) and (entry / DATABASE_NAME).is_file()
+        )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def source_path(self) -> Path | None:
+        """The campaign's copy of its source file (`None` for a filter source)."""
+        name = self.spec.source.file_name
+        return self.directory / SOURCE_DIR / Path(name).name if name is not None else None
+
+    def is_prepared(self) -> bool:
+        """Whether every row has been validated and planned."""
+        return self.preparation.stage() is PrepareStage.PREPARED
+
+    def row_count(self) -> int:
+        """How many input rows the campaign has (0 until its rows are imported)."""
+        return self.preparation.row_count()
+
+    def planned_rows(self, first_row: int, count: int) -> list[PlannedRow]:
+        """Rows `first_row`..`first_row + count - 1` in order, invalid ones with their reason."""
+        if not self.is_prepared():
+            raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
+        cursor = self._db.execute(
+            "SELECT r.row_no, r.sim_sid, p.desired, p.from_statuses, r.invalid_code, "
+            "r.invalid_reason, r.before_status, r.before_fleet, r.before_account, "
+            "r.before_name FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id "
+            "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
+            (first_row, first_row + count - 1),
+        )
+        return [_planned_row(record) for record in cursor]
+
+    def record_outcomes(self, outcomes: Sequence[RowOutcome]) -> None:
+        """Record how rows ended; a row's outcome recorded again replaces the earlier one."""
+        rows = self.row_count()
+        stray = [outcome.row_no for outcome in outcomes if not 1 <= outcome.row_no <= rows]
+        if stray:
+            raise CampaignStoreError(f"no rows {stray[:5]} in campaign {self.spec.campaign_id}")
+        for chunk in _chunks(outcomes):
+            with self._db.write() as db:
+                db.executemany(
+                    UPSERT_OUTCOME,
+                    [
+                        (
+                            outcome.row_no,
+                            outcome.sim_sid,
+                            outcome.outcome.value,
+                            outcome.code,
+                            outcome.message,
+                            *snapshot_columns(outcome.before),
+                            *snapshot_columns(outcome.after),
+                            outcome.attempts,
+                            _iso(outcome.started_at),
+                            _iso(outcome.finished_at),
+                        )
+                        for outcome in chunk
+                    ],
+                )
+
+    def finished_rows(self, first_row: int, count: int) -> set[int]:
+        """The rows of a range that have an outcome recorded."""
+        cursor = self._db.execute(
+            "SELECT row_no FROM outcomes WHERE row_no BETWEEN ? AND ?",
+            (first_row, first_row + count - 1),
+        )
+        return {row_no for (row_no,) in cursor}
+
+    def cancel_unfinished(self, reason: str, first_row: int = 1) -> int:
+        """Mark `cancelled` every row from `first_row` without an outcome that is not invalid."""
+        with self._db.write() as db:
+            cursor = db.execute(
+                "INSERT INTO outcomes (row_no, sim_sid, outcome, message, before_status, "
+                "before_fleet, before_account, before_name, attempts, finished_at) "
+                "SELECT r.row_no, r.sim_sid, ?, ?, r.before_status, r.before_fleet, "
+                "r.before_account, r.before_name, 0, ? FROM rows r "
+                "WHERE r.row_no >= ? AND r.invalid_reason IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)",
+                (OutcomeKind.CANCELLED.value, reason, _iso(datetime.now().astimezone()), first_row),
+            )
+            return cursor.rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, plus `pending` for those without one; they add up to the rows."""
+        counts = {kind.value: 0 for kind in OutcomeKind}
+        counts[PENDING] = 0
+        cursor = self._db.execute(
+            f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r "
+            "LEFT JOIN outcomes o ON o.row_no = r.row_no GROUP BY 1"
+        )
+        counts.update({outcome: count for outcome, count in cursor})
+        return counts
+
+    def report_rows(self) -> Iterator[ReportRow]:
+        """Every input row exactly once, in row order, read a chunk at a time."""
+        total = self.row_count()
+        for first in range(1, total + 1, READ_CHUNK):
+            chunk = self._db.execute(REPORT_ROWS, (first, first + READ_CHUNK - 1)).fetchall()
+            yield from (_report_row(record) for record in chunk)
+
+
+def _planned_row(record: Iterable[Any]) -> PlannedRow:
+    row_no, sim_sid, desired, from_statuses, code, reason, *before = record
+    return PlannedRow(
+        row_no=row_no,
+        sim_sid=sim_sid,
+        desired=DesiredState.model_validate_json(desired) if desired else None,
+        from_statuses=(
+            [SimStatus(status) for status in json.loads(from_statuses)] if from_statuses else None
+        ),
+        before=snapshot_of(sim_sid, (before[0], before[1], before[2], before[3])),
+        invalid_code=code,
+        invalid_reason=reason,
+    )
+
+
+def _report_row(record: Sequence[Any]) -> ReportRow:
+    row_no, line_no, reference, sim_sid, invalid_code, invalid_reason = record[:6]
+    prepared_before = record[6:10]
+    outcome, outcome_sid, code, message = record[10:14]
+    before, after = record[14:18], record[18:22]
+    attempts, started_at, finished_at = record[22:25]
+    if outcome is None:
+        invalid = invalid_reason is not None
+        outcome = OutcomeKind.INVALID.value if invalid else PENDING
+        code, message = (invalid_code, invalid_reason) if invalid else (None, None)
+    if before[0] is None:
+        before = prepared_before
+    return ReportRow(
+        row_no=row_no,
+        line_no=line_no,
+        reference=reference,
+        sim_sid=outcome_sid or sim_sid,
+        outcome=outcome,
+        code=code,
+        message=message,
+        before_status=before[0],
+        before_fleet=before[1],
+        after_status=after[0],
+        after_fleet=after[1],
+        attempts=attempts or 0,
+        started_at=_time(started_at),
+        finished_at=_time(finished_at),
+    )
