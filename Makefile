@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test demo emulator bench clean
+.PHONY: install lint format test demo chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py
+
+chaos: $(STAMP)
+	cd bench && ../$(BIN)/python chaos.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,20 +14,18 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from simops.binaries import temporal_dev_server
+from simops.dev import DevOptions, start_temporal, stop_process
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.localstack import free_port
 from simops.settings import SimopsSettings
-from simops.workflows.search_attributes import ALL_KEYS
+from simops.temporal import connect
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -44,19 +42,25 @@ def peak_rss_mib(pid: int) -> float:
 class ProcessStack:
     """Handles on every process of the stack."""
 
-    env: WorkflowEnvironment
+    temporal: asyncio.subprocess.Process
+    temporal_options: DevOptions
+    client: Client
     emulator: EmulatorProcess
     settings: SimopsSettings
     environment: dict[str, str]
     directory: Path
     worker: asyncio.subprocess.Process | None = None
     ingress: asyncio.subprocess.Process | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def client(self) -> Client:
-        """The Temporal client of the bench process."""
-        return self.env.client
+    async def kill_temporal(self) -> None:
+        """SIGKILL the Temporal dev server (its state file stays)."""
+        if self.temporal.returncode is None:
+            self.temporal.kill()
+            await self.temporal.wait()
+
+    async def restart_temporal(self) -> None:
+        """Start the dev server again on the same state file and port."""
+        self.temporal = await start_temporal(self.temporal_options)
 
     async def start_worker(self) -> asyncio.subprocess.Process:
         """Start `simops worker` (one more process)."""
@@ -141,22 +145,19 @@ async def process_stack(
     emulator_args: list[str],
     *,
     settings_overrides: dict[str, str] | None = None,
-    database: Path | None = None,
 ) -> AsyncIterator[ProcessStack]:
     """Start the dev server, the emulator, the ingress and one worker; stop all on exit."""
     directory.mkdir(parents=True, exist_ok=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_dev_server()),
-        data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
-        dev_server_database_filename=str(database) if database else None,
+    temporal_options = DevOptions(
+        directory=directory, temporal_port=free_port(), ui_port=free_port()
     )
+    temporal = await start_temporal(temporal_options)
     emulator = await spawn_emulator_process(emulator_args)
     callback_port = free_port()
     environment = _environment(
         emulator,
         {
-            "SIMOPS_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_options.temporal_port}",
             "SIMOPS_TASK_QUEUE": f"bench-{uuid.uuid4()}",
             "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
             "SIMOPS_CALLBACK_PORT": str(callback_port),
@@ -167,7 +168,10 @@ async def process_stack(
     # The bench process reads the same settings as the processes it starts.
     os.environ.update({k: v for k, v in environment.items() if k.startswith("SIMOPS_")})
     settings = SimopsSettings(_env_file=None)
-    stack = ProcessStack(env, emulator, settings, environment, directory)
+    client = await connect(settings)
+    stack = ProcessStack(
+        temporal, temporal_options, client, emulator, settings, environment, directory
+    )
     try:
         await stack.start_ingress()
         await stack.start_worker()
@@ -176,4 +180,4 @@ async def process_stack(
         await stack.kill_worker()
         await stack.stop_ingress()
         await emulator.stop()
-        await env.shutdown()
+        await stop_process(stack.temporal)
