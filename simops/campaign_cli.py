@@ -65,7 +65,10 @@ def parse_max_failures(text: str | None) -> tuple[int | None, float | None]:
         return None, None
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
     if match is None:
-        fail(f"--max-failures takes a count (50) or a percentage (2%), not {text!r}")
+        fail(
+            f"--max-failures takes a count (50) or a percentage (2%), not {text!r}",
+            ExitCode.BAD_INPUT,
+        )
     number, percent = match.groups()
     if percent:
         ratio = float(number) / 100

@@ -141,6 +141,50 @@ def test_no_configuration_exits_2_naming_the_settings(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_campaign_dry_run_then_start_watch_report_and_duplicate_id(dev_stack: DevStack) -> None:
+    fleet = dev_stack.value("fleets (parent)").split(",")[0].strip()
+    new_before = len(
+        json.loads(dev_stack.simops("sims", "list", "--status", "new", "-o", "json").stdout)
+    )
+    base = ["campaign", "start", "--action", "activate", "--status", "new", "--fleet", fleet]
+
+    dry = dev_stack.simops(*base, "--dry-run")
+    still_new = json.loads(dev_stack.simops("sims", "list", "--status", "new", "-o", "json").stdout)
+    started = dev_stack.simops(*base, "--id", "cli-campaign", "--watch")
+    again = dev_stack.simops(*base, "--id", "cli-campaign")
+    report = dev_stack.simops("campaign", "report", "cli-campaign", "--format", "json")
+    listed = dev_stack.simops("campaign", "list")
+
+    assert dry.returncode == 0, dry.stderr
+    assert str(new_before) in dry.stdout
+    assert len(still_new) == new_before
+    assert started.returncode == 0, started.stderr
+    assert "completed" in started.stdout
+    assert again.returncode == 0 and "not starting a second" in again.stdout
+    rows = json.loads(report.stdout)
+    assert len(rows) == new_before
+    assert {row["outcome"] for row in rows} == {"converged"}
+    assert "cli-campaign" in listed.stdout
+
+
+def test_campaign_bad_input_is_one_line_exit_2(dev_stack: DevStack, tmp_path: Path) -> None:
+    missing = dev_stack.simops(
+        "campaign", "start", "--action", "activate", "--from-file", "nope.csv"
+    )
+    both = dev_stack.simops(
+        "campaign", "start", "--action", "activate", "--from-file", "x", "--status", "new"
+    )
+    threshold = dev_stack.simops(
+        "campaign", "start", "--action", "deactivate", "--status", "active", "--max-failures", "x%"
+    )
+    unknown = dev_stack.simops("campaign", "report", "no-such-campaign")
+
+    for result in (missing, both, threshold, unknown):
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith("error: "), result.stderr
+
+
 def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
     dev_stack.process.send_signal(signal.SIGINT)
     assert dev_stack.process.wait(timeout=60) == 0
