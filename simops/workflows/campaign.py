@@ -34,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
 
-BATCHES_PER_RUN = 200
-"""Batches one run starts before it continues as new (about 6 events per batch)."""
 MAX_WINDOW = 16
 """Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
 MIN_REQUESTS_PER_BATCH = 5
@@ -130,7 +128,7 @@ class CampaignWorkflow:
                     await workflow.wait_condition(lambda: not state.paused or self._stopping())
                     continue
                 if (
-                    self._launched_this_run >= BATCHES_PER_RUN
+                    self._launched_this_run >= self._spec.batches_per_run
                     and self._rows_left()
                     and not self._stopping()
                 ):
@@ -171,7 +169,7 @@ class CampaignWorkflow:
     def _launch_allowed(self) -> bool:
         if self._stopping() or self._state.paused or not self._rows_left():
             return False
-        if self._launched_this_run >= BATCHES_PER_RUN:
+        if self._launched_this_run >= self._spec.batches_per_run:
             return False
         if self._in_canary():
             return not self._in_flight

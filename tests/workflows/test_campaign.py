@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -67,7 +68,8 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 
 def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
     fields.setdefault("source", CampaignSource(file_name="sims.csv"))
-    return CampaignSpec(campaign_id=campaign_id, action=action, batch_size=10, **fields)
+    fields.setdefault("batch_size", 10)
+    return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
 
 
 def report(stack: LocalStack, campaign_id: str) -> list[dict[str, str]]:
@@ -300,3 +302,30 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
     assert Counter(row["outcome"] for row in rows) == {"converged": 120}
     assert stats["max_writes_per_sim"] == 1
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_long_campaign_continues_as_new_and_loses_nothing(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 30)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "continued",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        batch_size=5,
+        batches_per_run=2,
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    result = await handle.result()
+    first_run = stack.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    first_history = await first_run.fetch_history()
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert result.counts.get("converged") == 30
+    assert (
+        first_history.events[-1].event_type
+        == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    )
+    assert Counter(row["outcome"] for row in report(stack, "continued")) == {"converged": 30}
