@@ -10,18 +10,24 @@ the activity: a transient error leaves it in progress for the next round.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from temporalio import activity
 
 from simops.callbacks.urls import callback_url
 from simops.campaign_store import CampaignStore
+from simops.migration_rules import billing_period_warning, current_billing_period
 from simops.models import (
+    ENABLED_STATUSES,
+    MIGRATION_ACTIONS,
     BatchStepRequest,
     BatchStepResult,
+    BillingPeriodReading,
     CampaignCounts,
     CampaignRowsRequest,
     OutcomeKind,
@@ -44,9 +50,35 @@ MAX_STEPS_PER_ROUND = 4
 
 DEADLINE_REASON = "The SIM was still scheduled when the campaign's operation deadline passed"
 
+ReadingRecorder = Callable[[int, BillingPeriodReading], None]
+"""Records a SIM's billing period durably (by row number) before the move that hides it."""
+
+
+HEARTBEAT_INTERVAL_SECONDS = 2.0
+"""Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat in the background while the body runs: a worker that dies mid-batch is then
+    detected within the heartbeat timeout, not the (long) start-to-close timeout."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_INTERVAL_SECONDS)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
 
 
 class CampaignBatchActivities:
@@ -82,6 +114,10 @@ class CampaignBatchActivities:
     @activity.defn(name="start_batch")
     async def start_batch(self, request: BatchStepRequest) -> BatchStepResult:
         """Plan and apply the first call for every row of the range that has not ended yet."""
+        async with heartbeating():
+            return await self._start(request)
+
+    async def _start(self, request: BatchStepRequest) -> BatchStepResult:
         store = self.store(request.campaign_id)
         rows = store.planned_rows(request.first_row, request.row_count)
         ended_before = store.finished_rows(request.first_row, request.row_count)
@@ -99,7 +135,8 @@ class CampaignBatchActivities:
     @activity.defn(name="settle_batch")
     async def settle_batch(self, request: BatchStepRequest) -> BatchStepResult:
         """Read every SIM still in progress and take its next step (or end it)."""
-        return await self._advance_all(request, request.tracked, fresh=True)
+        async with heartbeating():
+            return await self._advance_all(request, request.tracked, fresh=True)
 
     @activity.defn(name="cancel_rows")
     async def cancel_rows(self, request: CampaignRowsRequest) -> CampaignCounts:
@@ -118,23 +155,67 @@ class CampaignBatchActivities:
     ) -> BatchStepResult:
         client = self._paced_client(request)
         url = self._callback_url(request.callback_workflow_id)
-        stepper = _Stepper(client, url, final=request.final)
+        store = self.store(request.campaign_id)
+        recorder: ReadingRecorder | None = None
+        if store.spec.action in MIGRATION_ACTIONS:
+            recorder = store.record_billing_period
+            tracked = _with_recorded_periods(store, list(tracked))
+        stepper = _Stepper(client, url, final=request.final, record_reading=recorder)
         results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
         ended = [result for result in results if isinstance(result, RowOutcome)]
-        self.store(request.campaign_id).record_outcomes(ended)
+        store.record_outcomes(ended)
         return BatchStepResult(
             pending=[result for result in results if isinstance(result, TrackedSim)],
             ended=dict(Counter(outcome.outcome for outcome in ended)),
         )
 
 
-class _Stepper:
-    """Moves one SIM along its plan until it waits on `scheduled` or ends."""
+def _with_recorded_periods(store: CampaignStore, tracked: list[TrackedSim]) -> list[TrackedSim]:
+    """The SIMs, each with the billing period recorded for it when this round does not know it.
 
-    def __init__(self, client: SuperSimClient, callback_url: str | None, *, final: bool) -> None:
+    A round that read a period and moved the SIM, then was lost (a worker died before the
+    activity returned), recorded the period first: its retry finds it here.
+    """
+    unknown = [sim.row_no for sim in tracked if sim.billing_period is None]
+    recorded = store.billing_periods(unknown) if unknown else {}
+    return [
+        sim.model_copy(update={"billing_period": recorded[sim.row_no]})
+        if sim.billing_period is None and sim.row_no in recorded
+        else sim
+        for sim in tracked
+    ]
+
+
+def _moves_enabled_sim(sim: TrackedSim, observed: SimSnapshot, update: SimUpdate) -> bool:
+    """Whether `update` moves a SIM that was ready or active when the campaign started."""
+    return (
+        update.account_sid is not None
+        and update.account_sid != observed.account_sid
+        and sim.before is not None
+        and sim.before.status in ENABLED_STATUSES
+    )
+
+
+class _Stepper:
+    """Moves one SIM along its plan until it waits on `scheduled` or ends.
+
+    With `record_reading` (a migration), the billing period of a SIM that was ready or active
+    is read and recorded before the call that moves it: once moved, the period belongs to the
+    old account and the new one cannot see it.
+    """
+
+    def __init__(
+        self,
+        client: SuperSimClient,
+        callback_url: str | None,
+        *,
+        final: bool,
+        record_reading: ReadingRecorder | None = None,
+    ) -> None:
         self._client = client
         self._callback_url = callback_url
         self._final = final
+        self._record_reading = record_reading
 
     async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
         """One round for one SIM: read it if asked, then plan and apply until it must wait."""
@@ -163,6 +244,15 @@ class _Stepper:
             if step.update is None or self._final:
                 return _ended(sim, OutcomeKind.FAILED, message=DEADLINE_REASON)
             update = step.update.model_copy(update={"callback_url": self._callback_url})
+            if (
+                self._record_reading is not None
+                and sim.billing_period is None
+                and _moves_enabled_sim(sim, observed, update)
+            ):
+                read = await self._read_billing_period(sim)
+                if read.billing_period is None:
+                    return read
+                sim = read
             applied = await self._apply(sim, update)
             if not isinstance(applied, tuple):
                 return applied
@@ -178,6 +268,25 @@ class _Stepper:
             if error.retryable:
                 return sim
             return _ended(sim, OutcomeKind.FAILED, error.code, error.message)
+
+    async def _read_billing_period(self, sim: TrackedSim) -> TrackedSim:
+        """The SIM with its current billing period, recorded; without it after a transient
+        error (the next round tries again)."""
+        try:
+            periods = await self._client.list_billing_periods(sim.sim_sid)
+        except SuperSimError as error:
+            if error.retryable:
+                return sim
+            # The period is a detail of the report: a SIM whose period cannot be read still
+            # moves, and the report says why the period is missing.
+            reading = BillingPeriodReading()
+            note = f"billing period not read before the move: {error.message}"
+            sim = sim.model_copy(update={"note": _join(sim.note, note)})
+        else:
+            reading = current_billing_period(periods, _now())
+        if self._record_reading is not None:
+            self._record_reading(sim.row_no, reading)
+        return sim.model_copy(update={"billing_period": reading})
 
     async def _apply(
         self, sim: TrackedSim, update: SimUpdate
@@ -206,6 +315,7 @@ def _track(row: PlannedRow) -> TrackedSim:
         desired=row.desired,
         from_statuses=row.from_statuses,
         before=row.before,
+        note=row.note,
     )
 
 
@@ -239,4 +349,10 @@ def _ended(
         attempts=sim.attempts,
         started_at=sim.started_at,
         finished_at=_now(),
+        warning=_join(sim.note, billing_period_warning(sim.billing_period)),
     )
+
+
+def _join(*notes: str | None) -> str | None:
+    """Notes as one report cell (`None` when there is none)."""
+    return "; ".join(note for note in notes if note) or None

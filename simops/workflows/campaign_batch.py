@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from simops.workflows.waiting import wait_until
 
 BATCH_ACTIVITY_TIMEOUT = timedelta(minutes=10)
+BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+"""A worker that dies mid-batch loses its activity after this long, and another retries it."""
 BATCH_ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -80,6 +82,7 @@ class CampaignBatchWorkflow:
                 CampaignBatchActivities.start_batch,
                 self._request(first_row=batch.first_row, row_count=batch.row_count),
                 start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
+                heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=BATCH_ACTIVITY_RETRY,
             )
         )
@@ -94,6 +97,7 @@ class CampaignBatchWorkflow:
                     CampaignBatchActivities.settle_batch,
                     self._request(tracked=tracked, final=final),
                     start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
+                    heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                     retry_policy=BATCH_ACTIVITY_RETRY,
                 )
             )
