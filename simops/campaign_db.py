@@ -45,7 +45,11 @@ CREATE TABLE IF NOT EXISTS rows (
     before_name TEXT,
     plan_id INTEGER REFERENCES plans (plan_id),
     invalid_code INTEGER,
-    invalid_reason TEXT
+    invalid_reason TEXT,
+    target_account TEXT,
+    target_status TEXT,
+    target_fleet TEXT,
+    note TEXT
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     row_no INTEGER PRIMARY KEY,
@@ -63,7 +67,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     after_name TEXT,
     attempts INTEGER NOT NULL,
     started_at TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    warning TEXT
 );
 CREATE TABLE IF NOT EXISTS sims (
     sid TEXT PRIMARY KEY,
@@ -84,6 +89,22 @@ CREATE INDEX IF NOT EXISTS rows_by_sim ON rows (sim_sid) WHERE sim_sid IS NOT NU
 CREATE INDEX IF NOT EXISTS rows_by_new_name ON rows (unique_name) WHERE unique_name IS NOT NULL;
 """
 """What validation looks rows up by (earlier rows of a SIM or a new name); dropped after it."""
+
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "rows": ("target_account TEXT", "target_status TEXT", "target_fleet TEXT", "note TEXT"),
+    "outcomes": ("warning TEXT",),
+}
+"""Columns added since stores were first written: an older store gets them when opened.
+
+A row's `target_*` is where a rollback takes its SIM back to (`target_fleet` empty: no Fleet);
+`note` is what the report says of a row besides its outcome.
+"""
+
+ADDED_TABLES = {
+    "billing_periods": "CREATE TABLE IF NOT EXISTS billing_periods (row_no INTEGER PRIMARY KEY, "
+    "start_time TEXT, end_time TEXT, is_open INTEGER NOT NULL)",
+}
+"""Tables added since stores were first written (the billing period a moved SIM had)."""
 
 SnapshotColumns = tuple[str | None, str | None, str | None, str | None]
 """A SIM's status, Fleet, account and unique name, as four columns (the SID is its own)."""
@@ -141,12 +162,33 @@ class CampaignDatabase:
         # Validation looks a million rows up in a snapshot of a million SIMs: a page cache
         # of 32 MiB (filled only as used) keeps the indexes in memory.
         self.connection.execute("PRAGMA cache_size=-32768")
+        if not new:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Add the columns and tables an older store lacks (nothing when it has them all)."""
+        tables = {name for (name,) in self.connection.execute("SELECT name FROM sqlite_master")}
+        missing = [create for table, create in ADDED_TABLES.items() if table not in tables]
+        for table, columns in ADDED_COLUMNS.items():
+            cursor = self.connection.execute(f"PRAGMA table_info({table})")
+            present = {name for _, name, *_ in cursor}
+            missing += [
+                f"ALTER TABLE {table} ADD COLUMN {column}"
+                for column in columns
+                if present and column.split()[0] not in present
+            ]
+        if missing:
+            with self.write() as db:
+                for statement in missing:
+                    db.execute(statement)
 
     @classmethod
     def create(cls, path: Path) -> CampaignDatabase:
         """A new database with the schema; freed pages go back to the file system."""
         database = cls(path, new=True)
-        database.connection.executescript(SCHEMA + VALIDATION_INDEXES)
+        database.connection.executescript(
+            SCHEMA + ";".join(ADDED_TABLES.values()) + ";" + VALIDATION_INDEXES
+        )
         return database
 
     def close(self) -> None:

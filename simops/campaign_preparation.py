@@ -21,8 +21,16 @@ from simops.campaign_db import (
     snapshot_columns,
     snapshot_of,
 )
-from simops.campaign_rules import ALREADY_CONVERGED, Claims, FleetRef, ResolvedRow, RowVerdict
-from simops.models import DesiredState, Fleet, PrepareResult, Sim, SimStatus, SkippedRow
+from simops.campaign_rules import (
+    ALREADY_CONVERGED,
+    Claims,
+    Failure,
+    FleetRef,
+    ResolvedRow,
+    RestoreTarget,
+    RowVerdict,
+)
+from simops.models import NO_FLEET, DesiredState, Fleet, PrepareResult, Sim, SimStatus, SkippedRow
 from simops.sources import ReferenceKind, SourceRow
 from simops.transitions import RuleCode
 
@@ -30,7 +38,8 @@ SKIPPED_CHUNK = 2000
 
 RESOLVE_ROWS = """
 SELECT r.row_no, r.kind, r.fleet, r.unique_name,
-       s.sid, s.status, s.fleet_sid, s.account_sid, s.unique_name
+       s.sid, s.status, s.fleet_sid, s.account_sid, s.unique_name,
+       r.target_account, r.target_status, r.target_fleet, r.note
 FROM rows r LEFT JOIN sims s ON s.sid = CASE r.kind
     WHEN 'sid' THEN r.reference
     WHEN 'iccid' THEN (SELECT i.sid FROM sims i WHERE i.iccid = r.reference)
@@ -43,6 +52,18 @@ WHERE r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL
 ORDER BY r.row_no
 """
 """Each well-formed row of a range with the snapshot SIM its reference names (or nulls)."""
+
+
+RestoreRow = tuple[SourceRow, RestoreTarget | None, str | None]
+"""A rollback's row: the SIM, where it goes back to (`None`: nowhere), and its note."""
+
+
+def _restore_target(
+    account_sid: str | None, status: str | None, fleet: str | None
+) -> RestoreTarget | None:
+    if account_sid is None or status is None:
+        return None
+    return RestoreTarget(account_sid, SimStatus(status), fleet or None)
 
 
 def _plan_text(
@@ -119,6 +140,30 @@ class PreparationStore:
             )
             self._insert_sims(db, sims)
 
+    def add_restore_rows(self, rows: Sequence[RestoreRow]) -> None:
+        """Import a rollback's rows: each SIM with where it goes back to and its note."""
+        with self._db.write() as db:
+            db.executemany(
+                "INSERT INTO rows (row_no, line_no, reference, kind, target_account, "
+                "target_status, target_fleet, note, invalid_code, invalid_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        row.row_no,
+                        row.line_no,
+                        row.reference,
+                        row.kind.value if row.kind is not None and row.problem is None else None,
+                        target.account_sid if target is not None else None,
+                        target.status.value if target is not None else None,
+                        (target.fleet_sid or NO_FLEET) if target is not None else None,
+                        note,
+                        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
+                        row.problem,
+                    )
+                    for row, target, note in rows
+                ],
+            )
+
     # The snapshot
 
     @staticmethod
@@ -158,6 +203,40 @@ class PreparationStore:
                 "INSERT INTO fleets (sid, unique_name, account_sid) VALUES (?, ?, ?)",
                 [(fleet.sid, fleet.unique_name, fleet.account_sid) for fleet in fleets],
             )
+
+    def accounts(self) -> list[str]:
+        """The accounts of the snapshot's SIMs and of the rows' targets (a rollback's)."""
+        cursor = self._db.execute(
+            "SELECT account_sid FROM sims UNION "
+            "SELECT target_account FROM rows WHERE target_account IS NOT NULL"
+        )
+        return [account for (account,) in cursor]
+
+    def set_account_check(
+        self, listed: Sequence[str], notes: Sequence[str], problem: Failure | None
+    ) -> None:
+        """Record what the snapshot found about the accounts: whose Fleets it listed, notes,
+        and a problem that makes every row invalid (a destination no credentials act for)."""
+        with self._db.write() as db:
+            self._db.set_meta(db, "listed_accounts", json.dumps(sorted(listed)))
+            self._db.set_meta(db, "notes", json.dumps(list(notes)))
+            self._db.set_meta(db, "problem", json.dumps(problem))
+
+    def listed_accounts(self) -> list[str]:
+        """The accounts whose Fleets the snapshot listed (even those that have none)."""
+        text = self._db.meta("listed_accounts")
+        return [str(account) for account in json.loads(text)] if text else []
+
+    def notes(self) -> list[str]:
+        """The notes the snapshot recorded about the accounts."""
+        text = self._db.meta("notes")
+        return [str(note) for note in json.loads(text)] if text else []
+
+    def problem(self) -> Failure | None:
+        """The problem that makes every row invalid, if the snapshot found one."""
+        text = self._db.meta("problem")
+        found = json.loads(text) if text else None
+        return (int(found[0]), str(found[1])) if found else None
 
     def fleets(self) -> list[FleetRef]:
         """The Fleets the credentials listed when the snapshot was taken."""
@@ -221,6 +300,8 @@ class PreparationStore:
                     fleet=fleet,
                     unique_name=unique_name,
                     sim=snapshot_of(sid, sim_columns),
+                    target=_restore_target(columns[4], columns[5], columns[6]),
+                    note=columns[7],
                 )
             )
         return resolved
@@ -290,13 +371,14 @@ class PreparationStore:
                             plan_id,
                             verdict.invalid_code,
                             verdict.invalid_reason,
+                            verdict.note,
                             verdict.row_no,
                         )
                     )
                 db.executemany(
                     "UPDATE rows SET sim_sid = ?, before_status = ?, before_fleet = ?, "
                     "before_account = ?, before_name = ?, plan_id = ?, invalid_code = ?, "
-                    "invalid_reason = ? WHERE row_no = ?",
+                    "invalid_reason = ?, note = ? WHERE row_no = ?",
                     updates,
                 )
                 self._db.set_meta(db, "validated_through", str(through))

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from simops.models import (
     CampaignAction,
     DesiredState,
     PlanKind,
     SimSnapshot,
+    SimState,
     SimStatus,
+    SimUpdate,
     is_sid,
 )
 from simops.sources import ReferenceKind
-from simops.transitions import RuleCode, check_applies_to, plan
+from simops.transitions import RuleCode, RuleViolation, check_applies_to, evaluate_update, plan
 
 ALREADY_CONVERGED = "already converged"
 """The change of a valid row whose SIM needs none."""
@@ -34,7 +36,8 @@ ACTION_STATUS: dict[CampaignAction, SimStatus | None] = {
     CampaignAction.SET_FLEET: None,
     CampaignAction.RENAME: None,
 }
-"""The status each action asks for (`None`: the status is left as it is)."""
+"""The status each plain action asks for (`None`: the status is left as it is); migrations
+(`move`, `rollback`) decide per SIM (`simops.migration_rules`)."""
 
 ACTION_FROM_STATUSES: dict[CampaignAction, tuple[SimStatus, ...]] = {
     CampaignAction.REACTIVATE: (SimStatus.INACTIVE,),
@@ -52,22 +55,39 @@ Failure = tuple[int, str]
 """Why a row is invalid: the error code and the reason."""
 
 MAX_REMEMBERED = 10_000
+MAX_PATH_STEPS = 6
+"""More calls than any path needs (deactivate, move, reactivate): a guard, not a limit."""
 
 
-def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
+def remember(cache: dict[Any, Any], key: object, value: object) -> None:
+    """Keep `value` in a bounded cache (emptied when full: the keys repeat in runs)."""
     if len(cache) >= MAX_REMEMBERED:
         cache.clear()
     cache[key] = value
 
 
+class RestoreTarget(NamedTuple):
+    """Where a rollback takes a SIM back to: its account, status and Fleet before a migration."""
+
+    account_sid: str
+    status: SimStatus
+    fleet_sid: str | None
+
+
 class ResolvedRow(NamedTuple):
-    """A row whose reference is well-formed, and the SIM it names in the snapshot (if any)."""
+    """A row whose reference is well-formed, and the SIM it names in the snapshot (if any).
+
+    `target` and `note` are a rollback's: where the row's SIM goes back to (`None`: the
+    migration did not change it), and what the report says of the row.
+    """
 
     row_no: int
     kind: ReferenceKind
     fleet: str | None
     unique_name: str | None
     sim: SimSnapshot | None
+    target: RestoreTarget | None = None
+    note: str | None = None
 
 
 class RowVerdict(NamedTuple):
@@ -81,6 +101,14 @@ class RowVerdict(NamedTuple):
     change: str | None = None
     invalid_code: int | None = None
     invalid_reason: str | None = None
+    note: str | None = None
+
+
+class Target(NamedTuple):
+    """Where a row's SIM must go, and what the report should say of it (`note`)."""
+
+    desired: DesiredState
+    note: str | None = None
 
 
 class FleetRef(NamedTuple):
@@ -116,6 +144,14 @@ class FleetIndex:
                 self._by_name.setdefault(fleet.unique_name, []).append(fleet)
         self._listed_accounts = {fleet.account_sid for fleet in self._by_sid.values()}
         self._listed_accounts.update(own_accounts)
+
+    def is_listed(self, account_sid: str) -> bool:
+        """Whether the Fleets of `account_sid` were listed (so a reference can be checked)."""
+        return account_sid in self._listed_accounts
+
+    def fleet(self, fleet_sid: str) -> FleetRef | None:
+        """The listed Fleet with this SID, if any."""
+        return self._by_sid.get(fleet_sid)
 
     def resolve(self, reference: str, account_sid: str) -> str:
         """The SID of Fleet `reference` (SID or unique name) in `account_sid`, or raise 83006."""
@@ -154,7 +190,12 @@ class FleetIndex:
 
 
 def change_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex) -> str:
-    """The change a row needs, e.g. `new → active, fleet none → iot-eu (HF…)`."""
+    """The change a row needs, e.g. `new → active, fleet none → iot-eu (HF…)`.
+
+    A move between accounts is told as its path (`path_label`).
+    """
+    if desired.account_sid is not None and desired.account_sid != before.account_sid:
+        return path_label(before, desired, fleets)
     parts: list[str] = []
     if desired.status is not None and desired.status != before.status:
         parts.append(f"{before.status.value} → {desired.status.value}")
@@ -164,6 +205,112 @@ def change_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex)
     if desired.unique_name is not None and desired.unique_name != before.unique_name:
         parts.append("rename")
     return ", ".join(parts) or "wait for the update in progress"
+
+
+def _call_label(state: SimState, update: SimUpdate, fleets: FleetIndex) -> str:
+    words: list[str] = []
+    if update.status is SimStatus.INACTIVE:
+        words.append("deactivate")
+    elif update.status is not None:
+        verb = "reactivate" if state.status is SimStatus.INACTIVE else f"to {update.status.value}"
+        words.append(verb)
+    if update.account_sid is not None:
+        words.append(f"move to {update.account_sid}")
+    if update.fleet is not None:
+        target = fleets.label(update.fleet or None)
+        words.append(f"fleet {fleets.label(state.fleet_sid)} → {target}")
+    if update.unique_name is not None:
+        words.append("rename")
+    return " ".join(words)
+
+
+def path_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex) -> str:
+    """The calls the planner takes a SIM through, e.g. `active: deactivate → move to AC… fleet
+    default (HF…) → default (HF…) → reactivate` (each one checked against the rules)."""
+    state = before.state()
+    calls: list[str] = []
+    for _ in range(MAX_PATH_STEPS):
+        step = plan(state, desired)
+        if step.kind is not PlanKind.CALL or step.update is None:
+            break
+        verdict = evaluate_update(
+            state, step.update, inactive_move_allowed=desired.allow_inactive_move
+        )
+        if isinstance(verdict, RuleViolation):
+            break
+        calls.append(_call_label(state, step.update, fleets))
+        state = verdict.final or verdict.immediate
+    return f"{before.status.value}: {' → '.join(calls) or 'wait for the update in progress'}"
+
+
+class Targets(Protocol):
+    """Where each row's SIM must go: a plain action's, a migration's or a rollback's rule."""
+
+    @property
+    def from_statuses(self) -> tuple[SimStatus, ...] | None:
+        """The statuses the campaign applies to (`None`: any)."""
+
+    def target(self, row: ResolvedRow, sim: SimSnapshot) -> Target:
+        """The row's target; `RowInvalidError` when the row cannot be run."""
+
+
+class ActionTargets:
+    """The target of a plain action: its status, the row's or the campaign's Fleet, a name."""
+
+    def __init__(
+        self, action: CampaignAction, campaign_fleet: str | None, fleets: FleetIndex
+    ) -> None:
+        self._action = action
+        self._campaign_fleet = campaign_fleet
+        self._fleets = fleets
+        # Most rows share a handful of desired states: each is built once (bounded, since
+        # renames share nothing).
+        self._desired: dict[tuple[str | None, str], DesiredState | Failure] = {}
+
+    @property
+    def from_statuses(self) -> tuple[SimStatus, ...] | None:
+        """The statuses the action applies to (a reactivation: inactive SIMs)."""
+        return ACTION_FROM_STATUSES.get(self._action)
+
+    def target(self, row: ResolvedRow, sim: SimSnapshot) -> Target:
+        """The action's status, the Fleet and the new name, in the SIM's account."""
+        return Target(self.desired_for(row, sim.account_sid))
+
+    def desired_for(self, row: ResolvedRow, account_sid: str) -> DesiredState:
+        """Where the row's SIM must go: the action's status, the Fleet and the new name."""
+        if row.unique_name is not None:
+            return self._make_desired(row.fleet, account_sid, row.unique_name)
+        key = (row.fleet, account_sid)
+        desired = self._desired.get(key)
+        if desired is None:
+            try:
+                desired = self._make_desired(row.fleet, account_sid, None)
+            except RowInvalidError as error:
+                desired = (error.code, error.reason)
+            remember(self._desired, key, desired)
+        if isinstance(desired, tuple):
+            raise RowInvalidError(*desired)
+        return desired
+
+    def _make_desired(
+        self, row_fleet: str | None, account_sid: str, unique_name: str | None
+    ) -> DesiredState:
+        fleet_reference = row_fleet or self._campaign_fleet
+        if self._action is CampaignAction.SET_FLEET and fleet_reference is None:
+            raise RowInvalidError(
+                RuleCode.MISSING_PARAMETER, "set-fleet needs a Fleet: --fleet or a fleet column"
+            )
+        if self._action is CampaignAction.RENAME and unique_name is None:
+            raise RowInvalidError(
+                RuleCode.MISSING_PARAMETER, "rename needs a new name in the unique_name column"
+            )
+        return DesiredState(
+            status=ACTION_STATUS[self._action],
+            fleet_sid=(
+                self._fleets.resolve(fleet_reference, account_sid) if fleet_reference else None
+            ),
+            unique_name=unique_name,
+        )
 
 
 @dataclass
@@ -181,18 +328,15 @@ class Claims:
 
 
 class RowJudge:
-    """Judges the rows of one campaign: its action, its Fleet and the account's Fleets."""
+    """Judges the rows of one campaign: where each SIM must go (`targets`), and whether the
+    rules let it get there."""
 
-    def __init__(
-        self, action: CampaignAction, campaign_fleet: str | None, fleets: FleetIndex
-    ) -> None:
-        self._action = action
-        self._campaign_fleet = campaign_fleet
+    def __init__(self, targets: Targets, fleets: FleetIndex) -> None:
+        self._targets = targets
         self._fleets = fleets
-        self._from_statuses = ACTION_FROM_STATUSES.get(action)
+        self._from_statuses = targets.from_statuses
         # Most rows of a campaign share a handful of desired states and SIM states: what was
-        # decided once for a combination is reused (bounded, since renames share nothing).
-        self._desired: dict[tuple[str | None, str], DesiredState | Failure] = {}
+        # decided once for a combination is reused (bounded).
         self._changes: dict[tuple[object, ...], str | Failure] = {}
 
     def judge_all(self, rows: Sequence[ResolvedRow], claims: Claims) -> list[RowVerdict]:
@@ -222,42 +366,6 @@ class RowJudge:
             claims.names.setdefault((sim.account_sid, verdict.desired.unique_name), row.row_no)
         return verdict
 
-    def desired_for(self, row: ResolvedRow, account_sid: str) -> DesiredState:
-        """Where the row's SIM must go: the action's status, the Fleet and the new name."""
-        if row.unique_name is not None:
-            return self._make_desired(row.fleet, account_sid, row.unique_name)
-        key = (row.fleet, account_sid)
-        desired = self._desired.get(key)
-        if desired is None:
-            try:
-                desired = self._make_desired(row.fleet, account_sid, None)
-            except RowInvalidError as error:
-                desired = (error.code, error.reason)
-            _remember(self._desired, key, desired)
-        if isinstance(desired, tuple):
-            raise RowInvalidError(*desired)
-        return desired
-
-    def _make_desired(
-        self, row_fleet: str | None, account_sid: str, unique_name: str | None
-    ) -> DesiredState:
-        fleet_reference = row_fleet or self._campaign_fleet
-        if self._action is CampaignAction.SET_FLEET and fleet_reference is None:
-            raise RowInvalidError(
-                RuleCode.MISSING_PARAMETER, "set-fleet needs a Fleet: --fleet or a fleet column"
-            )
-        if self._action is CampaignAction.RENAME and unique_name is None:
-            raise RowInvalidError(
-                RuleCode.MISSING_PARAMETER, "rename needs a new name in the unique_name column"
-            )
-        return DesiredState(
-            status=ACTION_STATUS[self._action],
-            fleet_sid=(
-                self._fleets.resolve(fleet_reference, account_sid) if fleet_reference else None
-            ),
-            unique_name=unique_name,
-        )
-
     def change_for(self, sim: SimSnapshot, desired: DesiredState) -> str:
         """The change the SIM needs (or `already converged`); `RowInvalidError` if forbidden."""
         relevant_name = sim.unique_name if desired.unique_name is not None else None
@@ -265,7 +373,7 @@ class RowJudge:
         change = self._changes.get(key)
         if change is None:
             change = self._plan_change(sim, desired)
-            _remember(self._changes, key, change)
+            remember(self._changes, key, change)
         if isinstance(change, tuple):
             raise RowInvalidError(*change)
         return change
@@ -305,7 +413,7 @@ class RowJudge:
             )
 
     def _judge(self, row: ResolvedRow, sim: SimSnapshot, claims: Claims) -> RowVerdict:
-        desired = self.desired_for(row, sim.account_sid)
+        desired, note = self._targets.target(row, sim)
         if desired.unique_name is not None:
             self._check_new_name(sim, desired.unique_name, claims)
         change = self.change_for(sim, desired)
@@ -316,4 +424,5 @@ class RowJudge:
             desired=desired,
             from_statuses=self._from_statuses,
             change=change,
+            note=note,
         )

@@ -19,10 +19,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from simops.campaign_db import CampaignDatabase, snapshot_columns, snapshot_of
+from simops.campaign_db import CampaignDatabase, placeholders, snapshot_columns, snapshot_of
 from simops.campaign_preparation import PreparationStore, PrepareStage
 from simops.models import (
     PENDING,
+    BillingPeriodReading,
     CampaignSpec,
     DesiredState,
     OutcomeKind,
@@ -45,8 +46,10 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.outcome, o.sim_sid, o.code, o.message,
        o.before_status, o.before_fleet, o.before_account, o.before_name,
        o.after_status, o.after_fleet, o.after_account, o.after_name,
-       o.attempts, o.started_at, o.finished_at
+       o.attempts, o.started_at, o.finished_at,
+       o.warning, b.start_time, b.end_time
 FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
+LEFT JOIN billing_periods b ON b.row_no = r.row_no
 WHERE r.row_no BETWEEN ? AND ?
 ORDER BY r.row_no
 """
@@ -58,8 +61,9 @@ ROW_OUTCOME = (
 UPSERT_OUTCOME = """
 INSERT INTO outcomes (row_no, sim_sid, outcome, code, message,
     before_status, before_fleet, before_account, before_name,
-    after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at,
+    warning)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (row_no) DO UPDATE SET
     sim_sid = excluded.sim_sid, outcome = excluded.outcome, code = excluded.code,
     message = excluded.message, before_status = excluded.before_status,
@@ -67,7 +71,8 @@ ON CONFLICT (row_no) DO UPDATE SET
     before_name = excluded.before_name, after_status = excluded.after_status,
     after_fleet = excluded.after_fleet, after_account = excluded.after_account,
     after_name = excluded.after_name, attempts = excluded.attempts,
-    started_at = excluded.started_at, finished_at = excluded.finished_at
+    started_at = excluded.started_at, finished_at = excluded.finished_at,
+    warning = excluded.warning
 """
 
 
@@ -222,7 +227,7 @@ class CampaignStore:
             raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
         cursor = self._db.execute(
             "SELECT r.row_no, r.sim_sid, p.desired, p.from_statuses, r.invalid_code, "
-            "r.invalid_reason, r.before_status, r.before_fleet, r.before_account, "
+            "r.invalid_reason, r.note, r.before_status, r.before_fleet, r.before_account, "
             "r.before_name FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id "
             "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
             (first_row, first_row + count - 1),
@@ -251,10 +256,40 @@ class CampaignStore:
                             outcome.attempts,
                             _iso(outcome.started_at),
                             _iso(outcome.finished_at),
+                            outcome.warning,
                         )
                         for outcome in chunk
                     ],
                 )
+
+    def record_billing_period(self, row_no: int, reading: BillingPeriodReading) -> None:
+        """Record the billing period a row's SIM had before it moved (durably, before the move:
+        once moved, its period is no longer visible)."""
+        with self._db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO billing_periods (row_no, start_time, end_time, is_open) "
+                "VALUES (?, ?, ?, ?)",
+                (row_no, _iso(reading.start_time), _iso(reading.end_time), int(reading.is_open)),
+            )
+
+    def billing_periods(self, row_nos: Sequence[int]) -> dict[int, BillingPeriodReading]:
+        """The billing periods recorded for these rows (rows without one are left out)."""
+        readings: dict[int, BillingPeriodReading] = {}
+        for chunk in _chunks(list(row_nos), READ_CHUNK):
+            cursor = self._db.execute(
+                "SELECT row_no, start_time, end_time, is_open FROM billing_periods "
+                f"WHERE row_no IN ({placeholders(len(chunk))})",
+                chunk,
+            )
+            readings.update(
+                {
+                    row_no: BillingPeriodReading(
+                        start_time=_time(start), end_time=_time(end), is_open=bool(is_open)
+                    )
+                    for row_no, start, end, is_open in cursor
+                }
+            )
+        return readings
 
     def finished_rows(self, first_row: int, count: int) -> set[int]:
         """The rows of a range that have an outcome recorded."""
@@ -298,7 +333,7 @@ class CampaignStore:
 
 
 def _planned_row(record: Iterable[Any]) -> PlannedRow:
-    row_no, sim_sid, desired, from_statuses, code, reason, *before = record
+    row_no, sim_sid, desired, from_statuses, code, reason, note, *before = record
     return PlannedRow(
         row_no=row_no,
         sim_sid=sim_sid,
@@ -309,6 +344,7 @@ def _planned_row(record: Iterable[Any]) -> PlannedRow:
         before=snapshot_of(sim_sid, (before[0], before[1], before[2], before[3])),
         invalid_code=code,
         invalid_reason=reason,
+        note=note,
     )
 
 
@@ -318,6 +354,7 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
     outcome, outcome_sid, code, message = record[10:14]
     before, after = record[14:18], record[18:22]
     attempts, started_at, finished_at = record[22:25]
+    warning, period_start, period_end = record[25:28]
     if outcome is None:
         invalid = invalid_reason is not None
         outcome = OutcomeKind.INVALID.value if invalid else PENDING
@@ -339,4 +376,9 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
         attempts=attempts or 0,
         started_at=_time(started_at),
         finished_at=_time(finished_at),
+        before_account=before[2],
+        after_account=after[2],
+        billing_period_start=_time(period_start),
+        billing_period_end=_time(period_end),
+        warning=warning,
     )

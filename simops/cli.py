@@ -10,6 +10,8 @@ import typer
 
 from simops.campaign_cli import register as register_campaign
 from simops.emulator.cli import register as register_emulator
+from simops.migrate_cli import register as register_migrate
+from simops.security_cli import register as register_security
 from simops.sim_cli import register as register_sim
 from simops.stack_cli import register as register_stack
 from simops.supersim.cli import register as register_supersim
@@ -24,6 +26,8 @@ register_stack(app)
 register_sim(app)
 register_supersim(app)
 register_campaign(app)
+register_security(app)
+register_migrate(app)
 
 
 def main() -> None:

@@ -469,21 +469,64 @@ class CampaignAction(StrEnum):
     REACTIVATE = "reactivate"
     SET_FLEET = "set-fleet"
     RENAME = "rename"
+    MOVE = "move"
+    ROLLBACK = "rollback"
+
+
+MIGRATION_ACTIONS = frozenset({CampaignAction.MOVE, CampaignAction.ROLLBACK})
+"""The actions of account migrations (`simops migrate`): a move, and the undoing of one."""
 
 
 class CampaignSource(BaseModel):
-    """Where a campaign's SIMs come from: a file copied into the campaign store, or a filter."""
+    """Where a campaign's SIMs come from: a file copied into the campaign store, a filter, or
+    the rows of an earlier migration (`rollback_of`, whose changes a rollback undoes).
+
+    `account_sid` keeps only the SIMs of one account (the parent's listing shows its children's
+    SIMs too); `fleet` is then resolved in that account.
+    """
 
     file_name: str | None = None
     status: SimStatus | None = None
     fleet: str | None = None
+    account_sid: str | None = None
+    rollback_of: str | None = None
 
     @model_validator(mode="after")
     def _check_one_source(self) -> CampaignSource:
-        if self.file_name is None and self.status is None and self.fleet is None:
+        filtered = self.status is not None or self.fleet is not None or self.account_sid is not None
+        given = [self.file_name is not None, filtered, self.rollback_of is not None]
+        if not any(given):
             raise ValueError("a campaign needs a file or a filter (status and/or fleet)")
-        if self.file_name is not None and (self.status is not None or self.fleet is not None):
-            raise ValueError("a campaign reads either a file or a filter, not both")
+        if sum(given) > 1:
+            raise ValueError(
+                "a campaign reads either a file, a filter or an earlier migration, not several"
+            )
+        return self
+
+
+class MigrationSpec(BaseModel):
+    """What an account migration does besides moving: Fleets, statuses and the private beta.
+
+    `fleet_map` maps a Fleet of the SIMs' accounts (SID or unique name) to a Fleet of the
+    destination (SID or unique name, or `NO_FLEET` for none); `default_fleet` or `no_fleet`
+    takes the Fleets the map does not name. `deactivate_first` deactivates `ready` and `active`
+    SIMs so that they can move, and `reactivate` brings them back `active` afterwards.
+    """
+
+    to_account: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    fleet_map: dict[str, str] = Field(default_factory=dict)
+    default_fleet: str | None = Field(default=None, min_length=1)
+    no_fleet: bool = False
+    allow_inactive_move: bool = False
+    deactivate_first: bool = False
+    reactivate: bool = False
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> MigrationSpec:
+        if self.default_fleet is not None and self.no_fleet:
+            raise ValueError("a migration takes either a default Fleet or no Fleet, not both")
+        if self.reactivate and not self.deactivate_first:
+            raise ValueError("reactivate applies to the SIMs deactivate_first deactivated")
         return self
 
 
@@ -503,6 +546,29 @@ class CampaignSpec(BaseModel):
     batches_per_run: int = Field(default=200, ge=1)
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     deadline_seconds: float = Field(default=86_400.0, gt=0)
+    migration: MigrationSpec | None = None
+
+    @model_validator(mode="after")
+    def _check_migration(self) -> CampaignSpec:
+        if (self.action is CampaignAction.MOVE) != (self.migration is not None):
+            raise ValueError("a move campaign needs a migration, and only a move has one")
+        if (self.action is CampaignAction.ROLLBACK) != (self.source.rollback_of is not None):
+            raise ValueError("a rollback reads an earlier migration, and only a rollback does")
+        return self
+
+
+class BillingPeriodReading(BaseModel):
+    """A SIM's current billing period as read before it moved (`start_time` None: it had none).
+
+    `is_open` when the period had not ended: the usage since its start counts against the data
+    limit of the SIM's new Fleet.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    is_open: bool = False
 
 
 class PlannedRow(BaseModel):
@@ -515,6 +581,7 @@ class PlannedRow(BaseModel):
     before: SimSnapshot | None = None
     invalid_code: int | None = None
     invalid_reason: str | None = None
+    note: str | None = None
 
 
 class RowOutcome(BaseModel):
@@ -530,6 +597,7 @@ class RowOutcome(BaseModel):
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    warning: str | None = None
 
 
 class TrackedSim(BaseModel):
@@ -544,6 +612,8 @@ class TrackedSim(BaseModel):
     attempts: int = 0
     writes: int = 0
     started_at: datetime | None = None
+    note: str | None = None
+    billing_period: BillingPeriodReading | None = None
 
 
 class BatchInput(BaseModel):
@@ -700,12 +770,14 @@ class DryRunPlan(PrepareResult):
     """What `--dry-run` prints: the counts, and the rows that will be skipped with the reason.
 
     `skipped` holds at most the number of rows asked for; `skipped_total` counts them all.
+    `notes` are what preparation found about the campaign as a whole (a migration's accounts).
     """
 
     campaign_id: str
     action: CampaignAction
     skipped: list[SkippedRow] = Field(default_factory=list)
     skipped_total: int = 0
+    notes: list[str] = Field(default_factory=list)
 
 
 class ReportRow(BaseModel):
@@ -725,3 +797,8 @@ class ReportRow(BaseModel):
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    before_account: str | None = None
+    after_account: str | None = None
+    billing_period_start: datetime | None = None
+    billing_period_end: datetime | None = None
+    warning: str | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TextIO
 
-from simops.models import PENDING, DryRunPlan, OutcomeKind, ReportRow
+from simops.models import MIGRATION_ACTIONS, PENDING, DryRunPlan, OutcomeKind, ReportRow
 from simops.supersim.errors import mask_iccids
 
 REPORT_FORMATS = ("csv", "json")
@@ -78,9 +78,11 @@ def render_plan(plan: DryRunPlan) -> str:
 
     ICCIDs are masked: the plan goes to a terminal (and CI logs); the report has them whole.
     """
+    noun = "migration" if plan.action in MIGRATION_ACTIONS else "campaign"
     lines = [
-        f"campaign {plan.campaign_id}: {plan.action.value}, {plan.rows:,} rows, "
+        f"{noun} {plan.campaign_id}: {plan.action.value}, {plan.rows:,} rows, "
         f"{plan.valid:,} valid, {plan.invalid:,} invalid",
+        *(f"  note: {note}" for note in plan.notes),
         "planned changes:",
     ]
     changes = sorted(plan.planned_changes.items(), key=lambda item: (-item[1], item[0]))

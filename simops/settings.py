@@ -44,6 +44,7 @@ class SimopsSettings(BaseSettings):
     api_timeout_seconds: float = Field(default=30.0, gt=0)
     api_max_retries: int = Field(default=5, ge=0)
     api_max_rate_limit_retries: int = Field(default=10, ge=0)
+    api_max_retry_after_seconds: float = Field(default=60.0, gt=0)
     api_backoff_base_seconds: float = Field(default=0.25, gt=0)
     api_backoff_max_seconds: float = Field(default=30.0, gt=0)
     kore_token_refresh_margin_seconds: float = Field(default=30.0, ge=0)

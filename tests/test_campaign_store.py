@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from simops.campaign_db import ADDED_COLUMNS
 from simops.campaign_rules import RowVerdict
 from simops.campaign_store import (
     CampaignExistsError,
@@ -19,6 +21,7 @@ from simops.campaign_store import (
 )
 from simops.models import (
     PENDING,
+    BillingPeriodReading,
     CampaignAction,
     CampaignSource,
     CampaignSpec,
@@ -287,3 +290,40 @@ def test_several_processes_write_one_store(tmp_path: Path) -> None:
         assert [writer.returncode for writer in writers] == [0, 0]
 
         assert store.counts()[OutcomeKind.CONVERGED] == rows
+
+
+def test_billing_periods_and_warnings_reach_the_report(tmp_path: Path) -> None:
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    reading = BillingPeriodReading(start_time=start, end_time=start.replace(month=6), is_open=True)
+    with prepared_store(tmp_path) as store:
+        store.record_billing_period(1, reading)
+        store.record_billing_period(1, reading)
+        store.record_outcomes([outcome(1, warning="billing period open")])
+
+        assert store.billing_periods([1, 2]) == {1: reading}
+        first = next(store.report_rows())
+
+    assert (first.billing_period_start, first.billing_period_end) == (start, reading.end_time)
+    assert first.warning == "billing period open"
+    assert first.before_account == ACCOUNT and first.after_account == ACCOUNT
+
+
+def test_a_store_written_before_migrations_existed_opens_and_reports(tmp_path: Path) -> None:
+    with prepared_store(tmp_path) as store:
+        store.record_outcomes([outcome(1)])
+    database = tmp_path / "campaigns" / "spring-rollout" / "campaign.sqlite"
+    older = sqlite3.connect(database)
+    older.execute("DROP TABLE billing_periods")
+    for table, columns in ADDED_COLUMNS.items():
+        for column in columns:
+            older.execute(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}")
+    older.commit()
+    older.close()
+
+    with CampaignStore.open(tmp_path / "campaigns", "spring-rollout") as reopened:
+        rows = list(reopened.report_rows())
+        planned = reopened.planned_rows(1, 2)
+
+    assert len(rows) == ROWS and rows[0].outcome is OutcomeKind.CONVERGED
+    assert rows[0].warning is None and rows[0].billing_period_start is None
+    assert planned[0].note is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.cli_support import load_settings
@@ -29,6 +30,7 @@ from simops.localstack import local_stack
 from simops.models import OutcomeKind, SimOperationRequest, SimSnapshot, SimStatus
 from simops.operations import start_sim_operation
 from simops.settings import SimopsSettings
+from simops.supersim.client import SuperSimClient
 from simops.temporal import data_converter
 
 KEY = new_payload_key()
@@ -127,7 +129,8 @@ async def test_rotation_opens_old_payloads_and_writes_under_the_new_key() -> Non
     written_after = await encrypt(after, plain('"new"'))
 
     assert await after.decode([written_before, written_after]) == [plain('"old"'), plain('"new"')]
-    assert written_after.metadata[KEY_ID_METADATA] == after.key_id.encode() != before.key_id
+    assert written_after.metadata[KEY_ID_METADATA] == after.key_id.encode()
+    assert after.key_id != before.key_id
     with pytest.raises(PayloadDecryptionError):
         await before.decode([written_after])
 
@@ -194,7 +197,7 @@ def payloads_in(message: Message, path: str = "") -> Iterator[tuple[str, Payload
         yield path, message
         return
     for descriptor, value in message.ListFields():
-        if descriptor.type != FieldDescriptor.TYPE_MESSAGE:
+        if descriptor.type != FieldDescriptor.TYPE_MESSAGE or descriptor.message_type is None:
             continue
         items: list[tuple[str, Any]]
         if descriptor.message_type.GetOptions().map_entry:
@@ -254,3 +257,41 @@ async def test_an_activation_with_the_codec_on_stores_only_ciphertext(
     assert iccid is not None and iccid not in history.to_json()
     with pytest.raises(Exception, match="binary/encrypted"):
         await dev_env.client.get_workflow_handle(handle.id).result()
+
+
+async def test_a_worker_with_the_wrong_key_decides_nothing_and_loses_nothing(
+    encrypted_client: Client, dev_env: WorkflowEnvironment, emulator_factory: Any
+) -> None:
+    emulator = await emulator_factory(seed_sims=1, scheduled_delay=(0.0, 0.0))
+    other_key = SimopsSettings(_env_file=None, payload_key=new_payload_key())
+    wrong_client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        namespace=dev_env.client.namespace,
+        data_converter=data_converter(other_key),
+    )
+    async with local_stack(wrong_client, emulator) as stack:
+        (sim_sid,) = [s.sid async for s in stack.api.list_sims(status=SimStatus.NEW, limit=1)]
+        handle = await start_sim_operation(
+            encrypted_client,
+            stack.settings.task_queue,
+            SimOperationRequest(
+                sim_sid=sim_sid,
+                operation="activate",
+                status=SimStatus.ACTIVE,
+                fleet=emulator.parent.fleets[0],
+            ),
+        )
+        for _ in range(100):
+            events = [event async for event in handle.fetch_history_events()]
+            if any(event.HasField("workflow_task_failed_event_attributes") for event in events):
+                break
+            await asyncio.sleep(0.05)
+
+    # The task failed and will be retried; the workflow decided nothing and is still there for
+    # a worker with the right key (Temporal retries a failed workflow task indefinitely).
+    assert any(event.HasField("workflow_task_failed_event_attributes") for event in events)
+    assert not any(event.HasField("marker_recorded_event_attributes") for event in events)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    async with SuperSimClient(stack.settings) as api:
+        assert (await api.fetch_sim(sim_sid)).status == SimStatus.NEW
+    await handle.terminate("test over")

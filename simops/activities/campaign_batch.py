@@ -338,6 +338,11 @@ def _ended(
     code: int | None = None,
     message: str | None = None,
 ) -> RowOutcome:
+    moved = (
+        sim.observed is not None
+        and sim.before is not None
+        and sim.observed.account_sid != sim.before.account_sid
+    )
     return RowOutcome(
         row_no=sim.row_no,
         sim_sid=sim.sim_sid,
@@ -349,7 +354,7 @@ def _ended(
         attempts=sim.attempts,
         started_at=sim.started_at,
         finished_at=_now(),
-        warning=_join(sim.note, billing_period_warning(sim.billing_period)),
+        warning=_join(sim.note, billing_period_warning(sim.billing_period) if moved else None),
     )
 
 

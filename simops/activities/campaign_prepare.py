@@ -27,11 +27,28 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from simops.activities.migration_prepare import import_rollback_rows, list_account_fleets
 from simops.activities.sims import as_application_error
 from simops.campaign_preparation import PrepareStage
-from simops.campaign_rules import FleetIndex, RowJudge
+from simops.campaign_rules import (
+    ActionTargets,
+    FleetIndex,
+    FleetRef,
+    RowInvalidError,
+    RowJudge,
+    Targets,
+)
 from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
-from simops.models import DryRunPlan, PrepareRequest, PrepareResult, Sim
+from simops.migration_rules import MigrationTargets, RollbackTargets
+from simops.models import (
+    MIGRATION_ACTIONS,
+    CampaignAction,
+    DryRunPlan,
+    Fleet,
+    PrepareRequest,
+    PrepareResult,
+    Sim,
+)
 from simops.settings import SimopsSettings
 from simops.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
 from simops.supersim.client import MAX_PAGE_SIZE, SuperSimClient
@@ -84,7 +101,8 @@ class CampaignPreparer:
         self._progress = on_progress
         self._page_size = page_size
         self._validate_chunk_rows = validate_chunk
-        self._is_filter = store.spec.source.file_name is None
+        source = store.spec.source
+        self._is_filter = source.file_name is None and source.rollback_of is None
 
     async def _gather_in_groups(
         self, items: Sequence[str], look_up: Callable[[str], Awaitable[T]], stage: str
@@ -124,6 +142,13 @@ class CampaignPreparer:
 
     async def _import(self) -> None:
         self._tables.reset()
+        rollback_of = self._store.spec.source.rollback_of
+        if rollback_of is not None:
+            imported = await asyncio.to_thread(
+                import_rollback_rows, self._settings.campaign_dir, rollback_of, self._tables
+            )
+            self._progress("import", imported)
+            return
         if self._is_filter:
             await self._import_filter()
             return
@@ -142,19 +167,42 @@ class CampaignPreparer:
             self._tables.add_rows(chunk)
         return len(chunk)
 
+    async def _filter_fleet(self) -> str | None:
+        """The filter's Fleet; in one account's SIMs, resolved in that account to its SID.
+
+        The API resolves a Fleet filter's unique name in the requester's account first, and
+        every account has a `default` Fleet: a child's must be named by its SID.
+        """
+        source = self._store.spec.source
+        if source.fleet is None or source.account_sid is None:
+            return source.fleet
+        own = await self._client.list_fleets()
+        found = await list_account_fleets(self._settings, own, [source.account_sid], None)
+        index = FleetIndex(map(fleet_ref, found.fleets), own_accounts=found.listed)
+        try:
+            return index.resolve(source.fleet, source.account_sid)
+        except RowInvalidError as error:
+            raise SourceError(f"--fleet {source.fleet}: {error.reason}") from None
+
     async def _import_filter(self) -> None:
         source = self._store.spec.source
+        fleet = await self._filter_fleet()
         page_url: str | None = None
         imported = 0
         while True:
             page = await self._client.list_sims_page(
-                page_url=page_url, status=source.status, fleet=source.fleet
+                page_url=page_url, status=source.status, fleet=fleet
             )
+            sims = [
+                sim
+                for sim in page.sims
+                if source.account_sid is None or sim.account_sid == source.account_sid
+            ]
             rows = [
                 SourceRow(row_no=imported + index, reference=sim.sid, kind=ReferenceKind.SID)
-                for index, sim in enumerate(page.sims, start=1)
+                for index, sim in enumerate(sims, start=1)
             ]
-            await asyncio.to_thread(self._tables.add_rows, rows, page.sims)
+            await asyncio.to_thread(self._tables.add_rows, rows, sims)
             imported += len(rows)
             self._progress("import", imported)
             page_url = page.next_page_url
@@ -164,10 +212,26 @@ class CampaignPreparer:
     # Stage 2: the SIMs and Fleets rows name
 
     async def _snapshot(self) -> None:
+        if not self._is_filter:
+            await self._snapshot_sims()
+        await self._snapshot_fleets()
+
+    async def _snapshot_fleets(self) -> None:
+        """The requester's Fleets; for a migration, those of every account in play too."""
         tables = self._tables
-        tables.set_fleets(await self._client.list_fleets())
-        if self._is_filter:
+        own = await self._client.list_fleets()
+        spec = self._store.spec
+        if spec.action not in MIGRATION_ACTIONS:
+            tables.set_fleets(own)
             return
+        destination = spec.migration.to_account if spec.migration is not None else None
+        accounts = await asyncio.to_thread(tables.accounts)
+        found = await list_account_fleets(self._settings, own, accounts, destination)
+        tables.set_fleets(found.fleets)
+        tables.set_account_check(sorted(found.listed), found.notes, found.problem)
+
+    async def _snapshot_sims(self) -> None:
+        tables = self._tables
         await asyncio.to_thread(tables.clear_snapshot)
         lookups = tables.lookup_count()
         if lookups == 0:
@@ -230,8 +294,17 @@ class CampaignPreparer:
 
     def _judge(self) -> RowJudge:
         own = [self._settings.twilio_account_sid] if self._settings.twilio_account_sid else []
+        own += self._tables.listed_accounts()
         fleets = FleetIndex(self._tables.fleets(), own_accounts=own)
-        return RowJudge(self._store.spec.action, self._store.spec.fleet, fleets)
+        spec = self._store.spec
+        targets: Targets
+        if spec.migration is not None:
+            targets = MigrationTargets(spec.migration, fleets, self._tables.problem())
+        elif spec.action is CampaignAction.ROLLBACK:
+            targets = RollbackTargets(fleets)
+        else:
+            targets = ActionTargets(spec.action, spec.fleet, fleets)
+        return RowJudge(targets, fleets)
 
     def _validate_chunk(self, judge: RowJudge, first_row: int, count: int) -> None:
         tables = self._tables
@@ -248,6 +321,11 @@ class CampaignPreparer:
             await asyncio.to_thread(self._validate_chunk, judge, through + 1, count)
             through += count
             self._progress("validate", through)
+
+
+def fleet_ref(fleet: Fleet) -> FleetRef:
+    """A Fleet as the snapshot keeps it."""
+    return FleetRef(fleet.sid, fleet.unique_name, fleet.account_sid)
 
 
 class CampaignPrepareActivities:
@@ -293,6 +371,7 @@ def plan_summary(store: CampaignStore, skipped_limit: int | None = None) -> DryR
         action=store.spec.action,
         skipped=list(store.preparation.skipped_rows(skipped_limit)),
         skipped_total=result.invalid,
+        notes=store.preparation.notes(),
     )
 
 

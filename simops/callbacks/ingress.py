@@ -155,6 +155,12 @@ class CallbackIngress:
             raise ValueError("SIMOPS_CALLBACK_SECRET must be set to run the callback ingress")
         self._settings = settings
         self._secret = settings.callback_secret.get_secret_value()
+        self._provider_signs = bool(
+            settings.kore_webhook_secret
+            or settings.kore_webhook_secrets
+            or settings.twilio_auth_tokens
+            or settings.twilio_auth_token
+        )
         self._coalescer = CallbackCoalescer(signaller)
         self._recent = RecentTokens()
         self.counts: Counter[str] = Counter()
@@ -192,11 +198,14 @@ class CallbackIngress:
     ) -> bool:
         url = self._signed_url(request)
         kore_secret = self._settings.webhook_secret_for(account)
+        auth_token = self._settings.twilio_auth_token_for(account)
+        if kore_secret is None and auth_token is None:
+            # Where providers sign, a callback naming no known account is not theirs.
+            return not self._provider_signs
         if kore_secret is not None and not verify_kore_signature(
             kore_secret, request.method, url, raw_body, request.headers.get(KORE_SIGNATURE_HEADER)
         ):
             return False
-        auth_token = self._settings.twilio_auth_token_for(account)
         signed_params = params if request.method == "POST" else []
         return auth_token is None or verify_twilio_signature(
             auth_token, url, signed_params, request.headers.get(TWILIO_SIGNATURE_HEADER)
@@ -205,7 +214,7 @@ class CallbackIngress:
     async def _handle(self, request: web.Request) -> web.Response:
         workflow_id = request.match_info["workflow_id"]
         if not is_authentic(self._secret, workflow_id, request.match_info["token"]):
-            log.warning("callback refused: forged callback URL for workflow %s", workflow_id)
+            log.warning("callback refused: forged callback URL for workflow %r", workflow_id)
             return self._answer("forged", 403)
         try:
             raw_body = await request.read()
@@ -225,10 +234,10 @@ class CallbackIngress:
                 idempotency_token=request.headers.get(KORE_IDEMPOTENCY_HEADER),
             )
         except (KeyError, ValidationError):
-            log.warning("callback refused: malformed callback for workflow %s", workflow_id)
+            log.warning("callback refused: malformed callback for workflow %r", workflow_id)
             return self._answer("malformed", 400)
         if not self._signatures_valid(request, raw_body, params, callback.account_sid or ""):
-            log.warning("callback refused: bad provider signature for workflow %s", workflow_id)
+            log.warning("callback refused: bad provider signature for workflow %r", workflow_id)
             return self._answer("forged", 403)
         token = callback.idempotency_token
         if token is not None and self._recent.seen(token):
@@ -236,11 +245,11 @@ class CallbackIngress:
         try:
             delivered = await self._coalescer.deliver(workflow_id, callback)
         except RPCError as error:
-            log.error("callback for %s not delivered: Temporal answered %s", workflow_id, error)
+            log.error("callback for %r not delivered: Temporal answered %s", workflow_id, error)
             return self._answer("unavailable", 503)
         if token is not None:
             self._recent.record(token)
         if not delivered:
-            log.info("callback for closed or unknown workflow %s dropped", workflow_id)
+            log.info("callback for closed or unknown workflow %r dropped", workflow_id)
             return self._answer("no_workflow", 200)
         return self._answer("signalled", 200)

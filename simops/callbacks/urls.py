@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import quote
+import re
 
 CALLBACK_PATH_PREFIX = "/callbacks"
 TOKEN_HEX_LENGTH = 32
+ROUTABLE_WORKFLOW_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+"""Workflow IDs a callback URL can carry: characters no proxy or provider rewrites in a path,
+so the URL the provider signs is byte for byte the URL the ingress sees."""
 
 
 def callback_token(secret: str, workflow_id: str) -> str:
@@ -23,10 +26,14 @@ def callback_token(secret: str, workflow_id: str) -> str:
 
 def callback_url(base_url: str, secret: str, workflow_id: str) -> str:
     """The URL the provider calls when an update for `workflow_id` completes."""
+    if not ROUTABLE_WORKFLOW_ID.match(workflow_id):
+        raise ValueError(f"workflow ID {workflow_id!r} cannot be carried in a callback URL")
     token = callback_token(secret, workflow_id)
-    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}/{quote(workflow_id, safe='')}/{token}"
+    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}/{workflow_id}/{token}"
 
 
 def is_authentic(secret: str, workflow_id: str, token: str) -> bool:
     """Whether `token` is the HMAC of `workflow_id` under `secret` (constant-time compare)."""
+    if not ROUTABLE_WORKFLOW_ID.match(workflow_id):
+        return False
     return hmac.compare_digest(callback_token(secret, workflow_id), token)

@@ -5,7 +5,7 @@ processed):
 
 - 429: retried by every call after the wait the budget gives (`Retry-After` when the API sends
   one), up to `api_max_rate_limit_retries` times: a 429 is never processed. A wait longer than
-  `api_backoff_max_seconds` is not spent here: the error goes to the caller with its
+  `api_max_retry_after_seconds` is not spent here: the error goes to the caller with its
   `retry_after` (a Temporal activity then schedules its next attempt that late).
 - 401 with renewable credentials (OAuth2): the token is renewed once and the call sent again;
   a request the API refused as unauthenticated was not processed either.
@@ -68,7 +68,7 @@ class ApiTransport:
         self._timeout = aiohttp.ClientTimeout(total=settings.api_timeout_seconds)
         self._max_retries = settings.api_max_retries
         self._max_rate_limit_retries = settings.api_max_rate_limit_retries
-        self._max_wait = settings.api_backoff_max_seconds
+        self._max_wait = settings.api_max_retry_after_seconds
         self._session = session
         self._owns_session = session is None
 
@@ -100,6 +100,8 @@ class ApiTransport:
         Following it elsewhere would hand the account's credentials to another host.
         """
         api_origin = str(self.base_url.origin())
+        if not (page_url.isascii() and page_url.isprintable()) or " " in page_url:
+            raise TransportError("the API answered with a page URL that has unencoded characters")
         try:
             target = URL(page_url, encoded=True)
             if not target.is_absolute():

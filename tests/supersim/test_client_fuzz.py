@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from simops.models import SimStatus, SimUpdate
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from simops.supersim.errors import SuperSimError
+from simops.supersim.errors import MAX_RETRY_AFTER_SECONDS, SuperSimError, parse_retry_after
 from simops.supersim.pacing import RateBudget
 
-CALL_TIMEOUT_SECONDS = 3.0
+CALL_TIMEOUT_SECONDS = 10.0
 """Far above any answer of the scripted server: a call still running then has hung."""
 
 SID = "HS" + "4" * 32
@@ -250,6 +250,7 @@ def fuzz_settings(servers: Servers, auth: str) -> SimopsSettings:
         api_timeout_seconds=5.0,
         api_max_retries=2,
         api_max_rate_limit_retries=2,
+        api_max_retry_after_seconds=0.5,
         api_backoff_base_seconds=0.001,
         api_backoff_max_seconds=0.01,
         **credentials,
@@ -293,6 +294,11 @@ async def _call_against(servers: Servers, call: Call, auth: str, script: list[An
 
 
 @FUZZ_SETTINGS
+@example(  # found by this test: a Retry-After of 31 years was slept through
+    call="fetch_sim",
+    auth="bearer",
+    script=[Answer(429, b"", {"Retry-After": "1e9"}), Answer(429, b"", {"Retry-After": "inf"})],
+)
 @given(
     call=st.sampled_from(sorted(CALLS)),
     auth=st.sampled_from(["bearer", "kore"]),
@@ -308,6 +314,10 @@ PAGING_CALLS = ["list_sims", "list_fleets", "usage_records"]
 
 
 @FUZZ_SETTINGS
+@example(call="list_sims", next_page_url="{origin}:99999/v1/Sims", script=[])  # ValueError
+@example(call="list_sims", next_page_url="http://[::1", script=[])  # ValueError
+@example(call="list_fleets", next_page_url="0\x1f", script=[])  # ValueError from aiohttp
+@example(call="usage_records", next_page_url="//{other_host}/v1/Sims", script=[])
 @given(
     call=st.sampled_from(PAGING_CALLS),
     next_page_url=PAGE_URLS,
@@ -325,3 +335,11 @@ async def test_any_next_page_url_is_followed_on_the_api_or_refused(
     answers = [Answer(200, json.dumps(first).encode()), *script]
 
     await _call_against(servers, CALLS[call], "bearer", answers)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("inf", None), ("nan", None), ("1e9", MAX_RETRY_AFTER_SECONDS), ("-5", 0.0), ("2.5", 2.5)],
+)
+def test_retry_after_is_a_finite_bounded_wait(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,8 @@ from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest,
 from simops.operations import sim_workflow_id, start_sim_operation
 from simops.scan import scan_histories, scan_log_file
 from simops.settings import SimopsSettings
+from simops.stack_scan import capture_log_records, stack_secrets
+from simops.supersim.auth import KoreOAuth2Auth
 from simops.supersim.errors import NotFoundError, ServerError
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
 from simops.temporal import data_converter
@@ -39,28 +39,8 @@ from tests.workflows.conftest import set_faults
 
 UNKNOWN_ICCID = iccid_for(999_999)
 """A valid ICCID no SIM of the emulator has."""
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@contextmanager
-def every_log_record(path: Path) -> Iterator[None]:
-    """Every record of this process at DEBUG and above, the emulator's excepted, into `path`."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    # The emulator stands in for the provider; its logs are not simops'.
-    handler.addFilter(lambda record: not record.name.startswith("simops.emulator"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-        root.removeHandler(handler)
-        handler.close()
 
 
 async def _operate(stack: LocalStack, **fields: Any) -> SimOperationOutcome:
@@ -117,27 +97,6 @@ async def _run_scenarios(stack: LocalStack, emulator: RunningEmulator) -> list[s
     return [sim_workflow_id(sid) for sid in (*sims, "HS" + "0" * 32)]
 
 
-async def _secrets(stack: LocalStack, emulator: RunningEmulator) -> list[str]:
-    """Every credential in play, the worker's bearer token and every SIM's full ICCID."""
-    async with aiohttp.ClientSession() as session:
-        bearer = await stack.api.auth.authorization(session)
-    assert bearer.startswith("Bearer emu.")
-    settings = stack.settings
-    configured = [
-        secret.get_secret_value()
-        for secret in (settings.callback_secret, settings.payload_key, settings.kore_client_secret)
-        if secret is not None
-    ]
-    accounts = [
-        value
-        for account in emulator.accounts
-        for value in (account.auth_token, account.client_secret, account.webhook_secret)
-    ]
-    store = emulator.context.store
-    iccids = [*(sim.iccid for sim in store.sims.values()), *store.inventory, UNKNOWN_ICCID]
-    return [bearer.removeprefix("Bearer "), bearer, *configured, *accounts, *iccids]
-
-
 @dataclass
 class Server:
     """The dev server through a client with or without the payload codec."""
@@ -169,7 +128,7 @@ async def test_no_secret_or_iccid_in_any_history_or_log_line(
     )
     parent = emulator.parent
     log = tmp_path / "simops.log"
-    with every_log_record(log):
+    with capture_log_records(log):
         async with local_stack(
             server.client,
             emulator,
@@ -180,7 +139,9 @@ async def test_no_secret_or_iccid_in_any_history_or_log_line(
             payload_key=server.payload_key,
         ) as stack:
             workflow_ids = await _run_scenarios(stack, emulator)
-            secrets = await _secrets(stack, emulator)
+            secrets = [*await stack_secrets(stack), UNKNOWN_ICCID]
+            auth = stack.api.auth
+            assert isinstance(auth, KoreOAuth2Auth) and auth.token_requests >= 1
 
     report = await scan_histories(server.client, secrets)
     log_findings = scan_log_file(log, secrets)

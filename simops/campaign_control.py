@@ -1,0 +1,271 @@
+"""What `simops campaign` and `simops migrate` share: dry run, start, watch, status, signals,
+list and report of a campaign (a migration is a campaign, under the same workflow ID).
+
+Each function takes the `CommandGroup` it serves, which names the campaigns in messages and
+says which ones `list` shows; the commands themselves stay in each group's module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from temporalio.client import WorkflowExecutionStatus
+
+from simops.activities.campaign_prepare import prepare_for_dry_run
+from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
+from simops.cli_support import ExitCode, OutputFormat, connect_temporal, fail, load_settings
+from simops.models import CampaignAction, CampaignProgress, CampaignResult, CampaignSpec
+from simops.operations import (
+    CampaignAlreadyStartedError,
+    CampaignHandle,
+    campaign_status,
+    start_campaign,
+)
+from simops.reports import render_plan, summarize, write_report
+from simops.settings import SimopsSettings
+from simops.sources import SourceError
+from simops.supersim.client import SuperSimClient
+from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+
+WATCH_INTERVAL_SECONDS = 1.0
+CAMPAIGN_PREFIX = campaign_workflow_id("")
+
+RateOption = Annotated[float | None, typer.Option(help="At most this many requests/s.")]
+ConcurrencyOption = Annotated[int, typer.Option(help="Requests in flight at once.")]
+MaxFailuresOption = Annotated[
+    str | None, typer.Option(help="Stop new writes after N failures, or P% of the rows.")
+]
+CanaryOption = Annotated[
+    int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
+]
+WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o")]
+ReportFormatOption = Annotated[str, typer.Option("--format", help="csv or json.")]
+ReportOutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """A group of commands over campaigns: what it calls them, and which ones it lists."""
+
+    noun: str
+    command: str
+    actions: frozenset[CampaignAction] | None = None
+
+
+def parse_max_failures(text: str | None) -> tuple[int | None, float | None]:
+    """`--max-failures 50` (a count) or `--max-failures 2%` (a share of the rows)."""
+    if text is None:
+        return None, None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+    if match is None:
+        fail(
+            f"--max-failures takes a count (50) or a percentage (2%), not {text!r}",
+            ExitCode.BAD_INPUT,
+        )
+    number, percent = match.groups()
+    if percent:
+        ratio = float(number) / 100
+        if ratio > 1:
+            fail(f"--max-failures {text}: a percentage is at most 100%", ExitCode.BAD_INPUT)
+        return None, ratio
+    if "." in number:
+        fail(f"--max-failures {text}: a count is a whole number", ExitCode.BAD_INPUT)
+    return int(number), None
+
+
+def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> CampaignSpec:
+    """The spec `build` makes, or one line naming what is wrong with it (exit 2)."""
+    try:
+        return build()
+    except ValidationError as error:
+        problem = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
+
+
+async def print_plan(settings: SimopsSettings, spec: CampaignSpec, from_file: Path | None) -> int:
+    """Prepare the campaign in a scratch store (reads only) and print its plan."""
+    with tempfile.TemporaryDirectory(prefix="simops-dry-run-") as scratch:
+        try:
+            store = CampaignStore.create(Path(scratch), spec, from_file)
+            try:
+                async with SuperSimClient.from_settings(settings) as api:
+                    plan = await prepare_for_dry_run(api, settings, store)
+            finally:
+                store.close()
+        except (SourceError, CampaignStoreError) as error:
+            fail(str(error), ExitCode.BAD_INPUT)
+    typer.echo(render_plan(plan))
+    return ExitCode.OK
+
+
+async def start_and_watch(
+    group: CommandGroup,
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    watch: bool,
+) -> int:
+    """Start the campaign (once per ID) and, with `watch`, follow it to its end."""
+    client = await connect_temporal(settings)
+    try:
+        handle = await start_campaign(client, settings, spec, from_file)
+    except CampaignAlreadyStartedError as already:
+        typer.echo(str(already))
+        return ExitCode.OK
+    typer.echo(f"started {group.noun} {spec.campaign_id} ({spec.action.value})")
+    if not watch:
+        typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
+        return ExitCode.OK
+    return await watch_campaign(group, handle, sys.stdout)
+
+
+def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
+    """One line of a running campaign's progress."""
+    counts = ", ".join(f"{kind.value} {count}" for kind, count in sorted(progress.counts.items()))
+    total = progress.total_rows if progress.total_rows is not None else "?"
+    rate = f", {progress.rows_per_second:.0f} rows/s" if progress.rows_per_second else ""
+    eta = f", ETA {progress.eta_seconds:.0f} s" if progress.eta_seconds is not None else ""
+    reason = f" ({progress.stop_reason})" if progress.stop_reason else ""
+    return (
+        f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}, "
+        f"{progress.ended_rows}/{total} rows ended{rate}{eta}; {counts or 'nothing yet'}"
+    )
+
+
+def result_line(group: CommandGroup, result: CampaignResult) -> str:
+    """One line of how a campaign ended."""
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(result.counts.items()))
+    reason = f" ({result.stop_reason})" if result.stop_reason else ""
+    return f"{group.noun} {result.campaign_id}: {result.phase.value}{reason}; {counts}"
+
+
+async def watch_campaign(group: CommandGroup, handle: CampaignHandle, out: TextIO) -> int:
+    """A live progress bar until the campaign ends, then its result line."""
+    console = Console(file=out)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(group.noun, total=None, detail="")
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            progress = await handle.query(CampaignWorkflow.progress)
+            counts = " ".join(f"{k.value}={v}" for k, v in sorted(progress.counts.items()))
+            bar.update(
+                task,
+                description=f"{progress.campaign_id} {progress.phase.value}",
+                total=progress.total_rows,
+                completed=progress.ended_rows,
+                detail=counts,
+            )
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+    result = await handle.result()
+    typer.echo(result_line(group, result))
+    return ExitCode.OK
+
+
+async def show_status(
+    group: CommandGroup, campaign_id: str, watch: bool, output: OutputFormat
+) -> int:
+    """Progress of a running campaign, or the result of an ended one."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
+    status = await campaign_status(client, campaign_id)
+    if status is None:
+        fail(f"no {group.noun} {campaign_id}", ExitCode.BAD_INPUT)
+    if watch and status == WorkflowExecutionStatus.RUNNING:
+        return await watch_campaign(group, handle, sys.stdout)
+    if status == WorkflowExecutionStatus.RUNNING:
+        progress = await handle.query(CampaignWorkflow.progress)
+        line = progress_line(group, progress)
+        typer.echo(progress.model_dump_json() if output == OutputFormat.JSON else line)
+        return ExitCode.OK
+    if status != WorkflowExecutionStatus.COMPLETED:
+        fail(f"{group.noun} {campaign_id} ended {status.name.lower()}: see the Temporal Web UI")
+    result = await handle.result()
+    line = result_line(group, result)
+    typer.echo(result.model_dump_json() if output == OutputFormat.JSON else line)
+    return ExitCode.OK
+
+
+async def send_signal(group: CommandGroup, campaign_id: str, signal: str, *arguments: str) -> int:
+    """Send `pause`, `resume` or `cancel` to a running campaign."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    if await campaign_status(client, campaign_id) != WorkflowExecutionStatus.RUNNING:
+        fail(f"{group.noun} {campaign_id} is not running", ExitCode.BAD_INPUT)
+    handle = client.get_workflow_handle(campaign_workflow_id(campaign_id))
+    await handle.signal(signal, *arguments)
+    typer.echo(f"{group.noun} {campaign_id}: {signal} sent")
+    return ExitCode.OK
+
+
+def _action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | None:
+    """The campaign's action, from its store (`None` when this machine has no store of it)."""
+    try:
+        with CampaignStore.open(settings.campaign_dir, campaign_id) as store:
+            return store.spec.action
+    except CampaignStoreError:
+        return None
+
+
+async def list_campaigns(group: CommandGroup) -> int:
+    """Every campaign of the group, newest first, with its action and state."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    typer.echo(f"{'ID':<40} {'ACTION':<12} {'STATUS':<12} STARTED")
+    async for execution in client.list_workflows("WorkflowType = 'Campaign'"):
+        campaign_id = execution.id.removeprefix(CAMPAIGN_PREFIX)
+        action = _action_of(settings, campaign_id)
+        if group.actions is not None and action not in group.actions:
+            continue
+        started = execution.start_time.strftime("%Y-%m-%d %H:%M:%S") if execution.start_time else ""
+        state = execution.status.name.lower() if execution.status else "unknown"
+        shown = action.value if action is not None else "?"
+        typer.echo(f"{campaign_id:<40} {shown:<12} {state:<12} {started}")
+    return ExitCode.OK
+
+
+def open_store(group: CommandGroup, settings: SimopsSettings, campaign_id: str) -> CampaignStore:
+    """The campaign's store, or one line saying there is none (exit 2)."""
+    try:
+        return CampaignStore.open(settings.campaign_dir, campaign_id)
+    except CampaignNotFoundError:
+        fail(f"no {group.noun} {campaign_id} in {settings.campaign_dir}", ExitCode.BAD_INPUT)
+
+
+def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None) -> None:
+    """Write the campaign's report (every input row once) and a summary line on stderr."""
+    if fmt not in ("csv", "json"):
+        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.BAD_INPUT)
+    store = open_store(group, load_settings(), campaign_id)
+    try:
+        if output is None:
+            write_report(store.report_rows(), sys.stdout, fmt)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                write_report(store.report_rows(), out, fmt)
+        counts = store.counts()
+    finally:
+        store.close()
+    typer.echo(summarize(counts), err=True)

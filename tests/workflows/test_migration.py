@@ -1,0 +1,369 @@
+"""Account migrations end to end on a Temporal dev server and the emulator.
+
+Every status path, a failure in the middle of a path, rollbacks after partial migrations, and a
+worker restart between a SIM's deactivation and its move; the emulator's write counters check
+that each SIM got exactly the writes its path needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from simops.campaign_store import CampaignStore
+from simops.emulator.server import RunningEmulator
+from simops.localstack import LocalStack, local_stack
+from simops.models import (
+    CampaignAction,
+    CampaignPhase,
+    CampaignResult,
+    CampaignSource,
+    CampaignSpec,
+    MigrationSpec,
+    ReportRow,
+    Sim,
+    SimStatus,
+    SimUpdate,
+)
+from simops.operations import start_campaign
+from simops.workflows.campaign import CampaignWorkflow
+from tests.conftest import EmulatorFactory
+from tests.workflows.conftest import CALLBACK_SECRET
+
+STACK_SETTINGS: dict[str, Any] = {"callback_secret": CALLBACK_SECRET, "api_max_rps": 2000.0}
+
+
+async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
+    """State-changing writes per SIM since the emulator started (or its stats were reset)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{emulator.root_url}/_emulator/stats") as response,
+    ):
+        stats: dict[str, Any] = await response.json()
+    return dict(stats["state_changing_writes"]["per_sim"])
+
+
+def fleets_of(emulator: RunningEmulator, account_sid: str) -> dict[str, str]:
+    """The account's Fleets: unique name → SID."""
+    account = emulator.context.store.accounts[account_sid]
+    return {fleet.unique_name or "": sid for sid, fleet in account.fleets.items()}
+
+
+async def settle(stack: LocalStack, sid: str, *updates: SimUpdate) -> None:
+    """Apply updates one after the other, each time waiting until the SIM is not scheduled."""
+    for update in updates:
+        await stack.api.update_sim(sid, update)
+        for _ in range(500):
+            if (await stack.api.fetch_sim(sid)).status != SimStatus.SCHEDULED:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError(f"{sid} stayed scheduled")
+
+
+class Migrations:
+    """Starts migrations and rollbacks on one stack and reads their reports."""
+
+    def __init__(self, stack: LocalStack, directory: Path) -> None:
+        self.stack = stack
+        self.directory = directory
+        self.parent = stack.emulator.parent.account_sid
+        self.child = stack.emulator.accounts[1].account_sid
+        self.parent_fleets = fleets_of(stack.emulator, self.parent)
+        self.child_fleets = fleets_of(stack.emulator, self.child)
+
+    async def new_sims(self, count: int) -> list[Sim]:
+        sims = [sim async for sim in self.stack.api.list_sims(status=SimStatus.NEW, limit=count)]
+        assert len(sims) == count, "the emulator has too few new SIMs"
+        return sims
+
+    async def prepare(self, sims: Sequence[Sim], *updates: SimUpdate) -> None:
+        """Take every SIM through `updates` (concurrently)."""
+        await asyncio.gather(*(settle(self.stack, sim.sid, *updates) for sim in sims))
+
+    def migration(self, **fields: Any) -> MigrationSpec:
+        fields.setdefault("fleet_map", {"default": "default"})
+        return MigrationSpec(to_account=self.child, **fields)
+
+    async def run(
+        self, campaign_id: str, sims: Sequence[Sim], migration: MigrationSpec, **spec: Any
+    ) -> CampaignResult:
+        source = self.directory / f"{campaign_id}.csv"
+        source.write_text("".join(f"{sim.sid}\n" for sim in sims))
+        campaign = CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.MOVE,
+            source=CampaignSource(file_name=source.name),
+            migration=migration,
+            batch_size=spec.pop("batch_size", 10),
+            **spec,
+        )
+        handle = await start_campaign(self.stack.client, self.stack.settings, campaign, source)
+        return await handle.result()
+
+    async def rollback(self, campaign_id: str, migration_id: str) -> CampaignResult:
+        campaign = CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.ROLLBACK,
+            source=CampaignSource(rollback_of=migration_id),
+            batch_size=10,
+        )
+        handle = await start_campaign(self.stack.client, self.stack.settings, campaign, None)
+        return await handle.result()
+
+    def report(self, campaign_id: str) -> dict[str, ReportRow]:
+        """The report's rows by SIM SID."""
+        with CampaignStore.open(self.stack.settings.campaign_dir, campaign_id) as store:
+            return {row.sim_sid or row.reference: row for row in store.report_rows()}
+
+    async def state(self, sim: Sim) -> tuple[str, SimStatus, str | None]:
+        current = await self.stack.api.fetch_sim(sim.sid)
+        return current.account_sid, current.status, current.fleet_sid
+
+
+@pytest.fixture
+async def migrations(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> AsyncIterator[Migrations]:
+    emulator = await emulator_factory(
+        seed_sims=30, inactive_move_beta=True, scheduled_delay=(0.05, 0.1)
+    )
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        yield Migrations(stack, tmp_path)
+
+
+async def test_each_status_takes_its_path(migrations: Migrations) -> None:
+    m = migrations
+    fresh, with_fleet, inactive, active, ready, active_only = await m.new_sims(6)
+    default = m.parent_fleets["default"]
+    await m.prepare([with_fleet], SimUpdate(fleet=default))
+    await m.prepare(
+        [inactive],
+        SimUpdate(status=SimStatus.ACTIVE, fleet=default),
+        SimUpdate(status=SimStatus.INACTIVE),
+    )
+    await m.prepare([active, active_only], SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+    await m.prepare([ready], SimUpdate(status=SimStatus.READY, fleet=default))
+
+    plain = await m.run("paths-plain", [fresh, with_fleet, inactive, active, ready], m.migration())
+    full = await m.run(
+        "paths-full",
+        [inactive, active, ready],
+        m.migration(
+            fleet_map={default: "iot-eu"},
+            allow_inactive_move=True,
+            deactivate_first=True,
+            reactivate=True,
+        ),
+    )
+    kept_inactive = await m.run(
+        "paths-no-reactivate", [active_only], m.migration(deactivate_first=True)
+    )
+    first, second = m.report("paths-plain"), m.report("paths-full")
+    writes = await writes_per_sim(m.stack.emulator)
+    child_eu, child_default = m.child_fleets["iot-eu"], m.child_fleets["default"]
+
+    assert plain.phase == full.phase == kept_inactive.phase == CampaignPhase.COMPLETED
+    assert Counter(row.outcome for row in first.values()) == {"converged": 2, "invalid": 3}
+    assert await m.state(fresh) == (m.child, SimStatus.NEW, None)
+    assert await m.state(with_fleet) == (m.child, SimStatus.NEW, child_default)
+    assert first[inactive.sid].code == 83010
+    assert "--allow-inactive-move" in (first[inactive.sid].message or "")
+    for refused in (active, ready):
+        assert first[refused.sid].code == 83010
+        assert "--deactivate-first" in (first[refused.sid].message or "")
+    assert {row.outcome for row in second.values()} == {"converged"}
+    assert await m.state(inactive) == (m.child, SimStatus.INACTIVE, child_eu)
+    assert await m.state(active) == (m.child, SimStatus.ACTIVE, child_eu)
+    assert await m.state(ready) == (m.child, SimStatus.ACTIVE, child_eu)
+    assert await m.state(active_only) == (m.child, SimStatus.INACTIVE, child_default)
+    assert second[active.sid].after_account == m.child
+    assert second[active.sid].before_account == m.parent
+    assert "was ready" in (second[ready.sid].warning or "")
+    for moved_enabled in (active, ready):
+        row = second[moved_enabled.sid]
+        assert row.billing_period_start is not None and row.billing_period_end is not None
+        assert "billing period open" in (row.warning or "")
+    assert second[inactive.sid].billing_period_start is None
+    # Setup writes (Fleet, activation, deactivation) come first; the migration's follow.
+    assert writes[fresh.sid] == 1
+    assert writes[with_fleet.sid] == 1 + 1
+    assert writes[inactive.sid] == 2 + 1
+    assert writes[active.sid] == 1 + 3
+    assert writes[ready.sid] == 1 + 3
+    assert writes[active_only.sid] == 1 + 2
+
+
+async def test_a_failure_mid_path_stops_the_migration_and_a_rollback_restores(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    # Without the private beta a deactivated SIM cannot move: the move fails after the
+    # deactivation, which no dry run can foresee (no API tells whether the beta is on).
+    emulator = await emulator_factory(seed_sims=20, scheduled_delay=(0.05, 0.1))
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        m = Migrations(stack, tmp_path)
+        active = await m.new_sims(12)
+        default = m.parent_fleets["default"]
+        await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+        before_writes = await writes_per_sim(emulator)
+
+        result = await m.run(
+            "migrate-no-beta",
+            active,
+            m.migration(deactivate_first=True, reactivate=True),
+            batch_size=2,
+            concurrency=5,
+            max_failures=2,
+        )
+        report = m.report("migrate-no-beta")
+        restored = await m.rollback("migrate-no-beta-rollback", "migrate-no-beta")
+        undo = m.report("migrate-no-beta-rollback")
+        writes = await writes_per_sim(emulator)
+
+    failed = [row for row in report.values() if row.outcome == "failed"]
+    untouched = [row for row in report.values() if row.outcome == "cancelled"]
+    assert result.phase == CampaignPhase.STOPPED
+    assert failed and untouched and len(failed) + len(untouched) == 12
+    for row in failed:
+        assert row.code == 83010 and "private beta" in (row.message or "")
+        assert (row.after_status, row.after_account, row.after_fleet) == (
+            SimStatus.INACTIVE,
+            m.parent,
+            default,
+        )
+        assert row.attempts == 2
+        assert row.billing_period_start is not None
+    assert restored.phase == CampaignPhase.COMPLETED
+    assert {undo[row.sim_sid or ""].outcome for row in failed} == {"converged"}
+    assert {undo[row.sim_sid or ""].outcome for row in untouched} == {"already_converged"}
+    assert all("did not change" in (undo[row.sim_sid or ""].warning or "") for row in untouched)
+    for sim in active:
+        assert await m.state(sim) == (m.parent, SimStatus.ACTIVE, default)
+        extra = writes[sim.sid] - before_writes[sim.sid]
+        assert extra == (2 if report[sim.sid].outcome == "failed" else 0)
+
+
+async def test_a_rollback_after_a_cancelled_migration_moves_back_what_moved(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(
+        seed_sims=30, inactive_move_beta=True, scheduled_delay=(0.3, 0.3)
+    )
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        m = Migrations(stack, tmp_path)
+        sims = await m.new_sims(24)
+        default, eu = m.parent_fleets["default"], m.parent_fleets["iot-eu"]
+        active, fresh = sims[:12], sims[12:]
+        await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+        await m.prepare(fresh[::2], SimUpdate(fleet=eu))
+        original = {sim.sid: await m.state(sim) for sim in sims}
+        before_writes = await writes_per_sim(emulator)
+        source = tmp_path / "wrong-customer.csv"
+        source.write_text("".join(f"{sim.sid}\n" for sim in sims))
+        migration = m.migration(
+            fleet_map={"default": "default", "iot-eu": "iot-eu"},
+            deactivate_first=True,
+            reactivate=True,
+        )
+        campaign = CampaignSpec(
+            campaign_id="wrong-customer",
+            action=CampaignAction.MOVE,
+            source=CampaignSource(file_name=source.name),
+            migration=migration,
+            batch_size=4,
+            concurrency=5,
+        )
+        handle = await start_campaign(stack.client, stack.settings, campaign, source)
+        for _ in range(200):
+            if (await handle.query(CampaignWorkflow.progress)).ended_rows >= 4:
+                break
+            await asyncio.sleep(0.05)
+        await handle.signal(CampaignWorkflow.cancel, "wrong customer")
+        cancelled = await handle.result()
+        report = m.report("wrong-customer")
+        restored = await m.rollback("wrong-customer-rollback", "wrong-customer")
+        undo = m.report("wrong-customer-rollback")
+        writes = await writes_per_sim(emulator)
+
+    outcomes = Counter(str(row.outcome) for row in report.values())
+    assert cancelled.phase == CampaignPhase.CANCELLED
+    assert outcomes["converged"] >= 4 and outcomes["cancelled"] > 0
+    assert set(outcomes) == {"converged", "cancelled"}
+    assert restored.phase == CampaignPhase.COMPLETED
+    assert len(undo) == len(sims)
+    for sim in sims:
+        moved = report[sim.sid].outcome == "converged"
+        assert undo[sim.sid].outcome == ("converged" if moved else "already_converged")
+        assert await m.state(sim) == original[sim.sid]
+        was_active = original[sim.sid][1] == SimStatus.ACTIVE
+        needed = (3 + 3 if was_active else 1 + 1) if moved else 0
+        assert writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0) == needed, sim.sid
+
+
+async def test_a_worker_restart_between_deactivation_and_move_loses_nothing(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(
+        seed_sims=20, inactive_move_beta=True, scheduled_delay=(1.0, 1.5)
+    )
+    settings = {
+        **STACK_SETTINGS,
+        "campaign_dir": tmp_path / "campaigns",
+        "task_queue": "migration-restart",
+    }
+    async with local_stack(dev_env.client, emulator, **settings) as first:
+        m = Migrations(first, tmp_path)
+        sims = await m.new_sims(20)
+        default = m.parent_fleets["default"]
+        await m.prepare(sims, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+        before_writes = await writes_per_sim(emulator)
+        source = tmp_path / "migrate-restart.csv"
+        source.write_text("".join(f"{sim.sid}\n" for sim in sims))
+        campaign = CampaignSpec(
+            campaign_id="migrate-restart",
+            action=CampaignAction.MOVE,
+            source=CampaignSource(file_name=source.name),
+            migration=m.migration(deactivate_first=True, reactivate=True),
+            batch_size=10,
+            # The callbacks of the deactivations go to the first stack's ingress, which stops
+            # with it: the batches then poll.
+            callback_wait_seconds=2.0,
+        )
+        handle = await start_campaign(first.client, first.settings, campaign, source)
+        deactivations = 0
+        for _ in range(200):
+            writes = await writes_per_sim(emulator)
+            deactivations = sum(writes[sim.sid] - before_writes[sim.sid] for sim in sims)
+            if deactivations >= len(sims):
+                break
+            await asyncio.sleep(0.05)
+        moving = [(await first.api.fetch_sim(sim.sid)).status for sim in sims]
+    # The first worker is gone while every SIM is scheduled to deactivate; a second one takes
+    # over from the history: it must move each SIM once, reactivate it once, nothing more.
+    async with local_stack(dev_env.client, emulator, **settings) as second:
+        result = await handle.result()
+        m = Migrations(second, tmp_path)
+        report = m.report("migrate-restart")
+        states = [await m.state(sim) for sim in sims]
+    writes = await writes_per_sim(emulator)
+
+    assert deactivations == len(sims)
+    assert set(moving) == {SimStatus.SCHEDULED}
+    assert result.phase == CampaignPhase.COMPLETED
+    assert {row.outcome for row in report.values()} == {"converged"}
+    assert set(states) == {(m.child, SimStatus.ACTIVE, m.child_fleets["default"])}
+    assert {writes[sim.sid] - before_writes[sim.sid] for sim in sims} == {3}
+    assert all(row.billing_period_start is not None for row in report.values())
