@@ -17,21 +17,15 @@ from simops.campaign_control import (
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
-    OutputOption,
     RateOption,
-    ReportFormatOption,
-    ReportOutputOption,
     WatchOption,
+    add_control_commands,
     checked_spec,
-    list_campaigns,
     parse_max_failures,
     print_plan,
-    report,
-    send_signal,
-    show_status,
     start_and_watch,
 )
-from simops.cli_support import ExitCode, OutputFormat, fail, load_settings, run_command
+from simops.cli_support import ExitCode, fail, load_settings, run_command
 from simops.models import (
     MIGRATION_ACTIONS,
     CampaignAction,
@@ -46,7 +40,6 @@ campaign_app = typer.Typer(
     help="Bulk changes: converge thousands of SIMs with pacing, controls and a report.",
     no_args_is_help=True,
 )
-CampaignId = Annotated[str, typer.Argument(help="The campaign's ID (--id at start).")]
 TARGET_FLEET_ACTIONS = (CampaignAction.ACTIVATE, CampaignAction.READY, CampaignAction.SET_FLEET)
 
 
@@ -155,50 +148,9 @@ def start(
     raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
 
 
-@campaign_app.command()
-def status(
-    campaign_id: CampaignId,
-    watch: Annotated[bool, typer.Option(help="Live progress bar until it ends.")] = False,
-    output: OutputOption = OutputFormat.TEXT,
-) -> None:
-    """Progress of a campaign: counts per outcome, rate and ETA."""
-    raise typer.Exit(run_command(show_status(GROUP, campaign_id, watch, output)))
-
-
-@campaign_app.command()
-def pause(campaign_id: CampaignId) -> None:
-    """Start no new batch until `resume` (running batches finish)."""
-    raise typer.Exit(run_command(send_signal(GROUP, campaign_id, "pause")))
-
-
-@campaign_app.command()
-def resume(campaign_id: CampaignId) -> None:
-    """Go on after `pause`."""
-    raise typer.Exit(run_command(send_signal(GROUP, campaign_id, "resume")))
-
-
-@campaign_app.command()
-def cancel(
-    campaign_id: CampaignId,
-    reason: Annotated[
-        str, typer.Option(help="Why; printed in the report.")
-    ] = "cancelled by the operator",
-) -> None:
-    """No new writes; SIMs in flight settle and are reported; the rest is reported cancelled."""
-    raise typer.Exit(run_command(send_signal(GROUP, campaign_id, "cancel", reason)))
-
-
-@campaign_app.command("list")
-def list_all() -> None:
-    """Every campaign (migrations too), newest first."""
-    raise typer.Exit(run_command(list_campaigns(GROUP)))
-
-
-@campaign_app.command("report")
-def report_campaign(
-    campaign_id: CampaignId,
-    fmt: ReportFormatOption = "csv",
-    output: ReportOutputOption = None,
-) -> None:
-    """One row per input row, exactly once: outcome, code, before and after, attempts, times."""
-    report(GROUP, campaign_id, fmt, output)
+add_control_commands(
+    campaign_app,
+    GROUP,
+    report_help="One row per input row, exactly once: outcome, code, before and after, "
+    "attempts, times.",
+)

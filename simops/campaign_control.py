@@ -24,7 +24,14 @@ from temporalio.client import WorkflowExecutionStatus
 
 from simops.activities.campaign_prepare import prepare_for_dry_run
 from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
-from simops.cli_support import ExitCode, OutputFormat, connect_temporal, fail, load_settings
+from simops.cli_support import (
+    ExitCode,
+    OutputFormat,
+    connect_temporal,
+    fail,
+    load_settings,
+    run_command,
+)
 from simops.models import CampaignAction, CampaignProgress, CampaignResult, CampaignSpec
 from simops.operations import (
     CampaignAlreadyStartedError,
@@ -269,3 +276,49 @@ def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None)
     finally:
         store.close()
     typer.echo(summarize(counts), err=True)
+
+
+IdArgument = Annotated[str, typer.Argument(help="The ID it was started with (--id).")]
+
+
+def add_control_commands(app: typer.Typer, group: CommandGroup, report_help: str) -> None:
+    """`status`, `pause`, `resume`, `cancel`, `list` and `report` of a group, on its app."""
+    noun = group.noun
+
+    @app.command(help=f"Progress of a {noun}: counts per outcome, rate and ETA.")
+    def status(
+        identifier: IdArgument, watch: WatchOption = False, output: OutputOption = OutputFormat.TEXT
+    ) -> None:
+        raise typer.Exit(run_command(show_status(group, identifier, watch, output)))
+
+    @app.command(help="Start no new batch until `resume` (SIMs in flight finish).")
+    def pause(identifier: IdArgument) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "pause")))
+
+    @app.command(help="Go on after `pause`.")
+    def resume(identifier: IdArgument) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "resume")))
+
+    @app.command(
+        help="No new writes; SIMs in flight settle and are reported; the rest is reported "
+        "cancelled."
+    )
+    def cancel(
+        identifier: IdArgument,
+        reason: Annotated[
+            str, typer.Option(help="Why; printed in the report.")
+        ] = "cancelled by the operator",
+    ) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "cancel", reason)))
+
+    @app.command("list", help=f"Every {noun}, newest first.")
+    def list_all() -> None:
+        raise typer.Exit(run_command(list_campaigns(group)))
+
+    @app.command("report", help=report_help)
+    def report_rows(
+        identifier: IdArgument,
+        fmt: ReportFormatOption = "csv",
+        output: ReportOutputOption = None,
+    ) -> None:
+        report(group, identifier, fmt, output)

@@ -19,24 +19,17 @@ from simops.campaign_control import (
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
-    OutputOption,
     RateOption,
-    ReportFormatOption,
-    ReportOutputOption,
     WatchOption,
+    add_control_commands,
     checked_spec,
-    list_campaigns,
     open_store,
     parse_max_failures,
     print_plan,
-    report,
-    send_signal,
-    show_status,
     start_and_watch,
 )
 from simops.cli_support import (
     ExitCode,
-    OutputFormat,
     connect_temporal,
     fail,
     load_settings,
@@ -323,50 +316,9 @@ def rollback(
     raise typer.Exit(run_command(_start_rollback(settings, spec, watch)))
 
 
-@migrate_app.command()
-def status(
-    migration_id: MigrationId,
-    watch: Annotated[bool, typer.Option(help="Live progress bar until it ends.")] = False,
-    output: OutputOption = OutputFormat.TEXT,
-) -> None:
-    """Progress of a migration (or rollback): counts per outcome, rate and ETA."""
-    raise typer.Exit(run_command(show_status(GROUP, migration_id, watch, output)))
-
-
-@migrate_app.command()
-def pause(migration_id: MigrationId) -> None:
-    """Start no new batch until `resume` (SIMs in flight finish their path)."""
-    raise typer.Exit(run_command(send_signal(GROUP, migration_id, "pause")))
-
-
-@migrate_app.command()
-def resume(migration_id: MigrationId) -> None:
-    """Go on after `pause`."""
-    raise typer.Exit(run_command(send_signal(GROUP, migration_id, "resume")))
-
-
-@migrate_app.command()
-def cancel(
-    migration_id: MigrationId,
-    reason: Annotated[
-        str, typer.Option(help="Why; printed in the report.")
-    ] = "cancelled by the operator",
-) -> None:
-    """No new SIM starts; SIMs in flight finish their path; the rest is reported cancelled."""
-    raise typer.Exit(run_command(send_signal(GROUP, migration_id, "cancel", reason)))
-
-
-@migrate_app.command("report")
-def report_migration(
-    migration_id: MigrationId,
-    fmt: ReportFormatOption = "csv",
-    output: ReportOutputOption = None,
-) -> None:
-    """Every row once: outcome, code, before and after (account, Fleet, status), billing period."""
-    report(GROUP, migration_id, fmt, output)
-
-
-@migrate_app.command("list")
-def list_migrations() -> None:
-    """Every migration and rollback, newest first."""
-    raise typer.Exit(run_command(list_campaigns(GROUP)))
+add_control_commands(
+    migrate_app,
+    GROUP,
+    report_help="Every row once: outcome, code, before and after (account, Fleet, status), "
+    "billing period.",
+)
