@@ -149,7 +149,9 @@ class SuperSimClient:
             self.settings,
             session=self._transport.session(),
             auth=self._transport.auth,
-            budget=CombinedBudget([self._transport.budget, budget]),
+            # The narrow budget first: a request waiting for its campaign's turn must not hold
+            # one of the account's slots that other campaigns' requests could use.
+            budget=CombinedBudget([budget, self._transport.budget]),
         )
 
     async def __aenter__(self) -> SuperSimClient:

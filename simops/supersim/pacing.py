@@ -325,7 +325,8 @@ class _CombinedLease:
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> BudgetSlot:
-        # Always in the same order, so two combined budgets sharing a member cannot deadlock.
+        # In the order given: callers put budgets of their own before shared ones, so that
+        # nobody holds a shared slot while waiting for a private one.
         slots = [await self._stack.enter_async_context(b.slot()) for b in self._budgets]
         return _CombinedSlot(slots)
 
