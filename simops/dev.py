@@ -16,6 +16,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
 from simops.binaries import temporal_dev_server
 from simops.callbacks.server import run_ingress
 from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
@@ -91,7 +95,28 @@ async def start_temporal(options: DevOptions) -> asyncio.subprocess.Process:
     )
     log_file.close()
     await _wait_for_port(options.temporal_port, process)
+    await _wait_for_namespace(f"127.0.0.1:{options.temporal_port}", process)
     return process
+
+
+async def _wait_for_namespace(address: str, process: asyncio.subprocess.Process) -> None:
+    # The frontend listens before the default namespace is ready; a worker started in between
+    # fails, so wait until the namespace answers.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
+    while True:
+        try:
+            client = await Client.connect(address)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace="default")
+            )
+            return
+        except (RuntimeError, RPCError) as error:
+            if process.returncode is not None or loop.time() > deadline:
+                raise DevStackError(
+                    f"the Temporal dev server did not get ready: {error}"
+                ) from error
+            await asyncio.sleep(0.5)
 
 
 async def stop_process(process: asyncio.subprocess.Process) -> None:
