@@ -165,9 +165,12 @@ async def process_stack(
             **(settings_overrides or {}),
         },
     )
-    # The bench process reads the same settings as the processes it starts.
-    os.environ.update({k: v for k, v in environment.items() if k.startswith("SIMOPS_")})
-    settings = SimopsSettings(_env_file=None)
+    overrides: dict[str, Any] = {
+        name.removeprefix("SIMOPS_").lower(): json.loads(value) if value.startswith("{") else value
+        for name, value in environment.items()
+        if name.startswith("SIMOPS_")
+    }
+    settings = SimopsSettings(_env_file=None, **overrides)
     client = await connect(settings)
     stack = ProcessStack(
         temporal, temporal_options, client, emulator, settings, environment, directory

@@ -15,6 +15,7 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -150,6 +151,7 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
         "SIMOPS_KORE_CLIENT_SECRET": parent.client_secret,
         "SIMOPS_KORE_TOKEN_URL": emulator.token_url,
         "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{options.temporal_port}",
+        "SIMOPS_TASK_QUEUE": "simops",
         # The emulator has no limits of its own unless asked: let campaigns run at its speed.
         "SIMOPS_API_MAX_CONCURRENCY": "200",
         "SIMOPS_API_MAX_RPS": "2000",
@@ -165,7 +167,13 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
     }
     env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
     env_file.chmod(0o600)
-    return SimopsSettings(_env_file=env_file)
+    # The stack runs on what it wrote: init values outrank SIMOPS_* variables that happen to
+    # be set in the shell that started `simops dev`.
+    overrides: dict[str, Any] = {
+        name.removeprefix("SIMOPS_").lower(): json.loads(value) if value.startswith("{") else value
+        for name, value in values.items()
+    }
+    return SimopsSettings(_env_file=None, **overrides)
 
 
 def banner(options: DevOptions, emulator: RunningEmulator) -> str:

@@ -39,13 +39,17 @@ class DevStack:
         return run_simops(self.directory, *arguments)
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without SIMOPS_* settings (other tests may have set some)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+
+
 def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     """Run one `simops` command in `directory` (where `.simops/env` is) with a clean env."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
     return subprocess.run(
         [*SIMOPS, *arguments],
         cwd=directory,
-        env=environment,
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -63,6 +67,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     process = subprocess.Popen(
         [*SIMOPS, "dev", "--seed-sims", "20", "--scheduled-delay", "0.1", *arguments],
         cwd=directory,
+        env=clean_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
