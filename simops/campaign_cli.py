@@ -6,7 +6,6 @@ What `simops migrate` shares with it (status, signals, list, report, dry run, st
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from simops.campaign_control import (
     WatchOption,
     add_control_commands,
     checked_spec,
+    default_campaign_id,
     parse_max_failures,
     print_plan,
     start_and_watch,
@@ -132,7 +132,7 @@ def start(
     """Start a campaign over a file of SIMs or an API filter."""
     settings = load_settings()
     spec = build_spec(
-        campaign_id=campaign_id or f"{action.value}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}",
+        campaign_id=campaign_id or default_campaign_id(action.value),
         action=action,
         from_file=from_file,
         status=status,

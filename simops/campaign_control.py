@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -69,6 +70,11 @@ class CommandGroup:
     noun: str
     command: str
     actions: frozenset[CampaignAction] | None = None
+
+
+def default_campaign_id(prefix: str) -> str:
+    """An ID for a campaign started without `--id`: the prefix and the UTC time, to the second."""
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
 def parse_max_failures(text: str | None) -> tuple[int | None, float | None]:

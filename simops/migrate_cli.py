@@ -7,7 +7,6 @@ report as campaigns do (`simops.campaign_control`), under the same IDs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from simops.campaign_control import (
     WatchOption,
     add_control_commands,
     checked_spec,
+    default_campaign_id,
     open_store,
     parse_max_failures,
     print_plan,
@@ -245,7 +245,7 @@ def start_migration(
     """Move SIMs of a file or of one account to another account."""
     settings = load_settings()
     spec = build_migration_spec(
-        campaign_id=campaign_id or f"migrate-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}",
+        campaign_id=campaign_id or default_campaign_id("migrate"),
         to_account=to_account,
         from_file=from_file,
         from_account=from_account,

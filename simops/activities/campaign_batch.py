@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -54,6 +53,8 @@ ReadingRecorder = Callable[[int, BillingPeriodReading], None]
 """Records a SIM's billing period durably (by row number) before the move that hides it."""
 
 
+UNPACED_RPS = 1e9
+"""The per-batch rate of a campaign without `--rate`: only its concurrency paces it."""
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
 
@@ -100,8 +101,7 @@ class CampaignBatchActivities:
     def _paced_client(self, request: BatchStepRequest) -> SuperSimClient:
         # The campaign workflow splits its rate and concurrency between the batches it runs at
         # once, so these per-batch budgets add up to the campaign's, across every worker.
-        rate = request.rate if request.rate is not None else math.inf
-        budget = RateBudget(request.concurrency, rate if math.isfinite(rate) else 1e9)
+        budget = RateBudget(request.concurrency, request.rate or UNPACED_RPS)
         return self._client.with_budget(budget)
 
     def _callback_url(self, workflow_id: str) -> str | None:
