@@ -103,8 +103,12 @@ A row's `target_*` is where a rollback takes its SIM back to (`target_fleet` emp
 ADDED_TABLES = {
     "billing_periods": "CREATE TABLE IF NOT EXISTS billing_periods (row_no INTEGER PRIMARY KEY, "
     "start_time TEXT, end_time TEXT, is_open INTEGER NOT NULL)",
+    "in_progress": "CREATE TABLE IF NOT EXISTS in_progress (row_no INTEGER PRIMARY KEY, "
+    "tracked TEXT NOT NULL)",
 }
-"""Tables added since stores were first written (the billing period a moved SIM had)."""
+"""Tables added since stores were first written: the billing period a moved SIM had, and what a
+batch knows of each SIM it is still converging (a `TrackedSim` as JSON), kept here rather than
+in the batch workflow's history, which then carries only SIDs."""
 
 SnapshotColumns = tuple[str | None, str | None, str | None, str | None]
 """A SIM's status, Fleet, account and unique name, as four columns (the SID is its own)."""

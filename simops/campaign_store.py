@@ -31,6 +31,7 @@ from simops.models import (
     ReportRow,
     RowOutcome,
     SimStatus,
+    TrackedSim,
 )
 from simops.sources import SourceError
 
@@ -236,12 +237,25 @@ class CampaignStore:
 
     def record_outcomes(self, outcomes: Sequence[RowOutcome]) -> None:
         """Record how rows ended; a row's outcome recorded again replaces the earlier one."""
+        self.record_round(outcomes, ())
+
+    def record_round(self, ended: Sequence[RowOutcome], in_progress: Sequence[TrackedSim]) -> None:
+        """Record one round of a batch: the rows that ended (their outcomes, replacing any
+        recorded before) and what is known of the SIMs still in progress."""
         rows = self.row_count()
-        stray = [outcome.row_no for outcome in outcomes if not 1 <= outcome.row_no <= rows]
+        stray = [
+            row_no
+            for row_no in [*(o.row_no for o in ended), *(s.row_no for s in in_progress)]
+            if not 1 <= row_no <= rows
+        ]
         if stray:
             raise CampaignStoreError(f"no rows {stray[:5]} in campaign {self.spec.campaign_id}")
-        for chunk in _chunks(outcomes):
+        for chunk in _chunks(ended):
             with self._db.write() as db:
+                db.execute(
+                    f"DELETE FROM in_progress WHERE row_no IN ({placeholders(len(chunk))})",
+                    [outcome.row_no for outcome in chunk],
+                )
                 db.executemany(
                     UPSERT_OUTCOME,
                     [
@@ -261,6 +275,22 @@ class CampaignStore:
                         for outcome in chunk
                     ],
                 )
+        for sims in _chunks(in_progress):
+            with self._db.write() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO in_progress (row_no, tracked) VALUES (?, ?)",
+                    [(sim.row_no, sim.model_dump_json()) for sim in sims],
+                )
+
+    def in_progress(self, first_row: int, count: int) -> list[TrackedSim]:
+        """The SIMs of a range still in progress (without an outcome), as last recorded."""
+        cursor = self._db.execute(
+            "SELECT p.tracked FROM in_progress p WHERE p.row_no BETWEEN ? AND ? "
+            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = p.row_no) "
+            "ORDER BY p.row_no",
+            (first_row, first_row + count - 1),
+        )
+        return [TrackedSim.model_validate_json(tracked) for (tracked,) in cursor]
 
     def record_billing_period(self, row_no: int, reading: BillingPeriodReading) -> None:
         """Record the billing period a row's SIM had before it moved (durably, before the move:

@@ -630,22 +630,25 @@ class BatchInput(BaseModel):
 
 
 class BatchStepRequest(BaseModel):
-    """Input of the batch activities: start a row range, or settle the SIMs still tracked."""
+    """Input of the batch activities: start a row range, or settle its SIMs still in progress.
+
+    What is known of each SIM in progress lives in the campaign store, not here: the batch's
+    history then grows by a few bytes per SIM, not by a snapshot of every SIM each round.
+    """
 
     campaign_id: str
     callback_workflow_id: str
     concurrency: int = Field(ge=1)
     rate: float | None = None
-    first_row: int = 0
-    row_count: int = 0
-    tracked: list[TrackedSim] = Field(default_factory=list)
+    first_row: int
+    row_count: int
     final: bool = False
 
 
 class BatchStepResult(BaseModel):
-    """Output of the batch activities: SIMs still in progress and counts of those that ended."""
+    """Output of the batch activities: SIDs still in progress and counts of the rows that ended."""
 
-    pending: list[TrackedSim] = Field(default_factory=list)
+    pending_sims: list[str] = Field(default_factory=list)
     ended: dict[OutcomeKind, int] = Field(default_factory=dict)
 
 

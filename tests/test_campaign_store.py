@@ -30,6 +30,7 @@ from simops.models import (
     RowOutcome,
     SimSnapshot,
     SimStatus,
+    TrackedSim,
 )
 from simops.sources import ReferenceKind, SourceError, SourceRow
 
@@ -200,6 +201,31 @@ def test_counts_add_up_and_outcomes_are_upserts(tmp_path: Path) -> None:
         assert store.finished_rows(1, 5) == {1, 2}
         with pytest.raises(CampaignStoreError, match="no rows"):
             store.record_outcomes([outcome(ROWS + 1)])
+
+
+def test_sims_in_progress_are_kept_until_their_row_ends(tmp_path: Path) -> None:
+    desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
+    scheduled = before(4).model_copy(update={"status": SimStatus.SCHEDULED})
+    tracked = [
+        TrackedSim(row_no=n, sim_sid=sid(n), desired=desired, before=before(n)) for n in (1, 2, 4)
+    ]
+    with prepared_store(tmp_path) as store:
+        store.record_round([], tracked)
+        store.record_round(
+            [outcome(1)],
+            [tracked[2].model_copy(update={"observed": scheduled, "attempts": 1, "writes": 1})],
+        )
+
+        in_range = store.in_progress(1, 4)
+        assert [sim.row_no for sim in in_range] == [2, 4]
+        assert in_range[1].observed == scheduled and in_range[1].writes == 1
+        assert store.in_progress(3, 1) == []
+        assert store.counts()[OutcomeKind.CONVERGED] == 1
+
+        store.record_outcomes([outcome(2), outcome(4)])
+        assert store.in_progress(1, ROWS) == []
+        with pytest.raises(CampaignStoreError, match="no rows"):
+            store.record_round([], [tracked[0].model_copy(update={"row_no": ROWS + 1})])
 
 
 def test_cancel_unfinished_leaves_ended_and_invalid_rows(tmp_path: Path) -> None:

@@ -135,8 +135,9 @@ class CampaignBatchActivities:
     @activity.defn(name="settle_batch")
     async def settle_batch(self, request: BatchStepRequest) -> BatchStepResult:
         """Read every SIM still in progress and take its next step (or end it)."""
+        tracked = self.store(request.campaign_id).in_progress(request.first_row, request.row_count)
         async with heartbeating():
-            return await self._advance_all(request, request.tracked, fresh=True)
+            return await self._advance_all(request, tracked, fresh=True)
 
     @activity.defn(name="cancel_rows")
     async def cancel_rows(self, request: CampaignRowsRequest) -> CampaignCounts:
@@ -163,9 +164,10 @@ class CampaignBatchActivities:
         stepper = _Stepper(client, url, final=request.final, record_reading=recorder)
         results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
         ended = [result for result in results if isinstance(result, RowOutcome)]
-        store.record_outcomes(ended)
+        pending = [result for result in results if isinstance(result, TrackedSim)]
+        store.record_round(ended, pending)
         return BatchStepResult(
-            pending=[result for result in results if isinstance(result, TrackedSim)],
+            pending_sims=[sim.sim_sid for sim in pending],
             ended=dict(Counter(outcome.outcome for outcome in ended)),
         )
 

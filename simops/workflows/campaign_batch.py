@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         BatchSummary,
         OutcomeKind,
         SimCallbackBatch,
-        TrackedSim,
     )
     from simops.workflows.signals import CALLBACK_SIGNAL
     from simops.workflows.waiting import wait_until
@@ -50,7 +49,7 @@ class CampaignBatchWorkflow:
     @workflow.init
     def __init__(self, batch: BatchInput) -> None:
         self._batch = batch
-        self._pending: dict[str, TrackedSim] = {}
+        self._pending: set[str] = set()
         self._called: set[str] = set()
         self._seen_tokens: set[str] = set()
         self._ended: Counter[OutcomeKind] = Counter()
@@ -80,7 +79,7 @@ class CampaignBatchWorkflow:
         self._take(
             await workflow.execute_activity_method(
                 CampaignBatchActivities.start_batch,
-                self._request(first_row=batch.first_row, row_count=batch.row_count),
+                self._request(),
                 start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
                 heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=BATCH_ACTIVITY_RETRY,
@@ -90,12 +89,11 @@ class CampaignBatchWorkflow:
         poll_interval = FIRST_POLL_INTERVAL
         while self._pending:
             final = workflow.now() >= deadline
-            tracked = list(self._pending.values())
             self._called.clear()
             self._take(
                 await workflow.execute_activity_method(
                     CampaignBatchActivities.settle_batch,
-                    self._request(tracked=tracked, final=final),
+                    self._request(final=final),
                     start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
                     heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                     retry_policy=BATCH_ACTIVITY_RETRY,
@@ -130,23 +128,15 @@ class CampaignBatchWorkflow:
 
     def _take(self, result: BatchStepResult) -> None:
         self._ended.update(result.ended)
-        self._pending = {sim.sim_sid: sim for sim in result.pending}
+        self._pending = set(result.pending_sims)
 
-    def _request(
-        self,
-        *,
-        first_row: int = 0,
-        row_count: int = 0,
-        tracked: list[TrackedSim] | None = None,
-        final: bool = False,
-    ) -> BatchStepRequest:
+    def _request(self, *, final: bool = False) -> BatchStepRequest:
         return BatchStepRequest(
             campaign_id=self._batch.campaign_id,
             callback_workflow_id=workflow.info().workflow_id,
             concurrency=self._batch.concurrency,
             rate=self._batch.rate,
-            first_row=first_row,
-            row_count=row_count,
-            tracked=tracked or [],
+            first_row=self._batch.first_row,
+            row_count=self._batch.row_count,
             final=final,
         )
