@@ -105,10 +105,13 @@ ADDED_TABLES = {
     "start_time TEXT, end_time TEXT, is_open INTEGER NOT NULL)",
     "in_progress": "CREATE TABLE IF NOT EXISTS in_progress (row_no INTEGER PRIMARY KEY, "
     "tracked TEXT NOT NULL)",
+    "pacing_leases": "CREATE TABLE IF NOT EXISTS pacing_leases (worker_id TEXT PRIMARY KEY, "
+    "running INTEGER NOT NULL, renewed_at REAL NOT NULL)",
 }
 """Tables added since stores were first written: the billing period a moved SIM had, and what a
 batch knows of each SIM it is still converging (a `TrackedSim` as JSON), kept here rather than
-in the batch workflow's history, which then carries only SIDs."""
+in the batch workflow's history, which then carries only SIDs; and each worker process's lease
+on a share of the campaign's rate (`campaign_pacing.py`)."""
 
 SnapshotColumns = tuple[str | None, str | None, str | None, str | None]
 """A SIM's status, Fleet, account and unique name, as four columns (the SID is its own)."""

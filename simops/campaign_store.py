@@ -321,6 +321,26 @@ class CampaignStore:
             )
         return readings
 
+    def renew_pacing_lease(
+        self, worker_id: str, running: int, *, now: float, lease_seconds: float
+    ) -> int:
+        """Record that `worker_id` runs `running` batch activities now (none: drop its lease);
+        how many run in every process whose lease is younger than `lease_seconds`."""
+        with self._db.write() as db:
+            if running:
+                db.execute(
+                    "INSERT OR REPLACE INTO pacing_leases (worker_id, running, renewed_at) "
+                    "VALUES (?, ?, ?)",
+                    (worker_id, running, now),
+                )
+            else:
+                db.execute("DELETE FROM pacing_leases WHERE worker_id = ?", (worker_id,))
+            (total,) = db.execute(
+                "SELECT COALESCE(SUM(running), 0) FROM pacing_leases WHERE renewed_at > ?",
+                (now - lease_seconds,),
+            ).fetchone()
+        return int(total)
+
     def finished_rows(self, first_row: int, count: int) -> set[int]:
         """The rows of a range that have an outcome recorded."""
         cursor = self._db.execute(

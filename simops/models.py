@@ -623,8 +623,6 @@ class BatchInput(BaseModel):
     batch_no: int
     first_row: int
     row_count: int
-    concurrency: int = Field(ge=1)
-    rate: float | None = Field(default=None, gt=0)
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     deadline_seconds: float = Field(default=86_400.0, gt=0)
 
@@ -638,8 +636,6 @@ class BatchStepRequest(BaseModel):
 
     campaign_id: str
     callback_workflow_id: str
-    concurrency: int = Field(ge=1)
-    rate: float | None = None
     first_row: int
     row_count: int
     final: bool = False

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from simops.callbacks.urls import callback_url
+from simops.campaign_pacing import CampaignPacer
 from simops.campaign_store import CampaignStore
 from simops.migration_rules import billing_period_warning, current_billing_period
 from simops.models import (
@@ -41,7 +45,6 @@ from simops.models import (
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import NotFoundError, SuperSimError
-from simops.supersim.pacing import RateBudget
 from simops.transitions import RuleCode, check_applies_to, plan
 
 MAX_STEPS_PER_ROUND = 4
@@ -53,8 +56,6 @@ ReadingRecorder = Callable[[int, BillingPeriodReading], None]
 """Records a SIM's billing period durably (by row number) before the move that hides it."""
 
 
-UNPACED_RPS = 1e9
-"""The per-batch rate of a campaign without `--rate`: only its concurrency paces it."""
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
 
@@ -89,6 +90,8 @@ class CampaignBatchActivities:
         self._client = client
         self._settings = settings
         self._stores: dict[str, CampaignStore] = {}
+        self._pacers: dict[str, CampaignPacer] = {}
+        self._worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def store(self, campaign_id: str) -> CampaignStore:
         """The campaign's store, opened once per process."""
@@ -98,11 +101,13 @@ class CampaignBatchActivities:
             self._stores[campaign_id] = store
         return store
 
-    def _paced_client(self, request: BatchStepRequest) -> SuperSimClient:
-        # The campaign workflow splits its rate and concurrency between the batches it runs at
-        # once, so these per-batch budgets add up to the campaign's, across every worker.
-        budget = RateBudget(request.concurrency, request.rate or UNPACED_RPS)
-        return self._client.with_budget(budget)
+    def pacer(self, campaign_id: str) -> CampaignPacer:
+        """The campaign's budget in this process, shared by its running batch activities."""
+        pacer = self._pacers.get(campaign_id)
+        if pacer is None:
+            pacer = CampaignPacer(self.store(campaign_id), self._worker_id)
+            self._pacers[campaign_id] = pacer
+        return pacer
 
     def _callback_url(self, workflow_id: str) -> str | None:
         secret = self._settings.callback_secret
@@ -154,7 +159,19 @@ class CampaignBatchActivities:
     async def _advance_all(
         self, request: BatchStepRequest, tracked: Iterable[TrackedSim], *, fresh: bool
     ) -> BatchStepResult:
-        client = self._paced_client(request)
+        async with self.pacer(request.campaign_id).activity() as budget:
+            return await self._advance_paced(
+                request, tracked, self._client.with_budget(budget), fresh=fresh
+            )
+
+    async def _advance_paced(
+        self,
+        request: BatchStepRequest,
+        tracked: Iterable[TrackedSim],
+        client: SuperSimClient,
+        *,
+        fresh: bool,
+    ) -> BatchStepResult:
         url = self._callback_url(request.callback_workflow_id)
         store = self.store(request.campaign_id)
         recorder: ReadingRecorder | None = None

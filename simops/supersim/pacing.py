@@ -135,7 +135,6 @@ class RateBudget:
         if max_concurrency < 1 or max_rps <= 0:
             raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
         self.max_concurrency = max_concurrency
-        self.max_rps = max_rps
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._probe_windows = probe_windows
@@ -147,10 +146,8 @@ class RateBudget:
         self._generation = 0
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._interval = 1.0 / max_rps
-        # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
-        # which lets a burst of `max_rps * burst_seconds` requests through at once.
-        self._tolerance = max(0.0, max_rps * burst_seconds - 1.0) * self._interval
+        self._burst_seconds = burst_seconds
+        self._set_rate(max_rps)
         self._theoretical_arrival = -math.inf
         self._granted = 0
         self._succeeded = 0
@@ -188,6 +185,29 @@ class RateBudget:
     def slot(self) -> SlotLease:
         """A lease on one request slot: `async with budget.slot() as slot: ...`."""
         return _Lease(self)
+
+    def resize(self, max_concurrency: int, max_rps: float) -> None:
+        """New limits for the requests from now on (a share of a budget that others share).
+
+        The adapted concurrency cap keeps its ratio to the maximum, so a budget that drew 429s
+        stays as cautious after the resize; requests already in flight finish.
+        """
+        if max_concurrency < 1 or max_rps <= 0:
+            raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
+        ratio = self._limit / self.max_concurrency
+        self.max_concurrency = max_concurrency
+        self._limit = max(1.0, min(float(max_concurrency), ratio * max_concurrency))
+        if self._ceiling is not None:
+            self._ceiling = min(self._ceiling, max_concurrency)
+        self._set_rate(max_rps)
+        self._hand_over()
+
+    def _set_rate(self, max_rps: float) -> None:
+        self.max_rps = max_rps
+        self._interval = 1.0 / max_rps
+        # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
+        # which lets a burst of `max_rps * burst_seconds` requests through at once.
+        self._tolerance = max(0.0, max_rps * self._burst_seconds - 1.0) * self._interval
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the step fixed, half random, capped."""

@@ -37,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
 MAX_WINDOW = 16
 """Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
 MIN_REQUESTS_PER_BATCH = 5
-"""A batch gets at least this many of the campaign's concurrent requests."""
+"""No more batches in flight than the campaign's concurrency over this: each running batch
+activity gets a few of the campaign's concurrent requests (`campaign_pacing.py` shares them)."""
 PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
 )
@@ -181,14 +182,11 @@ class CampaignWorkflow:
             total = state.total_rows or 0
             size = self._spec.canary if self._in_canary() else self._spec.batch_size
             row_count = min(size, total - state.next_row + 1)
-            window = 1 if self._in_canary() else self._window()
             batch = BatchInput(
                 campaign_id=self._spec.campaign_id,
                 batch_no=state.next_batch_no,
                 first_row=state.next_row,
                 row_count=row_count,
-                concurrency=max(1, self._spec.concurrency // window),
-                rate=self._spec.rate / window if self._spec.rate else None,
                 callback_wait_seconds=self._spec.callback_wait_seconds,
                 deadline_seconds=self._spec.deadline_seconds,
             )

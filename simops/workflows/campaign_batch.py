@@ -134,8 +134,6 @@ class CampaignBatchWorkflow:
         return BatchStepRequest(
             campaign_id=self._batch.campaign_id,
             callback_workflow_id=workflow.info().workflow_id,
-            concurrency=self._batch.concurrency,
-            rate=self._batch.rate,
             first_row=self._batch.first_row,
             row_count=self._batch.row_count,
             final=final,

@@ -147,6 +147,51 @@ async def test_requests_per_second_are_spaced() -> None:
     assert clock.now - started == pytest.approx(0.4)
 
 
+async def test_resize_changes_the_rate_and_the_cap_keeps_its_caution() -> None:
+    clock = FakeClock()
+    budget = make_budget(clock, concurrency=8, rps=10.0)
+    lease = budget.slot()
+    (await lease.__aenter__()).rate_limited(None, 0)
+    await lease.__aexit__(None, None, None)
+    assert budget.concurrency_limit == 4
+
+    budget.resize(16, 40.0)
+    assert budget.max_concurrency == 16 and budget.max_rps == 40.0
+    assert budget.concurrency_limit == 8
+    started = clock.now
+    for _ in range(5):
+        async with budget.slot() as slot:
+            slot.succeeded()
+    # The first request may still wait for the slot it was due under the old rate.
+    assert clock.now - started <= 0.1 + 4 * 0.025 + 1e-9
+
+    budget.resize(2, 40.0)
+    assert budget.concurrency_limit == 1
+    with pytest.raises(ValueError, match="max_concurrency"):
+        budget.resize(0, 40.0)
+
+
+async def test_a_larger_cap_admits_waiters_at_once() -> None:
+    budget = make_budget(FakeClock(), concurrency=1)
+    release = asyncio.Event()
+    entered = 0
+
+    async def request() -> None:
+        nonlocal entered
+        async with budget.slot():
+            entered += 1
+            await release.wait()
+
+    tasks = [asyncio.create_task(request()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    assert entered == 1
+    budget.resize(3, 1e6)
+    await asyncio.sleep(0.01)
+    assert entered == 3
+    release.set()
+    await asyncio.gather(*tasks)
+
+
 async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
     budget = make_budget(FakeClock(), concurrency=1)
     lease = budget.slot()
