@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import ProcessStack, peak_rss_mib, process_stack
+from processes import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 from temporalio.client import Client
 
 from simops.models import (
@@ -113,13 +114,33 @@ async def throughput(sims: int, naive_sims: int, in_flight: int, figures: list[F
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
         async with process_stack(Path(scratch), args) as stack:
             sids = await new_sim_sids(stack, seed)
+            cpu_before = {name: cpu_seconds(pid) for name, pid in stack.pids().items()}
             elapsed, counts = await run_campaign(stack, "throughput", sids[:sims])
+            cpu_used = {
+                name: cpu_seconds(pid) - cpu_before[name] for name, pid in stack.pids().items()
+            }
             campaign_rate = counts.get("converged", 0) / elapsed
             figures.append(Figure(f"{sims:,}-SIM activation campaign", f"{elapsed:.1f} s"))
             figures.append(
                 Figure("campaign SIMs/s (start to last verified)", f"{campaign_rate:,.0f}")
             )
             figures.append(Figure("campaign outcomes", str(counts)))
+            for name, seconds in cpu_used.items():
+                figures.append(
+                    Figure(
+                        f"  CPU of the {name}",
+                        f"{seconds * 1000 / sims:.2f} ms per SIM "
+                        f"({seconds / elapsed:.0%} of a core)",
+                    )
+                )
+            total_cpu = sum(cpu_used.values())
+            figures.append(
+                Figure(
+                    "  CPU of the whole stack",
+                    f"{total_cpu * 1000 / sims:.2f} ms per SIM "
+                    f"({total_cpu / elapsed / (os.cpu_count() or 1):.0%} of the machine)",
+                )
+            )
             naive_seconds = 0.0
             if naive_sims:
                 naive_seconds = await run_naive(stack, sids[sims:], in_flight)

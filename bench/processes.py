@@ -38,6 +38,13 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # After the command name: utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ProcessStack:
     """Handles on every process of the stack."""
@@ -83,6 +90,16 @@ class ProcessStack:
         if self.ingress is not None and self.ingress.returncode is None:
             self.ingress.send_signal(signal.SIGINT)
             await self.ingress.wait()
+
+    def pids(self) -> dict[str, int]:
+        """The process id of each part of the stack that runs, by name."""
+        parts = {
+            "Temporal dev server": self.temporal,
+            "emulator": self.emulator.process,
+            "worker": self.worker,
+            "callback ingress": self.ingress,
+        }
+        return {name: process.pid for name, process in parts.items() if process is not None}
 
     async def emulator_json(self, method: str, path: str, body: Any = None) -> Any:
         """Call the emulator's control API."""
