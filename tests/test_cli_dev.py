@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,7 +102,11 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     env_file = dev_stack.directory / ".simops" / "env"
     assert env_file.exists()
     assert "SIMOPS_CALLBACK_SECRET=" in env_file.read_text()
-    assert (dev_stack.directory / ".simops" / "temporal.db").exists()
+    database = dev_stack.directory / ".simops" / "temporal.db"
+    assert database.exists()
+    # The dev server keeps its state in write-ahead-log mode.
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
 
 
