@@ -191,16 +191,15 @@ async def big(sims: int, figures: list[Figure]) -> None:
         async with process_stack(Path(scratch), args) as stack:
             sids = await new_sim_sids(stack, sims)
             elapsed, counts = await run_campaign(stack, "big", sids)
-            worker = stack.worker
-            assert worker is not None
-            rss = peak_rss_mib(worker.pid)
+            peaks = {name: peak_rss_mib(pid) for name, pid in stack.pids().items()}
             events = await largest_history(stack.client)
     figures.append(
         Figure(
             f"{sims:,}-SIM campaign", f"{elapsed:.1f} s ({sims / elapsed:,.0f} SIMs/s), {counts}"
         )
     )
-    figures.append(Figure(f"worker peak RSS during the {sims:,}-SIM campaign", f"{rss:.0f} MiB"))
+    for name, peak in peaks.items():
+        figures.append(Figure(f"{name} peak RSS, {sims:,}-SIM campaign", f"{peak:.0f} MiB"))
     figures.append(Figure("largest workflow history", f"{events:,} events"))
 
 
