@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from simops.campaign_store import CampaignStore
 from simops.supersim.pacing import RateBudget
+
+log = logging.getLogger(__name__)
 
 RENEW_SECONDS = 0.5
 """How often a process renews its lease and resizes its budget while it runs activities."""
@@ -61,14 +65,14 @@ class CampaignPacer:
     async def activity(self) -> AsyncIterator[RateBudget]:
         """Count one running activity for the body, and pace it with the shared budget."""
         self._running += 1
-        self.renew()
+        self._try_renew()
         if self._renewing is None:
             self._renewing = asyncio.create_task(self._renew_while_running())
         try:
             yield self.budget
         finally:
             self._running -= 1
-            self.renew()
+            self._try_renew()
             if not self._running and self._renewing is not None:
                 self._renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +89,14 @@ class CampaignPacer:
             self.budget.resize(max(1, round(self._concurrency * share)), self._rate * share)
         return share
 
+    def _try_renew(self) -> None:
+        try:
+            self.renew()
+        except sqlite3.Error as error:
+            # The budget keeps its last share and requests go on: pacing must not fail a batch.
+            log.warning("campaign pacing lease not renewed: %s", error)
+
     async def _renew_while_running(self) -> None:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
-            self.renew()
+            self._try_renew()

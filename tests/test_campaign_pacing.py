@@ -117,3 +117,17 @@ async def test_without_a_rate_only_concurrency_paces(tmp_path: Path) -> None:
     async with worker.activity() as budget:
         assert budget.max_rps == UNPACED_RPS
         assert budget.max_concurrency == CONCURRENCY
+
+
+async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_campaign(tmp_path)
+    store = CampaignStore.open(tmp_path, "paced")
+    worker = CampaignPacer(store, "worker-a", clock=WallClock())
+    store.close()
+
+    async with worker.activity() as budget:
+        assert budget.max_rps == RATE
+    assert worker.running == 0
+    assert "lease not renewed" in caplog.text
