@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +65,7 @@ async def run_campaign(
         action=CampaignAction.ACTIVATE,
         source=CampaignSource(file_name=source.name),
         fleet=stack.emulator.parent.fleets[0],
-        **spec_fields,  # type: ignore[arg-type]
+        **spec_fields,
     )
     started = time.perf_counter()
     handle = await start_campaign(stack.client, stack.settings, spec, source)
@@ -95,6 +97,17 @@ async def run_naive(stack: ProcessStack, sids: list[str], in_flight: int) -> flo
     started = time.perf_counter()
     await asyncio.gather(*(activate(sid) for sid in sids))
     return time.perf_counter() - started
+
+
+async def activities_by_worker(client: Client) -> Counter[str]:
+    """How many activity attempts each worker (by its Temporal identity) started."""
+    started: Counter[str] = Counter()
+    async for execution in client.list_workflows():
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        async for event in handle.fetch_history_events():
+            if event.HasField("activity_task_started_event_attributes"):
+                started[event.activity_task_started_event_attributes.identity] += 1
+    return started
 
 
 async def largest_history(client: Client) -> int:
@@ -161,26 +174,34 @@ async def throughput(sims: int, naive_sims: int, in_flight: int, figures: list[F
             )
 
 
-async def rate_limited(sims: int, figures: list[Figure]) -> None:
-    """A campaign at `--rate 200` against an emulator limited to 200 requests/s."""
+async def rate_limited(sims: int, workers: int, figures: list[Figure]) -> None:
+    """A campaign at `--rate 200` against an emulator limited to 200 requests/s, run by
+    `workers` worker processes (the rate must hold for all of them together)."""
     with tempfile.TemporaryDirectory() as scratch:
         args = ["--scheduled-delay", "1", "--rate", "200", "--seed-sims", str(sims)]
         async with process_stack(Path(scratch), args) as stack:
+            for _ in range(workers - 1):
+                await stack.start_worker()
             sids = await new_sim_sids(stack, sims)
             await stack.emulator_json("POST", "/_emulator/stats/reset")
             elapsed, counts = await run_campaign(stack, "paced", sids, rate=200.0)
             stats = await stack.emulator_json("GET", "/_emulator/stats?per_sim=false")
+            by_worker = await activities_by_worker(stack.client)
     total = stats["requests_total"]
     limited = sum(by_status.get("429", 0) for by_status in stats["requests"].values())
-    figures.append(Figure(f"--rate 200: {sims:,}-SIM campaign", f"{elapsed:.1f} s, {counts}"))
+    label = f"--rate 200, {workers} worker{'s' if workers > 1 else ''}"
+    figures.append(Figure(f"{label}: {sims:,}-SIM campaign", f"{elapsed:.1f} s, {counts}"))
     figures.append(
         Figure(
-            "--rate 200: requests/s used",
+            f"{label}: requests/s used",
             f"{total / elapsed:.0f} ({total / elapsed / 200:.0%} of 200)",
         )
     )
     figures.append(
-        Figure("--rate 200: share answered 429", f"{limited / total:.2%} ({limited} of {total})")
+        Figure(f"{label}: share answered 429", f"{limited / total:.2%} ({limited} of {total})")
+    )
+    figures.append(
+        Figure(f"{label}: activities run per worker", str(sorted(by_worker.values(), reverse=True)))
     )
 
 
@@ -210,7 +231,10 @@ async def main(args: argparse.Namespace) -> None:
         lambda: throughput(args.sims, args.naive_sims, args.naive_in_flight, figures),
     ]
     if args.rate_sims:
-        scenarios.append(lambda: rate_limited(args.rate_sims, figures))
+        scenarios += [
+            functools.partial(rate_limited, args.rate_sims, workers, figures)
+            for workers in sorted({1, args.rate_workers})
+        ]
     if args.big:
         scenarios.append(lambda: big(args.big, figures))
     for scenario in scenarios:
@@ -226,5 +250,8 @@ if __name__ == "__main__":
     parser.add_argument("--naive-sims", type=int, default=10_000)
     parser.add_argument("--naive-in-flight", type=int, default=100)
     parser.add_argument("--rate-sims", type=int, default=5_000)
+    parser.add_argument(
+        "--rate-workers", type=int, default=2, help="also run the --rate scenario on this many"
+    )
     parser.add_argument("--big", type=int, default=100_000)
     asyncio.run(main(parser.parse_args()))

@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,13 @@ class ProcessStack:
     settings: SimopsSettings
     environment: dict[str, str]
     directory: Path
-    worker: asyncio.subprocess.Process | None = None
+    workers: list[asyncio.subprocess.Process] = field(default_factory=list)
     ingress: asyncio.subprocess.Process | None = None
+
+    @property
+    def worker(self) -> asyncio.subprocess.Process | None:
+        """The worker started last."""
+        return self.workers[-1] if self.workers else None
 
     async def kill_temporal(self) -> None:
         """SIGKILL the Temporal dev server (its state file stays)."""
@@ -71,14 +76,17 @@ class ProcessStack:
 
     async def start_worker(self) -> asyncio.subprocess.Process:
         """Start `simops worker` (one more process)."""
-        self.worker = await _spawn(["worker"], self.environment, self.directory / "worker.log")
-        return self.worker
+        worker = await _spawn(["worker"], self.environment, self.directory / "worker.log")
+        self.workers.append(worker)
+        return worker
 
     async def kill_worker(self) -> None:
-        """SIGKILL the worker: no clean shutdown, as in a crash."""
-        if self.worker is not None and self.worker.returncode is None:
-            self.worker.kill()
-            await self.worker.wait()
+        """SIGKILL every worker: no clean shutdown, as in a crash."""
+        for worker in self.workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        self.workers.clear()
 
     async def start_ingress(self) -> None:
         """Start `simops callbacks` and wait until it answers."""
@@ -96,7 +104,10 @@ class ProcessStack:
         parts = {
             "Temporal dev server": self.temporal,
             "emulator": self.emulator.process,
-            "worker": self.worker,
+            **{
+                "worker" if number == 1 else f"worker {number}": worker
+                for number, worker in enumerate(self.workers, start=1)
+            },
             "callback ingress": self.ingress,
         }
         return {name: process.pid for name, process in parts.items() if process is not None}
