@@ -49,8 +49,14 @@ from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 WATCH_INTERVAL_SECONDS = 1.0
 CAMPAIGN_PREFIX = campaign_workflow_id("")
 
-RateOption = Annotated[float | None, typer.Option(help="At most this many requests/s.")]
-ConcurrencyOption = Annotated[int, typer.Option(help="Requests in flight at once.")]
+RateOption = Annotated[
+    float | None,
+    typer.Option(help="At most this many requests/s for the whole campaign, across every worker."),
+]
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(help="Requests in flight at once for the whole campaign, across every worker."),
+]
 MaxFailuresOption = Annotated[
     str | None, typer.Option(help="Stop new writes after N failures, or P% of the rows.")
 ]
