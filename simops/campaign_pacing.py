@@ -11,6 +11,9 @@ The processes learn of each other through leases in the campaign store, which ev
 already shares: each process renews its lease (how many activities of the campaign it runs)
 every `RENEW_SECONDS` and sizes its budget from the live leases. A process that dies stops
 renewing, and its share returns to the others once its lease is older than `LEASE_SECONDS`.
+When a process joins, the others learn of it at their next renewal: for up to `RENEW_SECONDS`
+the campaign may run above its rate by the newcomer's share, which the client's adaptive limiter
+absorbs should the API object.
 """
 
 from __future__ import annotations
