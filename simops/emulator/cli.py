@@ -102,6 +102,10 @@ def run(
     fleets_per_account: Annotated[
         int, typer.Option(min=0, help="Fleets seeded on every account.")
     ] = 2,
+    callback_senders: Annotated[
+        int,
+        typer.Option(min=1, help="Callbacks delivered at once (each waits for its answer)."),
+    ] = EmulatorOptions.callback_senders,
 ) -> None:
     """Run the Super SIM API emulator (Ctrl-C stops it)."""
     options = EmulatorOptions(
@@ -118,6 +122,7 @@ def run(
         random_seed=seed,
         inactive_move_beta=inactive_move_beta,
         fleets_per_account=fleets_per_account,
+        callback_senders=callback_senders,
     )
     try:
         asyncio.run(serve(options))

@@ -21,9 +21,13 @@ class ReceivedCallback:
 
 @dataclass
 class CallbackReceiver:
-    """Listens on a free port; `failures` first requests are answered 500."""
+    """Listens on a free port; `failures` first requests are answered 500; each answer comes
+    `hold_seconds` after its request, and `most_at_once` is the most requests held together."""
 
     failures: int = 0
+    hold_seconds: float = 0.0
+    most_at_once: int = 0
+    _at_once: int = 0
     received: list[ReceivedCallback] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
@@ -58,6 +62,12 @@ class CallbackReceiver:
             )
         )
         self.arrived.set()
+        self._at_once += 1
+        self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            await asyncio.sleep(self.hold_seconds)
+        finally:
+            self._at_once -= 1
         if self.failures > 0:
             self.failures -= 1
             return web.Response(status=500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from simops.supersim.signatures import (
@@ -14,6 +15,7 @@ from simops.supersim.signatures import (
     verify_kore_signature,
     verify_twilio_signature,
 )
+from tests.conftest import EmulatorFactory
 from tests.emulator.callback_receiver import CallbackReceiver
 from tests.emulator.emulator_api import EmulatorApi
 
@@ -178,3 +180,18 @@ async def test_callback_delay_fault_holds_the_callback_back(
     await receiver.wait_for(1)
 
     assert early == 0
+
+
+async def test_callback_senders_bound_the_deliveries_in_flight(
+    emulator_factory: EmulatorFactory, http: aiohttp.ClientSession, receiver: CallbackReceiver
+) -> None:
+    emulator = await emulator_factory(callback_senders=2, seed_sims=6)
+    api = EmulatorApi(http, emulator, emulator.parent)
+    receiver.hold_seconds = 0.2
+    sims = (await api.get("/Sims", PageSize="6")).body["sims"]
+    for sim in sims:
+        await _activate(api, sim["sid"], f"{receiver.url}/slow/{sim['sid']}")
+
+    await receiver.wait_for(6)
+
+    assert receiver.most_at_once == 2

@@ -23,6 +23,13 @@ def test_emulator_command_is_registered_with_its_flags() -> None:
         assert flag in result.output
 
 
+def test_callback_senders_must_be_at_least_one() -> None:
+    result = CliRunner().invoke(app, ["emulator", "--callback-senders", "0"])
+
+    assert result.exit_code == 2
+    assert "callback-senders" in result.output
+
+
 def test_parse_delay_accepts_a_number_or_a_range() -> None:
     assert parse_delay("2") == (2.0, 2.0)
     assert parse_delay("0.5-3") == (0.5, 3.0)
