@@ -16,12 +16,12 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from processes import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from simops.models import (
     CampaignAction,
@@ -99,12 +99,18 @@ async def run_naive(stack: ProcessStack, sids: list[str], in_flight: int) -> flo
     return time.perf_counter() - started
 
 
+async def workflow_histories(client: Client) -> AsyncIterator[WorkflowHistory]:
+    """The history of every workflow run on the server."""
+    async for execution in client.list_workflows():
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        yield await handle.fetch_history()
+
+
 async def activities_by_worker(client: Client) -> Counter[str]:
     """How many activity attempts each worker (by its Temporal identity) started."""
     started: Counter[str] = Counter()
-    async for execution in client.list_workflows():
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        async for event in handle.fetch_history_events():
+    async for history in workflow_histories(client):
+        for event in history.events:
             if event.HasField("activity_task_started_event_attributes"):
                 started[event.activity_task_started_event_attributes.identity] += 1
     return started
@@ -112,12 +118,7 @@ async def activities_by_worker(client: Client) -> Counter[str]:
 
 async def largest_history(client: Client) -> int:
     """The largest history, in events, of any workflow on the server."""
-    largest = 0
-    async for execution in client.list_workflows():
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        events = len((await handle.fetch_history()).events)
-        largest = max(largest, events)
-    return largest
+    return max([len(history.events) async for history in workflow_histories(client)], default=0)
 
 
 async def throughput(sims: int, naive_sims: int, in_flight: int, figures: list[Figure]) -> None:

@@ -159,30 +159,19 @@ class CampaignBatchActivities:
     async def _advance_all(
         self, request: BatchStepRequest, tracked: Iterable[TrackedSim], *, fresh: bool
     ) -> BatchStepResult:
-        async with self.pacer(request.campaign_id).activity() as budget:
-            return await self._advance_paced(
-                request, tracked, self._client.with_budget(budget), fresh=fresh
-            )
-
-    async def _advance_paced(
-        self,
-        request: BatchStepRequest,
-        tracked: Iterable[TrackedSim],
-        client: SuperSimClient,
-        *,
-        fresh: bool,
-    ) -> BatchStepResult:
         url = self._callback_url(request.callback_workflow_id)
         store = self.store(request.campaign_id)
         recorder: ReadingRecorder | None = None
         if store.spec.action in MIGRATION_ACTIONS:
             recorder = store.record_billing_period
             tracked = _with_recorded_periods(store, list(tracked))
-        stepper = _Stepper(client, url, final=request.final, record_reading=recorder)
-        results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
-        ended = [result for result in results if isinstance(result, RowOutcome)]
-        pending = [result for result in results if isinstance(result, TrackedSim)]
-        store.record_round(ended, pending)
+        async with self.pacer(request.campaign_id).activity() as budget:
+            client = self._client.with_budget(budget)
+            stepper = _Stepper(client, url, final=request.final, record_reading=recorder)
+            results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
+            ended = [result for result in results if isinstance(result, RowOutcome)]
+            pending = [result for result in results if isinstance(result, TrackedSim)]
+            store.record_round(ended, pending)
         return BatchStepResult(
             pending_sims=[sim.sim_sid for sim in pending],
             ended=dict(Counter(outcome.outcome for outcome in ended)),

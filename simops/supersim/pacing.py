@@ -116,6 +116,11 @@ class _Lease:
         self._budget._release()
 
 
+def _check_limits(max_concurrency: int, max_rps: float) -> None:
+    if max_concurrency < 1 or max_rps <= 0:
+        raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
+
+
 class RateBudget:
     """An adaptive cap on concurrent requests and on requests per second (see module doc)."""
 
@@ -132,8 +137,7 @@ class RateBudget:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        if max_concurrency < 1 or max_rps <= 0:
-            raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
+        _check_limits(max_concurrency, max_rps)
         self.max_concurrency = max_concurrency
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
@@ -192,8 +196,7 @@ class RateBudget:
         The adapted concurrency cap keeps its ratio to the maximum, so a budget that drew 429s
         stays as cautious after the resize; requests already in flight finish.
         """
-        if max_concurrency < 1 or max_rps <= 0:
-            raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
+        _check_limits(max_concurrency, max_rps)
         ratio = self._limit / self.max_concurrency
         self.max_concurrency = max_concurrency
         self._limit = max(1.0, min(float(max_concurrency), ratio * max_concurrency))
