@@ -113,7 +113,12 @@ class CallbackDispatcher:
 
     def start(self) -> None:
         """Open the shared session and start the senders in the current loop."""
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # One connection per sender: aiohttp's default pool of 100 would otherwise quietly cap
+        # the deliveries in flight below the senders asked for.
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=self._sender_count),
+        )
         loop = asyncio.get_running_loop()
         self._senders = [
             loop.create_task(self._serve(), name=f"emulator-callbacks-{index}")
