@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from simops.campaign_store import CampaignStore
-from simops.supersim.pacing import RateBudget
+from simops.supersim.pacing import RateBudget, RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,17 @@ class CampaignPacer:
         return self._running
 
     @asynccontextmanager
-    async def activity(self) -> AsyncIterator[RateBudget]:
-        """Count one running activity for the body, and pace it with the shared budget."""
+    async def activity(self, priority: int) -> AsyncIterator[RequestBudget]:
+        """Count one running activity for the body, and pace it with the shared budget.
+
+        Requests of a lower `priority` are served first (see `RateBudget.prioritized`).
+        """
         self._running += 1
         self._try_renew()
         if self._renewing is None:
             self._renewing = asyncio.create_task(self._renew_while_running())
         try:
-            yield self.budget
+            yield self.budget.prioritized(priority)
         finally:
             self._running -= 1
             self._try_renew()

@@ -49,15 +49,14 @@ async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path)
     create_campaign(tmp_path)
     worker = pacer(tmp_path, "worker-a", WallClock())
 
-    async with worker.activity() as budget, worker.activity() as same_budget:
-        assert budget is same_budget
+    async with worker.activity(0), worker.activity(1):
         assert worker.running == 2
-        assert (budget.max_rps, budget.max_concurrency) == (RATE, CONCURRENCY)
+        assert (worker.budget.max_rps, worker.budget.max_concurrency) == (RATE, CONCURRENCY)
     assert worker.running == 0
 
     # The last activity of a stretch ran alone: it still had the whole rate.
-    async with worker.activity() as budget:
-        assert budget.max_rps == RATE
+    async with worker.activity(0):
+        assert worker.budget.max_rps == RATE
 
 
 async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) -> None:
@@ -66,8 +65,9 @@ async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) ->
     first = pacer(tmp_path, "worker-a", clock)
     second = pacer(tmp_path, "worker-b", clock)
 
-    async with first.activity(), first.activity(), first.activity():
-        async with second.activity() as budget_b:
+    async with first.activity(0), first.activity(1), first.activity(2):
+        async with second.activity(3):
+            budget_b = second.budget
             assert budget_b.max_rps == pytest.approx(RATE / 4)
             assert budget_b.max_concurrency == CONCURRENCY // 4
             # The first process learns of the second at its next renewal.
@@ -87,7 +87,7 @@ async def test_a_dead_process_share_returns_when_its_lease_expires(tmp_path: Pat
     dead = CampaignStore.open(tmp_path, "paced")
     dead.renew_pacing_lease("worker-b", 2, now=clock.now, lease_seconds=LEASE_SECONDS)
 
-    async with survivor.activity():
+    async with survivor.activity(0):
         assert survivor.budget.max_rps == pytest.approx(RATE / 3)
         clock.now += LEASE_SECONDS + 0.1
         assert survivor.renew() == 1.0
@@ -103,7 +103,7 @@ async def test_running_activities_renew_their_lease(
     worker = pacer(tmp_path, "worker-a", clock)
     observer = CampaignStore.open(tmp_path, "paced")
 
-    async with worker.activity():
+    async with worker.activity(0):
         clock.now += LEASE_SECONDS * 2
         await asyncio.sleep(0.1)
         # Renewed at the new time, so still live for another process looking now.
@@ -114,9 +114,9 @@ async def test_running_activities_renew_their_lease(
 async def test_without_a_rate_only_concurrency_paces(tmp_path: Path) -> None:
     create_campaign(tmp_path, rate=None)
     worker = pacer(tmp_path, "worker-a", WallClock())
-    async with worker.activity() as budget:
-        assert budget.max_rps == UNPACED_RPS
-        assert budget.max_concurrency == CONCURRENCY
+    async with worker.activity(0):
+        assert worker.budget.max_rps == UNPACED_RPS
+        assert worker.budget.max_concurrency == CONCURRENCY
 
 
 async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
@@ -127,7 +127,7 @@ async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
     worker = CampaignPacer(store, "worker-a", clock=WallClock())
     store.close()
 
-    async with worker.activity() as budget:
-        assert budget.max_rps == RATE
+    async with worker.activity(0):
+        assert worker.budget.max_rps == RATE
     assert worker.running == 0
     assert "lease not renewed" in caplog.text

@@ -165,7 +165,8 @@ class CampaignBatchActivities:
         if store.spec.action in MIGRATION_ACTIONS:
             recorder = store.record_billing_period
             tracked = _with_recorded_periods(store, list(tracked))
-        async with self.pacer(request.campaign_id).activity() as budget:
+        # Older batches first: their SIMs are the closest to ending.
+        async with self.pacer(request.campaign_id).activity(request.first_row) as budget:
             client = self._client.with_budget(budget)
             stepper = _Stepper(client, url, final=request.final, record_reading=recorder)
             results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))

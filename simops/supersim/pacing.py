@@ -24,12 +24,12 @@ not thread-safe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
+import heapq
+import itertools
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -99,13 +99,14 @@ class _Slot:
 
 
 class _Lease:
-    __slots__ = ("_budget",)
+    __slots__ = ("_budget", "_priority")
 
-    def __init__(self, budget: RateBudget) -> None:
+    def __init__(self, budget: RateBudget, priority: int) -> None:
         self._budget = budget
+        self._priority = priority
 
     async def __aenter__(self) -> BudgetSlot:
-        return await self._budget._acquire()
+        return await self._budget._acquire(self._priority)
 
     async def __aexit__(
         self,
@@ -149,7 +150,9 @@ class RateBudget:
         self._ceiling: int | None = None
         self._generation = 0
         self._in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # (priority, arrival, turn): the lowest priority first, then the longest waiter.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._burst_seconds = burst_seconds
         self._set_rate(max_rps)
         self._theoretical_arrival = -math.inf
@@ -188,7 +191,16 @@ class RateBudget:
 
     def slot(self) -> SlotLease:
         """A lease on one request slot: `async with budget.slot() as slot: ...`."""
-        return _Lease(self)
+        return _Lease(self, 0)
+
+    def prioritized(self, priority: int) -> RequestBudget:
+        """This budget, for requests that wait behind those of any lower `priority`.
+
+        A campaign gives its older batches the lower number: a batch about to end (reading
+        back SIMs that called back) is served before a batch still starting, so SIMs finish
+        soon after their callbacks instead of queueing behind thousands of first writes.
+        """
+        return _PrioritizedBudget(self, priority)
 
     def resize(self, max_concurrency: int, max_rps: float) -> None:
         """New limits for the requests from now on (a share of a budget that others share).
@@ -217,9 +229,9 @@ class RateBudget:
         step = min(self._backoff_max, self._backoff_base * 2.0**attempt)
         return step / 2 + self._jitter() * step / 2
 
-    async def _acquire(self) -> BudgetSlot:
+    async def _acquire(self, priority: int) -> BudgetSlot:
         if self._waiters or self._in_flight >= int(self._limit):
-            await self._wait_for_turn()
+            await self._wait_for_turn(priority)
         else:
             self._in_flight += 1
         try:
@@ -230,18 +242,18 @@ class RateBudget:
         self._granted += 1
         return _Slot(self, self._generation)
 
-    async def _wait_for_turn(self) -> None:
+    async def _wait_for_turn(self, priority: int) -> None:
         turn = asyncio.get_running_loop().create_future()
-        self._waiters.append(turn)
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), turn))
+        # Waiters cancelled earlier stay in the heap until popped: hand over now, so a free
+        # slot behind them is not left idle until the next release.
+        self._hand_over()
         try:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 # The slot was handed over just as the waiter was cancelled: pass it on.
                 self._release()
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(turn)
             raise
 
     async def _pace(self) -> None:
@@ -257,10 +269,10 @@ class RateBudget:
         self._hand_over()
 
     def _hand_over(self) -> None:
-        # A released slot goes straight to the longest waiter, which keeps the order fair and
+        # A released slot goes straight to the first waiter, which keeps the order fair and
         # stops a newcomer from overtaking it between the release and the waiter waking up.
         while self._waiters and self._in_flight < int(self._limit):
-            turn = self._waiters.popleft()
+            _, _, turn = heapq.heappop(self._waiters)
             if turn.done():
                 continue
             self._in_flight += 1
@@ -341,16 +353,25 @@ class _CombinedSlot:
 
 
 class _CombinedLease:
-    __slots__ = ("_budgets", "_stack")
+    __slots__ = ("_budgets", "_held")
 
     def __init__(self, budgets: Sequence[RequestBudget]) -> None:
         self._budgets = budgets
-        self._stack = contextlib.AsyncExitStack()
+        self._held: list[SlotLease] = []
 
     async def __aenter__(self) -> BudgetSlot:
         # In the order given: callers put budgets of their own before shared ones, so that
-        # nobody holds a shared slot while waiting for a private one.
-        slots = [await self._stack.enter_async_context(b.slot()) for b in self._budgets]
+        # nobody holds a shared slot while waiting for a private one. (A plain loop rather
+        # than an AsyncExitStack: this runs for every request.)
+        slots: list[BudgetSlot] = []
+        try:
+            for budget in self._budgets:
+                lease = budget.slot()
+                slots.append(await lease.__aenter__())
+                self._held.append(lease)
+        except BaseException:
+            await self._release(None, None, None)
+            raise
         return _CombinedSlot(slots)
 
     async def __aexit__(
@@ -359,7 +380,34 @@ class _CombinedLease:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._stack.aclose()
+        await self._release(exc_type, exc, traceback)
+
+    async def _release(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        while self._held:
+            await self._held.pop().__aexit__(exc_type, exc, traceback)
+
+
+class _PrioritizedBudget:
+    """A `RateBudget` seen by requests of one priority."""
+
+    __slots__ = ("_budget", "_priority")
+
+    def __init__(self, budget: RateBudget, priority: int) -> None:
+        self._budget = budget
+        self._priority = priority
+
+    def slot(self) -> SlotLease:
+        """A lease that waits behind every waiter of a lower priority."""
+        return _Lease(self._budget, self._priority)
+
+    def backoff(self, attempt: int) -> float:
+        """The budget's backoff."""
+        return self._budget.backoff(attempt)
 
 
 class CombinedBudget:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from simops.settings import SimopsSettings
-from simops.supersim.pacing import RateBudget, budget_key, budgets_for
+from simops.supersim.pacing import CombinedBudget, RateBudget, budget_key, budgets_for
 
 
 class FakeClock:
@@ -214,3 +214,57 @@ def test_one_budget_per_account_per_process() -> None:
     assert budgets_for(first) is budgets_for(again)
     assert budgets_for(first) is not budgets_for(other)
     assert "token-a" not in budget_key(first)
+
+
+async def test_lower_priorities_are_served_first_then_the_longest_waiter() -> None:
+    budget = make_budget(FakeClock(), concurrency=1)
+    holder = budget.slot()
+    await holder.__aenter__()
+    served: list[str] = []
+
+    async def request(name: str, priority: int) -> None:
+        async with budget.prioritized(priority).slot():
+            served.append(name)
+
+    waiting = []
+    for name, priority in [("late-batch", 5), ("old-batch-1", 1), ("plain", 0), ("old-batch-2", 1)]:
+        waiting.append(asyncio.create_task(request(name, priority)))
+        await asyncio.sleep(0)
+    await holder.__aexit__(None, None, None)
+    await asyncio.gather(*waiting)
+    assert served == ["plain", "old-batch-1", "old-batch-2", "late-batch"]
+
+
+async def test_a_cancelled_waiter_left_queued_does_not_hold_back_a_free_slot() -> None:
+    budget = make_budget(FakeClock(), concurrency=1)
+    holder = budget.slot()
+    await holder.__aenter__()
+    cancelled = asyncio.create_task(budget.slot().__aenter__())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await holder.__aexit__(None, None, None)
+    # The slot is free; the cancelled waiter is still queued but must not block the next one.
+    await asyncio.wait_for(budget.slot().__aenter__(), timeout=1.0)
+    assert budget.stats().in_flight == 1
+
+
+async def test_a_combined_lease_gives_back_what_it_took_when_a_member_fails() -> None:
+    narrow = make_budget(FakeClock(), concurrency=1)
+    account = make_budget(FakeClock(), concurrency=1)
+    holder = account.slot()
+    await holder.__aenter__()
+    combined = CombinedBudget([narrow, account])
+    attempt = asyncio.create_task(combined.slot().__aenter__())
+    await asyncio.sleep(0.01)
+    # Holding the campaign's slot while it waits for the account's.
+    assert narrow.stats().in_flight == 1
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert narrow.stats().in_flight == 0
+    await holder.__aexit__(None, None, None)
+    async with combined.slot():
+        assert (narrow.stats().in_flight, account.stats().in_flight) == (1, 1)
+    assert (narrow.stats().in_flight, account.stats().in_flight) == (0, 0)
