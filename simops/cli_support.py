@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from simops import event_loop
 from simops.settings import SimopsSettings
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 from simops.temporal import connect
@@ -57,7 +58,7 @@ def load_settings() -> SimopsSettings:
 def run_command(command: Coroutine[Any, Any, T]) -> T:
     """Run an async command; errors a person can act on become one line and an exit code."""
     try:
-        return asyncio.run(command)
+        return event_loop.run(command)
     except ConfigurationError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     except NotFoundError as error:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from simops import event_loop
 from simops.emulator.server import (
     EmulatorOptions,
     RunningEmulator,
@@ -125,7 +126,7 @@ def run(
         callback_senders=callback_senders,
     )
     try:
-        asyncio.run(serve(options))
+        event_loop.run(serve(options))
     except OSError as error:
         print(f"Cannot start the emulator: {error}", file=sys.stderr)
         raise typer.Exit(1) from None

@@ -6,7 +6,6 @@ configured (no credentials) or the input is invalid. Errors are one line on stde
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sys
@@ -19,6 +18,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from simops import event_loop
 from simops.cli_support import ExitCode, fail, load_settings
 from simops.models import SimStatus
 from simops.supersim.client import SuperSimClient
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
 def _run(command: Coroutine[Any, Any, None]) -> None:
     try:
-        asyncio.run(command)
+        event_loop.run(command)
     except ConfigurationError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     except NotFoundError as error:
