@@ -15,7 +15,7 @@ from aiohttp import web
 
 from simops.emulator.app import TOKEN_PATH, build_app
 from simops.emulator.auth import Authenticator
-from simops.emulator.callbacks import CallbackDispatcher
+from simops.emulator.callbacks import DEFAULT_CALLBACK_SENDERS, CallbackDispatcher
 from simops.emulator.clock import EmulatorClock
 from simops.emulator.context import EmulatorContext
 from simops.emulator.faults import Faults
@@ -47,7 +47,7 @@ class EmulatorOptions:
     inactive_move_beta: bool = False
     fleets_per_account: int = 2
     callback_retry_base: float = 0.5
-    callback_senders: int = 64
+    callback_senders: int = DEFAULT_CALLBACK_SENDERS
 
 
 def parse_delay(text: str) -> tuple[float, float]:
