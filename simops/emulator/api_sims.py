@@ -11,8 +11,12 @@ from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
 from simops.emulator.lifecycle import UpdateRequest
 from simops.emulator.pagination import SegmentedSource
-from simops.emulator.render import billing_period_json, sim_json
-from simops.emulator.responses import api_root, json_response, list_response
+from simops.emulator.render import billing_period_json, sim_json, sim_json_bytes
+from simops.emulator.responses import (
+    api_root,
+    encoded_json_response,
+    list_response,
+)
 from simops.emulator.state import AccountRecord, SimRecord, Store
 from simops.models import REQUESTABLE_STATUSES, SID_PATTERN, CallbackMethod, SimStatus
 from simops.transitions import RuleCode
@@ -48,7 +52,7 @@ async def register_sim(request: web.Request) -> web.Response:
         )
     store.claim_inventory(iccid)
     sim = store.add_sim(requester, context.ids.sid("HS"), iccid, context.clock.now())
-    return json_response(sim_json(sim, api_root(request)), 201)
+    return encoded_json_response(sim_json_bytes(sim, api_root(request)), 201)
 
 
 async def fetch_sim(request: web.Request) -> web.Response:
@@ -56,7 +60,7 @@ async def fetch_sim(request: web.Request) -> web.Response:
     sim = find_sim_or_404(
         context_of(request).store, requester_of(request), request.match_info["sid"]
     )
-    return json_response(sim_json(sim, api_root(request)))
+    return encoded_json_response(sim_json_bytes(sim, api_root(request)))
 
 
 def _sim_filter(
@@ -128,7 +132,7 @@ async def update_sim(request: web.Request) -> web.Response:
     sim = find_sim_or_404(context.store, requester, request.match_info["sid"])
     update = parse_update(await form_params(request))
     status = context.lifecycle.update(requester, sim, update)
-    return json_response(sim_json(sim, api_root(request)), status)
+    return encoded_json_response(sim_json_bytes(sim, api_root(request)), status)
 
 
 async def list_billing_periods(request: web.Request) -> web.Response:

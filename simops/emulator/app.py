@@ -1,4 +1,4 @@
-"""The aiohttp application: middlewares (errors and stats, then auth, limits and faults) and routes.
+"""The aiohttp application: one middleware (auth, limits and faults; errors and stats) and routes.
 
 Every answer, including aiohttp's own 404/405/413, leaves with a Twilio-style error body; an
 unexpected exception is logged and answered 500 / 20500 without touching state further.
@@ -53,9 +53,17 @@ def _error_response(http_status: int, code: int, message: str) -> web.Response:
 
 @web.middleware
 async def answer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every failure into an error body and count every answer for the stats."""
+    """Gate `/v1` requests, turn every failure into an error body and count every answer.
+
+    One middleware rather than one per concern: each layer costs a wrapper and a coroutine on
+    every request, a measurable share of the emulator's CPU in a 10,000-Sim campaign.
+    """
+    context: EmulatorContext = request.app[CONTEXT]
     try:
-        response = await handler(request)
+        if request.path.startswith(API_PREFIX):
+            response = await _api_gate(context, request, handler)
+        else:
+            response = await handler(request)
     except ApiError as error:
         response = _error_response(error.http_status, error.code, error.message)
         if error.retry_after is not None:
@@ -69,45 +77,38 @@ async def answer_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         logger.exception("emulator bug while answering %s %s", request.method, request.path)
         response = _error_response(500, RuleCode.INTERNAL, "Internal error of the emulator")
-    context_of(request).stats.record_request(
-        request.method, _route_template(request), response.status
-    )
+    context.stats.record_request(request.method, _route_template(request), response.status)
     return response
 
 
-@web.middleware
-async def api_gate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate `/v1` requests, apply the account limits and the injected faults."""
-    if not request.path.startswith(API_PREFIX):
-        return await handler(request)
-    context = context_of(request)
-    account = context.auth.authenticate(request.headers.get("Authorization"))
-    request[ACCOUNT_KEY] = account
-    limits = context.limits
-    if limits.enabled:
-        limits.acquire(account.sid)
-        try:
-            return await _with_faults(context, request, handler)
-        finally:
-            limits.release(account.sid)
-    return await _with_faults(context, request, handler)
-
-
-async def _with_faults(
+async def _api_gate(
     context: EmulatorContext, request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    faults = context.faults
-    settings = faults.settings
-    if faults.roll(settings.rate_limit_rate):
-        raise ApiError(429, RuleCode.RATE_LIMITED, "Too many requests (injected)", retry_after=1)
-    if faults.roll(settings.error_rate):
-        raise ApiError(500, RuleCode.INTERNAL, "Internal server error (injected)")
-    response = await handler(request)
-    if settings.latency_ms > 0:
-        # A slow answer, not a slow API: the request is already applied (and its callback may
-        # already be on its way) when the client finally hears back, as on a congested link.
-        await asyncio.sleep(settings.latency_ms / 1000.0)
-    return response
+    """Authenticate a `/v1` request, apply the account limits and the injected faults."""
+    account = context.auth.authenticate(request.headers.get("Authorization"))
+    request[ACCOUNT_KEY] = account
+    limits = context.limits if context.limits.enabled else None
+    if limits is not None:
+        limits.acquire(account.sid)
+    try:
+        faults = context.faults
+        settings = faults.settings
+        if faults.roll(settings.rate_limit_rate):
+            raise ApiError(
+                429, RuleCode.RATE_LIMITED, "Too many requests (injected)", retry_after=1
+            )
+        if faults.roll(settings.error_rate):
+            raise ApiError(500, RuleCode.INTERNAL, "Internal server error (injected)")
+        response = await handler(request)
+        if settings.latency_ms > 0:
+            # A slow answer, not a slow API: the request is already applied (and its callback
+            # may already be on its way) when the client finally hears back, as on a congested
+            # link.
+            await asyncio.sleep(settings.latency_ms / 1000.0)
+        return response
+    finally:
+        if limits is not None:
+            limits.release(account.sid)
 
 
 async def issue_token(request: web.Request) -> web.Response:
@@ -131,7 +132,7 @@ def build_app(context: EmulatorContext) -> web.Application:
     """The emulator's aiohttp application."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[answer_middleware, api_gate_middleware],
+        middlewares=[answer_middleware],
     )
     app[CONTEXT] = context
     app.router.add_post(TOKEN_PATH, issue_token)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
 
@@ -60,9 +60,19 @@ class SignedRequest:
     headers: dict[str, str]
 
 
+def _quote(text: str) -> str:
+    # `quote_plus` leaves ASCII letters and digits as they are: SIDs and statuses skip it.
+    return text if text.isascii() and text.isalnum() else quote_plus(text)
+
+
+def form_encode(params: list[tuple[str, str]]) -> str:
+    """`urllib.parse.urlencode(params)` for text pairs, byte for byte, at a fraction of its cost."""
+    return "&".join([f"{_quote(name)}={_quote(value)}" for name, value in params])
+
+
 def sign_event(event: CallbackEvent) -> SignedRequest:
     """The signed HTTP request for `event`: form body for POST, query string for GET."""
-    encoded = urlencode(event.params)
+    encoded = form_encode(event.params)
     headers = {
         "User-Agent": USER_AGENT,
         KORE_IDEMPOTENCY_HEADER: event.idempotency_token,

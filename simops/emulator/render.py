@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from simops.emulator.clock import iso
@@ -34,6 +35,29 @@ def sim_json(sim: SimRecord, api: str) -> dict[str, Any]:
             "sim_ip_addresses": f"{url}/IpAddresses",
         },
     }
+
+
+def _json_string(value: str | None) -> str:
+    # What `json.dumps` writes for a string or None (ASCII-only, the C escaper it uses itself).
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def sim_json_bytes(sim: SimRecord, api: str) -> bytes:
+    """`sim_json(sim, api)` as `json.dumps` writes it compactly, byte for byte, without the dict.
+
+    Fetching and updating a Sim answer this on every request of a campaign; building the text
+    directly costs a fraction of a dict plus the generic encoder.
+    """
+    url = encode_basestring_ascii(f"{api}/Sims/{sim.sid}")
+    url_open = url[:-1]
+    return (
+        f'{{"sid":{_json_string(sim.sid)},"unique_name":{_json_string(sim.unique_name)},'
+        f'"account_sid":{_json_string(sim.account_sid)},"iccid":{_json_string(sim.iccid)},'
+        f'"status":{_json_string(sim.status.value)},"fleet_sid":{_json_string(sim.fleet_sid)},'
+        f'"date_created":"{iso(sim.date_created)}","date_updated":"{iso(sim.date_updated)}",'
+        f'"url":{url},"links":{{"billing_periods":{url_open}/BillingPeriods",'
+        f'"sim_ip_addresses":{url_open}/IpAddresses"}}}}'
+    ).encode()
 
 
 def fleet_json(fleet: FleetRecord, api: str) -> dict[str, Any]:

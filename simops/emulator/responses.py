@@ -18,11 +18,12 @@ JSON_CONTENT_TYPE = "application/json"
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     """A compact JSON response."""
-    return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        status=status,
-        content_type=JSON_CONTENT_TYPE,
-    )
+    return encoded_json_response(json.dumps(body, separators=(",", ":")).encode(), status)
+
+
+def encoded_json_response(body: bytes, status: int = 200) -> web.Response:
+    """A response of JSON already encoded (e.g. by `render.sim_json_bytes`)."""
+    return web.Response(body=body, status=status, content_type=JSON_CONTENT_TYPE)
 
 
 def origin_of(request: web.Request) -> str:

@@ -43,7 +43,8 @@ class Stats:
     def record_write(self, sim_sid: str) -> None:
         """Count one state-changing write on a Sim."""
         self.state_changing_writes += 1
-        count = self.writes_per_sim[sim_sid] + 1
+        # `get` rather than indexing: a Counter's missing key goes through a Python `__missing__`.
+        count = self.writes_per_sim.get(sim_sid, 0) + 1
         self.writes_per_sim[sim_sid] = count
         if count > self.max_writes_per_sim:
             self.max_writes_per_sim = count
