@@ -129,7 +129,13 @@ async def largest_history(client: Client) -> int:
 
 
 async def throughput(
-    sims: int, runs: int, warm_up_sims: int, naive_sims: int, in_flight: int, figures: list[Figure]
+    sims: int,
+    runs: int,
+    warm_up_sims: int,
+    naive_sims: int,
+    in_flight: int,
+    figures: list[Figure],
+    **spec_fields: object,
 ) -> None:
     """`runs` campaigns of `sims` SIMs each, then the naive way over `naive_sims` more.
 
@@ -155,7 +161,10 @@ async def throughput(
             elapsed_total = 0.0
             for run in range(runs):
                 elapsed, counts = await run_campaign(
-                    stack, f"throughput-{run + 1}", campaign_sids[run * sims : (run + 1) * sims]
+                    stack,
+                    f"throughput-{run + 1}",
+                    campaign_sids[run * sims : (run + 1) * sims],
+                    **spec_fields,
                 )
                 elapsed_total += elapsed
                 rates.append(counts.get("converged", 0) / elapsed)
@@ -270,7 +279,13 @@ async def main(args: argparse.Namespace) -> None:
     figures: list[Figure] = [Figure("event loop of the stack", event_loop.loop_name())]
     scenarios: list[Callable[[], Awaitable[None]]] = [
         lambda: throughput(
-            args.sims, args.runs, args.warm_up_sims, args.naive_sims, args.naive_in_flight, figures
+            args.sims,
+            args.runs,
+            args.warm_up_sims,
+            args.naive_sims,
+            args.naive_in_flight,
+            figures,
+            **({"batch_size": args.batch_size} if args.batch_size else {}),
         ),
     ]
     if args.rate_sims:
@@ -294,6 +309,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--warm-up-sims", type=int, default=200, help="a campaign before the measured ones"
     )
+    parser.add_argument("--batch-size", type=int, help="SIMs per batch (default: the spec's)")
     parser.add_argument("--naive-sims", type=int, default=10_000)
     parser.add_argument("--naive-in-flight", type=int, default=100)
     parser.add_argument("--rate-sims", type=int, default=5_000)
