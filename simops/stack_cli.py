@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from simops import gc_tuning
 from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.dev import DevOptions, DevStackError, run_dev
@@ -34,6 +35,7 @@ async def _until_stopped(
     stop = asyncio.Event()
     install_stop_handlers(stop)
     settings = load_settings()
+    gc_tuning.tune_for_service()
     await service(settings, stop)
     return ExitCode.OK
 
@@ -55,6 +57,7 @@ def callbacks() -> None:
 async def _dev(options: DevOptions) -> int:
     stop = asyncio.Event()
     install_stop_handlers(stop)
+    gc_tuning.tune_for_service()
     try:
         await run_dev(options, stop)
     except DevStackError as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from simops import event_loop
+from simops import event_loop, gc_tuning
 from simops.emulator.server import (
     EmulatorOptions,
     RunningEmulator,
@@ -20,8 +19,6 @@ from simops.emulator.server import (
     start_emulator,
 )
 
-YOUNG_GC_THRESHOLD = 10_000
-"""Net allocations between young-generation collections in the emulator process (default 700)."""
 READY_LINE_PREFIX = "Super SIM API emulator ready:"
 """The first line printed once serving; `process.spawn_emulator_process` waits for it."""
 
@@ -50,15 +47,9 @@ def banner(emulator: RunningEmulator) -> str:
 async def serve(options: EmulatorOptions) -> None:
     """Run an emulator until SIGINT or SIGTERM, then stop it cleanly."""
     emulator = await start_emulator(options)
-    # The seeded store lives as long as the process: keep it out of every GC pass, or a
-    # million Sims make each full collection stall requests for a second.
-    gc.collect()
-    gc.freeze()
-    # Hundreds of requests and callbacks in flight keep thousands of young objects alive
-    # (aiohttp's per-request state, pending updates, timers), and every young collection walks
-    # them again: at Python's default of 700 allocations that took 40-55 µs of CPU per Sim of an
-    # activation campaign, a tenth of the emulator's. Every 10,000: 5-7 µs, pauses of ~5 ms.
-    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+    # The seeded store lives as long as the process: frozen, it stays out of every collection
+    # (a million Sims would make each full one stall requests for a second).
+    gc_tuning.tune_for_service()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
