@@ -142,7 +142,8 @@ async def throughput(
     A campaign of `warm_up_sims` other SIMs goes first: the first workflow tasks of a new worker
     process pay for its imports (about 0.6 s), which a deployed worker paid long before.
     """
-    seed = warm_up_sims + sims * runs + naive_sims
+    measured_end = warm_up_sims + sims * runs
+    seed = measured_end + naive_sims
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
         async with process_stack(Path(scratch), args) as stack:
@@ -155,7 +156,7 @@ async def throughput(
                         f"{warm_up_seconds:.1f} s",
                     )
                 )
-            campaign_sids = sids[warm_up_sims : warm_up_sims + sims * runs]
+            campaign_sids = sids[warm_up_sims:measured_end]
             cpu_before = {name: cpu_seconds(pid) for name, pid in stack.pids().items()}
             rates: list[float] = []
             elapsed_total = 0.0
@@ -184,12 +185,12 @@ async def throughput(
                     f"{campaign_rate:,.0f}",
                 )
             )
-            converged = sims * runs
+            sims_run = sims * runs
             for name, seconds in cpu_used.items():
                 figures.append(
                     Figure(
                         f"  CPU of the {name}",
-                        f"{seconds * 1000 / converged:.2f} ms per SIM "
+                        f"{seconds * 1000 / sims_run:.2f} ms per SIM "
                         f"({seconds / elapsed_total:.0%} of a core)",
                     )
                 )
@@ -197,15 +198,13 @@ async def throughput(
             figures.append(
                 Figure(
                     "  CPU of the whole stack",
-                    f"{total_cpu * 1000 / converged:.2f} ms per SIM "
+                    f"{total_cpu * 1000 / sims_run:.2f} ms per SIM "
                     f"({total_cpu / elapsed_total / (os.cpu_count() or 1):.0%} of the machine)",
                 )
             )
             naive_seconds = 0.0
             if naive_sims:
-                naive_seconds = await run_naive(
-                    stack, sids[warm_up_sims + sims * runs :], in_flight
-                )
+                naive_seconds = await run_naive(stack, sids[measured_end:], in_flight)
                 naive_rate = naive_sims / naive_seconds
                 figures.append(
                     Figure(
