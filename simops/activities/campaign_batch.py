@@ -228,7 +228,8 @@ class _Stepper:
 
     async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
         """One round for one SIM: read it if asked, then plan and apply until it must wait."""
-        sim = sim.model_copy(update={"started_at": sim.started_at or _now()})
+        if sim.started_at is None:
+            sim = sim.model_copy(update={"started_at": _now()})
         observed = sim.observed or sim.before
         if fresh or observed is None:
             read = await self._read(sim)
@@ -236,15 +237,18 @@ class _Stepper:
                 return read
             observed = read
         for _ in range(MAX_STEPS_PER_ROUND):
-            sim = sim.model_copy(update={"observed": observed})
+            if sim.observed is not observed:
+                # `_apply` hands back the SIM already holding what it observed: no second copy.
+                sim = sim.model_copy(update={"observed": observed})
             if observed.status == SimStatus.SCHEDULED:
                 if self._final:
                     return _ended(sim, OutcomeKind.FAILED, message=DEADLINE_REASON)
                 return sim
-            violation = check_applies_to(observed.state(), sim.desired, sim.from_statuses)
+            state = observed.state()
+            violation = check_applies_to(state, sim.desired, sim.from_statuses)
             if violation is not None:
                 return _ended(sim, OutcomeKind.FAILED, int(violation.code), violation.message)
-            step = plan(observed.state(), sim.desired)
+            step = plan(state, sim.desired)
             if step.kind == PlanKind.DONE:
                 kind = OutcomeKind.CONVERGED if sim.writes else OutcomeKind.ALREADY_CONVERGED
                 return _ended(sim, kind)
@@ -300,17 +304,19 @@ class _Stepper:
     async def _apply(
         self, sim: TrackedSim, update: SimUpdate
     ) -> tuple[TrackedSim, SimSnapshot] | TrackedSim | RowOutcome:
-        sim = sim.model_copy(update={"attempts": sim.attempts + 1})
+        attempts = sim.attempts + 1
         try:
             result = await self._client.update_sim(sim.sim_sid, update)
         except SuperSimError as error:
             if error.retryable or error.code == RuleCode.SCHEDULED_CONFLICT:
                 # Busy (scheduled by someone else) or a transient failure: next round re-reads.
-                return sim.model_copy(update={"observed": None})
-            return _ended(sim, OutcomeKind.FAILED, error.code, error.message)
+                return sim.model_copy(update={"attempts": attempts, "observed": None})
+            failed = sim.model_copy(update={"attempts": attempts})
+            return _ended(failed, OutcomeKind.FAILED, error.code, error.message)
         observed = SimSnapshot.of(result.sim)
         changed = result.accepted_async or observed != sim.observed
-        return sim.model_copy(update={"writes": sim.writes + int(changed)}), observed
+        applied = {"attempts": attempts, "writes": sim.writes + int(changed), "observed": observed}
+        return sim.model_copy(update=applied), observed
 
 
 def _track(row: PlannedRow) -> TrackedSim:

@@ -51,7 +51,7 @@ from simops.models import (
 )
 from simops.settings import SimopsSettings
 from simops.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
-from simops.supersim.client import MAX_PAGE_SIZE, SuperSimClient
+from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
 from simops.supersim.errors import NotFoundError, SuperSimError
 
 logger = logging.getLogger(__name__)
@@ -275,20 +275,34 @@ class CampaignPreparer:
         await self._record_names(sorted(names))
 
     async def _list_account(self, lookup_seconds: float) -> bool:
-        """List the account into the snapshot; stop (`False`) once lookups would be quicker."""
+        """List the account into the snapshot; stop (`False`) once lookups would be quicker.
+
+        The next page is asked for before this one is stored, so the API prepares it while the
+        snapshot takes this one in.
+        """
         started = time.monotonic()
-        page_url: str | None = None
         listed = 0
-        while True:
-            page = await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
-            await asyncio.to_thread(self._tables.add_sims, page.sims)
-            listed += len(page.sims)
-            self._progress("snapshot", listed)
-            if page.next_page_url is None:
-                return True
-            if time.monotonic() - started >= lookup_seconds:
-                return False
-            page_url = page.next_page_url
+        fetching = asyncio.ensure_future(self._list_page(None))
+        try:
+            while True:
+                page = await fetching
+                more = (
+                    page.next_page_url is not None and time.monotonic() - started < lookup_seconds
+                )
+                if more:
+                    fetching = asyncio.ensure_future(self._list_page(page.next_page_url))
+                await asyncio.to_thread(self._tables.add_sims, page.sims)
+                listed += len(page.sims)
+                self._progress("snapshot", listed)
+                if not more:
+                    return page.next_page_url is None
+        finally:
+            # A page still coming when the listing stops or fails is not wanted any more.
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+
+    async def _list_page(self, page_url: str | None) -> SimPage:
+        return await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
 
     # Stage 3: every row checked and planned
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from simops.models import CallbackMethod, SimStatus
+from simops.models import CallbackMethod, Sim, SimStatus
+from simops.supersim.client import _parse, _parse_page
 from simops.supersim.errors import TransportError
 from simops.supersim.wire import decode_list, encode_parameters, parameter_name
 
@@ -59,3 +64,56 @@ def test_a_list_envelope_names_its_array_in_meta() -> None:
 def test_a_malformed_list_is_a_transport_error(raw: bytes) -> None:
     with pytest.raises(TransportError):
         decode_list(raw, "sims")
+
+
+SIM_FIELDS = st.fixed_dictionaries(
+    {"sid": st.sampled_from(["HS" + "a" * 32, "HS" + "b" * 32])},
+    optional={
+        "account_sid": st.sampled_from(["AC" + "c" * 32, None]),
+        "status": st.sampled_from(["new", "active", "bogus", 3]),
+        "fleet_sid": st.one_of(st.none(), st.just("HF" + "d" * 32)),
+        "unique_name": st.one_of(st.none(), st.text(max_size=5)),
+        "extra": st.integers(),
+    },
+)
+PAGE_META = st.one_of(
+    st.none(),
+    st.just("not an object"),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "key": st.sampled_from(["sims", "fleets", None, 7]),
+            "next_page_url": st.sampled_from(["https://x/v1/Sims?Page=1", "", None, 5]),
+            "page_size": st.integers(),
+        },
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sims=st.one_of(st.lists(SIM_FIELDS, max_size=3), st.just("not a list"), st.just([1])),
+    fleets=st.one_of(st.none(), st.lists(st.just({"sid": "HF1", "account_sid": "AC1"}))),
+    meta=PAGE_META,
+)
+def test_a_page_parsed_in_one_pass_reads_as_item_by_item(sims: Any, fleets: Any, meta: Any) -> None:
+    document: dict[str, Any] = {"sims": sims}
+    if fleets is not None:
+        document["fleets"] = fleets
+    if meta is not None:
+        document["meta"] = meta
+    raw = json.dumps(document).encode()
+
+    def item_by_item() -> tuple[list[Sim], str | None]:
+        envelope = decode_list(raw, "sims")
+        return [_parse(Sim, item) for item in envelope.items], envelope.next_page_url
+
+    try:
+        expected: object = item_by_item()
+    except TransportError as error:
+        expected = type(error)
+    try:
+        parsed: object = _parse_page(Sim, raw, "sims")
+    except TransportError as error:
+        parsed = type(error)
+    assert parsed == expected
