@@ -542,7 +542,7 @@ class CampaignSpec(BaseModel):
     max_failures: int | None = Field(default=None, ge=0)
     max_failure_ratio: float | None = Field(default=None, ge=0, le=1)
     canary: int = Field(default=0, ge=0)
-    batch_size: int = Field(default=500, ge=1, le=1000)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
     batches_per_run: int = Field(default=200, ge=1)
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     deadline_seconds: float = Field(default=86_400.0, gt=0)
