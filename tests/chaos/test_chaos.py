@@ -7,6 +7,7 @@ reported converged that is not, none written more often than its path needs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,42 +17,77 @@ from chaos_scenarios import (
     forged_callbacks,
     ingress_down,
     kill_worker,
+    migration,
     restart_server,
     run_scenario,
 )
 
 SIMS = 300
-DEADLINE = {"deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
+ROWS_ENDED = re.compile(r"(\d+) rows")
+SMALL_BATCHES = {"batch_size": 10}
+"""Several batches, so that a campaign's progress (counted as batches end) moves in steps and
+each scenario breaks things while batches are in flight, not after the only one ended."""
+DEADLINE = {**SMALL_BATCHES, "deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
 
 
-def assert_accounted(result: ChaosResult) -> None:
+def assert_accounted(result: ChaosResult, most_writes: int = 1) -> None:
     assert result.unaccounted == 0, result
     assert result.false_converged == 0, result
-    assert result.max_writes_per_sim == 1, result
+    assert result.overwritten == 0, result
+    assert result.max_writes_per_sim == most_writes, result
+
+
+def assert_broken_mid_campaign(result: ChaosResult) -> None:
+    """Every break happened while rows were still in progress (each note says how many had
+    ended: "... at 100 rows")."""
+    ended_at = [int(match[1]) for note in result.notes if (match := ROWS_ENDED.search(note))]
+    assert ended_at and len(ended_at) == len(result.notes), result.notes
+    assert all(rows < SIMS for rows in ended_at), result.notes
 
 
 async def test_worker_killed_three_times(tmp_path: Path) -> None:
-    result = await run_scenario("kill", tmp_path, SIMS, kill_worker(3))
+    result = await run_scenario("kill", tmp_path, SIMS, kill_worker(3), spec_fields=SMALL_BATCHES)
 
     assert_accounted(result)
     assert result.converged == SIMS
     assert len(result.notes) == 3
+    assert_broken_mid_campaign(result)
+
+
+async def test_worker_killed_three_times_during_a_migration(tmp_path: Path) -> None:
+    result = await run_scenario(
+        "kill", tmp_path, SIMS, kill_worker(3), workload=migration, spec_fields=SMALL_BATCHES
+    )
+
+    # An active SIM is deactivated, moved and reactivated: 3 writes, and never a fourth.
+    assert_accounted(result, most_writes=3)
+    assert result.converged == SIMS
+    assert len(result.notes) == 3
+    assert_broken_mid_campaign(result)
 
 
 async def test_dev_server_killed_and_restarted(tmp_path: Path) -> None:
-    result = await run_scenario("server", tmp_path, SIMS, restart_server())
-
-    assert_accounted(result)
-    assert result.converged == SIMS
-
-
-async def test_ingress_down(tmp_path: Path) -> None:
     result = await run_scenario(
-        "ingress", tmp_path, SIMS, ingress_down(5.0), spec_fields={"callback_wait_seconds": 3.0}
+        "server", tmp_path, SIMS, restart_server(), spec_fields=SMALL_BATCHES
     )
 
     assert_accounted(result)
     assert result.converged == SIMS
+    assert_broken_mid_campaign(result)
+
+
+async def test_ingress_down(tmp_path: Path) -> None:
+    result = await run_scenario(
+        "ingress",
+        tmp_path,
+        SIMS,
+        ingress_down(5.0),
+        spec_fields={**SMALL_BATCHES, "callback_wait_seconds": 3.0},
+    )
+
+    assert_accounted(result)
+    assert result.converged == SIMS
+    assert_broken_mid_campaign(result)
 
 
 async def test_emulator_faults(tmp_path: Path) -> None:
