@@ -182,8 +182,7 @@ def _spec(
         source=CampaignSource(file_name=file_name),
         fleet=prepared.fleet,
         migration=prepared.migration,
-        concurrency=100,
-        **spec_fields,
+        **{"concurrency": 100, **spec_fields},
     )
 
 

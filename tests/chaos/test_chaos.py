@@ -24,10 +24,11 @@ from chaos_scenarios import (
 
 SIMS = 300
 ROWS_ENDED = re.compile(r"(\d+) rows")
-SMALL_BATCHES = {"batch_size": 10}
-"""Several batches, so that a campaign's progress (counted as batches end) moves in steps and
-each scenario breaks things while batches are in flight, not after the only one ended."""
-DEADLINE = {**SMALL_BATCHES, "deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
+SMALL_BATCHES = {"batch_size": 10, "concurrency": 20}
+"""Many small batches, a few in flight at a time (the window is the concurrency over 5): the
+campaign's progress, counted as batches end, moves in small steps over several seconds, so
+each scenario breaks things while rows are still in progress, not after they all ended."""
+DEADLINE = {"deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
 
 
 def assert_accounted(result: ChaosResult, most_writes: int = 1) -> None:
