@@ -210,11 +210,8 @@ async def account(
 ) -> tuple[int, Counter[str], int, int]:
     """Converged rows, failures by reason, rows without exactly one final outcome, and rows
     reported converged whose SIM is not in fact where it should be (read back from the API)."""
-    store = CampaignStore.open(stack.settings.campaign_dir, campaign_id)
-    try:
+    with CampaignStore.open(stack.settings.campaign_dir, campaign_id) as store:
         rows = list(store.report_rows())
-    finally:
-        store.close()
     ended = Counter(row.row_no for row in rows if row.outcome != "pending")
     unaccounted = len(prepared.sids) - sum(1 for count in ended.values() if count == 1)
     converged = [
