@@ -16,6 +16,7 @@ from simops.campaign_control import (
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
+    MinEndedOption,
     RateOption,
     WatchOption,
     add_control_commands,
@@ -60,6 +61,7 @@ def build_spec(
     concurrency: int,
     max_failures: str | None,
     canary: int,
+    min_ended: int = 100,
 ) -> CampaignSpec:
     """The campaign's spec from the command line, or a one-line error (exit 2)."""
     if action in MIGRATION_ACTIONS:
@@ -94,6 +96,7 @@ def build_spec(
             concurrency=concurrency,
             max_failures=most,
             max_failure_ratio=ratio,
+            min_ended_for_ratio=min_ended,
             canary=canary,
         ),
     )
@@ -120,6 +123,7 @@ def start(
     rate: RateOption = None,
     concurrency: ConcurrencyOption = 200,
     max_failures: MaxFailuresOption = None,
+    min_ended: MinEndedOption = 100,
     canary: CanaryOption = 0,
     campaign_id: Annotated[
         str | None, typer.Option("--id", help="Campaign ID; starting an ID twice starts once.")
@@ -142,6 +146,7 @@ def start(
         concurrency=concurrency,
         max_failures=max_failures,
         canary=canary,
+        min_ended=min_ended,
     )
     if dry_run:
         raise typer.Exit(run_command(print_plan(settings, spec, from_file)))

@@ -20,6 +20,7 @@ from typing import Annotated, TextIO
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from temporalio.client import WorkflowExecutionStatus
 
@@ -33,14 +34,27 @@ from simops.cli_support import (
     load_settings,
     run_command,
 )
-from simops.models import CampaignAction, CampaignProgress, CampaignResult, CampaignSpec
+from simops.models import (
+    MIGRATION_ACTIONS,
+    PENDING,
+    CampaignAction,
+    CampaignProgress,
+    CampaignSpec,
+    OutcomeKind,
+)
 from simops.operations import (
     CampaignAlreadyStartedError,
     CampaignHandle,
     campaign_status,
     start_campaign,
 )
-from simops.reports import render_plan, summarize, write_report
+from simops.reports import (
+    describe_out_of_service,
+    out_of_service_summary,
+    render_plan,
+    summarize,
+    write_report,
+)
 from simops.settings import SimopsSettings
 from simops.sources import SourceError
 from simops.supersim.client import SuperSimClient
@@ -58,7 +72,15 @@ ConcurrencyOption = Annotated[
     typer.Option(help="Requests in flight at once for the whole campaign, across every worker."),
 ]
 MaxFailuresOption = Annotated[
-    str | None, typer.Option(help="Stop new writes after N failures, or P% of the rows.")
+    str | None,
+    typer.Option(
+        help="Stop new writes after N failures, or once P% of the SIMs that ended failed "
+        "(judged after --min-ended SIMs ended, or P% of all rows failed)."
+    ),
+]
+MinEndedOption = Annotated[
+    int,
+    typer.Option(min=1, help="SIMs that must end before a --max-failures P% is judged."),
 ]
 CanaryOption = Annotated[
     int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
@@ -150,31 +172,101 @@ async def start_and_watch(
     if not watch:
         typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
         return ExitCode.OK
-    return await watch_campaign(group, handle, sys.stdout)
+    return await watch_campaign(group, settings, handle, sys.stdout)
 
 
 def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
-    """One line of a running campaign's progress."""
-    counts = ", ".join(f"{kind.value} {count}" for kind, count in sorted(progress.counts.items()))
-    total = progress.total_rows if progress.total_rows is not None else "?"
-    rate = f", {progress.rows_per_second:.0f} rows/s" if progress.rows_per_second else ""
-    eta = f", ETA {progress.eta_seconds:.0f} s" if progress.eta_seconds is not None else ""
+    """One line of a campaign's progress, running or ended (the same fields in every phase)."""
+    counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(progress.counts.items()))
+    total = f"{progress.total_rows:,}" if progress.total_rows is not None else "?"
+    rate = f", {progress.rows_per_second:,.0f} rows/s" if progress.rows_per_second else ""
+    eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds is not None else ""
     reason = f" ({progress.stop_reason})" if progress.stop_reason else ""
+    downtime = (
+        f"; {describe_out_of_service(progress.out_of_service)}"
+        if progress.action in MIGRATION_ACTIONS and progress.finished_at is not None
+        else ""
+    )
     return (
         f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}, "
-        f"{progress.ended_rows}/{total} rows ended{rate}{eta}; {counts or 'nothing yet'}"
+        f"{progress.ended_rows:,}/{total} rows ended{rate}{eta}; {counts or 'nothing yet'}"
+        f"{downtime}"
     )
 
 
-def result_line(group: CommandGroup, result: CampaignResult) -> str:
-    """One line of how a campaign ended."""
-    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(result.counts.items()))
-    reason = f" ({result.stop_reason})" if result.stop_reason else ""
-    return f"{group.noun} {result.campaign_id}: {result.phase.value}{reason}; {counts}"
+def _with_store(
+    settings: SimopsSettings, progress: CampaignProgress, *, ended: bool
+) -> CampaignProgress:
+    """The progress with counts read from the campaign store, which records each SIM as it
+    ends (the workflow learns of them only as batches end); unchanged without a store here."""
+    try:
+        store = CampaignStore.open(settings.campaign_dir, progress.campaign_id)
+    except CampaignStoreError:
+        return progress
+    with store:
+        total = store.row_count() or progress.total_rows
+        if total is None or not store.is_prepared():
+            return progress
+        counts = store.counts()
+        downtime = out_of_service_summary(store.out_of_service_seconds()) if ended else None
+    pending = counts.get(PENDING, 0)
+    ended_rows = total - pending
+    run_by_sims = ended_rows - counts.get(OutcomeKind.INVALID.value, 0)
+    rate = eta = None
+    if progress.started_at is not None and run_by_sims > 0:
+        until = progress.finished_at or datetime.now(UTC)
+        elapsed = (until - progress.started_at).total_seconds()
+        rate = run_by_sims / elapsed if elapsed > 0 else None
+        eta = pending / rate if rate and not ended else None
+    return progress.model_copy(
+        update={
+            "total_rows": total,
+            "ended_rows": ended_rows,
+            "counts": {kind: count for kind, count in counts.items() if count},
+            "rows_per_second": rate,
+            "eta_seconds": 0.0 if ended else eta,
+            "out_of_service": downtime,
+        }
+    )
 
 
-async def watch_campaign(group: CommandGroup, handle: CampaignHandle, out: TextIO) -> int:
-    """A live progress bar until the campaign ends, then its result line."""
+async def campaign_progress(
+    settings: SimopsSettings, handle: CampaignHandle, status: WorkflowExecutionStatus
+) -> CampaignProgress:
+    """A campaign's progress in one shape whatever its phase: a running campaign's progress,
+    or an ended campaign's result with the same fields, counts from the store."""
+    if status == WorkflowExecutionStatus.RUNNING:
+        progress = await handle.query(CampaignWorkflow.progress)
+        return _with_store(settings, progress, ended=False)
+    result = await handle.result()
+    action = _action_of(settings, result.campaign_id)
+    if action is None:
+        # No store on this machine: the ended workflow's last state tells the action.
+        action = (await handle.query(CampaignWorkflow.progress)).action
+    ended = CampaignProgress(
+        campaign_id=result.campaign_id,
+        action=action,
+        phase=result.phase,
+        total_rows=sum(result.counts.values()),
+        counts=result.counts,
+        ended_rows=sum(n for kind, n in result.counts.items() if kind != PENDING),
+        eta_seconds=0.0,
+        stop_reason=result.stop_reason,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+    return _with_store(settings, ended, ended=True)
+
+
+async def _status(handle: CampaignHandle) -> WorkflowExecutionStatus:
+    # A workflow being described always has a status; the SDK types it as optional.
+    return (await handle.describe()).status or WorkflowExecutionStatus.RUNNING
+
+
+async def watch_campaign(
+    group: CommandGroup, settings: SimopsSettings, handle: CampaignHandle, out: TextIO
+) -> int:
+    """A live progress bar, moving as SIMs end, until the campaign ends; then its last line."""
     console = Console(file=out)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -186,26 +278,27 @@ async def watch_campaign(group: CommandGroup, handle: CampaignHandle, out: TextI
         transient=False,
     ) as bar:
         task = bar.add_task(group.noun, total=None, detail="")
-        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            progress = await handle.query(CampaignWorkflow.progress)
-            counts = " ".join(f"{k.value}={v}" for k, v in sorted(progress.counts.items()))
+        while (status := await _status(handle)) == WorkflowExecutionStatus.RUNNING:
+            progress = await campaign_progress(settings, handle, status)
+            counts = " ".join(f"{kind}={count}" for kind, count in sorted(progress.counts.items()))
             bar.update(
                 task,
-                description=f"{progress.campaign_id} {progress.phase.value}",
+                description=escape(f"{progress.campaign_id} {progress.phase.value}"),
                 total=progress.total_rows,
                 completed=progress.ended_rows,
-                detail=counts,
+                detail=escape(counts),
             )
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-    result = await handle.result()
-    typer.echo(result_line(group, result))
+    if status != WorkflowExecutionStatus.COMPLETED:
+        fail(f"{group.noun} {handle.id} ended {status.name.lower()}: see the Temporal Web UI")
+    typer.echo(progress_line(group, await campaign_progress(settings, handle, status)))
     return ExitCode.OK
 
 
 async def show_status(
     group: CommandGroup, campaign_id: str, watch: bool, output: OutputFormat
 ) -> int:
-    """Progress of a running campaign, or the result of an ended one."""
+    """A campaign's progress, running or ended, as a line or as JSON of one shape."""
     settings = load_settings()
     client = await connect_temporal(settings)
     handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
@@ -213,17 +306,12 @@ async def show_status(
     if status is None:
         fail(f"no {group.noun} {campaign_id}", ExitCode.BAD_INPUT)
     if watch and status == WorkflowExecutionStatus.RUNNING:
-        return await watch_campaign(group, handle, sys.stdout)
-    if status == WorkflowExecutionStatus.RUNNING:
-        progress = await handle.query(CampaignWorkflow.progress)
-        line = progress_line(group, progress)
-        typer.echo(progress.model_dump_json() if output == OutputFormat.JSON else line)
-        return ExitCode.OK
-    if status != WorkflowExecutionStatus.COMPLETED:
+        return await watch_campaign(group, settings, handle, sys.stdout)
+    if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
         fail(f"{group.noun} {campaign_id} ended {status.name.lower()}: see the Temporal Web UI")
-    result = await handle.result()
-    line = result_line(group, result)
-    typer.echo(result.model_dump_json() if output == OutputFormat.JSON else line)
+    progress = await campaign_progress(settings, handle, status)
+    line = progress_line(group, progress)
+    typer.echo(progress.model_dump_json() if output == OutputFormat.JSON else line)
     return ExitCode.OK
 
 

@@ -68,7 +68,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
     attempts INTEGER NOT NULL,
     started_at TEXT,
     finished_at TEXT,
-    warning TEXT
+    warning TEXT,
+    writes INTEGER,
+    restored INTEGER,
+    out_of_service_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS sims (
     sid TEXT PRIMARY KEY,
@@ -92,12 +95,19 @@ CREATE INDEX IF NOT EXISTS rows_by_new_name ON rows (unique_name) WHERE unique_n
 
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "rows": ("target_account TEXT", "target_status TEXT", "target_fleet TEXT", "note TEXT"),
-    "outcomes": ("warning TEXT",),
+    "outcomes": (
+        "warning TEXT",
+        "writes INTEGER",
+        "restored INTEGER",
+        "out_of_service_seconds REAL",
+    ),
 }
 """Columns added since stores were first written: an older store gets them when opened.
 
 A row's `target_*` is where a rollback takes its SIM back to (`target_fleet` empty: no Fleet);
-`note` is what the report says of a row besides its outcome.
+`note` is what the report says of a row besides its outcome. An outcome's `writes` counts the
+state-changing writes the campaign made to the SIM, `restored` says whether compensation put back
+what a failed path changed, and `out_of_service_seconds` how long the SIM was deactivated.
 """
 
 ADDED_TABLES = {

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from simops.campaign_controls import failure_threshold_reason
 from simops.campaign_db import CampaignDatabase, placeholders, snapshot_columns, snapshot_of
 from simops.campaign_preparation import PreparationStore, PrepareStage
 from simops.models import (
@@ -48,7 +51,7 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.before_status, o.before_fleet, o.before_account, o.before_name,
        o.after_status, o.after_fleet, o.after_account, o.after_name,
        o.attempts, o.started_at, o.finished_at,
-       o.warning, b.start_time, b.end_time
+       o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds
 FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
 LEFT JOIN billing_periods b ON b.row_no = r.row_no
 WHERE r.row_no BETWEEN ? AND ?
@@ -63,8 +66,8 @@ UPSERT_OUTCOME = """
 INSERT INTO outcomes (row_no, sim_sid, outcome, code, message,
     before_status, before_fleet, before_account, before_name,
     after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at,
-    warning)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    warning, writes, restored, out_of_service_seconds)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (row_no) DO UPDATE SET
     sim_sid = excluded.sim_sid, outcome = excluded.outcome, code = excluded.code,
     message = excluded.message, before_status = excluded.before_status,
@@ -73,8 +76,15 @@ ON CONFLICT (row_no) DO UPDATE SET
     after_fleet = excluded.after_fleet, after_account = excluded.after_account,
     after_name = excluded.after_name, attempts = excluded.attempts,
     started_at = excluded.started_at, finished_at = excluded.finished_at,
-    warning = excluded.warning
+    warning = excluded.warning, writes = excluded.writes, restored = excluded.restored,
+    out_of_service_seconds = excluded.out_of_service_seconds
 """
+
+STOP_REASON = "stop_reason"
+"""The `meta` key of why the campaign takes no new first write (stopped or cancelled)."""
+
+ENDED_BY_SIM = ("converged", "already_converged", "failed")
+"""Outcomes of SIMs the campaign ran to an end (a failure ratio's denominator)."""
 
 
 class CampaignStoreError(Exception):
@@ -96,6 +106,44 @@ def _is_safe_id(campaign_id: str) -> bool:
         and not campaign_id.startswith(".")
         and "\\" not in campaign_id
         and Path(campaign_id).name == campaign_id
+    )
+
+
+@dataclass(frozen=True)
+class JournalEntries:
+    """What one group commit of the batch activities records (see `commit_journal`)."""
+
+    tracked: Sequence[TrackedSim] = ()
+    ended: Sequence[RowOutcome] = ()
+    first_writes: Sequence[int] = ()
+    """Rows among `tracked` whose SIM is about to get its first write: refused when stopped."""
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalCommit:
+    """What a group commit found: the first writes refused, and why the campaign is stopped."""
+
+    refused: frozenset[int] = field(default_factory=frozenset)
+    stop_reason: str | None = None
+
+
+def _outcome_columns(outcome: RowOutcome) -> tuple[Any, ...]:
+    return (
+        outcome.row_no,
+        outcome.sim_sid,
+        outcome.outcome.value,
+        outcome.code,
+        outcome.message,
+        *snapshot_columns(outcome.before),
+        *snapshot_columns(outcome.after),
+        outcome.attempts,
+        _iso(outcome.started_at),
+        _iso(outcome.finished_at),
+        outcome.warning,
+        outcome.writes,
+        None if outcome.restored is None else int(outcome.restored),
+        outcome.out_of_service_seconds,
     )
 
 
@@ -242,54 +290,99 @@ class CampaignStore:
     def record_round(self, ended: Sequence[RowOutcome], in_progress: Sequence[TrackedSim]) -> None:
         """Record one round of a batch: the rows that ended (their outcomes, replacing any
         recorded before) and what is known of the SIMs still in progress."""
-        rows = self.row_count()
-        stray = [
-            row_no
-            for row_no in [*(o.row_no for o in ended), *(s.row_no for s in in_progress)]
-            if not 1 <= row_no <= rows
-        ]
-        if stray:
-            raise CampaignStoreError(f"no rows {stray[:5]} in campaign {self.spec.campaign_id}")
-        for chunk in _chunks(ended):
-            with self._db.write() as db:
-                db.execute(
-                    f"DELETE FROM in_progress WHERE row_no IN ({placeholders(len(chunk))})",
-                    [outcome.row_no for outcome in chunk],
-                )
-                db.executemany(
-                    UPSERT_OUTCOME,
-                    [
-                        (
-                            outcome.row_no,
-                            outcome.sim_sid,
-                            outcome.outcome.value,
-                            outcome.code,
-                            outcome.message,
-                            *snapshot_columns(outcome.before),
-                            *snapshot_columns(outcome.after),
-                            outcome.attempts,
-                            _iso(outcome.started_at),
-                            _iso(outcome.finished_at),
-                            outcome.warning,
-                        )
-                        for outcome in chunk
-                    ],
-                )
-        for sims in _chunks(in_progress):
-            with self._db.write() as db:
+        self.commit_journal(JournalEntries(tracked=in_progress, ended=ended))
+
+    def commit_journal(self, entries: JournalEntries) -> JournalCommit:
+        """Record, in one transaction, SIMs in progress (a write about to be sent, or what came
+        back), outcomes, and a stop reason; refuse the first writes of `entries.first_writes`
+        (rows) when the campaign is stopped, recorded by this process or another one.
+
+        The stop reason recorded first stays. When outcomes include failures, the failure
+        threshold is judged here, so that every worker's failures count at once.
+        """
+        self._check_rows([*(o.row_no for o in entries.ended), *(s.row_no for s in entries.tracked)])
+        with self._db.write() as db:
+            stop_reason = self._db.meta(STOP_REASON)
+            if stop_reason is None and entries.stop_reason is not None:
+                stop_reason = entries.stop_reason
+                CampaignDatabase.set_meta(db, STOP_REASON, stop_reason)
+            refused = set(entries.first_writes) if stop_reason is not None else set()
+            tracked = [sim for sim in entries.tracked if sim.row_no not in refused]
+            for sims in _chunks(tracked):
                 db.executemany(
                     "INSERT OR REPLACE INTO in_progress (row_no, tracked) VALUES (?, ?)",
                     [(sim.row_no, sim.model_dump_json()) for sim in sims],
                 )
+            for chunk in _chunks(entries.ended):
+                db.execute(
+                    f"DELETE FROM in_progress WHERE row_no IN ({placeholders(len(chunk))})",
+                    [outcome.row_no for outcome in chunk],
+                )
+                db.executemany(UPSERT_OUTCOME, [_outcome_columns(outcome) for outcome in chunk])
+            failures = [o for o in entries.ended if o.outcome is OutcomeKind.FAILED]
+            if stop_reason is None and failures:
+                stop_reason = self._judge_failures(db, failures)
+        return JournalCommit(refused=frozenset(refused), stop_reason=stop_reason)
 
-    def in_progress(self, first_row: int, count: int) -> list[TrackedSim]:
-        """The SIMs of a range still in progress (without an outcome), as last recorded."""
-        cursor = self._db.execute(
-            "SELECT p.tracked FROM in_progress p WHERE p.row_no BETWEEN ? AND ? "
-            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = p.row_no) "
-            "ORDER BY p.row_no",
-            (first_row, first_row + count - 1),
+    def _judge_failures(self, db: sqlite3.Connection, failures: Sequence[RowOutcome]) -> str | None:
+        spec = self.spec
+        canary = next((o for o in failures if o.row_no <= spec.canary), None)
+        if canary is not None:
+            reason = (
+                f"canary: the SIM of row {canary.row_no}, one of the first {spec.canary}, "
+                f"failed ({canary.code or 'no code'}: {canary.message}); "
+                "no SIM after the canary was changed"
+            )
+            CampaignDatabase.set_meta(db, STOP_REASON, reason)
+            return reason
+        if spec.max_failures is None and spec.max_failure_ratio is None:
+            return None
+        counts = dict(
+            db.execute(
+                f"SELECT outcome, COUNT(*) FROM outcomes WHERE outcome IN "
+                f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY outcome",
+                ENDED_BY_SIM,
+            ).fetchall()
         )
+        threshold_reason = failure_threshold_reason(
+            spec,
+            failed=counts.get(OutcomeKind.FAILED.value, 0),
+            ended=sum(counts.values()),
+            total=self.row_count(),
+        )
+        if threshold_reason is not None:
+            CampaignDatabase.set_meta(db, STOP_REASON, threshold_reason)
+        return threshold_reason
+
+    def _check_rows(self, row_nos: Sequence[int]) -> None:
+        rows = self.row_count()
+        stray = [row_no for row_no in row_nos if not 1 <= row_no <= rows]
+        if stray:
+            raise CampaignStoreError(f"no rows {stray[:5]} in campaign {self.spec.campaign_id}")
+
+    def stop_reason(self) -> str | None:
+        """Why the campaign takes no new first write, if it was stopped or cancelled."""
+        return self._db.meta(STOP_REASON)
+
+    def stop(self, reason: str) -> str:
+        """Stop new first writes from now on, in every process; the reason that holds (an
+        earlier one stays)."""
+        return self.commit_journal(JournalEntries(stop_reason=reason)).stop_reason or reason
+
+    def in_progress(
+        self, first_row: int, count: int, sim_sids: Sequence[str] | None = None
+    ) -> list[TrackedSim]:
+        """The SIMs of a range still in progress (without an outcome), as last recorded; only
+        those of `sim_sids` when given."""
+        query = (
+            "SELECT p.tracked FROM in_progress p WHERE p.row_no BETWEEN ? AND ? "
+            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = p.row_no)"
+        )
+        parameters: list[Any] = [first_row, first_row + count - 1]
+        if sim_sids is not None:
+            query += f" AND json_extract(p.tracked, '$.sim_sid') IN ({placeholders(len(sim_sids))})"
+            parameters += sim_sids
+        cursor = self._db.execute(query + " ORDER BY p.row_no", parameters)
         return [TrackedSim.model_validate_json(tracked) for (tracked,) in cursor]
 
     def record_billing_period(self, row_no: int, reading: BillingPeriodReading) -> None:
@@ -374,6 +467,14 @@ class CampaignStore:
         counts.update({outcome: count for outcome, count in cursor})
         return counts
 
+    def out_of_service_seconds(self) -> list[float]:
+        """How long each SIM the campaign deactivated stayed out of service, shortest first."""
+        cursor = self._db.execute(
+            "SELECT out_of_service_seconds FROM outcomes "
+            "WHERE out_of_service_seconds IS NOT NULL ORDER BY 1"
+        )
+        return [seconds for (seconds,) in cursor]
+
     def report_rows(self) -> Iterator[ReportRow]:
         """Every input row exactly once, in row order, read a chunk at a time."""
         total = self.row_count()
@@ -405,6 +506,7 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
     before, after = record[14:18], record[18:22]
     attempts, started_at, finished_at = record[22:25]
     warning, period_start, period_end = record[25:28]
+    writes, restored, out_of_service = record[28:31]
     if outcome is None:
         invalid = invalid_reason is not None
         outcome = OutcomeKind.INVALID.value if invalid else PENDING
@@ -431,4 +533,7 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
         billing_period_start=_time(period_start),
         billing_period_end=_time(period_end),
         warning=warning,
+        writes=writes or 0,
+        restored=None if restored is None else bool(restored),
+        out_of_service_seconds=out_of_service,
     )

@@ -14,10 +14,10 @@ import typer
 from temporalio.client import WorkflowExecutionStatus
 
 from simops.campaign_control import (
-    CanaryOption,
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
+    MinEndedOption,
     RateOption,
     WatchOption,
     add_control_commands,
@@ -49,6 +49,8 @@ from simops.operations import campaign_status
 from simops.settings import SimopsSettings
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
+DEFAULT_MULTI_WRITE_CANARY = 10
+"""SIMs that go the whole way before any other is touched when each SIM needs several writes."""
 
 migrate_app = typer.Typer(
     help="Account migrations: move SIMs between the parent and its child accounts, "
@@ -103,9 +105,15 @@ def build_migration_spec(
     rate: float | None = None,
     concurrency: int = 200,
     max_failures: str | None = None,
-    canary: int = 0,
+    min_ended: int = 100,
+    canary: int | None = None,
+    compensate: bool = True,
 ) -> CampaignSpec:
-    """The migration's spec from the command line, or a one-line error (exit 2)."""
+    """The migration's spec from the command line, or a one-line error (exit 2).
+
+    A path of several writes (`deactivate_first`) starts with a canary of
+    `DEFAULT_MULTI_WRITE_CANARY` SIMs unless `canary` says otherwise (0: none).
+    """
     _check_account("--to-account", to_account)
     _check_account("--from-account", from_account)
     if (from_file is None) == (from_account is None):
@@ -138,7 +146,11 @@ def build_migration_spec(
             concurrency=concurrency,
             max_failures=most,
             max_failure_ratio=ratio,
-            canary=canary,
+            min_ended_for_ratio=min_ended,
+            canary=(DEFAULT_MULTI_WRITE_CANARY if deactivate_first else 0)
+            if canary is None
+            else canary,
+            compensate=compensate,
             migration=MigrationSpec(
                 to_account=to_account,
                 fleet_map=migration_fleets,
@@ -229,7 +241,23 @@ def start_migration(
     rate: RateOption = None,
     concurrency: ConcurrencyOption = 200,
     max_failures: MaxFailuresOption = None,
-    canary: CanaryOption = 0,
+    min_ended: MinEndedOption = 100,
+    canary: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Converge this many SIMs first and go on only if none failed "
+            f"(default {DEFAULT_MULTI_WRITE_CANARY} with --deactivate-first, else 0).",
+        ),
+    ] = None,
+    compensate: Annotated[
+        bool,
+        typer.Option(
+            "--compensate/--no-compensate",
+            help="Reactivate a SIM this migration deactivated when its move or reactivation "
+            "fails (default), or leave it inactive.",
+        ),
+    ] = True,
     campaign_id: Annotated[
         str | None, typer.Option("--id", help="Migration ID; starting an ID twice starts once.")
     ] = None,
@@ -260,7 +288,9 @@ def start_migration(
         rate=rate,
         concurrency=concurrency,
         max_failures=max_failures,
+        min_ended=min_ended,
         canary=canary,
+        compensate=compensate,
     )
     if dry_run:
         raise typer.Exit(run_command(print_plan(settings, spec, from_file)))

@@ -547,6 +547,12 @@ class CampaignSpec(BaseModel):
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     deadline_seconds: float = Field(default=86_400.0, gt=0)
     migration: MigrationSpec | None = None
+    compensate: bool = True
+    """Put back what a SIM's failed multi-step path changed (a deactivated SIM reactivated)."""
+    min_ended_for_ratio: int = Field(default=100, ge=1)
+    """A `max_failure_ratio` is judged once this many SIMs ended (AWS IoT Jobs'
+    `minNumberOfExecutedThings`), or every SIM did, so that the first failure of a campaign is
+    not 100%."""
 
     @model_validator(mode="after")
     def _check_migration(self) -> CampaignSpec:
@@ -598,6 +604,9 @@ class RowOutcome(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     warning: str | None = None
+    writes: int = 0
+    restored: bool | None = None
+    out_of_service_seconds: float | None = None
 
 
 class TrackedSim(BaseModel):
@@ -614,6 +623,17 @@ class TrackedSim(BaseModel):
     started_at: datetime | None = None
     note: str | None = None
     billing_period: BillingPeriodReading | None = None
+    pending_write: SimUpdate | None = None
+    """A write recorded before its request and not yet known to have been answered: after a
+    crash, the SIM is read and compared with `observed` (what the write was planned from)."""
+    restore: DesiredState | None = None
+    """Set when the SIM's path failed after a write that left it less in service than before:
+    where compensation takes it back (and `failure_*` say why the path failed)."""
+    failure_code: int | None = None
+    failure_message: str | None = None
+    out_of_service_since: datetime | None = None
+    """When this campaign deactivated the SIM, until it is seen enabled again."""
+    out_of_service_seconds: float | None = None
 
 
 class BatchInput(BaseModel):
@@ -625,6 +645,8 @@ class BatchInput(BaseModel):
     row_count: int
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     deadline_seconds: float = Field(default=86_400.0, gt=0)
+    step_timeout_seconds: float | None = Field(default=None, gt=0)
+    """The time limit of one batch activity attempt, sized by the campaign to its rate."""
 
 
 class BatchStepRequest(BaseModel):
@@ -639,6 +661,8 @@ class BatchStepRequest(BaseModel):
     first_row: int
     row_count: int
     final: bool = False
+    sim_sids: list[str] | None = None
+    """Settle only these SIMs (those that called back); `None`: every SIM in progress."""
 
 
 class BatchStepResult(BaseModel):
@@ -646,6 +670,8 @@ class BatchStepResult(BaseModel):
 
     pending_sims: list[str] = Field(default_factory=list)
     ended: dict[OutcomeKind, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    """Why the campaign stopped new first writes, when it has (seen by this activity)."""
 
 
 class BatchSummary(BaseModel):
@@ -653,6 +679,7 @@ class BatchSummary(BaseModel):
 
     batch_no: int
     counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
 
 
 class CampaignRowsRequest(BaseModel):
@@ -661,6 +688,8 @@ class CampaignRowsRequest(BaseModel):
     campaign_id: str
     first_row: int = 1
     reason: str | None = None
+    row_count: int | None = None
+    """With `first_row`, the range a request is about (`None`: every row from `first_row`)."""
 
 
 class CampaignCounts(BaseModel):
@@ -702,20 +731,33 @@ class CampaignRunInput(BaseModel):
     state: CampaignState | None = None
 
 
+class OutOfServiceSummary(BaseModel):
+    """How long the SIMs a campaign deactivated stayed out of service (report column
+    `out_of_service_seconds`): how many, and the median, 99th percentile and longest."""
+
+    sims: int
+    p50_seconds: float
+    p99_seconds: float
+    max_seconds: float
+
+
 class CampaignProgress(BaseModel):
-    """What `simops campaign status` shows: counts, rate and time left."""
+    """What `simops campaign status` shows, in every phase: counts, rate and time left, and
+    once ended, when and how long SIMs were out of service."""
 
     campaign_id: str
     action: CampaignAction
     phase: CampaignPhase
     total_rows: int | None = None
     ended_rows: int = 0
-    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
     batches_in_flight: int = 0
     rows_per_second: float | None = None
     eta_seconds: float | None = None
     started_at: datetime | None = None
     stop_reason: str | None = None
+    finished_at: datetime | None = None
+    out_of_service: OutOfServiceSummary | None = None
 
 
 class CampaignResult(BaseModel):
@@ -801,3 +843,6 @@ class ReportRow(BaseModel):
     billing_period_start: datetime | None = None
     billing_period_end: datetime | None = None
     warning: str | None = None
+    writes: int = 0
+    restored: bool | None = None
+    out_of_service_seconds: float | None = None

@@ -8,12 +8,20 @@ by element; CSV has a header row and the same columns, empty cells for missing v
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TextIO
 
-from simops.models import MIGRATION_ACTIONS, PENDING, DryRunPlan, OutcomeKind, ReportRow
+from simops.models import (
+    MIGRATION_ACTIONS,
+    PENDING,
+    DryRunPlan,
+    OutcomeKind,
+    OutOfServiceSummary,
+    ReportRow,
+)
 from simops.supersim.errors import mask_iccids
 
 REPORT_FORMATS = ("csv", "json")
@@ -62,6 +70,37 @@ def write_report(rows: Iterable[ReportRow], out: TextIO, fmt: str) -> int:
     if fmt == "json":
         return _write_json(rows, out)
     raise ValueError(f"unknown report format {fmt!r}: csv or json")
+
+
+def percentile(ordered: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (`share` in 0..1) of values sorted ascending."""
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def out_of_service_summary(ordered: Sequence[float]) -> OutOfServiceSummary | None:
+    """p50, p99 and max of the SIMs' times out of service (sorted); `None` when none left."""
+    if not ordered:
+        return None
+    return OutOfServiceSummary(
+        sims=len(ordered),
+        p50_seconds=percentile(ordered, 0.50),
+        p99_seconds=percentile(ordered, 0.99),
+        max_seconds=ordered[-1],
+    )
+
+
+def describe_out_of_service(summary: OutOfServiceSummary | None) -> str:
+    """One line of how long SIMs were out of service."""
+    if summary is None:
+        return "no SIM left service"
+    noun = "SIM" if summary.sims == 1 else "SIMs"
+    return (
+        f"{summary.sims:,} {noun} out of service: p50 {summary.p50_seconds:.1f} s, "
+        f"p99 {summary.p99_seconds:.1f} s, max {summary.max_seconds:.1f} s"
+    )
 
 
 def summarize(counts: Mapping[str, int]) -> str:

@@ -46,6 +46,8 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
             batches.settle_batch,
             batches.cancel_rows,
             batches.campaign_counts,
+            batches.stop_campaign,
+            batches.fail_unfinished_rows,
             prepare.prepare_campaign,
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,

@@ -123,6 +123,10 @@ def import_rollback_rows(campaign_dir: Path, migration_id: str, tables: Preparat
 
 
 def _changed(row: ReportRow) -> bool:
+    """Whether the migration changed the row's SIM: it wrote it (whatever the outcome: a
+    retried batch, a failed one), or its state after differs from before."""
+    if row.writes:
+        return True
     if row.outcome not in CHANGED_OUTCOMES or row.after_status is None:
         return False
     before = (row.before_status, row.before_fleet, row.before_account)

@@ -11,14 +11,14 @@ the history short whatever the campaign's size.
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from simops.activities.campaign_batch import CampaignBatchActivities
+    from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
     from simops.models import (
         BatchInput,
@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         CampaignRowsRequest,
         CampaignRunInput,
         CampaignState,
-        OutcomeKind,
         PrepareRequest,
     )
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
@@ -43,6 +42,15 @@ PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
 )
 BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+BATCH_ATTEMPTS = 3
+"""How often a row range runs as a batch workflow before its unfinished rows end `failed`."""
+REQUESTS_PER_SIM_STEP = 4
+"""Requests one SIM may need in one batch activity (read, billing period, writes): with the
+campaign's rate, what sizes an activity's time limit so that pacing never times it out."""
+MIN_STEP_TIMEOUT = timedelta(minutes=10)
+HANDLE_FAILED_BATCHES = "handle-failed-batches"
+"""Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
+reaches running batches through the store; activities' time limits follow the rate."""
 
 
 def campaign_workflow_id(campaign_id: str) -> str:
@@ -61,6 +69,8 @@ class CampaignWorkflow:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._launched_this_run = 0
         self._preparing = self._state.total_rows is None
+        self._stop_recorded = False
+        self._store_unusable: str | None = None
 
     @workflow.signal
     def pause(self) -> None:
@@ -120,7 +130,14 @@ class CampaignWorkflow:
             )
             state.total_rows = prepared.rows
             self._preparing = False
+        handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         while True:
+            if self._store_unusable is not None:
+                raise ApplicationError(
+                    self._store_unusable, type=STORE_UNUSABLE, non_retryable=True
+                )
+            if handles_failures and self._stopping() and not self._stop_recorded:
+                await self._record_stop()
             self._launch()
             if not self._in_flight:
                 if self._launch_allowed():
@@ -141,8 +158,30 @@ class CampaignWorkflow:
 
     async def _await_batch_or_room(self) -> None:
         in_flight = len(self._in_flight)
+        stopping = self._stopping()
         await workflow.wait_condition(
-            lambda: len(self._in_flight) < in_flight or self._launch_allowed()
+            lambda: (
+                len(self._in_flight) < in_flight
+                or self._launch_allowed()
+                or self._stopping() != stopping
+            )
+        )
+
+    def _fail_if_store_unusable(self) -> None:
+        if self._store_unusable is not None:
+            raise ApplicationError(self._store_unusable, type=STORE_UNUSABLE, non_retryable=True)
+
+    async def _record_stop(self) -> None:
+        """Tell every running batch, through the store, to give no SIM a first write."""
+        self._stop_recorded = True
+        await workflow.execute_activity_method(
+            CampaignBatchActivities.stop_campaign,
+            CampaignRowsRequest(
+                campaign_id=self._spec.campaign_id,
+                reason=self._state.cancel_reason or self._state.stop_reason,
+            ),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=BOOKKEEPING_RETRY,
         )
 
     def _phase(self) -> CampaignPhase:
@@ -189,58 +228,83 @@ class CampaignWorkflow:
                 row_count=row_count,
                 callback_wait_seconds=self._spec.callback_wait_seconds,
                 deadline_seconds=self._spec.deadline_seconds,
+                step_timeout_seconds=self._step_timeout(row_count),
             )
             state.next_row += row_count
             state.next_batch_no += 1
             self._launched_this_run += 1
             self._in_flight[batch.batch_no] = asyncio.create_task(self._run_batch(batch))
 
+    def _step_timeout(self, row_count: int) -> float | None:
+        """A batch activity's time limit: long enough for its SIMs at the campaign's rate even
+        when every batch in flight shares it (a dead worker is still found by heartbeats)."""
+        rate = self._spec.rate
+        if rate is None:
+            return None
+        needed = row_count * REQUESTS_PER_SIM_STEP * self._window() / rate
+        return max(MIN_STEP_TIMEOUT.total_seconds(), 2 * needed)
+
     async def _run_batch(self, batch: BatchInput) -> None:
-        summary: BatchSummary = await workflow.execute_child_workflow(
+        try:
+            if workflow.patched(HANDLE_FAILED_BATCHES):
+                summary = await self._run_batch_to_an_end(batch)
+            else:
+                summary = await self._run_child(batch, attempt=1)
+            for outcome, count in summary.counts.items():
+                self._state.counts[outcome] = self._state.counts.get(outcome, 0) + count
+            if summary.stop_reason is not None and self._state.stop_reason is None:
+                self._state.stop_reason = summary.stop_reason
+            if self._in_canary():
+                self._state.canary_done = True
+        finally:
+            del self._in_flight[batch.batch_no]
+
+    async def _run_child(self, batch: BatchInput, *, attempt: int) -> BatchSummary:
+        batch_id = f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}"
+        return await workflow.execute_child_workflow(
             CampaignBatchWorkflow.run,
             batch,
-            id=f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}",
+            id=batch_id if attempt == 1 else f"{batch_id}-attempt-{attempt}",
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        for outcome, count in summary.counts.items():
-            self._state.counts[outcome] = self._state.counts.get(outcome, 0) + count
-        if self._in_canary():
-            self._judge_canary(summary)
-        self._check_failure_threshold()
-        del self._in_flight[batch.batch_no]
 
-    def _judge_canary(self, summary: BatchSummary) -> None:
-        failed = summary.counts.get(OutcomeKind.FAILED, 0)
-        if failed:
-            self._state.stop_reason = (
-                f"canary: {failed} of the first {self._spec.canary} SIMs failed; "
-                "no other SIM was changed"
-            )
-        self._state.canary_done = True
-
-    def _check_failure_threshold(self) -> None:
-        threshold = self._failure_threshold()
-        failed = self._state.counts.get(OutcomeKind.FAILED, 0)
-        if threshold is not None and failed >= threshold and self._state.stop_reason is None:
-            self._state.stop_reason = (
-                f"{failed} SIMs failed, reaching the failure threshold of {threshold}: "
-                "no new writes"
-            )
-
-    def _failure_threshold(self) -> int | None:
-        spec = self._spec
-        if spec.max_failures is not None:
-            return max(spec.max_failures, 1)
-        if spec.max_failure_ratio is not None:
-            return max(1, math.ceil(spec.max_failure_ratio * (self._state.total_rows or 0)))
-        return None
+    async def _run_batch_to_an_end(self, batch: BatchInput) -> BatchSummary:
+        """Run the batch; a child that fails (terminated, timed out) runs again for the rows it
+        left, and after `BATCH_ATTEMPTS` they end `failed` with the reason: nothing hangs."""
+        reason = ""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                return await self._run_child(batch, attempt=attempt)
+            except ChildWorkflowError as error:
+                unusable = _store_unusable(error)
+                if unusable is not None:
+                    self._store_unusable = unusable
+                    return BatchSummary(batch_no=batch.batch_no)
+                reason = _failure_text(error)
+                workflow.logger.warning(
+                    "batch %s failed (attempt %s): %s", batch.batch_no, attempt, reason
+                )
+        await workflow.execute_activity_method(
+            CampaignBatchActivities.fail_unfinished_rows,
+            CampaignRowsRequest(
+                campaign_id=batch.campaign_id,
+                first_row=batch.first_row,
+                row_count=batch.row_count,
+                reason=f"its batch workflow failed {BATCH_ATTEMPTS} times: {reason}",
+            ),
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        # The rows the failed attempts ended were never in a summary: the campaign's counts
+        # are read from the store at its end, so only the running progress is short of them.
+        return BatchSummary(batch_no=batch.batch_no)
 
     async def _finish(self) -> CampaignResult:
         state = self._state
         request = CampaignRowsRequest(
             campaign_id=self._spec.campaign_id,
             first_row=state.next_row,
-            reason=state.cancel_reason or state.stop_reason,
+            reason=f"not started: {state.cancel_reason or state.stop_reason}",
         )
         activity = (
             CampaignBatchActivities.cancel_rows
@@ -253,6 +317,7 @@ class CampaignWorkflow:
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=BOOKKEEPING_RETRY,
         )
+        self._fail_if_store_unusable()
         if state.cancel_reason is not None:
             phase = CampaignPhase.CANCELLED
         elif state.stop_reason is not None:
@@ -268,3 +333,23 @@ class CampaignWorkflow:
             started_at=state.started_at,
             finished_at=workflow.now(),
         )
+
+
+def _failure_text(error: BaseException) -> str:
+    """The innermost message of a failure chain (what actually went wrong)."""
+    messages = []
+    cause: BaseException | None = error
+    while cause is not None:
+        messages.append(str(cause))
+        cause = cause.__cause__
+    return next((message for message in reversed(messages) if message), "unknown failure")
+
+
+def _store_unusable(error: BaseException) -> str | None:
+    """The reason when a failure comes from a campaign store that cannot be used."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type == STORE_UNUSABLE:
+            return cause.message
+        cause = cause.__cause__
+    return None

@@ -1,14 +1,17 @@
 """One batch of a campaign: converge a range of input rows together, as one workflow.
 
-The batch applies every SIM's first call at once (an activity issuing them concurrently), then
-waits for the callbacks of the SIMs left `scheduled` (coalesced by the ingress into a few
-signals), reads them back, and takes their next steps, round after round until every SIM ended
-or the deadline passed. Rounds without callbacks are the polling fallback, with backoff.
+The batch applies every SIM's first call at once (an activity issuing them concurrently), then,
+as soon as some SIMs left `scheduled` call back (coalesced by the ingress into a few signals),
+reads those back and takes their next steps: a SIM never waits for the rest of its batch, so a
+deactivated SIM moves and comes back into service as early as it can. Callbacks that arrive
+while a round runs are taken by the next one. Rounds without callbacks are the polling fallback
+(every SIM in progress), with backoff, until every SIM ended or the deadline passed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -40,6 +43,9 @@ MOST_CALLBACKS = 0.9
 STRAGGLER_WAIT = timedelta(seconds=5)
 FIRST_POLL_INTERVAL = timedelta(seconds=2)
 LONGEST_POLL_INTERVAL = timedelta(minutes=5)
+EAGER_SETTLE = "settle-sims-as-they-call-back"
+"""Patch: settle the SIMs that called back at once, not once most of the batch did (batches
+started before it keep the old rounds on replay)."""
 
 
 @workflow.defn(name="CampaignBatch")
@@ -53,6 +59,7 @@ class CampaignBatchWorkflow:
         self._called: set[str] = set()
         self._seen_tokens: set[str] = set()
         self._ended: Counter[OutcomeKind] = Counter()
+        self._stop_reason: str | None = None
 
     @workflow.signal(name=CALLBACK_SIGNAL)
     def sim_callbacks(self, callbacks: SimCallbackBatch) -> None:
@@ -76,29 +83,42 @@ class CampaignBatchWorkflow:
     async def run(self, batch: BatchInput) -> BatchSummary:
         """Start every row, then settle the SIMs in progress until all ended."""
         deadline = workflow.now() + timedelta(seconds=batch.deadline_seconds)
-        self._take(
-            await workflow.execute_activity_method(
-                CampaignBatchActivities.start_batch,
-                self._request(),
-                start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
-                heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
-                retry_policy=BATCH_ACTIVITY_RETRY,
-            )
+        self._take(await self._run_step(CampaignBatchActivities.start_batch, self._request()))
+        if workflow.patched(EAGER_SETTLE):
+            await self._settle_as_called(deadline)
+        else:
+            await self._settle_in_rounds(deadline)
+        return BatchSummary(
+            batch_no=batch.batch_no, counts=dict(self._ended), stop_reason=self._stop_reason
         )
+
+    async def _settle_as_called(self, deadline: datetime) -> None:
+        next_poll = workflow.now() + timedelta(seconds=self._batch.callback_wait_seconds)
+        poll_interval = FIRST_POLL_INTERVAL
+        while self._pending:
+            if workflow.now() >= deadline:
+                self._called.clear()
+                self._take(await self._settle(self._request(final=True)))
+                break
+            called = await wait_until(self._any_called, min(next_poll, deadline) - workflow.now())
+            if called:
+                sims = sorted(sim for sim in self._pending if sim in self._called)
+                self._called.difference_update(sims)
+                self._take(await self._settle(self._request(sim_sids=sims)), settled=sims)
+            elif workflow.now() < deadline:
+                self._called.clear()
+                self._take(await self._settle(self._request()))
+                next_poll = workflow.now() + poll_interval
+                poll_interval = min(poll_interval * 2, LONGEST_POLL_INTERVAL)
+
+    async def _settle_in_rounds(self, deadline: datetime) -> None:
+        """The rounds of batches started before `EAGER_SETTLE`: wait for most callbacks."""
         await self._wait_for_callbacks(deadline)
         poll_interval = FIRST_POLL_INTERVAL
         while self._pending:
             final = workflow.now() >= deadline
             self._called.clear()
-            self._take(
-                await workflow.execute_activity_method(
-                    CampaignBatchActivities.settle_batch,
-                    self._request(final=final),
-                    start_to_close_timeout=BATCH_ACTIVITY_TIMEOUT,
-                    heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
-                    retry_policy=BATCH_ACTIVITY_RETRY,
-                )
-            )
+            self._take(await self._settle(self._request(final=final)))
             if not self._pending:
                 break
             remaining = deadline - workflow.now()
@@ -107,7 +127,26 @@ class CampaignBatchWorkflow:
                 min(poll_interval, remaining),
             )
             poll_interval = min(poll_interval * 2, LONGEST_POLL_INTERVAL)
-        return BatchSummary(batch_no=batch.batch_no, counts=dict(self._ended))
+
+    async def _settle(self, request: BatchStepRequest) -> BatchStepResult:
+        return await self._run_step(CampaignBatchActivities.settle_batch, request)
+
+    async def _run_step(
+        self,
+        activity: Callable[[CampaignBatchActivities, BatchStepRequest], Awaitable[BatchStepResult]],
+        request: BatchStepRequest,
+    ) -> BatchStepResult:
+        return await workflow.execute_activity_method(
+            activity,
+            request,
+            start_to_close_timeout=self._activity_timeout(),
+            heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
+            retry_policy=BATCH_ACTIVITY_RETRY,
+        )
+
+    def _activity_timeout(self) -> timedelta:
+        seconds = self._batch.step_timeout_seconds
+        return BATCH_ACTIVITY_TIMEOUT if seconds is None else timedelta(seconds=seconds)
 
     async def _wait_for_callbacks(self, deadline: datetime) -> None:
         if not self._pending:
@@ -126,15 +165,25 @@ class CampaignBatchWorkflow:
     def _all_called(self) -> bool:
         return self._called_count() == len(self._pending)
 
-    def _take(self, result: BatchStepResult) -> None:
-        self._ended.update(result.ended)
-        self._pending = set(result.pending_sims)
+    def _any_called(self) -> bool:
+        return any(sim_sid in self._called for sim_sid in self._pending)
 
-    def _request(self, *, final: bool = False) -> BatchStepRequest:
+    def _take(self, result: BatchStepResult, settled: list[str] | None = None) -> None:
+        """Count what ended; the SIMs in progress are those the step returned, plus, when it
+        settled only `settled`, the others it did not look at."""
+        self._ended.update(result.ended)
+        still = set(result.pending_sims)
+        self._pending = still if settled is None else (self._pending - set(settled)) | still
+        self._stop_reason = self._stop_reason or result.stop_reason
+
+    def _request(
+        self, *, final: bool = False, sim_sids: list[str] | None = None
+    ) -> BatchStepRequest:
         return BatchStepRequest(
             campaign_id=self._batch.campaign_id,
             callback_workflow_id=workflow.info().workflow_id,
             first_row=self._batch.first_row,
             row_count=self._batch.row_count,
             final=final,
+            sim_sids=sim_sids,
         )

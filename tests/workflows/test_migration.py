@@ -203,11 +203,13 @@ async def test_each_status_takes_its_path(migrations: Migrations) -> None:
     assert writes[active_only.sid] == 1 + 2
 
 
-async def test_a_failure_mid_path_stops_the_migration_and_a_rollback_restores(
+async def test_a_migration_without_the_beta_stops_at_once_and_leaves_no_sim_out_of_service(
     dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
     # Without the private beta a deactivated SIM cannot move: the move fails after the
-    # deactivation, which no dry run can foresee (no API tells whether the beta is on).
+    # deactivation, which no dry run can foresee (no API tells whether the beta is on). The
+    # first refusal is about the account, so no other SIM gets a first write, and the SIMs
+    # already deactivated are reactivated where they are.
     emulator = await emulator_factory(seed_sims=20, scheduled_delay=(0.05, 0.1))
     async with local_stack(
         dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
@@ -224,7 +226,6 @@ async def test_a_failure_mid_path_stops_the_migration_and_a_rollback_restores(
             m.migration(deactivate_first=True, reactivate=True),
             batch_size=2,
             concurrency=5,
-            max_failures=2,
         )
         report = m.report("migrate-no-beta")
         restored = await m.rollback("migrate-no-beta-rollback", "migrate-no-beta")
@@ -234,24 +235,67 @@ async def test_a_failure_mid_path_stops_the_migration_and_a_rollback_restores(
     failed = [row for row in report.values() if row.outcome == "failed"]
     untouched = [row for row in report.values() if row.outcome == "cancelled"]
     assert result.phase == CampaignPhase.STOPPED
+    assert result.stop_reason is not None and "83010" in result.stop_reason
     assert failed and untouched and len(failed) + len(untouched) == 12
+    # One batch of 2 was in flight when the first move was refused: no SIM after it.
+    assert len(failed) <= 2
     for row in failed:
         assert row.code == 83010 and "private beta" in (row.message or "")
+        assert row.restored is True and "restored" in (row.message or "")
         assert (row.after_status, row.after_account, row.after_fleet) == (
-            SimStatus.INACTIVE,
+            SimStatus.ACTIVE,
             m.parent,
             default,
         )
-        assert row.attempts == 2
+        assert row.writes == 2
+        assert row.out_of_service_seconds is not None and row.out_of_service_seconds > 0
         assert row.billing_period_start is not None
+    for row in untouched:
+        assert row.writes == 0 and row.restored is None and row.out_of_service_seconds is None
+        assert "not started" in (row.message or "")
     assert restored.phase == CampaignPhase.COMPLETED
-    assert {undo[row.sim_sid or ""].outcome for row in failed} == {"converged"}
+    # The rollback looks at every SIM the migration wrote: they are where they were already.
+    assert {undo[row.sim_sid or ""].outcome for row in failed} == {"already_converged"}
     assert {undo[row.sim_sid or ""].outcome for row in untouched} == {"already_converged"}
-    assert all("did not change" in (undo[row.sim_sid or ""].warning or "") for row in untouched)
     for sim in active:
         assert await m.state(sim) == (m.parent, SimStatus.ACTIVE, default)
-        extra = writes[sim.sid] - before_writes[sim.sid]
-        assert extra == (2 if report[sim.sid].outcome == "failed" else 0)
+        extra = writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0)
+        assert extra == report[sim.sid].writes == (2 if report[sim.sid].outcome == "failed" else 0)
+
+
+async def test_no_compensate_leaves_deactivated_sims_inactive_and_says_so(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(seed_sims=10, scheduled_delay=(0.05, 0.1))
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        m = Migrations(stack, tmp_path)
+        active = await m.new_sims(2)
+        default = m.parent_fleets["default"]
+        await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+        result = await m.run(
+            "migrate-no-compensate",
+            active,
+            m.migration(deactivate_first=True, reactivate=True),
+            batch_size=2,
+            concurrency=5,
+            compensate=False,
+        )
+        report = m.report("migrate-no-compensate")
+        restored = await m.rollback("migrate-no-compensate-rollback", "migrate-no-compensate")
+        undo = m.report("migrate-no-compensate-rollback")
+        states = [await m.state(sim) for sim in active]
+
+    assert result.phase == CampaignPhase.STOPPED
+    for row in report.values():
+        assert row.outcome == "failed" and row.restored is False
+        assert "--no-compensate" in (row.message or "")
+        assert row.after_status == SimStatus.INACTIVE and row.writes == 1
+    # The rollback then puts back what the migration changed.
+    assert restored.phase == CampaignPhase.COMPLETED
+    assert {row.outcome for row in undo.values()} == {"converged"}
+    assert states == [(m.parent, SimStatus.ACTIVE, default)] * 2
 
 
 async def test_a_rollback_after_a_cancelled_migration_moves_back_what_moved(
