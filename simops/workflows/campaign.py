@@ -53,6 +53,16 @@ HANDLE_FAILED_BATCHES = "handle-failed-batches"
 reaches running batches through the store; activities' time limits follow the rate."""
 
 
+def batch_step_timeout(row_count: int, window: int, rate: float | None) -> float | None:
+    """A batch activity's time limit in seconds (`None`: the default): long enough for its SIMs
+    at the campaign's `rate` even when every batch of the window shares it, twice over. A dead
+    worker is still found within the heartbeat timeout, whatever this limit."""
+    if rate is None:
+        return None
+    needed = row_count * REQUESTS_PER_SIM_STEP * window / rate
+    return max(MIN_STEP_TIMEOUT.total_seconds(), 2 * needed)
+
+
 def campaign_workflow_id(campaign_id: str) -> str:
     """The workflow ID of a campaign: starting the same ID twice starts one campaign."""
     return f"campaign-{campaign_id}"
@@ -236,13 +246,7 @@ class CampaignWorkflow:
             self._in_flight[batch.batch_no] = asyncio.create_task(self._run_batch(batch))
 
     def _step_timeout(self, row_count: int) -> float | None:
-        """A batch activity's time limit: long enough for its SIMs at the campaign's rate even
-        when every batch in flight shares it (a dead worker is still found by heartbeats)."""
-        rate = self._spec.rate
-        if rate is None:
-            return None
-        needed = row_count * REQUESTS_PER_SIM_STEP * self._window() / rate
-        return max(MIN_STEP_TIMEOUT.total_seconds(), 2 * needed)
+        return batch_step_timeout(row_count, self._window(), self._spec.rate)
 
     async def _run_batch(self, batch: BatchInput) -> None:
         try:

@@ -13,15 +13,18 @@ from typing import Any
 import aiohttp
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from simops.campaign_control import campaign_progress
 from simops.campaign_store import CampaignStore
 from simops.emulator.server import RunningEmulator
 from simops.localstack import LocalStack, local_stack
 from simops.models import (
     CampaignAction,
     CampaignPhase,
+    CampaignRunInput,
     CampaignSource,
     CampaignSpec,
     Sim,
@@ -29,7 +32,7 @@ from simops.models import (
 )
 from simops.operations import CampaignAlreadyStartedError, start_campaign
 from simops.reports import write_report
-from simops.workflows.campaign import CampaignWorkflow
+from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
 from tests.workflows.conftest import CALLBACK_SECRET, set_faults
 
 
@@ -329,3 +332,128 @@ async def test_a_long_campaign_continues_as_new_and_loses_nothing(
         == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     )
     assert Counter(row["outcome"] for row in report(stack, "continued")) == {"converged": 30}
+
+
+async def wait_until_running(stack: LocalStack, workflow_id: str) -> None:
+    """Wait (with a deadline) until the workflow runs; fail naming what it saw."""
+    status = None
+    for _ in range(200):
+        try:
+            status = (await stack.client.get_workflow_handle(workflow_id).describe()).status
+        except RPCError:
+            status = None
+        if status == WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} never ran (last status {status})")
+
+
+async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    # Callbacks lost: batches wait, then poll, so there is time to terminate one mid-way.
+    await set_faults(stack.emulator, drop_callback_rate=1.0)
+    sims = await new_sims(stack, 20)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "terminated",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        callback_wait_seconds=1.0,
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    await wait_until_running(stack, "campaign-terminated-batch-1")
+    for _ in range(200):
+        if (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] >= 10:
+            break
+        await asyncio.sleep(0.05)
+    await stack.client.get_workflow_handle("campaign-terminated-batch-1").terminate("chaos")
+    result = await asyncio.wait_for(handle.result(), 60)
+    rows = report(stack, "terminated")
+    stats = await emulator_stats(stack.emulator)
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert [(row["outcome"], row["writes"]) for row in rows] == [("converged", "1")] * 20
+    assert stats["max_writes_per_sim"] == 1
+    again = stack.client.get_workflow_handle("campaign-terminated-batch-1-attempt-2")
+    assert (await again.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    await set_faults(stack.emulator, drop_callback_rate=1.0)
+    sims = await new_sims(stack, 10)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "doomed",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        callback_wait_seconds=30.0,
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    for batch_id in ("batch-1", "batch-1-attempt-2", "batch-1-attempt-3"):
+        await wait_until_running(stack, f"campaign-doomed-{batch_id}")
+        await stack.client.get_workflow_handle(f"campaign-doomed-{batch_id}").terminate("chaos")
+    result = await asyncio.wait_for(handle.result(), 60)
+    rows = report(stack, "doomed")
+    written = (await emulator_stats(stack.emulator))["state_changing_writes"]["per_sim"]
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert result.counts["failed"] == 10
+    assert all("batch workflow failed 3 times" in row["message"] for row in rows)
+    # What the campaign did to each SIM before the batch died is still in the report.
+    assert [int(row["writes"]) for row in rows] == [written.get(sim.sid, 0) for sim in sims]
+    assert {row["before_status"] for row in rows} == {"new"}
+
+
+async def test_a_campaign_without_a_store_fails_once_with_the_reason(
+    campaign_stack: LocalStack,
+) -> None:
+    stack = campaign_stack
+    handle = await stack.client.start_workflow(
+        CampaignWorkflow.run,
+        CampaignRunInput(spec=spec("no-store", CampaignAction.ACTIVATE, fleet="default")),
+        id="campaign-no-store",
+        task_queue=stack.settings.task_queue,
+    )
+    with pytest.raises(WorkflowFailureError) as failure:
+        await asyncio.wait_for(handle.result(), 60)
+    assert "no campaign no-store" in str(failure.value.cause.__cause__)
+
+
+async def test_status_has_one_shape_while_running_and_once_ended(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    sims = await new_sims(stack, 20)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec("shape", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0])
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    await handle.signal(CampaignWorkflow.pause)
+    for _ in range(200):
+        running = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.RUNNING)
+        if running.phase == CampaignPhase.PAUSED:
+            break
+        await asyncio.sleep(0.05)
+    await handle.signal(CampaignWorkflow.resume)
+    await asyncio.wait_for(handle.result(), 60)
+    ended = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.COMPLETED)
+
+    assert running.phase == CampaignPhase.PAUSED
+    assert set(running.model_dump()) == set(ended.model_dump())
+    assert running.total_rows == ended.total_rows == 20
+    assert ended.ended_rows == 20 and ended.counts == {"converged": 20}
+    assert ended.phase == CampaignPhase.COMPLETED and ended.finished_at is not None
+
+
+def test_batch_time_limits_follow_the_rate() -> None:
+    # Without a rate, only concurrency paces: the default limit holds.
+    assert batch_step_timeout(1000, 16, None) is None
+    # A fast rate keeps the floor of ten minutes.
+    assert batch_step_timeout(1000, 16, 10_000.0) == 600.0
+    # At 1 request/s, 1,000 rows sharing the rate with 15 other batches need hours, not 10 min.
+    limit = batch_step_timeout(1000, 16, 1.0)
+    assert limit is not None and limit >= 1000 * 16 * 4
