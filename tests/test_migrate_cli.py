@@ -62,6 +62,30 @@ def test_a_migration_from_an_account_keeps_its_filters() -> None:
 
 
 @pytest.mark.parametrize(
+    ("options", "canary", "compensate"),
+    [
+        ({"deactivate_first": True}, 10, True),
+        ({"deactivate_first": True, "canary": 0}, 0, True),
+        ({"deactivate_first": True, "canary": 3, "compensate": False}, 3, False),
+        ({}, 0, True),
+    ],
+    ids=["several-writes", "canary-off", "chosen", "one-write"],
+)
+def test_a_path_of_several_writes_starts_with_a_canary(
+    options: dict[str, object], canary: int, compensate: bool
+) -> None:
+    spec = build_migration_spec(
+        campaign_id="m",
+        to_account=CHILD,
+        from_file=None,
+        from_account=PARENT,
+        default_fleet="default",
+        **options,  # type: ignore[arg-type]
+    )
+    assert (spec.canary, spec.compensate) == (canary, compensate)
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"from_account": None}, "either --from-file"),
