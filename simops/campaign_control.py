@@ -373,9 +373,13 @@ def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None)
             with output.open("w", encoding="utf-8", newline="") as out:
                 write_report(store.report_rows(), out, fmt)
         counts = store.counts()
+        migration = store.spec.action in MIGRATION_ACTIONS
+        downtime = out_of_service_summary(store.out_of_service_seconds()) if migration else None
     finally:
         store.close()
     typer.echo(summarize(counts), err=True)
+    if migration:
+        typer.echo(describe_out_of_service(downtime), err=True)
 
 
 IdArgument = Annotated[str, typer.Argument(help="The ID it was started with (--id).")]

@@ -346,7 +346,6 @@ class BatchStepper:
                     return intent
                 self._stop_if_systemic(error, update, observed)
                 refused = intent.model_copy(update={"pending_write": None})
-                self._journal.note(refused)
                 if error.code == RuleCode.SCHEDULED_CONFLICT:
                     # Busy (scheduled by someone else): the next round reads it again.
                     return refused.model_copy(update={"observed": None})
@@ -356,9 +355,9 @@ class BatchStepper:
             made = _made(intent, update, observed, sent_at)
         else:
             made = intent.model_copy(update={"pending_write": None})
-        made = made.model_copy(update={"observed": after})
-        self._journal.note(made)
-        return made, after
+        # Not recorded here: the round records every SIM it leaves in progress, and a crash
+        # before that leaves this write pending, which the retry settles by reading the SIM.
+        return made.model_copy(update={"observed": after}), after
 
 
 def _untouched(sim: TrackedSim) -> bool:
