@@ -457,3 +457,36 @@ def test_batch_time_limits_follow_the_rate() -> None:
     # At 1 request/s, 1,000 rows sharing the rate with 15 other batches need hours, not 10 min.
     limit = batch_step_timeout(1000, 16, 1.0)
     assert limit is not None and limit >= 1000 * 16 * 4
+
+
+async def test_progress_moves_as_sims_end_within_one_batch(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    # One batch of 120 SIMs whose updates resolve over three seconds: progress must not wait
+    # for the batch to end.
+    emulator = await emulator_factory(seed_sims=120, scheduled_delay=(0.2, 3.0))
+    async with local_stack(
+        dev_env.client,
+        emulator,
+        callback_secret=CALLBACK_SECRET,
+        campaign_dir=tmp_path / "campaigns",
+        api_max_rps=2000.0,
+    ) as stack:
+        sims = await new_sims(stack, 120)
+        source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+        campaign = spec(
+            "smooth", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], batch_size=1000
+        )
+        handle = await start_campaign(stack.client, stack.settings, campaign, source)
+        seen: list[int] = []
+        for _ in range(400):
+            status = (await handle.describe()).status
+            if status != WorkflowExecutionStatus.RUNNING:
+                break
+            progress = await campaign_progress(stack.settings, handle, status)
+            seen.append(progress.ended_rows)
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(handle.result(), 60)
+
+    within = sorted({ended for ended in seen if 0 < ended < 120})
+    assert len(within) >= 3, f"ended_rows seen while running: {seen}"
