@@ -16,6 +16,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
@@ -80,6 +81,8 @@ class CampaignWorkflow:
         self._launched_this_run = 0
         self._preparing = self._state.total_rows is None
         self._stop_recorded = False
+        self._wound_down = False
+        self._batches: dict[int, ChildWorkflowHandle[CampaignBatchWorkflow, BatchSummary]] = {}
         self._store_unusable: str | None = None
 
     @workflow.signal
@@ -148,6 +151,8 @@ class CampaignWorkflow:
                 )
             if handles_failures and self._stopping() and not self._stop_recorded:
                 await self._record_stop()
+            if handles_failures and self._state.cancel_reason is not None and not self._wound_down:
+                await self._wind_down_batches()
             self._launch()
             if not self._in_flight:
                 if self._launch_allowed():
@@ -193,6 +198,13 @@ class CampaignWorkflow:
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=BOOKKEEPING_RETRY,
         )
+
+    async def _wind_down_batches(self) -> None:
+        """A cancel ends the campaign even when SIMs stay scheduled for hours: each running
+        batch gives them one callback wait, then ends them."""
+        self._wound_down = True
+        for batch in list(self._batches.values()):
+            await batch.signal(CampaignBatchWorkflow.wind_down)
 
     def _phase(self) -> CampaignPhase:
         if self._preparing:
@@ -265,12 +277,17 @@ class CampaignWorkflow:
 
     async def _run_child(self, batch: BatchInput, *, attempt: int) -> BatchSummary:
         batch_id = f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}"
-        return await workflow.execute_child_workflow(
+        handle = await workflow.start_child_workflow(
             CampaignBatchWorkflow.run,
             batch,
             id=batch_id if attempt == 1 else f"{batch_id}-attempt-{attempt}",
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
+        self._batches[batch.batch_no] = handle
+        try:
+            return await handle
+        finally:
+            del self._batches[batch.batch_no]
 
     async def _run_batch_to_an_end(self, batch: BatchInput) -> BatchSummary:
         """Run the batch; a child that fails (terminated, timed out) runs again for the rows it

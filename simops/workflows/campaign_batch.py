@@ -60,6 +60,17 @@ class CampaignBatchWorkflow:
         self._seen_tokens: set[str] = set()
         self._ended: Counter[OutcomeKind] = Counter()
         self._stop_reason: str | None = None
+        self._deadline = workflow.now() + timedelta(seconds=batch.deadline_seconds)
+        self._deadline_moved = False
+
+    @workflow.signal
+    def wind_down(self) -> None:
+        """The campaign was cancelled: give the SIMs on their way one callback wait to settle
+        (and be compensated), then end the rest as the deadline would."""
+        grace = workflow.now() + timedelta(seconds=self._batch.callback_wait_seconds)
+        if grace < self._deadline:
+            self._deadline = grace
+            self._deadline_moved = True
 
     @workflow.signal(name=CALLBACK_SIGNAL)
     def sim_callbacks(self, callbacks: SimCallbackBatch) -> None:
@@ -82,30 +93,33 @@ class CampaignBatchWorkflow:
     @workflow.run
     async def run(self, batch: BatchInput) -> BatchSummary:
         """Start every row, then settle the SIMs in progress until all ended."""
-        deadline = workflow.now() + timedelta(seconds=batch.deadline_seconds)
         self._take(await self._run_step(CampaignBatchActivities.start_batch, self._request()))
         if workflow.patched(EAGER_SETTLE):
-            await self._settle_as_called(deadline)
+            await self._settle_as_called()
         else:
-            await self._settle_in_rounds(deadline)
+            await self._settle_in_rounds(self._deadline)
         return BatchSummary(
             batch_no=batch.batch_no, counts=dict(self._ended), stop_reason=self._stop_reason
         )
 
-    async def _settle_as_called(self, deadline: datetime) -> None:
+    async def _settle_as_called(self) -> None:
         next_poll = workflow.now() + timedelta(seconds=self._batch.callback_wait_seconds)
         poll_interval = FIRST_POLL_INTERVAL
         while self._pending:
-            if workflow.now() >= deadline:
+            if workflow.now() >= self._deadline:
                 self._called.clear()
                 self._take(await self._settle(self._request(final=True)))
                 break
-            called = await wait_until(self._any_called, min(next_poll, deadline) - workflow.now())
-            if called:
-                sims = sorted(sim for sim in self._pending if sim in self._called)
+            self._deadline_moved = False
+            await wait_until(
+                lambda: self._any_called() or self._deadline_moved,
+                min(next_poll, self._deadline) - workflow.now(),
+            )
+            sims = sorted(sim for sim in self._pending if sim in self._called)
+            if sims:
                 self._called.difference_update(sims)
                 self._take(await self._settle(self._request(sim_sids=sims)), settled=sims)
-            elif workflow.now() < deadline:
+            elif workflow.now() >= next_poll and workflow.now() < self._deadline:
                 self._called.clear()
                 self._take(await self._settle(self._request()))
                 next_poll = workflow.now() + poll_interval

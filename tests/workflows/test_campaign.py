@@ -490,3 +490,32 @@ async def test_progress_moves_as_sims_end_within_one_batch(
 
     within = sorted({ended for ended in seen if 0 < ended < 120})
     assert len(within) >= 3, f"ended_rows seen while running: {seen}"
+
+
+async def test_cancel_ends_a_campaign_whose_sims_stay_scheduled(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    # Every update stays scheduled: without a cancel the batch would wait a day for them.
+    await set_faults(stack.emulator, stuck_rate=1.0)
+    sims = await new_sims(stack, 10)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "stuck",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        callback_wait_seconds=1.0,
+    )
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    await wait_until_running(stack, "campaign-stuck-batch-1")
+    for _ in range(200):
+        if (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] >= 10:
+            break
+        await asyncio.sleep(0.05)
+    await handle.signal(CampaignWorkflow.cancel, "change freeze")
+    result = await asyncio.wait_for(handle.result(), 30)
+    rows = report(stack, "stuck")
+
+    assert result.phase == CampaignPhase.CANCELLED
+    assert [(row["outcome"], row["writes"]) for row in rows] == [("failed", "1")] * 10
+    assert all("still scheduled" in row["message"] for row in rows)
