@@ -20,6 +20,7 @@ from typing import Annotated, TextIO
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from temporalio.client import WorkflowExecutionStatus
 
@@ -191,7 +192,8 @@ async def watch_campaign(group: CommandGroup, handle: CampaignHandle, out: TextI
             counts = " ".join(f"{k.value}={v}" for k, v in sorted(progress.counts.items()))
             bar.update(
                 task,
-                description=f"{progress.campaign_id} {progress.phase.value}",
+                # The bar's columns are rich markup; a campaign ID may hold `[`.
+                description=f"{escape(progress.campaign_id)} {progress.phase.value}",
                 total=progress.total_rows,
                 completed=progress.ended_rows,
                 detail=counts,

@@ -2,7 +2,8 @@
 
 Neither format is built in memory: a million-row report streams from the store to the file.
 JSON is one array (so `jq '.[] | select(.outcome == "failed")'` works as is), written element
-by element; CSV has a header row and the same columns, empty cells for missing values.
+by element; CSV has a header row and the same columns, empty cells for missing values, and no
+cell a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -34,12 +35,25 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
+
+
+def csv_safe(cell: str) -> str:
+    """`cell` as a spreadsheet shows it and never runs it: a leading `'` before a formula
+    trigger (OWASP's rule). Reports copy what customers choose (unique names, references), and
+    a name like `=HYPERLINK(…)` would otherwise run in whoever opens the report."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
 def _write_csv(rows: Iterable[ReportRow], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF, as RFC 4180 has it: with it the writer also quotes a cell holding a lone CR, which
+    # a "\n" terminator leaves bare (and a reader then splits the row in two).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(REPORT_COLUMNS)
     written = 0
     for row in rows:
-        writer.writerow([_cell(getattr(row, column)) for column in REPORT_COLUMNS])
+        writer.writerow([csv_safe(_cell(getattr(row, column))) for column in REPORT_COLUMNS])
         written += 1
     return written
 

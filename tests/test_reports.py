@@ -20,7 +20,7 @@ from simops.models import (
     SimStatus,
     SkippedRow,
 )
-from simops.reports import REPORT_COLUMNS, render_plan, summarize, write_report
+from simops.reports import REPORT_COLUMNS, csv_safe, render_plan, summarize, write_report
 
 FLEET = "HF" + "2" * 32
 
@@ -158,3 +158,29 @@ def test_the_dry_run_plan_as_text_masks_iccids() -> None:
         "  … and 4 more (simops campaign report lists every row)",
         "dry run: nothing was written",
     ]
+
+
+FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://e.example","x")']
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    rows = [
+        ReportRow(row_no=n, reference=text, outcome=OutcomeKind.INVALID, message=text)
+        for n, text in enumerate(FORMULAS, start=1)
+    ]
+    out = io.StringIO()
+
+    write_report(rows, out, "csv")
+
+    read = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert [(row["reference"], row["message"]) for row in read] == [
+        ("'" + text, "'" + text) for text in FORMULAS
+    ]
+    as_json = io.StringIO()
+    write_report(rows, as_json, "json")
+    assert [row["reference"] for row in json.loads(as_json.getvalue())] == FORMULAS
+
+
+@pytest.mark.parametrize("text", ["HS1", "a=b", "1-2", "", "'=x", " =x", "café"])
+def test_other_cells_are_left_as_they_are(text: str) -> None:
+    assert csv_safe(text) == text

@@ -1,0 +1,59 @@
+"""`--watch`'s progress bar prints a campaign ID as text, whatever it holds."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+
+from simops.campaign_cli import GROUP
+from simops.campaign_control import watch_campaign
+from simops.models import CampaignAction, CampaignPhase, CampaignProgress, CampaignResult
+
+MARKUP_ID = "[/bold]launch[red]-1"
+
+
+@dataclass
+class _Description:
+    status: WorkflowExecutionStatus
+
+
+@dataclass
+class FakeHandle:
+    """A campaign that runs for one look, then ends."""
+
+    looks: list[WorkflowExecutionStatus] = field(
+        default_factory=lambda: [
+            WorkflowExecutionStatus.RUNNING,
+            WorkflowExecutionStatus.COMPLETED,
+        ]
+    )
+
+    async def describe(self) -> _Description:
+        return _Description(self.looks.pop(0))
+
+    async def query(self, *_: Any) -> CampaignProgress:
+        return CampaignProgress(
+            campaign_id=MARKUP_ID,
+            action=CampaignAction.ACTIVATE,
+            phase=CampaignPhase.RUNNING,
+            total_rows=10,
+            ended_rows=4,
+        )
+
+    async def result(self) -> CampaignResult:
+        return CampaignResult(
+            campaign_id=MARKUP_ID, phase=CampaignPhase.COMPLETED, counts={"converged": 10}
+        )
+
+
+async def test_a_campaign_id_with_markup_is_shown_as_text(monkeypatch: Any) -> None:
+    monkeypatch.setattr("simops.campaign_control.WATCH_INTERVAL_SECONDS", 0)
+    out = io.StringIO()
+
+    code = await watch_campaign(GROUP, FakeHandle(), out)  # type: ignore[arg-type]
+
+    assert code == 0
+    assert MARKUP_ID in out.getvalue()
