@@ -47,6 +47,7 @@ from simops.models import (
 )
 from simops.operations import campaign_status
 from simops.settings import SimopsSettings
+from simops.wording import with_article
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
 
@@ -301,7 +302,8 @@ def rollback(
     with open_store(GROUP, settings, migration_id) as original:
         if original.spec.action not in MIGRATION_ACTIONS:
             fail(
-                f"{migration_id} is a {original.spec.action.value} campaign, not a migration",
+                f"{migration_id} is {with_article(original.spec.action.value)} campaign, "
+                "not a migration",
                 ExitCode.BAD_INPUT,
             )
     spec = build_rollback_spec(
