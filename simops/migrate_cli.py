@@ -112,7 +112,11 @@ def build_migration_spec(
     if (from_file is None) == (from_account is None):
         fail("give either --from-file FILE or --from-account AC…", ExitCode.BAD_INPUT)
     if from_file is not None and (status is not None or fleet is not None):
-        fail("--status and --fleet filter --from-account, not a file", ExitCode.BAD_INPUT)
+        fail(
+            "--status and --fleet filter --from-account, not a file (the Fleet SIMs get in the "
+            "destination is --fleet-map OLD=NEW or --default-fleet)",
+            ExitCode.BAD_INPUT,
+        )
     if from_file is not None and not from_file.is_file():
         fail(f"{from_file}: no such file", ExitCode.BAD_INPUT)
     if from_account == to_account:
