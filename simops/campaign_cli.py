@@ -16,7 +16,10 @@ from simops.campaign_control import (
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
+    PlanOutput,
+    PlanOutputOption,
     RateOption,
+    ShowAllOption,
     WatchOption,
     add_control_commands,
     checked_spec,
@@ -141,6 +144,8 @@ def start(
         bool, typer.Option(help="Check every row, print the plan, write nothing.")
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Start a campaign over a file of SIMs or an API filter."""
     settings = load_settings()
@@ -157,7 +162,7 @@ def start(
         canary=canary,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file)))
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
     raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
 
 

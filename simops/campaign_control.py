@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -41,9 +42,9 @@ from simops.operations import (
     campaign_status,
     start_campaign,
 )
-from simops.reports import render_plan, summarize, write_report
+from simops.reports import plan_row_line, render_plan, summarize, write_plan_csv, write_report
 from simops.settings import SimopsSettings
-from simops.sources import SourceError
+from simops.sources import CampaignFile, FileSourceError, SourceError
 from simops.supersim.client import SuperSimClient
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
@@ -65,6 +66,24 @@ CanaryOption = Annotated[
     int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
 ]
 WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
+ShowAllOption = Annotated[
+    bool, typer.Option("--show-all", help="With --dry-run: after the summary, every row's plan.")
+]
+
+
+class PlanOutput(StrEnum):
+    """How the dry run prints its plan."""
+
+    TEXT = "text"
+    CSV = "csv"
+
+
+PlanOutputOption = Annotated[
+    PlanOutput,
+    typer.Option(
+        "--output", "-o", help="With --dry-run: text, or csv (every row; the summary on stderr)."
+    ),
+]
 OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o")]
 ReportFormatOption = Annotated[str, typer.Option("--format", help="csv or json.")]
 ReportOutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
@@ -117,19 +136,41 @@ def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> Camp
         fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
 
 
-async def print_plan(settings: SimopsSettings, spec: CampaignSpec, from_file: Path | None) -> int:
-    """Prepare the campaign in a scratch store (reads only) and print its plan."""
+async def print_plan(
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    show_all: bool = False,
+    output: PlanOutput = PlanOutput.TEXT,
+) -> int:
+    """Prepare the campaign in a scratch store (reads only) and print its plan: rows per
+    planned change and per invalid reason; with `show_all`, then every row; as CSV, every row
+    on stdout and the summary on stderr.
+
+    Rows are streamed from the scratch store, never held: a dry run of a million rows takes
+    the memory of a thousand.
+    """
     with tempfile.TemporaryDirectory(prefix="simops-dry-run-") as scratch:
         try:
             store = CampaignStore.create(Path(scratch), spec, from_file)
             try:
                 async with SuperSimClient.from_settings(settings) as api:
                     plan = await prepare_for_dry_run(api, settings, store)
+                as_csv = output is PlanOutput.CSV
+                if as_csv:
+                    write_plan_csv(store.preparation.plan_rows(), sys.stdout)
+                typer.echo(render_plan(plan), err=as_csv)
+                if show_all and not as_csv:
+                    typer.echo("every row:")
+                    for row in store.preparation.plan_rows():
+                        typer.echo(f"  {plan_row_line(row)}")
             finally:
                 store.close()
+        except FileSourceError as error:
+            # The scratch store reads a copy: name the file the user gave.
+            fail(error.about(from_file) if from_file else str(error), ExitCode.BAD_INPUT)
         except (SourceError, CampaignStoreError) as error:
             fail(str(error), ExitCode.BAD_INPUT)
-    typer.echo(render_plan(plan))
     return ExitCode.OK
 
 
@@ -141,6 +182,13 @@ async def start_and_watch(
     watch: bool,
 ) -> int:
     """Start the campaign (once per ID) and, with `watch`, follow it to its end."""
+    if from_file is not None:
+        # What makes a file unreadable fails here, naming the user's file, rather than in the
+        # worker's preparation of the campaign store's copy of it.
+        try:
+            CampaignFile.open(from_file)
+        except SourceError as error:
+            fail(str(error), ExitCode.BAD_INPUT)
     client = await connect_temporal(settings)
     try:
         handle = await start_campaign(client, settings, spec, from_file)

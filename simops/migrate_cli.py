@@ -18,7 +18,10 @@ from simops.campaign_control import (
     CommandGroup,
     ConcurrencyOption,
     MaxFailuresOption,
+    PlanOutput,
+    PlanOutputOption,
     RateOption,
+    ShowAllOption,
     WatchOption,
     add_control_commands,
     checked_spec,
@@ -246,6 +249,8 @@ def start_migration(
         ),
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Move SIMs of a file or of one account to another account."""
     settings = load_settings()
@@ -268,7 +273,7 @@ def start_migration(
         canary=canary,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file)))
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
     raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
 
 
@@ -300,6 +305,8 @@ def rollback(
         ),
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Move back every SIM the migration changed, restoring account, Fleet and status."""
     settings = load_settings()
@@ -318,7 +325,7 @@ def rollback(
         max_failures=max_failures,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, None)))
+        raise typer.Exit(run_command(print_plan(settings, spec, None, show_all, output)))
     raise typer.Exit(run_command(_start_rollback(settings, spec, watch)))
 
 
