@@ -216,10 +216,11 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
 
 
 def result_line(group: CommandGroup, result: CampaignResult) -> str:
-    """One line of how a campaign ended."""
-    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(result.counts.items()))
+    """One line of how a campaign ended: `…: completed; 1,000 rows: 990 converged, 10 failed`."""
     reason = f" ({result.stop_reason})" if result.stop_reason else ""
-    return f"{group.noun} {result.campaign_id}: {result.phase.value}{reason}; {counts}"
+    return f"{group.noun} {result.campaign_id}: {result.phase.value}{reason}; " + summarize(
+        result.counts
+    )
 
 
 async def watch_campaign(group: CommandGroup, handle: CampaignHandle, out: TextIO) -> int:

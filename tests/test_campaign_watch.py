@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 
 from simops.campaign_cli import GROUP
-from simops.campaign_control import watch_campaign
+from simops.campaign_control import result_line, watch_campaign
 from simops.models import CampaignAction, CampaignPhase, CampaignProgress, CampaignResult
 
 MARKUP_ID = "[/bold]launch[red]-1"
@@ -57,3 +57,16 @@ async def test_a_campaign_id_with_markup_is_shown_as_text(monkeypatch: Any) -> N
 
     assert code == 0
     assert MARKUP_ID in out.getvalue()
+
+
+def test_the_result_line_counts_rows_in_words() -> None:
+    result = CampaignResult(
+        campaign_id="c1",
+        phase=CampaignPhase.COMPLETED,
+        counts={"converged": 1000, "already_converged": 0, "failed": 2, "pending": 0},
+    )
+
+    assert (
+        result_line(GROUP, result)
+        == "campaign c1: completed; 1,002 rows: 1,000 converged, 2 failed"
+    )
