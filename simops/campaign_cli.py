@@ -17,7 +17,10 @@ from simops.campaign_control import (
     ConcurrencyOption,
     MaxFailuresOption,
     MinEndedOption,
+    PlanOutput,
+    PlanOutputOption,
     RateOption,
+    ShowAllOption,
     WatchOption,
     add_control_commands,
     checked_spec,
@@ -68,18 +71,30 @@ def build_spec(
         fail(
             f"--action {action.value}: account migrations are `simops migrate`", ExitCode.BAD_INPUT
         )
-    if (from_file is None) == (status is None and filter_fleet is None and fleet is None):
-        fail("give either --from-file FILE or a filter (--status, --fleet)", ExitCode.BAD_INPUT)
-    if from_file is not None and (status is not None or filter_fleet is not None):
-        fail("--from-file cannot be combined with --status or --filter-fleet", ExitCode.BAD_INPUT)
-    if from_file is not None and not from_file.is_file():
-        fail(f"{from_file}: no such file", ExitCode.BAD_INPUT)
-    # --fleet is the Fleet to assign for actions that assign one; otherwise it filters.
-    target_fleet = fleet if action in TARGET_FLEET_ACTIONS else None
-    if from_file is None and action not in TARGET_FLEET_ACTIONS:
+    if from_file is not None:
+        if status is not None or filter_fleet is not None:
+            fail(
+                "--from-file cannot be combined with --status or --filter-fleet",
+                ExitCode.BAD_INPUT,
+            )
+        if not from_file.is_file():
+            fail(f"{from_file}: no such file", ExitCode.BAD_INPUT)
+        # With a file, --fleet is the Fleet to assign (a row's fleet column wins): it is never
+        # a filter, the file says which SIMs.
+        target_fleet = fleet
+    elif action in TARGET_FLEET_ACTIONS:
+        target_fleet = fleet
+        if action == CampaignAction.SET_FLEET and fleet is None:
+            fail("--action set-fleet needs --fleet (the Fleet to assign)", ExitCode.BAD_INPUT)
+    else:
+        # An action that assigns no Fleet reads --fleet as a filter, like --filter-fleet.
+        target_fleet = None
         filter_fleet = filter_fleet or fleet
-    if action == CampaignAction.SET_FLEET and target_fleet is None and from_file is None:
-        fail("--action set-fleet needs --fleet (the Fleet to assign)", ExitCode.BAD_INPUT)
+    if from_file is None and status is None and filter_fleet is None:
+        fail(
+            "give either --from-file FILE or a filter (--status, --filter-fleet)",
+            ExitCode.BAD_INPUT,
+        )
     most, ratio = parse_max_failures(max_failures)
     return checked_spec(
         GROUP,
@@ -114,7 +129,8 @@ def start(
     fleet: Annotated[
         str | None,
         typer.Option(
-            help="Fleet to assign (activate, ready, set-fleet); for other actions, a filter."
+            help="Fleet to assign: with --from-file for every action (a row's fleet column "
+            "wins), with a filter for activate, ready and set-fleet; otherwise a filter."
         ),
     ] = None,
     filter_fleet: Annotated[
@@ -132,6 +148,8 @@ def start(
         bool, typer.Option(help="Check every row, print the plan, write nothing.")
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Start a campaign over a file of SIMs or an API filter."""
     settings = load_settings()
@@ -149,7 +167,7 @@ def start(
         min_ended=min_ended,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file)))
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
     raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
 
 

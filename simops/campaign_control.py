@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -51,12 +52,14 @@ from simops.operations import (
 from simops.reports import (
     describe_out_of_service,
     out_of_service_summary,
+    plan_row_line,
     render_plan,
     summarize,
+    write_plan_csv,
     write_report,
 )
 from simops.settings import SimopsSettings
-from simops.sources import SourceError
+from simops.sources import CampaignFile, FileSourceError, SourceError
 from simops.supersim.client import SuperSimClient
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
@@ -86,6 +89,24 @@ CanaryOption = Annotated[
     int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
 ]
 WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
+ShowAllOption = Annotated[
+    bool, typer.Option("--show-all", help="With --dry-run: after the summary, every row's plan.")
+]
+
+
+class PlanOutput(StrEnum):
+    """How the dry run prints its plan."""
+
+    TEXT = "text"
+    CSV = "csv"
+
+
+PlanOutputOption = Annotated[
+    PlanOutput,
+    typer.Option(
+        "--output", "-o", help="With --dry-run: text, or csv (every row; the summary on stderr)."
+    ),
+]
 OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o")]
 ReportFormatOption = Annotated[str, typer.Option("--format", help="csv or json.")]
 ReportOutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
@@ -138,19 +159,41 @@ def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> Camp
         fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
 
 
-async def print_plan(settings: SimopsSettings, spec: CampaignSpec, from_file: Path | None) -> int:
-    """Prepare the campaign in a scratch store (reads only) and print its plan."""
+async def print_plan(
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    show_all: bool = False,
+    output: PlanOutput = PlanOutput.TEXT,
+) -> int:
+    """Prepare the campaign in a scratch store (reads only) and print its plan: rows per
+    planned change and per invalid reason; with `show_all`, then every row; as CSV, every row
+    on stdout and the summary on stderr.
+
+    Rows are streamed from the scratch store, never held: a dry run of a million rows takes
+    the memory of a thousand.
+    """
     with tempfile.TemporaryDirectory(prefix="simops-dry-run-") as scratch:
         try:
             store = CampaignStore.create(Path(scratch), spec, from_file)
             try:
                 async with SuperSimClient.from_settings(settings) as api:
                     plan = await prepare_for_dry_run(api, settings, store)
+                as_csv = output is PlanOutput.CSV
+                if as_csv:
+                    write_plan_csv(store.preparation.plan_rows(), sys.stdout)
+                typer.echo(render_plan(plan), err=as_csv)
+                if show_all and not as_csv:
+                    typer.echo("every row:")
+                    for row in store.preparation.plan_rows():
+                        typer.echo(f"  {plan_row_line(row)}")
             finally:
                 store.close()
+        except FileSourceError as error:
+            # The scratch store reads a copy: name the file the user gave.
+            fail(error.about(from_file) if from_file else str(error), ExitCode.BAD_INPUT)
         except (SourceError, CampaignStoreError) as error:
             fail(str(error), ExitCode.BAD_INPUT)
-    typer.echo(render_plan(plan))
     return ExitCode.OK
 
 
@@ -162,6 +205,13 @@ async def start_and_watch(
     watch: bool,
 ) -> int:
     """Start the campaign (once per ID) and, with `watch`, follow it to its end."""
+    if from_file is not None:
+        # What makes a file unreadable fails here, naming the user's file, rather than in the
+        # worker's preparation of the campaign store's copy of it.
+        try:
+            CampaignFile.open(from_file)
+        except SourceError as error:
+            fail(str(error), ExitCode.BAD_INPUT)
     client = await connect_temporal(settings)
     try:
         handle = await start_campaign(client, settings, spec, from_file)
@@ -176,21 +226,21 @@ async def start_and_watch(
 
 
 def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
-    """One line of a campaign's progress, running or ended (the same fields in every phase)."""
-    counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(progress.counts.items()))
-    total = f"{progress.total_rows:,}" if progress.total_rows is not None else "?"
+    """One line of a campaign's progress, running or ended (the same fields in every phase):
+    `campaign c1: completed; 1,002 rows: 1,000 converged, 2 failed`, with the rate and the time
+    left while it runs, and how long SIMs were out of service once a migration ended."""
     rate = f", {progress.rows_per_second:,.0f} rows/s" if progress.rows_per_second else ""
-    eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds is not None else ""
+    eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds else ""
     reason = f" ({progress.stop_reason})" if progress.stop_reason else ""
     downtime = (
         f"; {describe_out_of_service(progress.out_of_service)}"
         if progress.action in MIGRATION_ACTIONS and progress.finished_at is not None
         else ""
     )
+    counts = summarize(progress.counts) if progress.counts else "nothing yet"
     return (
-        f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}, "
-        f"{progress.ended_rows:,}/{total} rows ended{rate}{eta}; {counts or 'nothing yet'}"
-        f"{downtime}"
+        f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}{rate}{eta}; "
+        f"{counts}{downtime}"
     )
 
 
@@ -278,20 +328,22 @@ async def watch_campaign(
         transient=False,
     ) as bar:
         task = bar.add_task(group.noun, total=None, detail="")
-        while (status := await _status(handle)) == WorkflowExecutionStatus.RUNNING:
+        while True:
+            status = await _status(handle)
             progress = await campaign_progress(settings, handle, status)
             counts = " ".join(f"{kind}={count}" for kind, count in sorted(progress.counts.items()))
             bar.update(
                 task,
-                description=escape(f"{progress.campaign_id} {progress.phase.value}"),
+                # The bar's columns are rich markup; a campaign ID may hold `[`.
+                description=f"{escape(progress.campaign_id)} {progress.phase.value}",
                 total=progress.total_rows,
                 completed=progress.ended_rows,
                 detail=escape(counts),
             )
+            if status != WorkflowExecutionStatus.RUNNING:
+                break
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-    if status != WorkflowExecutionStatus.COMPLETED:
-        fail(f"{group.noun} {handle.id} ended {status.name.lower()}: see the Temporal Web UI")
-    typer.echo(progress_line(group, await campaign_progress(settings, handle, status)))
+    typer.echo(progress_line(group, progress))
     return ExitCode.OK
 
 

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
+from typing import NamedTuple
 
 from simops.campaign_db import (
     VALIDATION_INDEXES,
@@ -30,11 +31,30 @@ from simops.campaign_rules import (
     RestoreTarget,
     RowVerdict,
 )
-from simops.models import NO_FLEET, DesiredState, Fleet, PrepareResult, Sim, SimStatus, SkippedRow
+from simops.models import NO_FLEET, DesiredState, Fleet, PrepareResult, Sim, SimStatus
 from simops.sources import ReferenceKind, SourceRow
 from simops.transitions import RuleCode
 
-SKIPPED_CHUNK = 2000
+PLAN_CHUNK = 2000
+
+PLAN_ROWS = """
+SELECT r.row_no, r.line_no, r.reference, r.sim_sid, p.change, r.invalid_code, r.invalid_reason
+FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id
+WHERE r.row_no > ? ORDER BY r.row_no LIMIT ?
+"""
+
+
+class PlanRow(NamedTuple):
+    """A prepared row as the dry run shows it: its planned change, or why it is invalid."""
+
+    row_no: int
+    line_no: int | None
+    reference: str
+    sim_sid: str | None
+    change: str | None
+    invalid_code: int | None
+    invalid_reason: str | None
+
 
 RESOLVE_ROWS = """
 SELECT r.row_no, r.kind, r.fleet, r.unique_name,
@@ -438,23 +458,13 @@ class PreparationStore:
         text = self._db.meta("prepare_result")
         return PrepareResult.model_validate_json(text) if text is not None else None
 
-    def skipped_rows(self, limit: int | None = None) -> Iterator[SkippedRow]:
-        """The rows preparation found invalid, in row order (at most `limit`)."""
+    def plan_rows(self) -> Iterator[PlanRow]:
+        """Every row with its planned change or why it is invalid, in row order, read in chunks
+        (a million rows never sit in memory at once)."""
         last = 0
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = SKIPPED_CHUNK if remaining is None else min(SKIPPED_CHUNK, remaining)
-            chunk = self._db.execute(
-                "SELECT row_no, line_no, reference, invalid_code, invalid_reason FROM rows "
-                "WHERE row_no > ? AND invalid_reason IS NOT NULL ORDER BY row_no LIMIT ?",
-                (last, size),
-            ).fetchall()
+        while True:
+            chunk = self._db.execute(PLAN_ROWS, (last, PLAN_CHUNK)).fetchall()
             if not chunk:
                 return
-            yield from (
-                SkippedRow(row_no=row_no, line_no=line_no, reference=ref, code=code, reason=why)
-                for row_no, line_no, ref, code, why in chunk
-            )
+            yield from map(PlanRow._make, chunk)
             last = chunk[-1][0]
-            if remaining is not None:
-                remaining -= len(chunk)

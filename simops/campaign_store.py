@@ -36,7 +36,7 @@ from simops.models import (
     SimStatus,
     TrackedSim,
 )
-from simops.sources import SourceError
+from simops.sources import FileSourceError
 
 DATABASE_NAME = "campaign.sqlite"
 SOURCE_DIR = "source"
@@ -165,7 +165,7 @@ def _copy_source(source_file: Path, target: Path) -> None:
     try:
         shutil.copyfile(source_file, target)
     except OSError as error:
-        raise SourceError(f"{source_file}: cannot be copied ({error.strerror})") from None
+        raise FileSourceError(source_file, f"cannot be copied ({error.strerror})") from None
 
 
 class CampaignStore:

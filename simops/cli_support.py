@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from simops import event_loop
+from simops.env_file import EnvFileError
 from simops.settings import SimopsSettings
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 from simops.temporal import connect
@@ -47,6 +48,8 @@ def load_settings() -> SimopsSettings:
     """The settings from the environment and `.simops/env`, or a clear error naming the problem."""
     try:
         return SimopsSettings()
+    except EnvFileError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
     except ValidationError as error:
         problems = "; ".join(
             f"SIMOPS_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"

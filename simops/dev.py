@@ -9,6 +9,7 @@ State survives a restart: a second `simops dev` resumes the workflows the first 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import signal
@@ -24,6 +25,7 @@ from temporalio.service import RPCError
 from simops.binaries import temporal_dev_server
 from simops.callbacks.server import run_ingress
 from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
+from simops.env_file import EnvFileError, read_env_file, write_env_file
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
 from simops.workflows.search_attributes import ALL_KEYS
@@ -141,10 +143,13 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
 
 def _callback_secret(env_file: Path) -> str:
     # Keep the secret across restarts: running workflows hold callback URLs signed with it.
+    # A file sh cannot read (written before values were quoted) gets a new one: callbacks of
+    # workflows it signed are refused, and those workflows poll.
     if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("SIMOPS_CALLBACK_SECRET="):
-                return line.split("=", 1)[1]
+        with contextlib.suppress(EnvFileError):
+            kept = read_env_file(env_file).get("SIMOPS_CALLBACK_SECRET")
+            if kept:
+                return kept
     return secrets.token_hex(32)
 
 
@@ -172,8 +177,7 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
             {account.account_sid: account.auth_token for account in emulator.accounts}
         ),
     }
-    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-    env_file.chmod(0o600)
+    write_env_file(env_file, values)
     # The stack runs on what it wrote: init values outrank SIMOPS_* variables that happen to
     # be set in the shell that started `simops dev`.
     overrides: dict[str, Any] = {
@@ -195,9 +199,9 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
             f"  Super SIM API:     {emulator.api_url}",
             f"  token endpoint:    {emulator.token_url}",
             f"  parent account:    {parent.account_sid}",
-            f"  auth token:        {parent.auth_token}",
-            f"  OAuth2 client:     {parent.client_id} / {parent.client_secret}",
-            f"  child accounts:    {children} (credentials: GET /_emulator/accounts)",
+            f"  child accounts:    {children}",
+            f"  credentials:       in {options.directory / 'env'} and at "
+            f"{emulator.root_url}/_emulator/accounts",
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
             f"  settings written:  {options.directory / 'env'}",

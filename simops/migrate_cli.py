@@ -18,7 +18,10 @@ from simops.campaign_control import (
     ConcurrencyOption,
     MaxFailuresOption,
     MinEndedOption,
+    PlanOutput,
+    PlanOutputOption,
     RateOption,
+    ShowAllOption,
     WatchOption,
     add_control_commands,
     checked_spec,
@@ -47,6 +50,7 @@ from simops.models import (
 )
 from simops.operations import campaign_status
 from simops.settings import SimopsSettings
+from simops.wording import with_article
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
 DEFAULT_MULTI_WRITE_CANARY = 10
@@ -119,7 +123,11 @@ def build_migration_spec(
     if (from_file is None) == (from_account is None):
         fail("give either --from-file FILE or --from-account AC…", ExitCode.BAD_INPUT)
     if from_file is not None and (status is not None or fleet is not None):
-        fail("--status and --fleet filter --from-account, not a file", ExitCode.BAD_INPUT)
+        fail(
+            "--status and --fleet filter --from-account, not a file (the Fleet SIMs get in the "
+            "destination is --fleet-map OLD=NEW or --default-fleet)",
+            ExitCode.BAD_INPUT,
+        )
     if from_file is not None and not from_file.is_file():
         fail(f"{from_file}: no such file", ExitCode.BAD_INPUT)
     if from_account == to_account:
@@ -269,6 +277,8 @@ def start_migration(
         ),
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Move SIMs of a file or of one account to another account."""
     settings = load_settings()
@@ -293,7 +303,7 @@ def start_migration(
         compensate=compensate,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file)))
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
     raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
 
 
@@ -325,13 +335,16 @@ def rollback(
         ),
     ] = False,
     watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
 ) -> None:
     """Move back every SIM the migration changed, restoring account, Fleet and status."""
     settings = load_settings()
     with open_store(GROUP, settings, migration_id) as original:
         if original.spec.action not in MIGRATION_ACTIONS:
             fail(
-                f"{migration_id} is a {original.spec.action.value} campaign, not a migration",
+                f"{migration_id} is {with_article(original.spec.action.value)} campaign, "
+                "not a migration",
                 ExitCode.BAD_INPUT,
             )
     spec = build_rollback_spec(
@@ -342,7 +355,7 @@ def rollback(
         max_failures=max_failures,
     )
     if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, None)))
+        raise typer.Exit(run_command(print_plan(settings, spec, None, show_all, output)))
     raise typer.Exit(run_command(_start_rollback(settings, spec, watch)))
 
 

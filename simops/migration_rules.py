@@ -34,6 +34,7 @@ from simops.models import (
     SimStatus,
 )
 from simops.transitions import RuleCode
+from simops.wording import with_article
 
 ALREADY_THERE = "already in the destination account: nothing to move"
 READY_COMES_BACK_ACTIVE = (
@@ -118,8 +119,9 @@ class MigrationTargets:
         if status in ENABLED_STATUSES and not self._migration.deactivate_first:
             raise RowInvalidError(
                 RuleCode.TRANSITION_NOT_ALLOWED,
-                f"a {status.value} SIM cannot move between accounts: --deactivate-first "
-                "deactivates it before the move (and --reactivate brings it back active)",
+                f"{with_article(status.value)} SIM cannot move between accounts: "
+                "--deactivate-first deactivates it before the move (and --reactivate brings it "
+                "back active)",
             )
 
     def _destination_fleet(

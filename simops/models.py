@@ -797,27 +797,28 @@ class PrepareResult(BaseModel):
     invalid_by_code: dict[str, int] = Field(default_factory=dict)
 
 
-class SkippedRow(BaseModel):
-    """An input row a campaign will skip, and why (for the dry run)."""
+class RowSample(BaseModel):
+    """Rows that share a planned change or an invalid reason: how many, and the first few."""
 
-    row_no: int
-    line_no: int | None = None
-    reference: str
+    label: str
     code: int | None = None
-    reason: str
+    count: int = 0
+    first_rows: list[int] = Field(default_factory=list)
 
 
 class DryRunPlan(PrepareResult):
-    """What `--dry-run` prints: the counts, and the rows that will be skipped with the reason.
+    """What `--dry-run` prints: rows per planned change and per invalid reason, each with the
+    first few row numbers (`changes` includes the already-converged rows).
 
-    `skipped` holds at most the number of rows asked for; `skipped_total` counts them all.
-    `notes` are what preparation found about the campaign as a whole (a migration's accounts).
+    Its size does not grow with the campaign: `simops.reports.RowTally` folds reasons beyond a
+    few dozen into one. `notes` are what preparation found about the campaign as a whole (a
+    migration's accounts).
     """
 
     campaign_id: str
     action: CampaignAction
-    skipped: list[SkippedRow] = Field(default_factory=list)
-    skipped_total: int = 0
+    changes: list[RowSample] = Field(default_factory=list)
+    invalid_reasons: list[RowSample] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
 

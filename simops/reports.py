@@ -2,18 +2,21 @@
 
 Neither format is built in memory: a million-row report streams from the store to the file.
 JSON is one array (so `jq '.[] | select(.outcome == "failed")'` works as is), written element
-by element; CSV has a header row and the same columns, empty cells for missing values.
+by element; CSV has a header row and the same columns, empty cells for missing values, and no
+cell a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import TextIO
+from typing import Any, TextIO
 
+from simops.campaign_preparation import PlanRow
 from simops.models import (
     MIGRATION_ACTIONS,
     PENDING,
@@ -21,6 +24,7 @@ from simops.models import (
     OutcomeKind,
     OutOfServiceSummary,
     ReportRow,
+    RowSample,
 )
 from simops.supersim.errors import mask_iccids
 
@@ -42,12 +46,29 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
+
+
+def csv_safe(cell: str) -> str:
+    """`cell` as a spreadsheet shows it and never runs it: a leading `'` before a formula
+    trigger (OWASP's rule). Reports copy what customers choose (unique names, references), and
+    a name like `=HYPERLINK(…)` would otherwise run in whoever opens the report."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+def _csv_writer(out: TextIO) -> Any:
+    # CRLF, as RFC 4180 has it: with it the writer also quotes a cell holding a lone CR, which
+    # a "\n" terminator leaves bare (and a reader then splits the row in two).
+    return csv.writer(out, lineterminator="\r\n")
+
+
 def _write_csv(rows: Iterable[ReportRow], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _csv_writer(out)
     writer.writerow(REPORT_COLUMNS)
     written = 0
     for row in rows:
-        writer.writerow([_cell(getattr(row, column)) for column in REPORT_COLUMNS])
+        writer.writerow([csv_safe(_cell(getattr(row, column))) for column in REPORT_COLUMNS])
         written += 1
     return written
 
@@ -112,8 +133,80 @@ def summarize(counts: Mapping[str, int]) -> str:
     return f"{total:,} {noun}: {', '.join(parts)}" if parts else f"{total:,} {noun}"
 
 
+FIRST_ROWS = 5
+"""How many row numbers the dry run shows for each planned change and each invalid reason."""
+
+MOST_KINDS = 50
+"""Distinct changes or reasons the dry run counts apart; more are counted together."""
+
+OTHER_KINDS = "other (more kinds than the dry run lists one by one)"
+ROW_NUMBER = re.compile(r"\brow \d+")
+RESOURCE_SID = re.compile(r"\b([A-Z]{2})[0-9a-fA-F]{32}\b")
+PLAN_CSV_COLUMNS = ("row_no", "line_no", "reference", "sim_sid", "plan", "code", "reason")
+INVALID = "invalid"
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without what differs from row to row (row numbers, SIDs), so that rows that are
+    invalid for the same reason count together: `duplicate of row N (the same SIM)`."""
+    return RESOURCE_SID.sub(r"\1…", ROW_NUMBER.sub("row N", reason))
+
+
+class RowTally:
+    """Counts rows per planned change and per invalid reason, keeping the first few row
+    numbers of each; its memory does not grow with the rows (at most `MOST_KINDS` of each)."""
+
+    def __init__(self) -> None:
+        self._changes: dict[tuple[str, int | None], RowSample] = {}
+        self._reasons: dict[tuple[str, int | None], RowSample] = {}
+
+    def add(self, row: PlanRow) -> None:
+        """Count one prepared row."""
+        if row.invalid_reason is None:
+            self._count(self._changes, row.change or "no plan", None, row.row_no)
+        else:
+            self._count(
+                self._reasons, reason_kind(row.invalid_reason), row.invalid_code, row.row_no
+            )
+
+    @staticmethod
+    def _count(
+        samples: dict[tuple[str, int | None], RowSample], label: str, code: int | None, row: int
+    ) -> None:
+        key = (label, code)
+        sample = samples.get(key)
+        if sample is None:
+            if len(samples) >= MOST_KINDS:
+                key = (OTHER_KINDS, None)
+            sample = samples.setdefault(key, RowSample(label=key[0], code=key[1]))
+        sample.count += 1
+        if len(sample.first_rows) < FIRST_ROWS:
+            sample.first_rows.append(row)
+
+    @staticmethod
+    def _ordered(samples: dict[tuple[str, int | None], RowSample]) -> list[RowSample]:
+        return sorted(samples.values(), key=lambda sample: (-sample.count, sample.first_rows))
+
+    def changes(self) -> list[RowSample]:
+        """The planned changes (already converged included), most rows first."""
+        return self._ordered(self._changes)
+
+    def invalid_reasons(self) -> list[RowSample]:
+        """The invalid reasons, most rows first."""
+        return self._ordered(self._reasons)
+
+
+def _sample_line(sample: RowSample) -> str:
+    code = f" [{sample.code}]" if sample.code is not None else ""
+    rows = ", ".join(str(row_no) for row_no in sample.first_rows)
+    more = ", …" if sample.count > len(sample.first_rows) else ""
+    noun = "row" if len(sample.first_rows) == 1 else "rows"
+    return f"  {sample.count:>9,}  {sample.label}{code} ({noun} {rows}{more})"
+
+
 def render_plan(plan: DryRunPlan) -> str:
-    """The dry run's plan as text: counts per planned change, then each skipped row and why.
+    """The dry run's plan as text: rows per planned change and per invalid reason, each with
+    its first row numbers. Its length does not grow with the campaign.
 
     ICCIDs are masked: the plan goes to a terminal (and CI logs); the report has them whole.
     """
@@ -123,18 +216,32 @@ def render_plan(plan: DryRunPlan) -> str:
         f"{plan.valid:,} valid, {plan.invalid:,} invalid",
         *(f"  note: {note}" for note in plan.notes),
         "planned changes:",
+        *(_sample_line(sample) for sample in plan.changes),
     ]
-    changes = sorted(plan.planned_changes.items(), key=lambda item: (-item[1], item[0]))
-    lines += [f"  {count:>9,}  {change}" for change, count in changes]
-    lines.append(f"  {plan.already_converged:>9,}  already converged (no change)")
-    if plan.skipped_total:
-        lines.append(f"skipped ({plan.skipped_total:,} invalid rows):")
-        for row in plan.skipped:
-            where = f"row {row.row_no}" + (f" (line {row.line_no})" if row.line_no else "")
-            code = f" [{row.code}]" if row.code is not None else ""
-            lines.append(mask_iccids(f"  {where} {row.reference}: {row.reason}{code}"))
-        if len(plan.skipped) < plan.skipped_total:
-            rest = plan.skipped_total - len(plan.skipped)
-            lines.append(f"  … and {rest:,} more (simops campaign report lists every row)")
+    if plan.invalid_reasons:
+        lines.append(f"invalid ({plan.invalid:,} rows), by reason:")
+        lines += [mask_iccids(_sample_line(sample)) for sample in plan.invalid_reasons]
     lines.append("dry run: nothing was written")
     return "\n".join(lines)
+
+
+def plan_row_line(row: PlanRow) -> str:
+    """One row of the dry run's full listing (`--show-all`), its ICCID masked."""
+    where = f"row {row.row_no}" + (f" (line {row.line_no})" if row.line_no else "")
+    if row.invalid_reason is None:
+        return mask_iccids(f"{where} {row.reference}: {row.change}")
+    code = f" [{row.invalid_code}]" if row.invalid_code is not None else ""
+    return mask_iccids(f"{where} {row.reference}: {INVALID}{code}, {row.invalid_reason}")
+
+
+def write_plan_csv(rows: Iterable[PlanRow], out: TextIO) -> int:
+    """Every row of the dry run as CSV (`-o csv`), streamed, as the report writes its cells."""
+    writer = _csv_writer(out)
+    writer.writerow(PLAN_CSV_COLUMNS)
+    written = 0
+    for row in rows:
+        plan = row.change if row.invalid_reason is None else INVALID
+        cells = (row.row_no, row.line_no, row.reference, row.sim_sid, plan, row.invalid_code)
+        writer.writerow([csv_safe(_cell(cell)) for cell in (*cells, row.invalid_reason)])
+        written += 1
+    return written

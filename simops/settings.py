@@ -6,18 +6,48 @@ Nothing in simops reads configuration anywhere else, so tests build a `SimopsSet
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from simops.codec import parse_payload_key
+from simops.env_file import read_env_file
 
 KORE_API_URL = "https://supersim.api.korewireless.com/v1"
 KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
 SETTINGS_DIR = Path(".simops")
 ENV_FILE = SETTINGS_DIR / "env"
+
+# pydantic-settings also hands the env file to python-dotenv, whose reading is then unused
+# (`ShellEnvFileSource` replaces it): its complaints about valid sh it cannot parse are noise.
+logging.getLogger("dotenv.main").setLevel(logging.ERROR)
+
+
+class ShellEnvFileSource(DotEnvSettingsSource):
+    """The env file source of pydantic-settings, reading the file in sh syntax.
+
+    python-dotenv, which pydantic-settings uses, does not read every value sh does (a `'` in a
+    single-quoted value, as `'it'\\''s'`); simops' own reader reads what `simops dev` writes.
+    """
+
+    def _read_env_file(self, file_path: Path) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            dict(read_env_file(file_path)),
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
 
 
 class SimopsSettings(BaseSettings):
@@ -64,6 +94,24 @@ class SimopsSettings(BaseSettings):
     campaign_dir: Path = SETTINGS_DIR / "campaigns"
     payload_key: SecretStr | None = None
     payload_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, in the usual order, with `.simops/env` read in sh syntax."""
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)  # what pydantic-settings passes
+        return (
+            init_settings,
+            env_settings,
+            ShellEnvFileSource(settings_cls, env_file=dotenv_settings.env_file),
+            file_secret_settings,
+        )
 
     @field_validator("payload_old_keys", mode="before")
     @classmethod

@@ -34,7 +34,20 @@ MAX_CONTROL_RATIO = 0.1
 
 
 class SourceError(Exception):
-    """The file cannot be read as a campaign file at all; the message is one line."""
+    """The source cannot be read as a campaign's SIMs at all; the message is one line."""
+
+
+class FileSourceError(SourceError):
+    """A file cannot be read as a campaign file at all: `path` and the `problem`."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def about(self, path: Path) -> str:
+        """The message about `path`: the file the user gave, when this one is its copy."""
+        return f"{path}: {self.problem}"
 
 
 class InvalidReferenceError(ValueError):
@@ -193,18 +206,18 @@ def _open_binary(path: Path) -> BinaryIO:
     try:
         return path.open("rb")
     except FileNotFoundError:
-        raise SourceError(f"{path}: no such file") from None
+        raise FileSourceError(path, "no such file") from None
     except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory, not a file") from None
+        raise FileSourceError(path, "is a directory, not a file") from None
     except PermissionError:
-        raise SourceError(f"{path}: permission denied") from None
+        raise FileSourceError(path, "permission denied") from None
     except OSError as error:
-        raise SourceError(f"{path}: cannot be read ({error.strerror})") from None
+        raise FileSourceError(path, f"cannot be read ({error.strerror})") from None
 
 
 def _check_control_ratio(path: Path, controls: int, total: int) -> None:
     if controls > total * MAX_CONTROL_RATIO:
-        raise SourceError(f"{path}: looks like a binary file, not a list of SIMs")
+        raise FileSourceError(path, "looks like a binary file, not a list of SIMs")
 
 
 def _check_marked(stream: BinaryIO, path: Path, codec: str) -> None:
@@ -215,12 +228,12 @@ def _check_marked(stream: BinaryIO, path: Path, codec: str) -> None:
         while chunk := stream.read(SCAN_CHUNK_BYTES):
             text = decoder.decode(chunk)
             if "\x00" in text:
-                raise SourceError(f"{path}: contains NUL characters, not a list of SIMs")
+                raise FileSourceError(path, "contains NUL characters, not a list of SIMs")
             controls += len(text) - len(text.translate(CONTROL_CHARS))
             total += len(text)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        raise SourceError(f"{path}: has a {codec} byte-order mark but is not {codec}") from error
+        raise FileSourceError(path, f"has a {codec} byte-order mark but is not {codec}") from error
     _check_control_ratio(path, controls, total)
 
 
@@ -231,9 +244,10 @@ def _guess_unmarked(stream: BinaryIO, path: Path) -> str:
     controls = total = 0
     while chunk := stream.read(SCAN_CHUNK_BYTES):
         if b"\x00" in chunk:
-            raise SourceError(
-                f"{path}: contains NUL bytes: a binary file, or UTF-16 without a byte-order "
-                "mark (save it as UTF-8)"
+            raise FileSourceError(
+                path,
+                "contains NUL bytes: a binary file, or UTF-16 without a byte-order "
+                "mark (save it as UTF-8)",
             )
         controls += len(chunk) - len(chunk.translate(None, CONTROL_BYTES))
         total += len(chunk)
@@ -262,7 +276,7 @@ def detect_encoding(path: Path) -> str:
     with _open_binary(path) as stream:
         head = stream.read(4)
         if not head:
-            raise SourceError(f"{path}: is empty")
+            raise FileSourceError(path, "is empty")
         stream.seek(0)
         codec = next((codec for mark, codec in BOMS if head.startswith(mark)), None)
         if codec is None:
@@ -295,7 +309,7 @@ def _column_of(names: list[str], role: ColumnRole, path: Path) -> int | None:
     """The preferred column for `role`; two columns with that very name are an error."""
     for name in (name for name, named in COLUMN_ROLES.items() if named is role):
         if names.count(name) > 1:
-            raise SourceError(f"{path}: the header names column {name!r} twice")
+            raise FileSourceError(path, f"the header names column {name!r} twice")
         if name in names:
             return names.index(name)
     return None
@@ -317,8 +331,8 @@ def header_layout(line: str, path: Path) -> SourceLayout | None:
     _, delimiter, names = best
     sim_column = _column_of(names, ColumnRole.SIM, path)
     if sim_column is None:
-        raise SourceError(
-            f"{path}: the header has no SIM column (one of sim, sim_sid, sid, iccid, reference)"
+        raise FileSourceError(
+            path, "the header has no SIM column (one of sim, sim_sid, sid, iccid, reference)"
         )
     return SourceLayout(
         delimiter=delimiter,
@@ -422,21 +436,21 @@ class CampaignFile:
         first = next((line for line in lines if not _is_blank(line)), None)
         lines.close()
         if first is None:
-            raise SourceError(f"{path}: has no rows (only blank lines)")
+            raise FileSourceError(path, "has no rows (only blank lines)")
         layout = None if first.too_long else header_layout(first.text, path)
         opened = cls(path, encoding, layout or HEADERLESS)
         rows = iter(opened)
         first_row = next(rows, None)
         rows.close()
         if first_row is None:
-            raise SourceError(f"{path}: has a header line but no rows")
+            raise FileSourceError(path, "has a header line but no rows")
         return opened
 
     def _text(self) -> TextIO:
         try:
             return self.path.open(encoding=self.encoding, errors="strict", newline=None)
         except OSError as error:
-            raise SourceError(f"{self.path}: cannot be read ({error.strerror})") from None
+            raise FileSourceError(self.path, f"cannot be read ({error.strerror})") from None
 
     def _lines(self) -> Generator[_Line]:
         """Every line, CR, LF and CRLF alike; over-long ones are cut, never held whole."""
@@ -453,8 +467,8 @@ class CampaignFile:
                         rest = stream.readline(SCAN_CHUNK_BYTES)
                     yield _Line(line_no, chunk, too_long=True)
             except UnicodeDecodeError as error:
-                raise SourceError(
-                    f"{self.path}: line {line_no + 1} is not {self.encoding} (changed while read?)"
+                raise FileSourceError(
+                    self.path, f"line {line_no + 1} is not {self.encoding} (changed while read?)"
                 ) from error
 
     def __iter__(self) -> Generator[SourceRow]:

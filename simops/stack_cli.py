@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 
 from simops import gc_tuning
+from simops.callbacks.ingress import UnsignedCallbacksError
 from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.dev import DevOptions, DevStackError, run_dev
@@ -46,12 +48,27 @@ def worker() -> None:
     raise typer.Exit(run_command(_until_stopped(run_worker)))
 
 
-def callbacks() -> None:
+def callbacks(
+    allow_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unsigned",
+            help="Accept callbacks of accounts with no provider secret configured, "
+            "authenticated by the callback URL's HMAC only (local experiments).",
+        ),
+    ] = False,
+) -> None:
     """Run the callback ingress on SIMOPS_CALLBACK_HOST:SIMOPS_CALLBACK_PORT."""
     _configure_logging()
     if load_settings().callback_secret is None:
         fail("set SIMOPS_CALLBACK_SECRET to run the callback ingress", ExitCode.BAD_INPUT)
-    raise typer.Exit(run_command(_until_stopped(run_ingress)))
+    try:
+        code = run_command(
+            _until_stopped(functools.partial(run_ingress, allow_unsigned=allow_unsigned))
+        )
+    except UnsignedCallbacksError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    raise typer.Exit(code)
 
 
 async def _dev(options: DevOptions) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import logging
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -10,6 +13,11 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from simops.codec import EncryptionCodec
 from simops.settings import SimopsSettings
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 0.5
+LONGEST_RETRY_SECONDS = 15.0
 
 
 def data_converter(settings: SimopsSettings) -> DataConverter:
@@ -39,3 +47,26 @@ async def connect(settings: SimopsSettings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
     )
+
+
+async def connect_when_up(settings: SimopsSettings, stop: asyncio.Event) -> Client | None:
+    """A Temporal client once Temporal answers, or `None` if `stop` is set first.
+
+    Long-running processes start in any order (a container's worker often before the cluster
+    answers), so each failed attempt is one log line and a growing pause, not a traceback.
+    """
+    delay = FIRST_RETRY_SECONDS
+    while not stop.is_set():
+        try:
+            return await connect(settings)
+        except RuntimeError as error:
+            log.warning(
+                "waiting for Temporal at %s (%s); retrying in %.1f s",
+                settings.temporal_address,
+                str(error).splitlines()[0] if str(error) else type(error).__name__,
+                delay,
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, LONGEST_RETRY_SECONDS)
+    return None

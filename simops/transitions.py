@@ -22,6 +22,7 @@ from simops.models import (
     SimStatus,
     SimUpdate,
 )
+from simops.wording import with_article
 
 
 class RuleCode(IntEnum):
@@ -141,8 +142,8 @@ def _check_account_move(
     if current.status not in (SimStatus.NEW, SimStatus.INACTIVE):
         return _violation(
             RuleCode.TRANSITION_NOT_ALLOWED,
-            f"A {current.status} SIM cannot move between accounts: only new SIMs (and inactive "
-            "ones with the private beta) can",
+            f"{with_article(current.status).capitalize()} SIM cannot move between accounts: "
+            "only new SIMs (and inactive ones with the private beta) can",
         )
     if current.fleet_sid is not None and update.fleet is None:
         return _violation(
@@ -197,12 +198,13 @@ def evaluate_update(
         # Even a request that also deactivates the SIM: it is ready/active when it arrives.
         return _violation(
             RuleCode.FLEET_REMOVAL_NOT_ALLOWED,
-            f"The Fleet of a {current.status} SIM cannot be removed",
+            f"The Fleet of {with_article(current.status)} SIM cannot be removed",
         )
     if status_after in ENABLED_STATUSES and fleet_after is None:
         return _violation(
             RuleCode.FLEET_REQUIRED,
-            f"A {status_after} SIM needs a Fleet: pass Fleet in the same request",
+            f"{with_article(status_after).capitalize()} SIM needs a Fleet: pass Fleet in the "
+            "same request",
         )
 
     status_async = is_status_change_async(current.status, status_after)

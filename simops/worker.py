@@ -13,7 +13,7 @@ from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from simops.temporal import connect
+from simops.temporal import connect_when_up
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
 from simops.workflows.sim_operation import SimOperationWorkflow
@@ -56,8 +56,10 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
 
 
 async def run_worker(settings: SimopsSettings, stop: asyncio.Event) -> None:
-    """Run a worker until `stop` is set."""
-    client = await connect(settings)
+    """Run a worker until `stop` is set (waiting for Temporal to answer first)."""
+    client = await connect_when_up(settings, stop)
+    if client is None:
+        return
     async with SuperSimClient.from_settings(settings) as api:
         worker = build_worker(client, settings, api)
         async with worker:

@@ -270,14 +270,14 @@ def test_report_has_every_row_once_in_order(tmp_path: Path) -> None:
     assert third.before_status is SimStatus.INACTIVE and third.after_status is None
 
 
-def test_skipped_rows_and_the_preparation_result(tmp_path: Path) -> None:
+def test_plan_rows_and_the_preparation_result(tmp_path: Path) -> None:
     with prepared_store(tmp_path) as store:
-        skipped = list(store.preparation.skipped_rows())
-        first_only = list(store.preparation.skipped_rows(limit=1))
+        rows = list(store.preparation.plan_rows())
         result = store.preparation.result()
 
-    assert [row.row_no for row in skipped] == sorted(INVALID_ROWS)
-    assert [row.row_no for row in first_only] == [min(INVALID_ROWS)]
+    assert [row.row_no for row in rows] == list(range(1, ROWS + 1))
+    assert [row.row_no for row in rows if row.invalid_reason] == sorted(INVALID_ROWS)
+    assert {row.change for row in rows if not row.invalid_reason} == {"inactive → active"}
     assert result is not None
     assert (result.rows, result.valid, result.invalid) == (ROWS, ROWS - 2, 2)
     assert result.planned_changes == {"inactive → active": ROWS - 2}

@@ -1,7 +1,7 @@
 """Random argument lists for `simops sim`, `sims` and `campaign` with nothing configured.
 
-Whatever the arguments, a command ends with exit code 0, 1 or 2 and one-line messages: never an
-uncaught exception, never a traceback.
+Whatever the arguments, a command ends with exit code 0, 1 or 2 and messages that end their
+line: never an uncaught exception, never a traceback.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def test_any_arguments_end_with_an_exit_code_never_a_traceback(
         result.exception,
     )
     assert "Traceback" not in result.output
+    assert result.stderr == "" or result.stderr.endswith("\n"), (arguments, result.stderr)
 
 
 def test_unconfigured_commands_say_what_to_configure(unconfigured: Path) -> None:

@@ -49,6 +49,7 @@ from simops.models import (
     PrepareResult,
     Sim,
 )
+from simops.reports import RowTally
 from simops.settings import SimopsSettings
 from simops.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
 from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
@@ -370,21 +371,21 @@ class CampaignPrepareActivities:
             store.close()
 
 
-def plan_summary(store: CampaignStore, skipped_limit: int | None = None) -> DryRunPlan:
-    """What the dry run prints: counts per planned change and the rows that will be skipped.
-
-    `skipped_limit` caps the rows listed (`skipped_total` counts them all); the store must be
-    prepared.
-    """
+def plan_summary(store: CampaignStore) -> DryRunPlan:
+    """What the dry run prints: rows per planned change and per invalid reason, with the first
+    row numbers of each, from one pass over the prepared rows (the store must be prepared)."""
     result = store.preparation.result()
     if result is None:
         raise CampaignStoreError(f"campaign {store.spec.campaign_id} is not prepared yet")
+    tally = RowTally()
+    for row in store.preparation.plan_rows():
+        tally.add(row)
     return DryRunPlan(
         **result.model_dump(),
         campaign_id=store.spec.campaign_id,
         action=store.spec.action,
-        skipped=list(store.preparation.skipped_rows(skipped_limit)),
-        skipped_total=result.invalid,
+        changes=tally.changes(),
+        invalid_reasons=tally.invalid_reasons(),
         notes=store.preparation.notes(),
     )
 
@@ -394,9 +395,8 @@ async def prepare_for_dry_run(
     settings: SimopsSettings,
     store: CampaignStore,
     *,
-    skipped_limit: int | None = None,
     on_progress: Progress = heartbeat,
 ) -> DryRunPlan:
     """Prepare a (scratch) campaign store with reads only, and summarize its plan."""
     await CampaignPreparer(client, settings, store, on_progress=on_progress).run()
-    return plan_summary(store, skipped_limit)
+    return plan_summary(store)

@@ -32,6 +32,7 @@ from simops.sources import ReferenceKind, SourceRow
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import AuthenticationError
 from simops.transitions import RuleCode
+from simops.wording import with_article
 
 RESTORE_CHUNK = 5000
 CHANGED_OUTCOMES = (OutcomeKind.CONVERGED.value, OutcomeKind.FAILED.value)
@@ -111,8 +112,8 @@ def import_rollback_rows(campaign_dir: Path, migration_id: str, tables: Preparat
     with CampaignStore.open(campaign_dir, migration_id) as original:
         if original.spec.action not in MIGRATION_ACTIONS:
             raise CampaignStoreError(
-                f"campaign {migration_id} is a {original.spec.action.value} campaign, not a "
-                "migration: only migrations can be rolled back"
+                f"campaign {migration_id} is {with_article(original.spec.action.value)} "
+                "campaign, not a migration: only migrations can be rolled back"
             )
         rows = restore_rows(original, migration_id)
         imported = 0

@@ -13,10 +13,12 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from simops.account_access import account_access
 from simops.callbacks.urls import callback_url
 from simops.models import (
     ApplyUpdateRequest,
     ApplyUpdateResult,
+    Fleet,
     FleetLookup,
     FleetResolution,
     SimFetchRequest,
@@ -26,7 +28,7 @@ from simops.models import (
 )
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from simops.supersim.errors import NotFoundError, SuperSimError
+from simops.supersim.errors import AuthenticationError, NotFoundError, SuperSimError
 from simops.transitions import RuleCode
 
 SIM_NOT_FOUND = "SimNotFound"
@@ -43,6 +45,14 @@ def as_application_error(error: SuperSimError) -> ApplicationError:
         non_retryable=not error.retryable,
         next_retry_delay=delay,
     )
+
+
+async def _fetch_fleet(client: SuperSimClient, reference: str) -> Fleet | None:
+    """The Fleet `client`'s account knows by this SID or unique name, or `None`."""
+    try:
+        return await client.fetch_fleet(reference)
+    except NotFoundError:
+        return None
 
 
 class SimActivities:
@@ -88,12 +98,19 @@ class SimActivities:
     async def resolve_fleet(self, lookup: FleetLookup) -> FleetResolution:
         """The SID of a Fleet given by SID or unique name, checked to belong to the account.
 
-        A Fleet SID of an account these credentials cannot read (a child's, say) is passed on
-        as given: the API checks it when the update is sent.
+        Fleets are per account, and a unique name means a Fleet of the account the SIM will
+        belong to: where these credentials find none there (a child's `iot-eu` is not the
+        parent's), the Fleet is looked up again acting as that account, when configuration
+        can (`simops.account_access`). A Fleet SID of an account nothing configured can read
+        is passed on as given: the API checks it when the update is sent.
         """
         try:
-            fleet = await self._client.fetch_fleet(lookup.reference)
-        except NotFoundError:
+            fleet = await _fetch_fleet(self._client, lookup.reference)
+            if fleet is None or fleet.account_sid != lookup.account_sid:
+                fleet = await self._fetch_fleet_as(lookup) or fleet
+        except SuperSimError as error:
+            raise as_application_error(error) from error
+        if fleet is None:
             if is_sid(lookup.reference, "HF"):
                 return FleetResolution(fleet_sid=lookup.reference)
             return FleetResolution(
@@ -101,8 +118,6 @@ class SimActivities:
                 reason=f"Fleet {lookup.reference!r} not found: give the Fleet SID for a Fleet "
                 "of another account",
             )
-        except SuperSimError as error:
-            raise as_application_error(error) from error
         if fleet.account_sid != lookup.account_sid:
             return FleetResolution(
                 code=int(RuleCode.FLEET_NOT_FOUND),
@@ -110,6 +125,18 @@ class SimActivities:
                 f"not {lookup.account_sid}",
             )
         return FleetResolution(fleet_sid=fleet.sid)
+
+    async def _fetch_fleet_as(self, lookup: FleetLookup) -> Fleet | None:
+        """The Fleet, looked up acting as the lookup's account; `None` where nothing configured
+        can act as it (the API then checks the Fleet when the update is sent)."""
+        access = account_access(self._settings, lookup.account_sid)
+        if access is None:
+            return None
+        try:
+            async with SuperSimClient(access.settings) as client:
+                return await _fetch_fleet(client, lookup.reference)
+        except AuthenticationError:
+            return None
 
     def _callback_url_for(self, workflow_id: str | None) -> str | None:
         """The signed callback URL for a workflow, or None where the ingress is not configured."""

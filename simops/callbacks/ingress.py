@@ -3,8 +3,10 @@
 It makes no Super SIM API call and keeps no state that matters (the duplicate cache only saves
 signals; workflows drop repeated idempotency tokens themselves), so several can run behind a
 load balancer. Answers: 200 for a callback taken or one whose workflow is gone (so the provider
-stops retrying), 403 for a forged one, 400 for a malformed one, 503 when Temporal is unreachable
-(so the provider retries later).
+stops retrying), 403 for a forged one (any malformed URL token or signature included), 400 for
+a malformed body, 503 when Temporal is unreachable (so the provider retries later). It refuses
+to start when it could not verify the provider's signature of an account it knows (no secret
+configured), unless told to accept unsigned callbacks.
 """
 
 from __future__ import annotations
@@ -39,6 +41,53 @@ MAX_CALLBACK_BYTES = 16 * 1024
 DUPLICATE_CACHE_SIZE = 100_000
 COALESCE_WINDOW_SECONDS = 0.05
 COALESCE_MAX_CALLBACKS = 500
+
+
+class UnsignedCallbacksError(ValueError):
+    """The ingress would have to accept callbacks whose provider signature it cannot check."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"{problem}: the callback ingress cannot verify provider signatures; configure the "
+            "secrets, or pass --allow-unsigned for a local experiment"
+        )
+
+
+def unverifiable_accounts(settings: SimopsSettings) -> str | None:
+    """What the ingress cannot verify callbacks of, or `None` when every account it knows has a
+    provider secret (a KORE webhook secret or a Twilio Auth Token)."""
+    known = {*settings.kore_webhook_secrets, *settings.twilio_auth_tokens}
+    if settings.twilio_account_sid is not None:
+        known.add(settings.twilio_account_sid)
+    missing = sorted(
+        account
+        for account in known
+        # An empty secret verifies nothing an attacker could not sign too.
+        if not settings.webhook_secret_for(account) and not settings.twilio_auth_token_for(account)
+    )
+    if missing:
+        return f"no provider secret for account {', '.join(missing)}"
+    if not known and not settings.webhook_secret_for(None):
+        return (
+            "no provider secret configured (SIMOPS_KORE_WEBHOOK_SECRET, "
+            "SIMOPS_KORE_WEBHOOK_SECRETS, SIMOPS_TWILIO_AUTH_TOKENS)"
+        )
+    return None
+
+
+def check_provider_secrets(settings: SimopsSettings, allow_unsigned: bool) -> None:
+    """Refuse (`UnsignedCallbacksError`) to serve accounts whose callbacks cannot be verified;
+    with `allow_unsigned`, serve them with a loud warning instead."""
+    unverifiable = unverifiable_accounts(settings)
+    if unverifiable is None:
+        return
+    if not allow_unsigned:
+        raise UnsignedCallbacksError(unverifiable)
+    log.warning(
+        "UNSIGNED CALLBACKS ARE ACCEPTED (--allow-unsigned): %s; only the callback URL's HMAC "
+        "authenticates them: for local experiments only",
+        unverifiable,
+    )
 
 
 class CallbackSignaller(Protocol):
@@ -148,19 +197,24 @@ class RecentTokens:
 
 
 class CallbackIngress:
-    """The aiohttp application that receives provider callbacks."""
+    """The aiohttp application that receives provider callbacks.
 
-    def __init__(self, settings: SimopsSettings, signaller: CallbackSignaller) -> None:
+    A callback naming an account with no provider secret is refused (403) unless
+    `allow_unsigned`; `check_provider_secrets` says so before a process starts serving.
+    """
+
+    def __init__(
+        self,
+        settings: SimopsSettings,
+        signaller: CallbackSignaller,
+        *,
+        allow_unsigned: bool = False,
+    ) -> None:
         if settings.callback_secret is None:
             raise ValueError("SIMOPS_CALLBACK_SECRET must be set to run the callback ingress")
         self._settings = settings
         self._secret = settings.callback_secret.get_secret_value()
-        self._provider_signs = bool(
-            settings.kore_webhook_secret
-            or settings.kore_webhook_secrets
-            or settings.twilio_auth_tokens
-            or settings.twilio_auth_token
-        )
+        self._allow_unsigned = allow_unsigned
         self._coalescer = CallbackCoalescer(signaller)
         self._recent = RecentTokens()
         self.counts: Counter[str] = Counter()
@@ -200,8 +254,9 @@ class CallbackIngress:
         kore_secret = self._settings.webhook_secret_for(account)
         auth_token = self._settings.twilio_auth_token_for(account)
         if kore_secret is None and auth_token is None:
-            # Where providers sign, a callback naming no known account is not theirs.
-            return not self._provider_signs
+            # A callback naming an account with no secret is not the provider's, unless the
+            # operator chose to run without provider signatures.
+            return self._allow_unsigned
         if kore_secret is not None and not verify_kore_signature(
             kore_secret, request.method, url, raw_body, request.headers.get(KORE_SIGNATURE_HEADER)
         ):

@@ -7,17 +7,24 @@ import logging
 
 from aiohttp import web
 
-from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
+from simops.callbacks.ingress import CallbackIngress, TemporalSignaller, check_provider_secrets
 from simops.settings import SimopsSettings
-from simops.temporal import connect
+from simops.temporal import connect_when_up
 
 log = logging.getLogger(__name__)
 
 
-async def run_ingress(settings: SimopsSettings, stop: asyncio.Event) -> None:
-    """Serve callbacks on the configured host and port until `stop` is set."""
-    client = await connect(settings)
-    ingress = CallbackIngress(settings, TemporalSignaller(client))
+async def run_ingress(
+    settings: SimopsSettings, stop: asyncio.Event, *, allow_unsigned: bool = False
+) -> None:
+    """Serve callbacks on the configured host and port until `stop` is set (waiting for
+    Temporal to answer first); `UnsignedCallbacksError` at once, before anything else, when it
+    could not verify an account's callbacks and `allow_unsigned` is not set."""
+    check_provider_secrets(settings, allow_unsigned)
+    client = await connect_when_up(settings, stop)
+    if client is None:
+        return
+    ingress = CallbackIngress(settings, TemporalSignaller(client), allow_unsigned=allow_unsigned)
     runner = web.AppRunner(ingress.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.callback_host, settings.callback_port)

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import re
 
+from simops.supersim.signatures import same_digest
+
 CALLBACK_PATH_PREFIX = "/callbacks"
 TOKEN_HEX_LENGTH = 32
 ROUTABLE_WORKFLOW_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -36,4 +38,4 @@ def is_authentic(secret: str, workflow_id: str, token: str) -> bool:
     """Whether `token` is the HMAC of `workflow_id` under `secret` (constant-time compare)."""
     if not ROUTABLE_WORKFLOW_ID.match(workflow_id):
         return False
-    return hmac.compare_digest(callback_token(secret, workflow_id), token)
+    return same_digest(callback_token(secret, workflow_id), token)

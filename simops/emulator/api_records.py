@@ -31,6 +31,7 @@ from simops.emulator.state import (
 )
 from simops.models import ENABLED_STATUSES, CallbackMethod, SettingsUpdateStatus
 from simops.transitions import RuleCode
+from simops.wording import with_article
 
 MAX_SMS_PAYLOAD = 160
 BILLED_USD_PER_MEGABYTE = 0.1
@@ -237,7 +238,8 @@ async def create_sms_command(request: web.Request) -> web.Response:
         raise ApiError(
             400,
             RuleCode.INVALID_PARAMETER,
-            f"Invalid parameter Sim: a {sim.effective_status()} Sim cannot receive SMS Commands",
+            f"Invalid parameter Sim: {with_article(sim.effective_status())} Sim cannot receive "
+            "SMS Commands",
         )
     now = context.clock.now()
     command = SmsCommandRecord(

@@ -15,6 +15,7 @@ from simops.emulator.responses import json_response
 from simops.emulator.state import UsageEntry
 from simops.models import ENABLED_STATUSES
 from simops.transitions import RuleCode
+from simops.wording import with_article
 
 MAX_CLOCK_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_USAGE_BYTES = 10**15
@@ -138,7 +139,7 @@ async def record_usage(request: web.Request) -> web.Response:
         raise ApiError(
             409,
             RuleCode.TRANSITION_NOT_ALLOWED,
-            f"A {sim.effective_status()} Sim cannot use data",
+            f"{with_article(sim.effective_status()).capitalize()} Sim cannot use data",
         )
     upload = byte_count // 2
     network = next(iter(store.networks.values()), None)

@@ -16,11 +16,14 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from simops import event_loop
+from simops.account_access import account_access
 from simops.cli_support import ExitCode, fail, load_settings
-from simops.models import SimStatus
+from simops.models import SimStatus, is_sid
+from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 
@@ -49,6 +52,14 @@ class Output(StrEnum):
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or csv", case_sensitive=False)
 ]
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Act as this child account (AC…): its own SIMs or Fleets. Default: the account "
+        "the credentials belong to.",
+    ),
+]
 
 sims_app = typer.Typer(help="Read Super SIMs through the API.", no_args_is_help=True)
 fleets_app = typer.Typer(help="Read Fleets through the API.", no_args_is_help=True)
@@ -71,6 +82,24 @@ def _run(command: Coroutine[Any, Any, None]) -> None:
         fail(f"the Super SIM API answered: {error}", ExitCode.FAILED)
 
 
+def _settings_as(account: str | None) -> SimopsSettings:
+    """The settings, acting as `account` when one is given, or a one-line error (exit 2)."""
+    settings = load_settings()
+    if account is None:
+        return settings
+    if not is_sid(account, "AC"):
+        fail("--account takes an Account SID (AC + 32 hex digits)", ExitCode.BAD_INPUT)
+    access = account_access(settings, account)
+    if access is None:
+        fail(
+            f"nothing configured can act as account {account}: set the parent's "
+            "SIMOPS_TWILIO_ACCOUNT_SID and SIMOPS_TWILIO_AUTH_TOKEN, or the account's Auth "
+            "Token in SIMOPS_TWILIO_AUTH_TOKENS",
+            ExitCode.BAD_INPUT,
+        )
+    return access.settings
+
+
 def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else WIDE_CONSOLE)
 
@@ -84,7 +113,11 @@ def _cell(value: Any) -> str:
 
 
 def _print(resources: Sequence[BaseModel], columns: Sequence[str], output: Output) -> None:
-    """Print resources as a table, a JSON array or CSV with a header row."""
+    """Print resources as a table, a JSON array or CSV with a header row.
+
+    Table cells are escaped: rich reads `[...]` as markup, and API data (a unique name a
+    customer chose) may hold any text, `[/bold]` included.
+    """
     if output is Output.JSON:
         typer.echo(json.dumps([resource.model_dump(mode="json") for resource in resources]))
         return
@@ -96,7 +129,7 @@ def _print(resources: Sequence[BaseModel], columns: Sequence[str], output: Outpu
         return
     table = Table(*columns)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     _console().print(table)
 
 
@@ -109,7 +142,8 @@ def _print_one(resource: BaseModel, columns: Sequence[str], output: Output) -> N
     else:
         table = Table("field", "value")
         for field, value in resource.model_dump(mode="json").items():
-            table.add_row(field, json.dumps(value) if isinstance(value, dict) else _cell(value))
+            shown = json.dumps(value) if isinstance(value, dict) else _cell(value)
+            table.add_row(field, escape(shown))
         _console().print(table)
 
 
@@ -122,11 +156,13 @@ def list_sims(
     iccid: Annotated[str | None, typer.Option(help="Only the SIM with this ICCID.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Print at most this many.")] = None,
     output: OutputOption = Output.TABLE,
+    account: AccountOption = None,
 ) -> None:
-    """List the account's SIMs, following every page."""
+    """List the account's SIMs (a parent's include its children's), following every page."""
+    settings = _settings_as(account)
 
     async def command() -> None:
-        async with SuperSimClient.from_settings(load_settings()) as client:
+        async with SuperSimClient.from_settings(settings) as client:
             sims = [
                 sim
                 async for sim in client.list_sims(
@@ -154,11 +190,12 @@ def get_sim(
 
 
 @fleets_app.command("list")
-def list_fleets(output: OutputOption = Output.TABLE) -> None:
-    """List the account's Fleets."""
+def list_fleets(output: OutputOption = Output.TABLE, account: AccountOption = None) -> None:
+    """List the account's Fleets (Fleets are per account: a child's are listed as the child)."""
+    settings = _settings_as(account)
 
     async def command() -> None:
-        async with SuperSimClient.from_settings(load_settings()) as client:
+        async with SuperSimClient.from_settings(settings) as client:
             fleets = await client.list_fleets()
         _print(fleets, FLEET_COLUMNS, output)
 

@@ -39,6 +39,16 @@ def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]
     return base64.b64encode(mac.digest()).decode()
 
 
+def same_digest(expected: str, given: str) -> bool:
+    """Whether `given` (from a request: anything at all) equals `expected`, in constant time.
+
+    Compared as bytes: `hmac.compare_digest` raises `TypeError` on a str that is not ASCII, and
+    a request's header or path may hold any character (lone surrogates included, from bytes
+    that were not UTF-8).
+    """
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+
+
 def verify_kore_signature(
     secret: str, method: str, url: str, raw_body: bytes, signature: str | None
 ) -> bool:
@@ -46,7 +56,7 @@ def verify_kore_signature(
     if not signature:
         return False
     expected = kore_signature(secret, method, url, raw_body)
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return same_digest(expected, signature.strip().lower())
 
 
 def verify_twilio_signature(
@@ -56,4 +66,4 @@ def verify_twilio_signature(
     if not signature:
         return False
     expected = twilio_signature(auth_token, url, params)
-    return hmac.compare_digest(expected.encode(), signature.strip().encode())
+    return same_digest(expected, signature.strip())

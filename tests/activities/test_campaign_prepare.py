@@ -375,19 +375,34 @@ async def test_validation_resumes_after_the_rows_it_committed(world: World) -> N
     assert list(crashed.report_rows()) == list(reference.report_rows())
 
 
-async def test_plan_summary_lists_the_skipped_rows(world: World) -> None:
+async def test_plan_summary_counts_rows_per_change_and_reason(world: World) -> None:
     store = world.activation("plan")
     with pytest.raises(CampaignStoreError, match="not prepared"):
         plan_summary(store)
     await world.prepare(store)
 
     plan = plan_summary(store)
-    capped = plan_summary(store, skipped_limit=2)
 
-    assert (plan.campaign_id, plan.action, plan.skipped_total) == ("plan", "activate", 7)
-    assert [row.row_no for row in plan.skipped] == [2, 5, 6, 8, 9, 11, 12]
-    assert plan.skipped[0].reason == "duplicate of row 1 (the same SIM)"
-    assert [row.row_no for row in capped.skipped] == [2, 5] and capped.skipped_total == 7
+    assert (plan.campaign_id, plan.action, plan.invalid) == ("plan", "activate", 7)
+    assert sum(sample.count for sample in plan.changes) == plan.valid == 5
+    assert sum(sample.count for sample in plan.invalid_reasons) == 7
+    assert sorted(row for sample in plan.invalid_reasons for row in sample.first_rows) == [
+        2,
+        5,
+        6,
+        8,
+        9,
+        11,
+        12,
+    ]
+    duplicate = next(s for s in plan.invalid_reasons if s.label.startswith("duplicate"))
+    assert (duplicate.label, duplicate.code, duplicate.first_rows) == (
+        "duplicate of row N (the same SIM)",
+        20001,
+        [2],
+    )
+    converged = next(s for s in plan.changes if s.label == "already converged")
+    assert converged.count == plan.already_converged == 1
 
 
 async def test_the_activity_never_shows_an_iccid(
@@ -421,7 +436,7 @@ async def test_the_activity_fails_for_good_on_bad_files_and_unknown_campaigns(
     with pytest.raises(ApplicationError) as unknown:
         await env.run(activities.prepare_campaign, PrepareRequest(campaign_id="nope"))
 
-    assert (bad_file.value.type, bad_file.value.non_retryable) == ("SourceError", True)
+    assert (bad_file.value.type, bad_file.value.non_retryable) == ("FileSourceError", True)
     assert "NUL bytes" in str(bad_file.value)
     assert (unknown.value.type, unknown.value.non_retryable) == ("CampaignNotFound", True)
 
@@ -431,11 +446,11 @@ async def test_the_dry_run_plan(world: World) -> None:
     stats = world.emulator.context.stats
     stats.reset()
 
-    plan = await prepare_for_dry_run(world.client, world.settings, store, skipped_limit=3)
+    plan = await prepare_for_dry_run(world.client, world.settings, store)
 
-    assert (plan.rows, plan.valid, plan.skipped_total, len(plan.skipped)) == (12, 5, 7, 3)
+    assert (plan.rows, plan.valid, plan.invalid) == (12, 5, 7)
     assert stats.snapshot(per_sim=False)["state_changing_writes"]["total"] == 0
-    assert "skipped (7 invalid rows):" in render_plan(plan)
+    assert "invalid (7 rows), by reason:" in render_plan(plan)
 
 
 async def test_the_prepared_store_keeps_no_snapshot_of_the_account(world: World) -> None:

@@ -42,10 +42,13 @@ def credentials(emulator: RunningEmulator) -> dict[str, str]:
     }
 
 
-async def simops(emulator: RunningEmulator | None, *args: str) -> Result:
+async def simops(
+    emulator: RunningEmulator | None, *args: str, env: dict[str, str] | None = None
+) -> Result:
     """Run `simops ARGS` in a thread, so that this loop keeps serving the emulator."""
-    env = credentials(emulator) if emulator is not None else {}
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+    settings = credentials(emulator) if emulator is not None else {}
+    settings.update(env or {})
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=settings)
 
 
 async def test_list_as_a_table(emulator: RunningEmulator, client: SuperSimClient) -> None:
@@ -135,3 +138,70 @@ def test_the_installed_command_exits_2_without_configuration(tmp_path: Path) -> 
     assert completed.stdout == ""
     assert completed.stderr.startswith("error: no Super SIM API credentials")
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+MARKUP = ["[/bold]", "[red]x", "a[b]c\\[d]", "[link=http://e.example]f[/link]"]
+"""Unique names rich would read as markup (or choke on), as a customer may choose them."""
+
+
+async def test_markup_in_api_data_is_printed_as_text(
+    emulator: RunningEmulator, client: SuperSimClient
+) -> None:
+    sims = [sim async for sim in client.list_sims(limit=len(MARKUP))]
+    for sim, name in zip(sims, MARKUP, strict=True):
+        await client.update_sim(sim.sid, SimUpdate(unique_name=name))
+    await client.create_fleet(network_access_profile="default", unique_name="[/]fleet[bold]")
+
+    listed = await simops(emulator, "sims", "list")
+    shown = [await simops(emulator, "sims", "get", sim.sid) for sim in sims]
+    fleets = await simops(emulator, "fleets", "list")
+
+    for result in (listed, *shown, fleets):
+        assert result.exit_code == 0, result.output
+    for name, one in zip(MARKUP, shown, strict=True):
+        assert name in listed.stdout and name in one.stdout
+    assert "[/]fleet[bold]" in fleets.stdout
+
+
+def child_credentials(emulator: RunningEmulator) -> dict[str, str]:
+    """The Auth Tokens of every account: what lets the parent's configuration act as a child."""
+    tokens = {account.account_sid: account.auth_token for account in emulator.accounts}
+    return {"SIMOPS_TWILIO_AUTH_TOKENS": json.dumps(tokens)}
+
+
+async def test_lists_act_as_a_child_account_with_account(
+    emulator: RunningEmulator, client: SuperSimClient
+) -> None:
+    child = emulator.accounts[1]
+    moved = [sim.sid async for sim in client.list_sims(limit=3)]
+    for sid in moved:
+        await client.update_sim(sid, SimUpdate(account_sid=child.account_sid))
+    env = child_credentials(emulator)
+
+    sims = await simops(
+        emulator, "sims", "list", "--account", child.account_sid, "-o", "json", env=env
+    )
+    fleets = await simops(
+        emulator, "fleets", "list", "--account", child.account_sid, "-o", "json", env=env
+    )
+
+    assert sims.exit_code == 0, sims.output
+    listed = [item["sid"] for item in json.loads(sims.stdout)]
+    assert sorted(listed) == sorted(moved)
+    assert fleets.exit_code == 0, fleets.output
+    assert [fleet["sid"] for fleet in json.loads(fleets.stdout)] == child.fleets
+    assert set(child.fleets).isdisjoint(emulator.parent.fleets)
+
+
+@pytest.mark.parametrize("command", [["sims", "list"], ["fleets", "list"]])
+async def test_an_account_nothing_can_act_as_is_one_line_exit_2(
+    emulator: RunningEmulator, command: list[str]
+) -> None:
+    child = emulator.accounts[1].account_sid
+    not_a_sid = await simops(emulator, *command, "--account", "AC123")
+    no_credentials = await simops(emulator, *command, "--account", child)
+
+    for result, problem in ((not_a_sid, "Account SID"), (no_credentials, child)):
+        assert result.exit_code == 2
+        assert result.stderr.startswith("error: ") and problem in result.stderr
+        assert result.stderr.endswith("\n") and result.stderr.count("\n") == 1

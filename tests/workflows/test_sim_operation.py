@@ -180,6 +180,20 @@ async def test_move_a_new_sim_to_a_child_without_its_fleet(stack: Stack) -> None
     assert moved.after.fleet_sid is None
 
 
+async def test_a_fleet_named_in_a_move_is_the_destination_accounts(stack: Stack) -> None:
+    (sim_sid,) = await new_sim_sids(stack, 1)
+    child = stack.emulator.accounts[1]
+
+    moved = await _run(
+        stack, sim_sid=sim_sid, operation="move", account_sid=child.account_sid, fleet="iot-eu"
+    )
+
+    # The parent has an `iot-eu` too: the name means the child's, where the SIM goes.
+    assert moved.outcome == OutcomeKind.CONVERGED, moved.reason
+    assert moved.after is not None
+    assert (moved.after.account_sid, moved.after.fleet_sid) == (child.account_sid, child.fleets[1])
+
+
 async def test_unknown_sim_fails_with_not_found(stack: Stack) -> None:
     outcome = await _run(
         stack, sim_sid="HS" + "0" * 32, operation="activate", status=SimStatus.ACTIVE
