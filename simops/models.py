@@ -443,11 +443,16 @@ class SimFetchRequest(BaseModel):
 
 
 class ApplyUpdateRequest(BaseModel):
-    """Input of the update activity; the activity adds the signed callback URL itself."""
+    """Input of the update activity; the activity adds the signed callback URL itself.
+
+    `expected` is the SIM as the update was planned from: a retry finding the SIM otherwise
+    (an earlier attempt took effect) writes nothing and returns what it read.
+    """
 
     sim_sid: str
     update: SimUpdate
     callback_workflow_id: str | None = None
+    expected: SimSnapshot | None = None
 
 
 class ApplyUpdateResult(BaseModel):
