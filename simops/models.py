@@ -487,10 +487,12 @@ class CampaignSource(BaseModel):
     the rows of an earlier migration (`rollback_of`, whose changes a rollback undoes).
 
     `account_sid` keeps only the SIMs of one account (the parent's listing shows its children's
-    SIMs too); `fleet` is then resolved in that account.
+    SIMs too); `fleet` is then resolved in that account. `file_sha256` is the digest of the
+    file's content: two files of one name are two sources.
     """
 
     file_name: str | None = None
+    file_sha256: str | None = None
     status: SimStatus | None = None
     fleet: str | None = None
     account_sid: str | None = None
