@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -15,7 +14,13 @@ from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest,
 from simops.operations import SimBusyError, start_sim_operation
 from simops.workflows.search_attributes import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
 from simops.workflows.sim_operation import SimOperationWorkflow
-from tests.workflows.conftest import Stack, new_sim_sids, running_stack, set_faults
+from tests.workflows.conftest import (
+    Stack,
+    emulator_stats,
+    new_sim_sids,
+    running_stack,
+    set_faults,
+)
 
 
 async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
@@ -25,17 +30,8 @@ async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
     return await handle.result()
 
 
-async def _stats(emulator: RunningEmulator) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{emulator.root_url}/_emulator/stats") as response,
-    ):
-        stats: dict[str, Any] = await response.json()
-        return stats
-
-
 async def _writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
-    writes: dict[str, int] = (await _stats(emulator))["state_changing_writes"]["per_sim"]
+    writes: dict[str, int] = (await emulator_stats(emulator))["state_changing_writes"]["per_sim"]
     return writes
 
 
@@ -230,7 +226,7 @@ async def test_a_write_whose_answer_was_lost_is_read_back_not_resent(
         # A workflow resending forever would hold up the worker's shutdown: end it.
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("the test gave up on it")
-    stats = await _stats(stack.emulator)
+    stats = await emulator_stats(stack.emulator)
 
     assert (outcome.outcome, outcome.writes) == (OutcomeKind.CONVERGED, 1)
     assert stats["state_changing_writes"]["per_sim"] == {sim_sid: 1}
