@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from simops.activities.campaign_prepare import prepare_for_dry_run
 from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
@@ -37,6 +37,7 @@ from simops.models import CampaignAction, CampaignProgress, CampaignResult, Camp
 from simops.operations import (
     CampaignAlreadyStartedError,
     CampaignHandle,
+    CampaignSpecConflictError,
     campaign_status,
     start_campaign,
 )
@@ -139,13 +140,21 @@ async def start_and_watch(
     from_file: Path | None,
     watch: bool,
 ) -> int:
-    """Start the campaign (once per ID) and, with `watch`, follow it to its end."""
+    """Start the campaign and, with `watch`, follow it to its end.
+
+    An ID already started with the same spec is attached to (its status, followed with
+    `watch`); with another spec it is refused (exit 2), naming each field that differs.
+    """
     client = await connect_temporal(settings)
     try:
         handle = await start_campaign(client, settings, spec, from_file)
+    except CampaignSpecConflictError as conflict:
+        fail(str(conflict), ExitCode.BAD_INPUT)
+    except CampaignStoreError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
     except CampaignAlreadyStartedError as already:
         typer.echo(str(already))
-        return ExitCode.OK
+        return await follow_campaign(group, client, spec.campaign_id, watch, OutputFormat.TEXT)
     typer.echo(f"started {group.noun} {spec.campaign_id} ({spec.action.value})")
     if not watch:
         typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
@@ -206,8 +215,15 @@ async def show_status(
     group: CommandGroup, campaign_id: str, watch: bool, output: OutputFormat
 ) -> int:
     """Progress of a running campaign, or the result of an ended one."""
-    settings = load_settings()
-    client = await connect_temporal(settings)
+    client = await connect_temporal(load_settings())
+    return await follow_campaign(group, client, campaign_id, watch, output)
+
+
+async def follow_campaign(
+    group: CommandGroup, client: Client, campaign_id: str, watch: bool, output: OutputFormat
+) -> int:
+    """Print a running campaign's progress (with `watch`, follow it to its end) or an ended
+    one's result."""
     handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
     status = await campaign_status(client, campaign_id)
     if status is None:
