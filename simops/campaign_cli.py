@@ -142,7 +142,11 @@ def start(
     min_ended: MinEndedOption = 100,
     canary: CanaryOption = 0,
     campaign_id: Annotated[
-        str | None, typer.Option("--id", help="Campaign ID; starting an ID twice starts once.")
+        str | None,
+        typer.Option(
+            "--id",
+            help="Campaign ID; an ID in use attaches with the same spec, is refused with another.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Check every row, print the plan, write nothing.")

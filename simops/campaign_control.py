@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from simops.activities.campaign_prepare import prepare_for_dry_run
 from simops.campaign_store import CampaignNotFoundError, CampaignStore, CampaignStoreError
@@ -46,6 +46,7 @@ from simops.models import (
 from simops.operations import (
     CampaignAlreadyStartedError,
     CampaignHandle,
+    CampaignSpecConflictError,
     campaign_status,
     start_campaign,
 )
@@ -204,7 +205,11 @@ async def start_and_watch(
     from_file: Path | None,
     watch: bool,
 ) -> int:
-    """Start the campaign (once per ID) and, with `watch`, follow it to its end."""
+    """Start the campaign and, with `watch`, follow it to its end.
+
+    An ID already started with the same spec is attached to (its status, followed with
+    `watch`); with another spec it is refused (exit 2), naming each field that differs.
+    """
     if from_file is not None:
         # What makes a file unreadable fails here, naming the user's file, rather than in the
         # worker's preparation of the campaign store's copy of it.
@@ -215,9 +220,15 @@ async def start_and_watch(
     client = await connect_temporal(settings)
     try:
         handle = await start_campaign(client, settings, spec, from_file)
+    except CampaignSpecConflictError as conflict:
+        fail(str(conflict), ExitCode.BAD_INPUT)
+    except CampaignStoreError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
     except CampaignAlreadyStartedError as already:
         typer.echo(str(already))
-        return ExitCode.OK
+        return await follow_campaign(
+            group, settings, client, spec.campaign_id, watch, OutputFormat.TEXT
+        )
     typer.echo(f"started {group.noun} {spec.campaign_id} ({spec.action.value})")
     if not watch:
         typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
@@ -353,6 +364,18 @@ async def show_status(
     """A campaign's progress, running or ended, as a line or as JSON of one shape."""
     settings = load_settings()
     client = await connect_temporal(settings)
+    return await follow_campaign(group, settings, client, campaign_id, watch, output)
+
+
+async def follow_campaign(
+    group: CommandGroup,
+    settings: SimopsSettings,
+    client: Client,
+    campaign_id: str,
+    watch: bool,
+    output: OutputFormat,
+) -> int:
+    """Print a campaign's progress, running or ended (with `watch`, follow it to its end)."""
     handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
     status = await campaign_status(client, campaign_id)
     if status is None:

@@ -267,7 +267,11 @@ def start_migration(
         ),
     ] = True,
     campaign_id: Annotated[
-        str | None, typer.Option("--id", help="Migration ID; starting an ID twice starts once.")
+        str | None,
+        typer.Option(
+            "--id",
+            help="Migration ID; an ID in use attaches with the same spec, is refused with another.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool,

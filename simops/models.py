@@ -443,11 +443,16 @@ class SimFetchRequest(BaseModel):
 
 
 class ApplyUpdateRequest(BaseModel):
-    """Input of the update activity; the activity adds the signed callback URL itself."""
+    """Input of the update activity; the activity adds the signed callback URL itself.
+
+    `expected` is the SIM as the update was planned from: a retry finding the SIM otherwise
+    (an earlier attempt took effect) writes nothing and returns what it read.
+    """
 
     sim_sid: str
     update: SimUpdate
     callback_workflow_id: str | None = None
+    expected: SimSnapshot | None = None
 
 
 class ApplyUpdateResult(BaseModel):
@@ -482,10 +487,12 @@ class CampaignSource(BaseModel):
     the rows of an earlier migration (`rollback_of`, whose changes a rollback undoes).
 
     `account_sid` keeps only the SIMs of one account (the parent's listing shows its children's
-    SIMs too); `fleet` is then resolved in that account.
+    SIMs too); `fleet` is then resolved in that account. `file_sha256` is the digest of the
+    file's content: two files of one name are two sources.
     """
 
     file_name: str | None = None
+    file_sha256: str | None = None
     status: SimStatus | None = None
     fleet: str | None = None
     account_sid: str | None = None

@@ -100,6 +100,14 @@ async def _api_gate(
         if faults.roll(settings.error_rate):
             raise ApiError(500, RuleCode.INTERNAL, "Internal server error (injected)")
         response = await handler(request)
+        if (
+            request.method != "GET"
+            and response.status < 400
+            and faults.roll(settings.error_after_write_rate)
+        ):
+            raise ApiError(
+                500, RuleCode.INTERNAL, "Internal server error after the write (injected)"
+            )
         if settings.latency_ms > 0:
             # A slow answer, not a slow API: the request is already applied (and its callback
             # may already be on its way) when the client finally hears back, as on a congested

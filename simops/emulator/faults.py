@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 RATE_FIELDS = frozenset(
-    {"error_rate", "rate_limit_rate", "drop_callback_rate", "duplicate_callback_rate", "stuck_rate"}
+    {
+        "error_rate",
+        "error_after_write_rate",
+        "rate_limit_rate",
+        "drop_callback_rate",
+        "duplicate_callback_rate",
+        "stuck_rate",
+    }
 )
 MILLISECOND_FIELDS = frozenset({"latency_ms", "callback_delay_ms"})
 MAX_DELAY_MS = 600_000.0
@@ -19,9 +26,14 @@ MAX_DELAY_MS = 600_000.0
 
 @dataclass(slots=True)
 class FaultSettings:
-    """The active faults; every rate is a probability in [0, 1], delays are milliseconds."""
+    """The active faults; every rate is a probability in [0, 1], delays are milliseconds.
+
+    `error_after_write_rate` answers 500 to a write the emulator applied: the answer is lost,
+    not the update, so a client cannot tell it from a write that never happened.
+    """
 
     error_rate: float = 0.0
+    error_after_write_rate: float = 0.0
     rate_limit_rate: float = 0.0
     latency_ms: float = 0.0
     drop_callback_rate: float = 0.0

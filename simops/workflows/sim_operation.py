@@ -157,9 +157,11 @@ class SimOperationWorkflow:
                 continue
             if step.update is None:
                 raise ApplicationError("the planner proposed a call without an update")
-            observed = await self._apply(step.update, deadline)
+            observed = await self._apply(step.update, observed, deadline)
 
-    async def _apply(self, update: SimUpdate, deadline: datetime) -> SimSnapshot:
+    async def _apply(
+        self, update: SimUpdate, planned_from: SimSnapshot, deadline: datetime
+    ) -> SimSnapshot:
         self._set_state("applying", step="apply update")
         callbacks_before = self._callbacks_received
         result = await workflow.execute_local_activity_method(
@@ -168,6 +170,7 @@ class SimOperationWorkflow:
                 sim_sid=self._request.sim_sid,
                 update=update,
                 callback_workflow_id=workflow.info().workflow_id,
+                expected=planned_from,
             ),
             start_to_close_timeout=API_CALL_TIMEOUT,
             retry_policy=API_RETRY,

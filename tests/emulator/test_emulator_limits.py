@@ -66,6 +66,21 @@ async def test_error_fault_gives_500_but_spares_control_and_token_routes(
     assert token_status == 200
 
 
+async def test_error_after_write_applies_the_write_and_answers_500(
+    parent_api: EmulatorApi,
+) -> None:
+    sim = await parent_api.first_sim()
+    await parent_api.control("POST", "/faults", {"error_after_write_rate": 1.0})
+
+    written = await parent_api.post(f"/Sims/{sim['sid']}", UniqueName="lost-answer")
+    read = await parent_api.get(f"/Sims/{sim['sid']}")
+    stats = (await parent_api.control("GET", "/stats")).body
+
+    assert (written.status, written.body["code"]) == (500, 20500)
+    assert (read.status, read.body["unique_name"]) == (200, "lost-answer")
+    assert stats["state_changing_writes"]["per_sim"] == {sim["sid"]: 1}
+
+
 async def test_injected_rate_limit_has_retry_after(parent_api: EmulatorApi) -> None:
     await parent_api.control("POST", "/faults", {"rate_limit_rate": 1.0})
 
@@ -86,6 +101,7 @@ async def test_faults_are_validated_and_can_be_cleared(parent_api: EmulatorApi) 
     assert set(cleared.body.values()) == {0.0}
     assert set(cleared.body) == {
         "error_rate",
+        "error_after_write_rate",
         "rate_limit_rate",
         "latency_ms",
         "drop_callback_rate",

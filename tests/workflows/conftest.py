@@ -40,6 +40,14 @@ async def new_sim_sids(stack: Stack, count: int) -> list[str]:
     return sids
 
 
+async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
+    """The emulator's counters (`GET /_emulator/stats`), per-SIM writes included."""
+    url = f"{emulator.root_url}/_emulator/stats"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        stats: dict[str, Any] = await response.json()
+        return stats
+
+
 async def set_faults(emulator: RunningEmulator, **faults: float) -> None:
     """Turn on the emulator's fault injection."""
     url = f"{emulator.root_url}/_emulator/faults"

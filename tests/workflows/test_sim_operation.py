@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.emulator.server import RunningEmulator
@@ -13,7 +14,13 @@ from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest,
 from simops.operations import SimBusyError, start_sim_operation
 from simops.workflows.search_attributes import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
 from simops.workflows.sim_operation import SimOperationWorkflow
-from tests.workflows.conftest import Stack, new_sim_sids, running_stack
+from tests.workflows.conftest import (
+    Stack,
+    emulator_stats,
+    new_sim_sids,
+    running_stack,
+    set_faults,
+)
 
 
 async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
@@ -24,12 +31,7 @@ async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
 
 
 async def _writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{emulator.root_url}/_emulator/stats") as response,
-    ):
-        stats = await response.json()
-    writes: dict[str, int] = stats["state_changing_writes"]["per_sim"]
+    writes: dict[str, int] = (await emulator_stats(emulator))["state_changing_writes"]["per_sim"]
     return writes
 
 
@@ -201,3 +203,45 @@ async def test_unknown_sim_fails_with_not_found(stack: Stack) -> None:
 
     assert outcome.outcome == OutcomeKind.FAILED
     assert outcome.code == 20404
+
+
+@pytest.fixture
+async def slow_stack(dev_env: WorkflowEnvironment, emulator_factory: Any) -> Any:
+    """Updates take 3 s: a retry one second after the first attempt finds the SIM scheduled."""
+    emulator = await emulator_factory(seed_sims=5, scheduled_delay=(3.0, 3.0))
+    async with running_stack(dev_env, emulator) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"operation": "activate", "status": SimStatus.ACTIVE, "fleet": "default"},
+        {"operation": "rename", "unique_name": "answer-lost"},
+    ],
+    ids=["activate-scheduled", "rename-immediate"],
+)
+async def test_a_write_whose_answer_was_lost_is_read_back_not_resent(
+    slow_stack: Stack, operation: dict[str, Any]
+) -> None:
+    stack = slow_stack
+    (sim_sid,) = await new_sim_sids(stack, 1)
+    # Every write is applied and answered 500: only a read can tell the retry it took effect.
+    await set_faults(stack.emulator, error_after_write_rate=1.0)
+
+    handle = await start_sim_operation(
+        stack.client,
+        stack.settings.task_queue,
+        SimOperationRequest(sim_sid=sim_sid, **operation),
+    )
+    try:
+        outcome = await asyncio.wait_for(handle.result(), timeout=30)
+    finally:
+        # A workflow resending forever would hold up the worker's shutdown: end it.
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate("the test gave up on it")
+    stats = await emulator_stats(stack.emulator)
+
+    assert (outcome.outcome, outcome.writes) == (OutcomeKind.CONVERGED, 1)
+    assert stats["state_changing_writes"]["per_sim"] == {sim_sid: 1}
+    assert stats["requests"]["POST /v1/Sims/{sid}"] == {"500": 1}
