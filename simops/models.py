@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -321,6 +321,22 @@ OperationName = Literal[
 ]
 
 
+class SimLike(Protocol):
+    """What a snapshot is taken of: a Sim resource (`simops.supersim.resources.Sim`), which the
+    domain does not import."""
+
+    @property
+    def sid(self) -> str: ...
+    @property
+    def status(self) -> SimStatus: ...
+    @property
+    def fleet_sid(self) -> str | None: ...
+    @property
+    def account_sid(self) -> str: ...
+    @property
+    def unique_name(self) -> str | None: ...
+
+
 class SimSnapshot(BaseModel):
     """A SIM as a workflow may hold it: its SID and state, never its ICCID."""
 
@@ -333,7 +349,7 @@ class SimSnapshot(BaseModel):
     unique_name: str | None = None
 
     @classmethod
-    def of(cls, sim: Sim) -> SimSnapshot:
+    def of(cls, sim: SimLike) -> SimSnapshot:
         """The snapshot of an API Sim resource."""
         return cls(
             sid=sim.sid,

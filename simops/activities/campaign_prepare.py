@@ -71,10 +71,13 @@ Progress = Callable[[str, int], None]
 """Called with a stage name and how many items of it are done, every few thousand rows."""
 
 
+def no_progress(stage: str, done: int) -> None:
+    """Progress nobody follows (the default outside an activity)."""
+
+
 def heartbeat(stage: str, done: int) -> None:
-    """Tell Temporal the activity is alive (and how far it got), when it runs as one."""
-    if activity.in_activity():
-        activity.heartbeat({"stage": stage, "done": done})
+    """Tell Temporal the activity is alive (and how far it got)."""
+    activity.heartbeat({"stage": stage, "done": done})
 
 
 class CampaignPreparer:
@@ -91,7 +94,7 @@ class CampaignPreparer:
         settings: SimopsSettings,
         store: CampaignStore,
         *,
-        on_progress: Progress = heartbeat,
+        on_progress: Progress = no_progress,
         page_size: int = MAX_PAGE_SIZE,
         validate_chunk: int = VALIDATE_CHUNK,
     ) -> None:
@@ -360,7 +363,9 @@ class CampaignPrepareActivities:
                 str(error), type=CAMPAIGN_NOT_FOUND, non_retryable=True
             ) from None
         try:
-            return await CampaignPreparer(self._client, self._settings, store).run()
+            return await CampaignPreparer(
+                self._client, self._settings, store, on_progress=heartbeat
+            ).run()
         except (SourceError, CampaignStoreError) as error:
             # A bad file or a broken store stays so: retrying cannot help.
             kind = type(error).__name__
@@ -395,7 +400,7 @@ async def prepare_for_dry_run(
     settings: SimopsSettings,
     store: CampaignStore,
     *,
-    on_progress: Progress = heartbeat,
+    on_progress: Progress = no_progress,
 ) -> DryRunPlan:
     """Prepare a (scratch) campaign store with reads only, and summarize its plan."""
     await CampaignPreparer(client, settings, store, on_progress=on_progress).run()
