@@ -33,10 +33,17 @@ from chaos_scenarios import (
 
 SIMS = 300
 ROWS_ENDED = re.compile(r"(\d+) rows")
-SMALL_BATCHES = {"batch_size": 10, "concurrency": 20}
+SMALL_BATCHES: dict[str, object] = {
+    "batch_size": 10,
+    "concurrency": 20,
+    "callback_wait_seconds": 5.0,
+}
 """Many small batches, a few in flight at a time (the window is the concurrency over 5): the
 campaign's progress, counted as batches end, moves in small steps over several seconds, so
-each scenario breaks things while rows are still in progress, not after they all ended."""
+each scenario breaks things while rows are still in progress, not after they all ended. A batch
+polls for callbacks that did not come after 5 s, not the default 2 minutes: a callback lost
+while something is broken (the ingress or the dev server down, a terminated batch's SIMs
+calling the dead batch) costs seconds, and the scenario stays well within its deadline."""
 DEADLINE = {"deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
 LIMIT_SECONDS = 230.0
 """Each scenario's own deadline, the stack's start included: below pytest-timeout's 300 s with
@@ -116,10 +123,7 @@ async def test_migration_without_the_beta_stops_and_leaves_every_sim_in_service(
 
 
 async def test_batch_child_terminated(tmp_path: Path) -> None:
-    # The SIMs the terminated batch wrote call back to it, not to the batch that runs its rows
-    # again: that one finds them by polling, after the callback wait.
-    spec_fields: dict[str, object] = {**SMALL_BATCHES, "callback_wait_seconds": 3.0}
-    result = await run("terminate", tmp_path, terminate_batch(), spec_fields=spec_fields)
+    result = await run("terminate", tmp_path, terminate_batch(), spec_fields=SMALL_BATCHES)
 
     # Completed, every row accounted for, and no SIM written twice.
     assert_accounted(result)
@@ -136,8 +140,7 @@ async def test_dev_server_killed_and_restarted(tmp_path: Path) -> None:
 
 
 async def test_ingress_down(tmp_path: Path) -> None:
-    spec_fields: dict[str, object] = {**SMALL_BATCHES, "callback_wait_seconds": 3.0}
-    result = await run("ingress", tmp_path, ingress_down(5.0), spec_fields=spec_fields)
+    result = await run("ingress", tmp_path, ingress_down(5.0), spec_fields=SMALL_BATCHES)
 
     assert_accounted(result)
     assert result.accounting.converged == SIMS
