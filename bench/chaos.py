@@ -3,11 +3,16 @@
     .venv/bin/python bench/chaos.py [--sims 20000] [--scale 1.0]    (or: make chaos)
 
 Each scenario runs a campaign on the local stack in separate processes and breaks one thing
-while it runs: an activation, or an account migration (a third of its SIMs active). Columns:
-SIMs in, converged, failed (with reasons), unaccounted for (must be 0), reported converged but
-not where they should be (must be 0), the most state-changing writes any SIM got (from the
-emulator; an activation needs 1, a migration 1 for a new SIM and 3 for an active one), SIMs
-written more than their path needs (must be 0) and wall time.
+while it runs: an activation, or an account migration (a third of its SIMs active, or all of
+them on an account without the inactive-move beta, which must stop). Columns: SIMs in, how the
+campaign ended, converged (written by it), already converged, failed (with reasons), unaccounted
+for (must be 0), reported converged but not where they should be (must be 0), SIMs written
+(from the emulator's per-SIM write log), the most state-changing writes any SIM got (an
+activation needs 1, a migration 1 for a new SIM and 3 for an active one), SIMs written more than
+their path needs (must be 0), SIMs whose report disagrees with the write log (written but
+`already_converged`, `writes` other than the emulator's count, or `converged` unwritten: must be
+0), SIMs written that a rollback would miss (must be 0), SIMs out of service at the end (must
+be 0) and wall time. A scenario that fails prints its campaign's counts and its process logs.
 """
 
 from __future__ import annotations
@@ -22,24 +27,38 @@ from chaos_scenarios import (
     ChaosResult,
     Scenario,
     activation,
+    diagnostics,
     faults,
     forged_callbacks,
     ingress_down,
     kill_worker,
     migration,
+    migration_without_beta,
     restart_server,
     run_scenario,
+    terminate_batch,
+    untouched,
 )
 from processes import ProcessStack
 
 from simops.operations import CampaignHandle
 
 
-async def run_all(sims: int, ingress_seconds: float, deadline: float) -> list[ChaosResult]:
-    """Every scenario of the table, one after another."""
+async def run_all(
+    sims: int, ingress_seconds: float, deadline: float, limit_seconds: float
+) -> list[ChaosResult]:
+    """Every scenario of the table, one after another, each within `limit_seconds`."""
     plan = [
         ("worker SIGKILLed 3 times", sims, kill_worker(3), {}, activation),
         ("migration, worker SIGKILLed 3 times", sims // 2, kill_worker(3), {}, migration),
+        (
+            "migration of active SIMs without the inactive-move beta",
+            sims // 20,
+            untouched(),
+            {},
+            migration_without_beta,
+        ),
+        ("batch child workflow terminated", sims // 2, terminate_batch(), {}, activation),
         ("dev server killed and restarted", sims // 2, restart_server(), {}, activation),
         (
             f"ingress down {ingress_seconds:g} s",
@@ -72,17 +91,23 @@ async def run_all(sims: int, ingress_seconds: float, deadline: float) -> list[Ch
     results = []
     for name, count, scenario, spec_fields, workload in plan:
         with tempfile.TemporaryDirectory(prefix="simops-chaos-") as scratch:
-            results.append(
-                await run_scenario(
+            try:
+                result = await run_scenario(
                     name,
                     Path(scratch),
                     count,
                     scenario,
                     workload=workload,
                     spec_fields=spec_fields,
+                    limit_seconds=limit_seconds,
                 )
-            )
-            print(render([results[-1]], header=False), flush=True)
+            except Exception as error:
+                print(f"{name}: {error}\n{diagnostics(Path(scratch))}", flush=True)
+                raise
+            results.append(result)
+            print(render([result], header=False), flush=True)
+            if not result.passed:
+                print("; ".join(result.problems()), diagnostics(Path(scratch)), sep="\n")
     return results
 
 
@@ -100,17 +125,22 @@ def render(results: list[ChaosResult], *, header: bool = True) -> str:
     lines = []
     if header:
         lines += [
-            "| scenario | SIMs in | converged | failed (reason) | unaccounted | falsely converged "
-            "| max writes per SIM | written more than needed | wall time |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| scenario | SIMs in | ended | converged | already converged | failed (reason) "
+            "| unaccounted | falsely converged | SIMs written | max writes per SIM "
+            "| written more than needed | report vs write log | missed by rollback "
+            "| out of service | wall time |",
+            "| --- " * 15 + "|",
         ]
     for result in results:
-        reasons = "; ".join(f"{count} {reason}" for reason, count in result.failed.items())
-        failed = f"{sum(result.failed.values())}" + (f" ({reasons})" if reasons else "")
+        counts = result.accounting
+        reasons = "; ".join(f"{count} {reason}" for reason, count in counts.failed.items())
+        failed = f"{sum(counts.failed.values())}" + (f" ({reasons})" if reasons else "")
         lines.append(
-            f"| {result.scenario} | {result.sims:,} | {result.converged:,} | {failed} "
-            f"| {result.unaccounted} | {result.false_converged} | {result.max_writes_per_sim} "
-            f"| {result.overwritten} | {result.seconds:.0f} s |"
+            f"| {result.scenario} | {result.sims:,} | {result.phase} | {counts.converged:,} "
+            f"| {counts.already_converged:,} | {failed} | {counts.unaccounted} "
+            f"| {counts.false_converged} | {counts.sims_written:,} | {counts.max_writes_per_sim} "
+            f"| {counts.overwritten} | {counts.report_mismatches()} | {counts.rollback_missed} "
+            f"| {counts.out_of_service} | {result.seconds:.0f} s |"
         )
     return "\n".join(lines)
 
@@ -121,8 +151,16 @@ def main() -> int:
     parser.add_argument("--sims", type=int, default=20_000)
     parser.add_argument("--ingress-down-seconds", type=float, default=60.0)
     parser.add_argument("--deadline-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--limit-seconds",
+        type=float,
+        default=1800.0,
+        help="Each scenario's deadline: past it, the scenario fails and shows its logs.",
+    )
     args = parser.parse_args()
-    results = asyncio.run(run_all(args.sims, args.ingress_down_seconds, args.deadline_seconds))
+    results = asyncio.run(
+        run_all(args.sims, args.ingress_down_seconds, args.deadline_seconds, args.limit_seconds)
+    )
     print()
     print(render(results))
     for result in results:

