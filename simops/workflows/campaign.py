@@ -49,6 +49,9 @@ REQUESTS_PER_SIM_STEP = 4
 """Requests one SIM may need in one batch activity (read, billing period, writes): with the
 campaign's rate, what sizes an activity's time limit so that pacing never times it out."""
 MIN_STEP_TIMEOUT = timedelta(minutes=10)
+BATCH_RERUN_DELAY = timedelta(seconds=20)
+"""Longer than a batch activity's heartbeat timeout (15 s), after which a worker that lost its
+workflow has stopped writing."""
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
@@ -265,7 +268,7 @@ class CampaignWorkflow:
             if workflow.patched(HANDLE_FAILED_BATCHES):
                 summary = await self._run_batch_to_an_end(batch)
             else:
-                summary = await self._run_child(batch, attempt=1)
+                summary = await self._run_child(batch, WorkflowIDReusePolicy.REJECT_DUPLICATE)
             for outcome, count in summary.counts.items():
                 self._state.counts[outcome] = self._state.counts.get(outcome, 0) + count
             if summary.stop_reason is not None and self._state.stop_reason is None:
@@ -275,13 +278,12 @@ class CampaignWorkflow:
         finally:
             del self._in_flight[batch.batch_no]
 
-    async def _run_child(self, batch: BatchInput, *, attempt: int) -> BatchSummary:
-        batch_id = f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}"
+    async def _run_child(self, batch: BatchInput, reuse: WorkflowIDReusePolicy) -> BatchSummary:
         handle = await workflow.start_child_workflow(
             CampaignBatchWorkflow.run,
             batch,
-            id=batch_id if attempt == 1 else f"{batch_id}-attempt-{attempt}",
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id=f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}",
+            id_reuse_policy=reuse,
         )
         self._batches[batch.batch_no] = handle
         try:
@@ -294,8 +296,15 @@ class CampaignWorkflow:
         left, and after `BATCH_ATTEMPTS` they end `failed` with the reason: nothing hangs."""
         reason = ""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
+            if attempt > 1:
+                # The failed run's activity may still be writing until its next heartbeat is
+                # refused: the new run starts once that is surely over.
+                await workflow.sleep(BATCH_RERUN_DELAY)
             try:
-                return await self._run_child(batch, attempt=attempt)
+                # A new run under the same ID: callbacks for SIMs the failed run wrote reach it.
+                return await self._run_child(
+                    batch, WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+                )
             except ChildWorkflowError as error:
                 unusable = _store_unusable(error)
                 if unusable is not None:

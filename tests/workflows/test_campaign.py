@@ -334,16 +334,24 @@ async def test_a_long_campaign_continues_as_new_and_loses_nothing(
     assert Counter(row["outcome"] for row in report(stack, "continued")) == {"converged": 30}
 
 
-async def wait_until_running(stack: LocalStack, workflow_id: str) -> None:
-    """Wait (with a deadline) until the workflow runs; fail naming what it saw."""
+async def wait_until_running(
+    stack: LocalStack, workflow_id: str, *, seconds: float = 10.0, after: str | None = None
+) -> str:
+    """Wait until a run of the workflow (other than run `after`) runs; its run ID. Fails naming
+    what it saw once `seconds` passed."""
     status = None
-    for _ in range(200):
+    for _ in range(int(seconds / 0.05)):
         try:
-            status = (await stack.client.get_workflow_handle(workflow_id).describe()).status
+            described = await stack.client.get_workflow_handle(workflow_id).describe()
         except RPCError:
-            status = None
-        if status == WorkflowExecutionStatus.RUNNING:
-            return
+            described = None
+        status = described.status if described is not None else None
+        if (
+            described is not None
+            and status == WorkflowExecutionStatus.RUNNING
+            and described.run_id != after
+        ):
+            return described.run_id
         await asyncio.sleep(0.05)
     raise AssertionError(f"{workflow_id} never ran (last status {status})")
 
@@ -368,16 +376,18 @@ async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
         if (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] >= 10:
             break
         await asyncio.sleep(0.05)
-    await stack.client.get_workflow_handle("campaign-terminated-batch-1").terminate("chaos")
-    result = await asyncio.wait_for(handle.result(), 60)
+    first = stack.client.get_workflow_handle("campaign-terminated-batch-1")
+    first_run = (await first.describe()).run_id
+    await first.terminate("chaos")
+    result = await asyncio.wait_for(handle.result(), 90)
     rows = report(stack, "terminated")
     stats = await emulator_stats(stack.emulator)
 
     assert result.phase == CampaignPhase.COMPLETED
     assert [(row["outcome"], row["writes"]) for row in rows] == [("converged", "1")] * 20
     assert stats["max_writes_per_sim"] == 1
-    again = stack.client.get_workflow_handle("campaign-terminated-batch-1-attempt-2")
-    assert (await again.describe()).status == WorkflowExecutionStatus.COMPLETED
+    again = await stack.client.get_workflow_handle("campaign-terminated-batch-1").describe()
+    assert again.status == WorkflowExecutionStatus.COMPLETED and again.run_id != first_run
 
 
 async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs(
@@ -394,9 +404,13 @@ async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs
         callback_wait_seconds=30.0,
     )
     handle = await start_campaign(stack.client, stack.settings, campaign, source)
-    for batch_id in ("batch-1", "batch-1-attempt-2", "batch-1-attempt-3"):
-        await wait_until_running(stack, f"campaign-doomed-{batch_id}")
-        await stack.client.get_workflow_handle(f"campaign-doomed-{batch_id}").terminate("chaos")
+    run_id = None
+    for _ in range(3):
+        # Each new run starts 20 s after the last one failed.
+        run_id = await wait_until_running(
+            stack, "campaign-doomed-batch-1", seconds=40, after=run_id
+        )
+        await stack.client.get_workflow_handle("campaign-doomed-batch-1", run_id=run_id).terminate()
     result = await asyncio.wait_for(handle.result(), 60)
     rows = report(stack, "doomed")
     written = (await emulator_stats(stack.emulator))["state_changing_writes"]["per_sim"]
