@@ -11,24 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCError
-
-from simops.binaries import temporal_dev_server
 from simops.callbacks.server import run_ingress
 from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
+from simops.process_stack import (
+    StackError,
+    TemporalOptions,
+    port_in_use,
+    start_temporal,
+    stop_process,
+)
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
-from simops.workflows.search_attributes import ALL_KEYS
-
-STARTUP_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,99 +41,10 @@ class DevOptions:
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
 
-
-class DevStackError(Exception):
-    """The stack could not start; the message says what to do."""
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-    while not _port_in_use(port):
-        if process.returncode is not None:
-            raise DevStackError(f"the Temporal dev server exited with code {process.returncode}")
-        if loop.time() > deadline:
-            raise DevStackError(f"the Temporal dev server did not listen on {port} in time")
-        await asyncio.sleep(0.2)
-
-
-async def start_temporal(options: DevOptions) -> asyncio.subprocess.Process:
-    """Start the Temporal dev server with persistent state and simops' search attributes."""
-    for port in (options.temporal_port, options.ui_port):
-        if _port_in_use(port):
-            raise DevStackError(f"port {port} is in use: is another `simops dev` running?")
-    arguments = [
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(options.directory / "temporal.db"),
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(options.temporal_port),
-        "--ui-port",
-        str(options.ui_port),
-        "--log-level",
-        "error",
-        # Write-ahead logging with NORMAL sync survives a killed server (only a power loss can
-        # undo the last transactions) and takes signal round trips under load from 26 to 8 ms
-        # (p50), which the provider's callback senders wait on.
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
-    ]
-    for key in ALL_KEYS:
-        arguments += ["--search-attribute", f"{key.name}=Keyword"]
-    log_file = (options.directory / "temporal.log").open("ab")
-    process = await asyncio.create_subprocess_exec(
-        str(temporal_dev_server()),
-        *arguments,
-        stdout=log_file,
-        stderr=log_file,
-        start_new_session=True,
-    )
-    log_file.close()
-    await _wait_for_port(options.temporal_port, process)
-    await _wait_for_namespace(f"127.0.0.1:{options.temporal_port}", process)
-    return process
-
-
-async def _wait_for_namespace(address: str, process: asyncio.subprocess.Process) -> None:
-    # The frontend listens before the default namespace is ready; a worker started in between
-    # fails, so wait until the namespace answers.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-    while True:
-        try:
-            client = await Client.connect(address)
-            await client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace="default")
-            )
-            return
-        except (RuntimeError, RPCError) as error:
-            if process.returncode is not None or loop.time() > deadline:
-                raise DevStackError(
-                    f"the Temporal dev server did not get ready: {error}"
-                ) from error
-            await asyncio.sleep(0.5)
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    """Ask a child process to stop and wait for it, killing it if it lingers."""
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        await asyncio.wait_for(process.wait(), timeout=15)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+    @property
+    def temporal(self) -> TemporalOptions:
+        """The Temporal dev server's part of these options."""
+        return TemporalOptions(self.directory, self.temporal_port, self.ui_port)
 
 
 def _callback_secret(env_file: Path) -> str:
@@ -213,12 +121,12 @@ async def run_dev(
 ) -> None:
     """Run the whole stack until `stop` is set, then stop every part of it."""
     options.directory.mkdir(parents=True, exist_ok=True)
-    if _port_in_use(options.emulator_port) or _port_in_use(options.callback_port):
-        raise DevStackError(
+    if port_in_use(options.emulator_port) or port_in_use(options.callback_port):
+        raise StackError(
             f"port {options.emulator_port} or {options.callback_port} is in use: "
             "is another `simops dev` running?"
         )
-    temporal = await start_temporal(options)
+    temporal = await start_temporal(options.temporal)
     emulator: RunningEmulator | None = None
     try:
         emulator = await start_emulator(
@@ -245,7 +153,7 @@ async def run_dev(
         await asyncio.gather(*services, return_exceptions=True)
         for task in done:
             if task in services and task.exception() is not None:
-                raise DevStackError(f"a service stopped: {task.exception()}")
+                raise StackError(f"a service stopped: {task.exception()}")
     finally:
         if emulator is not None:
             await emulator.stop()

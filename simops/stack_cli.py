@@ -13,7 +13,8 @@ import typer
 from simops import gc_tuning
 from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
-from simops.dev import DevOptions, DevStackError, run_dev
+from simops.dev import DevOptions, run_dev
+from simops.process_stack import StackError
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
 
@@ -60,7 +61,7 @@ async def _dev(options: DevOptions) -> int:
     gc_tuning.tune_for_service()
     try:
         await run_dev(options, stop)
-    except DevStackError as error:
+    except StackError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     return ExitCode.OK
 

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
@@ -95,16 +96,23 @@ async def _read_root_url(process: asyncio.subprocess.Process) -> str:
             return text[len(READY_LINE_PREFIX) :].strip()
 
 
-async def spawn_emulator_process(args: list[str]) -> EmulatorProcess:
-    """Start `python -m simops.emulator *args` and wait until it serves."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simops.emulator",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=None,
-    )
+async def spawn_emulator_process(args: list[str], log: Path | None = None) -> EmulatorProcess:
+    """Start `python -m simops.emulator *args` and wait until it serves.
+
+    Its stderr goes to `log` when given (else to this process's); it runs in a session of its
+    own, so that Ctrl-C in a terminal reaches only the parent, which decides when it stops.
+    """
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("ab")) if log is not None else None
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "simops.emulator",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
         root_url = await asyncio.wait_for(_read_root_url(process), STARTUP_TIMEOUT_SECONDS)
         accounts = await _fetch_accounts(root_url)
