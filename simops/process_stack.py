@@ -32,6 +32,10 @@ from simops.workflows.search_attributes import ALL_KEYS
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+# Each process's output, in the stack's directory; workers write to worker-1.log, worker-2.log…
+TEMPORAL_LOG = "temporal.log"
+EMULATOR_LOG = "emulator.log"
+INGRESS_LOG = "ingress.log"
 
 
 class StackError(Exception):
@@ -92,7 +96,7 @@ async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process
     ]
     for key in ALL_KEYS:
         arguments += ["--search-attribute", f"{key.name}=Keyword"]
-    log_file = (options.directory / "temporal.log").open("ab")
+    log_file = (options.directory / TEMPORAL_LOG).open("ab")
     process = await asyncio.create_subprocess_exec(
         str(temporal_dev_server()),
         *arguments,
@@ -192,8 +196,9 @@ class ProcessStack:
 
     async def start_ingress(self) -> None:
         """Start `simops callbacks` and wait until it answers."""
-        self.ingress = await _spawn(["callbacks"], self.environment, self.directory / "ingress.log")
-        await _wait_http(f"{self.settings.callback_base_url}/healthz", self.ingress)
+        log = self.directory / INGRESS_LOG
+        self.ingress = await _spawn(["callbacks"], self.environment, log)
+        await _wait_http(f"{self.settings.callback_base_url}/healthz", self.ingress, log)
 
     async def stop_ingress(self) -> None:
         """Stop the callback ingress."""
@@ -205,13 +210,13 @@ class ProcessStack:
 
     def _parts(self) -> list[tuple[str, asyncio.subprocess.Process | None, Path]]:
         return [
-            ("Temporal dev server", self.temporal, self.directory / "temporal.log"),
-            ("emulator", self.emulator.process, self.directory / "emulator.log"),
+            ("Temporal dev server", self.temporal, self.directory / TEMPORAL_LOG),
+            ("emulator", self.emulator.process, self.directory / EMULATOR_LOG),
             *(
                 ("worker" if number == 1 else f"worker {number}", worker, self._worker_log(number))
                 for number, worker in enumerate(self.workers, start=1)
             ),
-            ("callback ingress", self.ingress, self.directory / "ingress.log"),
+            ("callback ingress", self.ingress, self.directory / INGRESS_LOG),
         ]
 
     def processes(self) -> dict[str, asyncio.subprocess.Process]:
@@ -276,7 +281,7 @@ async def _spawn(
         )
 
 
-async def _wait_http(url: str, process: asyncio.subprocess.Process) -> None:
+async def _wait_http(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
     async with aiohttp.ClientSession() as session:
@@ -288,7 +293,7 @@ async def _wait_http(url: str, process: asyncio.subprocess.Process) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)
-    raise StackError(f"{url} did not answer in time (exit code {process.returncode})")
+    raise StackError(f"{url} did not answer in time (exit code {process.returncode}), see {log}")
 
 
 @asynccontextmanager
@@ -310,7 +315,11 @@ async def process_stack(
     emulator: EmulatorProcess | None = None
     stack: ProcessStack | None = None
     try:
-        emulator = await spawn_emulator_process(emulator_args, directory / "emulator.log")
+        emulator_log = directory / EMULATOR_LOG
+        try:
+            emulator = await spawn_emulator_process(emulator_args, emulator_log)
+        except RuntimeError as error:
+            raise StackError(f"{error}, see {emulator_log}") from None
         child_environment = environment(emulator)
         settings = settings_from_environment(child_environment)
         client = await connect(settings)
