@@ -248,8 +248,7 @@ class ProcessStack:
     async def stop(self) -> None:
         """Stop every process cleanly, the ones that call others first, so none sees the
         parts it talks to vanish under it."""
-        for worker in self.workers:
-            await stop_process(worker)
+        await asyncio.gather(*(stop_process(worker) for worker in self.workers))
         await self.stop_ingress()
         await self.emulator.stop()
         await stop_process(self.temporal)

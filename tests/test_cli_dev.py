@@ -300,3 +300,14 @@ def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path
         assert not survivors(children)
     finally:
         stop_dev(second, signal.SIGINT)
+
+
+def test_a_closed_terminal_stops_every_child(tmp_path: Path) -> None:
+    stack = start_dev(tmp_path, free_ports(), "--workers", "1")
+    children = child_pids(stack.process.pid)
+
+    code, _ = stop_dev(stack, signal.SIGHUP)
+
+    assert code == 0
+    assert len(children) == 4
+    assert not survivors(children)
