@@ -244,8 +244,14 @@ def test_workers_run_in_processes_of_their_own(dev_stack: DevStack) -> None:
     assert any("simops.emulator" in line for line in others), others
     assert any("start-dev" in line for line in others), others
     logs = dev_stack.directory / ".simops"
-    assert "worker polling" in (logs / "worker-1.log").read_text()
-    assert "worker polling" in (logs / "worker-2.log").read_text()
+    # The banner comes once the workers started, not once they poll: give them time to connect.
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and not all(
+        "worker polling" in (logs / f"worker-{number}.log").read_text() for number in (1, 2)
+    ):
+        time.sleep(0.2)
+    for number in (1, 2):
+        assert "worker polling" in (logs / f"worker-{number}.log").read_text()
 
 
 def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
