@@ -87,6 +87,14 @@ def child_pids(parent: int) -> dict[str, int]:
     return children
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core has spent not idle since boot (/proc/stat), to tell whether
+    something besides the stack competed for the machine."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 @asynccontextmanager
 async def dev_stack(directory: Path, seed: int, workers: int, delay: str) -> AsyncIterator[Stack]:
     """`simops dev` in `directory`, on free ports, until it is stopped with SIGINT (Ctrl-C)."""
@@ -177,8 +185,10 @@ async def measure(
                 await campaign(stack, "warm-up", sids[: args.warm_up_sims])
             pids = stack.pids()
             cpu_before = {label: cpu_seconds(pid) for label, pid in pids.items()}
+            machine_before = machine_busy_seconds()
             timed = await campaign(stack, "bench", sids[args.warm_up_sims :])
             cpu = {label: cpu_seconds(pid) - cpu_before[label] for label, pid in pids.items()}
+            machine = machine_busy_seconds() - machine_before
     converged = timed.counts.get("converged", 0)
     elapsed = timed.command_seconds
     print(f"{name}: {converged:,} SIMs in {elapsed:.1f} s: {converged / elapsed:,.0f} SIMs/s")
@@ -188,7 +198,11 @@ async def measure(
     for label, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
         print(f"  CPU {label:<40} {seconds:6.1f} s ({seconds / elapsed:.0%} of a core)")
     total = sum(cpu.values())
-    print(f"  CPU of the stack: {total / elapsed / (os.cpu_count() or 1):.0%} of the machine")
+    cores = os.cpu_count() or 1
+    print(
+        f"  CPU of the stack: {total / elapsed / cores:.0%} of the machine; every process "
+        f"(this one, the CLI, anything else running): {machine / elapsed / cores:.0%}"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
