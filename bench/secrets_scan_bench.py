@@ -176,7 +176,7 @@ async def run_mode(codec: bool, activations: int, campaign_sims: int) -> ModeFig
                 UNKNOWN_ICCID,
             ]
             report = await scan_histories(stack.client, secrets)
-            logs = [directory / "worker.log", directory / "ingress.log"]
+            logs = [*sorted(directory.glob("worker-*.log")), directory / "ingress.log"]
             findings = report.findings + [f for log in logs for f in scan_log_file(log, secrets)]
             log_lines = sum(len(log.read_text(errors="replace").splitlines()) for log in logs)
     return ModeFigures(

@@ -86,8 +86,9 @@ async def connect_temporal(settings: SimopsSettings) -> Client:
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
-    """Ctrl-C and SIGTERM set `stop`, so a long-running command shuts down cleanly."""
+    """Ctrl-C, SIGTERM and SIGHUP (its terminal closed) set `stop`, so a long-running command
+    shuts down cleanly: `simops dev` stops its children rather than die and leave them running."""
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)

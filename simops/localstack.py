@@ -1,7 +1,7 @@
 """The stack in one process: an ingress and a worker wired to an emulator and a Temporal client.
 
-Tests, benchmarks and the history recorder use it; `simops dev` runs the same parts as a
-long-lived service.
+Tests, benchmarks and the history recorder use it; `simops dev` runs the same parts, each in a
+process of its own (`simops.process_stack`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from simops import gc_tuning
 from simops.callbacks.ingress import UnsignedCallbacksError
 from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
-from simops.dev import DevOptions, DevStackError, run_dev
+from simops.dev import DevOptions, ServiceExited, default_workers, run_dev
+from simops.process_stack import StackError
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
 
@@ -77,7 +78,9 @@ async def _dev(options: DevOptions) -> int:
     gc_tuning.tune_for_service()
     try:
         await run_dev(options, stop)
-    except DevStackError as error:
+    except ServiceExited as error:
+        fail(str(error), ExitCode.FAILED)
+    except StackError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     return ExitCode.OK
 
@@ -94,8 +97,12 @@ def dev(
     scheduled_delay: Annotated[
         str, typer.Option(help="Seconds until a scheduled update completes: 2 or 0.5-3.")
     ] = "0.5-2",
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (default: one per two cores).")
+    ] = default_workers(),
 ) -> None:
-    """Run the whole stack locally: Temporal, the emulator, the callback ingress and a worker."""
+    """Run the whole stack locally: Temporal, the emulator, the callback ingress and workers,
+    each in a process of its own (logs in DIRECTORY/*.log)."""
     logging.basicConfig(level=logging.WARNING)
     options = DevOptions(
         directory=directory,
@@ -105,5 +112,6 @@ def dev(
         callback_port=callback_port,
         seed_sims=seed_sims,
         scheduled_delay=scheduled_delay,
+        workers=workers,
     )
     raise typer.Exit(run_command(_dev(options)))

@@ -58,15 +58,34 @@ def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.fixture(scope="module")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    directory = tmp_path_factory.mktemp("dev")
-    ports = {
-        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
-    }
+def child_pids(parent: int) -> set[int]:
+    """The processes whose parent is `parent`, from /proc."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == parent:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, its arguments separated by spaces."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def survivors(pids: set[int]) -> set[int]:
+    """Those of `pids` that still run (or wait, unreaped, as zombies)."""
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+def start_dev(directory: Path, ports: dict[str, int], *options: str) -> DevStack:
+    """Start `simops dev` in `directory` and wait for its banner."""
     arguments = [f"--{name}={port}" for name, port in ports.items()]
     process = subprocess.Popen(
-        [*SIMOPS, "dev", "--seed-sims", "20", "--scheduled-delay", "0.1", *arguments],
+        [*SIMOPS, "dev", "--seed-sims", "20", *options, *arguments],
         cwd=directory,
         env=clean_environment(),
         stdout=subprocess.PIPE,
@@ -84,11 +103,31 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         if line.startswith("Try, in another terminal"):
             break
     assert any(READY_LINE in line for line in banner), "\n".join(banner)
-    stack = DevStack(process, directory, banner, ports)
+    return DevStack(process, directory, banner, ports)
+
+
+def stop_dev(stack: DevStack, signum: signal.Signals) -> tuple[int, str]:
+    """Send `signum` to `simops dev`; its exit code and the rest of its output."""
+    if stack.process.poll() is None:
+        stack.process.send_signal(signum)
+    rest, _ = stack.process.communicate(timeout=60)
+    return stack.process.returncode, rest
+
+
+def free_ports() -> dict[str, int]:
+    """A free port for each of the ports `simops dev` binds."""
+    return {
+        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
+    }
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    stack = start_dev(
+        tmp_path_factory.mktemp("dev"), free_ports(), "--scheduled-delay", "0.1", "--workers", "2"
+    )
     yield stack
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+    stop_dev(stack, signal.SIGINT)
 
 
 def _new_sim(stack: DevStack) -> str:
@@ -195,9 +234,86 @@ def test_campaign_bad_input_is_one_line_exit_2(dev_stack: DevStack, tmp_path: Pa
         assert result.stderr.startswith("error: "), result.stderr
 
 
+def test_workers_run_in_processes_of_their_own(dev_stack: DevStack) -> None:
+    children = child_pids(dev_stack.process.pid)
+    workers = {pid for pid in children if command_line(pid).endswith("-m simops worker ")}
+    others = {command_line(pid) for pid in children - workers}
+
+    assert len(workers) == 2
+    assert any("simops callbacks" in line for line in others), others
+    assert any("simops.emulator" in line for line in others), others
+    assert any("start-dev" in line for line in others), others
+    logs = dev_stack.directory / ".simops"
+    # The banner comes once the workers started, not once they poll: give them time to connect.
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and not all(
+        "worker polling" in (logs / f"worker-{number}.log").read_text() for number in (1, 2)
+    ):
+        time.sleep(0.2)
+    for number in (1, 2):
+        assert "worker polling" in (logs / f"worker-{number}.log").read_text()
+
+
 def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
-    dev_stack.process.send_signal(signal.SIGINT)
-    assert dev_stack.process.wait(timeout=60) == 0
+    children = child_pids(dev_stack.process.pid)
+
+    code, _ = stop_dev(dev_stack, signal.SIGINT)
+
+    assert code == 0
+    assert len(children) == 5  # Temporal, the emulator, the ingress and 2 workers
+    assert not survivors(children)
     port = dev_stack.ports["temporal-port"]
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the Temporal dev server still runs"
+
+
+def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path: Path) -> None:
+    ports = free_ports()
+    first = start_dev(tmp_path, ports, "--scheduled-delay", "3", "--workers", "1")
+    fleet = first.value("fleets (parent)").split(",")[0].strip()
+    started = first.simops(
+        "campaign", "start", "--action", "activate", "--status", "new", "--fleet", fleet,
+        "--id", "resumed",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    running = json.loads(first.simops("campaign", "status", "resumed", "-o", "json").stdout)
+    assert running["phase"] != "completed"  # else the restart would have nothing to resume
+    children = child_pids(first.process.pid)
+
+    code, _ = stop_dev(first, signal.SIGTERM)
+
+    assert code == 0
+    assert not survivors(children)
+    second = start_dev(tmp_path, ports, "--workers", "1")
+    try:
+        watched = second.simops("campaign", "status", "resumed", "--watch")
+        report = json.loads(
+            second.simops("campaign", "report", "resumed", "--format", "json").stdout
+        )
+        assert watched.returncode == 0, watched.stderr
+        assert "completed" in watched.stdout
+        assert len(report) == 20
+        assert {row["outcome"] for row in report} == {"converged"}
+        children = child_pids(second.process.pid)
+        worker = next(pid for pid in children if "simops worker" in command_line(pid))
+
+        os.kill(worker, signal.SIGKILL)
+        output, _ = second.process.communicate(timeout=60)
+
+        assert second.process.returncode == 1
+        assert "error: the worker was killed by SIGKILL" in output
+        assert "Traceback" not in output
+        assert not survivors(children)
+    finally:
+        stop_dev(second, signal.SIGINT)
+
+
+def test_a_closed_terminal_stops_every_child(tmp_path: Path) -> None:
+    stack = start_dev(tmp_path, free_ports(), "--workers", "1")
+    children = child_pids(stack.process.pid)
+
+    code, _ = stop_dev(stack, signal.SIGHUP)
+
+    assert code == 0
+    assert len(children) == 4
+    assert not survivors(children)

@@ -1,4 +1,4 @@
-"""Running the callback ingress: as `simops callbacks`, or inside `simops dev`."""
+"""Running the callback ingress: `simops callbacks` (which `simops dev` starts too)."""
 
 from __future__ import annotations
 

@@ -97,8 +97,11 @@ async def _read_root_url(process: asyncio.subprocess.Process) -> str:
 
 
 async def spawn_emulator_process(args: list[str], *, log: Path | None = None) -> EmulatorProcess:
-    """Start `python -m simops.emulator *args` and wait until it serves; its log (stderr) goes
-    to `log` when given, else to this process's stderr."""
+    """Start `python -m simops.emulator *args` and wait until it serves.
+
+    Its stderr goes to `log` when given (else to this process's); it runs in a session of its
+    own, so that Ctrl-C in a terminal reaches only the parent, which decides when it stops.
+    """
     with contextlib.ExitStack() as files:
         stderr = files.enter_context(log.open("ab")) if log is not None else None
         process = await asyncio.create_subprocess_exec(
@@ -108,6 +111,7 @@ async def spawn_emulator_process(args: list[str], *, log: Path | None = None) ->
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
+            start_new_session=True,
         )
     try:
         root_url = await asyncio.wait_for(_read_root_url(process), STARTUP_TIMEOUT_SECONDS)
