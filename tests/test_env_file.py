@@ -17,6 +17,7 @@ from simops import env_file
 from simops.dev import DevOptions, banner, write_env
 from simops.emulator.server import RunningEmulator
 from simops.env_file import EnvFileError, read_env_file, write_env_file
+from simops.process_stack import settings_from_environment
 from simops.settings import SimopsSettings
 
 AWKWARD = {
@@ -116,11 +117,12 @@ async def test_simops_dev_writes_what_sh_sources_and_prints_no_secret(
 ) -> None:
     options = DevOptions(directory=tmp_path)
 
-    settings = write_env(options, emulator)
+    values = write_env(options, emulator)  # type: ignore[arg-type]
     shown = banner(options, emulator)
 
     sourced = _sourced_by_sh(tmp_path / "env")
-    assert SimopsSettings(_env_file=tmp_path / "env") == settings  # type: ignore[call-arg]
+    read_back = SimopsSettings(_env_file=tmp_path / "env")  # type: ignore[call-arg]
+    assert read_back == settings_from_environment(values)
     assert json.loads(sourced["SIMOPS_TWILIO_AUTH_TOKENS"]) == {
         account.account_sid: account.auth_token for account in emulator.accounts
     }
