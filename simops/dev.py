@@ -26,6 +26,8 @@ from simops.binaries import temporal_dev_server
 from simops.callbacks.server import run_ingress
 from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
 from simops.env_file import EnvFileError, read_env_file, write_env_file
+from simops.observability.health import Readiness
+from simops.observability.server import observed_process
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
 from simops.workflows.search_attributes import ALL_KEYS
@@ -42,6 +44,7 @@ class DevOptions:
     ui_port: int = 8233
     emulator_port: int = 8787
     callback_port: int = 8788
+    metrics_port: int = 8789
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
@@ -204,6 +207,8 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
             f"{emulator.root_url}/_emulator/accounts",
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
+            f"  metrics, health:   http://127.0.0.1:{options.metrics_port}/metrics "
+            "(worker and ingress; /healthz, /readyz)",
             f"  settings written:  {options.directory / 'env'}",
             "Try, in another terminal in this directory:",
             "  simops sims list --status new --limit 5",
@@ -217,11 +222,19 @@ async def run_dev(
 ) -> None:
     """Run the whole stack until `stop` is set, then stop every part of it."""
     options.directory.mkdir(parents=True, exist_ok=True)
-    if _port_in_use(options.emulator_port) or _port_in_use(options.callback_port):
+    ports = (options.emulator_port, options.callback_port, options.metrics_port)
+    if any(_port_in_use(port) for port in ports):
         raise DevStackError(
-            f"port {options.emulator_port} or {options.callback_port} is in use: "
-            "is another `simops dev` running?"
+            f"port {' or '.join(map(str, ports))} is in use: is another `simops dev` running?"
         )
+    # The worker and the ingress run in this one process: one port serves both.
+    async with observed_process("127.0.0.1", options.metrics_port) as readiness:
+        await _run_stack(options, stop, ready, readiness)
+
+
+async def _run_stack(
+    options: DevOptions, stop: asyncio.Event, ready: asyncio.Event | None, readiness: Readiness
+) -> None:
     temporal = await start_temporal(options)
     emulator: RunningEmulator | None = None
     try:
@@ -236,8 +249,8 @@ async def run_dev(
         )
         settings = write_env(options, emulator)
         services = [
-            asyncio.create_task(run_ingress(settings, stop)),
-            asyncio.create_task(run_worker(settings, stop)),
+            asyncio.create_task(run_ingress(settings, stop, readiness)),
+            asyncio.create_task(run_worker(settings, stop, readiness)),
         ]
         print(banner(options, emulator), flush=True)
         if ready is not None:

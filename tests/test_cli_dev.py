@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +63,8 @@ def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     directory = tmp_path_factory.mktemp("dev")
-    ports = {
-        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
-    }
+    names = ("temporal-port", "ui-port", "emulator-port", "callback-port", "metrics-port")
+    ports = {name: free_port() for name in names}
     arguments = [f"--{name}={port}" for name, port in ports.items()]
     process = subprocess.Popen(
         [*SIMOPS, "dev", "--seed-sims", "20", "--scheduled-delay", "0.1", *arguments],
@@ -108,6 +109,30 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_dev_serves_metrics_and_health_of_worker_and_ingress(dev_stack: DevStack) -> None:
+    base = dev_stack.value("metrics, health").split()[0].removesuffix("/metrics")
+    deadline = time.monotonic() + 30
+    while (ready := _get(f"{base}/readyz"))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    assert base == f"http://127.0.0.1:{dev_stack.ports['metrics-port']}"
+    assert ready == (200, '{"status": "ready"}'), ready
+    assert _get(f"{base}/healthz")[0] == 200
+    status, metrics = _get(f"{base}/metrics")
+    assert status == 200
+    # simops' own metrics and the Temporal SDK's, on one port.
+    assert "simops_budget_rate_limit_rps" in metrics
+    assert "temporal_request" in metrics
 
 
 def test_activate_then_again_is_already_converged(dev_stack: DevStack) -> None:
