@@ -34,6 +34,7 @@ from simops.models import (
     SimUpdate,
     TrackedSim,
 )
+from simops.observability import metrics
 from simops.sim_journal import SimJournal
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import NotFoundError, SuperSimError
@@ -103,6 +104,14 @@ def _back_in_service(sim: TrackedSim, observed: SimSnapshot) -> TrackedSim:
     )
 
 
+def _settled_after_scheduled(sim: TrackedSim, read: SimSnapshot) -> TrackedSim:
+    """The SIM with its time in `scheduled` closed (and published) once it is read settled."""
+    if sim.scheduled_since is None or read.status == SimStatus.SCHEDULED:
+        return sim
+    metrics.SCHEDULED_SECONDS.observe((now() - sim.scheduled_since).total_seconds())
+    return sim.model_copy(update={"scheduled_since": None})
+
+
 def _out_of_service_seconds(sim: TrackedSim, until: datetime) -> float | None:
     seconds = sim.out_of_service_seconds
     if sim.out_of_service_since is not None:
@@ -165,6 +174,7 @@ class BatchStepper:
                 return read
             if sim.pending_write is not None:
                 sim = self._settle_pending_write(sim, read)
+            sim = _settled_after_scheduled(sim, read)
             observed = read
         for _ in range(MAX_STEPS_PER_ROUND):
             if sim.observed is not observed:
@@ -355,9 +365,14 @@ class BatchStepper:
             made = _made(intent, update, observed, sent_at)
         else:
             made = intent.model_copy(update={"pending_write": None})
+        scheduled_since = made.scheduled_since
+        if after.status == SimStatus.SCHEDULED and scheduled_since is None:
+            scheduled_since = sent_at
         # Not recorded here: the round records every SIM it leaves in progress, and a crash
         # before that leaves this write pending, which the retry settles by reading the SIM.
-        return made.model_copy(update={"observed": after}), after
+        return made.model_copy(
+            update={"observed": after, "scheduled_since": scheduled_since}
+        ), after
 
 
 def _untouched(sim: TrackedSim) -> bool:

@@ -14,7 +14,8 @@ import json
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from simops.models import (
     SimStatus,
     TrackedSim,
 )
+from simops.observability import metrics
 from simops.sources import FileSourceError
 
 DATABASE_NAME = "campaign.sqlite"
@@ -322,6 +324,7 @@ class CampaignStore:
             failures = [o for o in entries.ended if o.outcome is OutcomeKind.FAILED]
             if stop_reason is None and failures:
                 stop_reason = self._judge_failures(db, failures)
+        self._count_ended(Counter(o.outcome.value for o in entries.ended))
         return JournalCommit(refused=frozenset(refused), stop_reason=stop_reason)
 
     def _judge_failures(self, db: sqlite3.Connection, failures: Sequence[RowOutcome]) -> str | None:
@@ -454,7 +457,13 @@ class CampaignStore:
                 "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)",
                 (OutcomeKind.CANCELLED.value, reason, _iso(datetime.now().astimezone()), first_row),
             )
-            return cursor.rowcount
+        self._count_ended({OutcomeKind.CANCELLED.value: cursor.rowcount})
+        return cursor.rowcount
+
+    def _count_ended(self, counts: Mapping[str, int]) -> None:
+        # Counted once committed, in the process that committed: every way a row ends (a SIM's
+        # round, an invalid row, a failed batch, a cancel) comes through the store.
+        metrics.record_rows_ended(self.spec.campaign_id, self.spec.action.value, counts)
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome, plus `pending` for those without one; they add up to the rows."""

@@ -11,6 +11,7 @@ import typer
 from simops.campaign_cli import register as register_campaign
 from simops.emulator.cli import register as register_emulator
 from simops.migrate_cli import register as register_migrate
+from simops.observability.cli import register as register_observability
 from simops.security_cli import register as register_security
 from simops.sim_cli import register as register_sim
 from simops.stack_cli import register as register_stack
@@ -28,6 +29,7 @@ register_supersim(app)
 register_campaign(app)
 register_security(app)
 register_migrate(app)
+register_observability(app)
 
 
 def main() -> None:

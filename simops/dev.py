@@ -46,6 +46,7 @@ class DevOptions:
     ui_port: int = 8233
     emulator_port: int = 8787
     callback_port: int = 8788
+    metrics_port: int = 9464
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
@@ -144,6 +145,9 @@ def banner(options: DevOptions, emulator: EmulatorProcess) -> str:
             f"{emulator.root_url}/_emulator/accounts",
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
+            f"  metrics, health:   http://127.0.0.1:{options.metrics_port}/metrics (ingress), "
+            f"ports {options.metrics_port + 1}-{options.metrics_port + options.workers} "
+            "(workers); /healthz, /readyz",
             f"  settings written:  {options.directory / 'env'}",
             f"  worker processes:  {options.workers} (--workers)",
             f"  logs:              {options.directory}/*.log",
@@ -165,16 +169,21 @@ async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
     except ValueError as error:
         raise StackError(f"--scheduled-delay: {error}") from None
     options.directory.mkdir(parents=True, exist_ok=True)
-    if port_in_use(options.emulator_port) or port_in_use(options.callback_port):
+    ports = (
+        options.emulator_port,
+        options.callback_port,
+        *range(options.metrics_port, options.metrics_port + options.workers + 1),
+    )
+    if any(port_in_use(port) for port in ports):
         raise StackError(
-            f"port {options.emulator_port} or {options.callback_port} is in use: "
-            "is another `simops dev` running?"
+            f"one of ports {', '.join(map(str, ports))} is in use: is another `simops dev` running?"
         )
     async with process_stack(
         options.temporal,
         options.emulator_args(),
         lambda emulator: child_environment(options, emulator),
         workers=options.workers,
+        metrics_port=options.metrics_port,
     ) as stack:
         print(banner(options, stack.emulator), flush=True)
         stopped = asyncio.create_task(stop.wait())

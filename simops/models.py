@@ -657,6 +657,8 @@ class TrackedSim(BaseModel):
     out_of_service_since: datetime | None = None
     """When this campaign deactivated the SIM, until it is seen enabled again."""
     out_of_service_seconds: float | None = None
+    scheduled_since: datetime | None = None
+    """When a write of this campaign left the SIM `scheduled`, until it is read settled."""
 
 
 class BatchInput(BaseModel):

@@ -163,6 +163,13 @@ class ProcessStack:
     directory: Path
     workers: list[asyncio.subprocess.Process] = field(default_factory=list)
     ingress: asyncio.subprocess.Process | None = None
+    metrics_port: int | None = None
+    """With a port, the ingress serves metrics and health on it and worker N on the port + N."""
+
+    def _environment_of(self, offset: int) -> dict[str, str]:
+        if self.metrics_port is None:
+            return self.environment
+        return {**self.environment, "SIMOPS_METRICS_PORT": str(self.metrics_port + offset)}
 
     @property
     def worker(self) -> asyncio.subprocess.Process | None:
@@ -181,8 +188,8 @@ class ProcessStack:
 
     async def start_worker(self) -> asyncio.subprocess.Process:
         """Start `simops worker` (one more process, logging to `worker-N.log`)."""
-        log = self._worker_log(len(self.workers) + 1)
-        worker = await _spawn(["worker"], self.environment, log)
+        number = len(self.workers) + 1
+        worker = await _spawn(["worker"], self._environment_of(number), self._worker_log(number))
         self.workers.append(worker)
         return worker
 
@@ -197,7 +204,7 @@ class ProcessStack:
     async def start_ingress(self) -> None:
         """Start `simops callbacks` and wait until it answers."""
         log = self.directory / INGRESS_LOG
-        self.ingress = await _spawn(["callbacks"], self.environment, log)
+        self.ingress = await _spawn(["callbacks"], self._environment_of(0), log)
         await _wait_http(f"{self.settings.callback_base_url}/healthz", self.ingress, log)
 
     async def stop_ingress(self) -> None:
@@ -302,11 +309,13 @@ async def process_stack(
     environment: Callable[[EmulatorProcess], dict[str, str]],
     *,
     workers: int = 1,
+    metrics_port: int | None = None,
 ) -> AsyncIterator[ProcessStack]:
     """Start the dev server, the emulator, the ingress and `workers` workers; stop all on exit.
 
     `environment` gives the children's whole environment once the emulator's credentials are
-    known. Each child logs to a file of its own in `temporal_options.directory`.
+    known. Each child logs to a file of its own in `temporal_options.directory`. With
+    `metrics_port`, the ingress serves metrics and health there and worker N on the port + N.
     """
     directory = temporal_options.directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -323,7 +332,14 @@ async def process_stack(
         settings = settings_from_environment(child_environment)
         client = await connect(settings)
         stack = ProcessStack(
-            temporal, temporal_options, client, emulator, settings, child_environment, directory
+            temporal,
+            temporal_options,
+            client,
+            emulator,
+            settings,
+            child_environment,
+            directory,
+            metrics_port=metrics_port,
         )
         await stack.start_ingress()
         for _ in range(workers):

@@ -180,6 +180,7 @@ def configured_secrets(settings: SimopsSettings) -> list[str]:
         settings.callback_secret,
         settings.kore_webhook_secret,
         settings.payload_key,
+        settings.codec_token,
     ]
     many = [
         *settings.kore_webhook_secrets.values(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -51,7 +51,8 @@ class ShellEnvFileSource(DotEnvSettingsSource):
 
 
 class SimopsSettings(BaseSettings):
-    """Every setting simops reads; each is documented in the README's configuration section."""
+    """Every setting simops reads; each is documented in the README's configuration section,
+    those of metrics, health, logs, tracing and the codec server in docs/observing.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="SIMOPS_",
@@ -94,6 +95,15 @@ class SimopsSettings(BaseSettings):
     campaign_dir: Path = SETTINGS_DIR / "campaigns"
     payload_key: SecretStr | None = None
     payload_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    log_format: Literal["text", "json"] = "text"
+    tracing: bool = False
+    codec_token: SecretStr | None = None
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -113,10 +123,11 @@ class SimopsSettings(BaseSettings):
             file_secret_settings,
         )
 
-    @field_validator("payload_old_keys", mode="before")
+    @field_validator("payload_old_keys", "codec_cors_origins", mode="before")
     @classmethod
-    def _split_old_keys(cls, value: object) -> object:
-        # Comma-separated in the environment: base64 has no comma, and JSON is clumsy here.
+    def _split_lists(cls, value: object) -> object:
+        # Comma-separated in the environment: neither base64 keys nor origins hold a comma, and
+        # JSON is clumsy here.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -16,6 +16,10 @@ from simops.callbacks.ingress import UnsignedCallbacksError
 from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.dev import DevOptions, ServiceExited, default_workers, run_dev
+from simops.observability.health import Readiness
+from simops.observability.logging import configure_logging
+from simops.observability.server import observed_process
+from simops.observability.tracing import configure_tracing
 from simops.process_stack import StackError
 from simops.settings import SimopsSettings
 from simops.worker import run_worker
@@ -28,24 +32,22 @@ def register(app: typer.Typer) -> None:
     app.command("dev")(dev)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
 async def _until_stopped(
-    service: Callable[[SimopsSettings, asyncio.Event], Awaitable[None]],
+    service: Callable[[SimopsSettings, asyncio.Event, Readiness], Awaitable[None]],
 ) -> int:
     stop = asyncio.Event()
     install_stop_handlers(stop)
     settings = load_settings()
     gc_tuning.tune_for_service()
-    await service(settings, stop)
+    configure_tracing(settings)
+    async with observed_process(settings.metrics_host, settings.metrics_port) as readiness:
+        await service(settings, stop, readiness)
     return ExitCode.OK
 
 
 def worker() -> None:
     """Run a worker: SIM operation workflows and their activities, on SIMOPS_TASK_QUEUE."""
-    _configure_logging()
+    configure_logging(load_settings())
     raise typer.Exit(run_command(_until_stopped(run_worker)))
 
 
@@ -60,8 +62,9 @@ def callbacks(
     ] = False,
 ) -> None:
     """Run the callback ingress on SIMOPS_CALLBACK_HOST:SIMOPS_CALLBACK_PORT."""
-    _configure_logging()
-    if load_settings().callback_secret is None:
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.callback_secret is None:
         fail("set SIMOPS_CALLBACK_SECRET to run the callback ingress", ExitCode.BAD_INPUT)
     try:
         code = run_command(
@@ -93,6 +96,10 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
     emulator_port: Annotated[int, typer.Option(help="Super SIM emulator port.")] = 8787,
     callback_port: Annotated[int, typer.Option(help="Callback ingress port.")] = 8788,
+    metrics_port: Annotated[
+        int,
+        typer.Option(help="Metrics and health port of the ingress; worker N uses the port + N."),
+    ] = 9464,
     seed_sims: Annotated[int, typer.Option(help="new SIMs seeded on first start.")] = 1000,
     scheduled_delay: Annotated[
         str, typer.Option(help="Seconds until a scheduled update completes: 2 or 0.5-3.")
@@ -103,13 +110,15 @@ def dev(
 ) -> None:
     """Run the whole stack locally: Temporal, the emulator, the callback ingress and workers,
     each in a process of its own (logs in DIRECTORY/*.log)."""
-    logging.basicConfig(level=logging.WARNING)
+    # The environment alone: `.simops/env` is what this command writes, not what it reads.
+    configure_logging(SimopsSettings(_env_file=None), logging.WARNING)
     options = DevOptions(
         directory=directory,
         temporal_port=temporal_port,
         ui_port=ui_port,
         emulator_port=emulator_port,
         callback_port=callback_port,
+        metrics_port=metrics_port,
         seed_sims=seed_sims,
         scheduled_delay=scheduled_delay,
         workers=workers,

@@ -16,19 +16,19 @@ from pathlib import Path
 import aiohttp
 
 from simops.localstack import LocalStack
+from simops.observability.logging import TEXT_FORMAT
 from simops.scan import configured_secrets
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 EMULATOR_LOGGER = "simops.emulator"
 """The emulator stands in for the provider: its own logs are not simops'."""
 
 
 @contextmanager
-def capture_log_records(path: Path) -> Iterator[None]:
-    """Every record of this process at DEBUG and above (the emulator's excepted) into `path`."""
+def capture_log_records(path: Path, formatter: logging.Formatter | None = None) -> Iterator[None]:
+    """Every record of this process at DEBUG and above (the emulator's excepted) into `path`,
+    as the processes write them in plain text, or with `formatter` (as `JsonFormatter`)."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(formatter or logging.Formatter(TEXT_FORMAT))
     handler.addFilter(lambda record: not record.name.startswith(EMULATOR_LOGGER))
     root = logging.getLogger()
     level = root.level

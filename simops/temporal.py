@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from simops.codec import EncryptionCodec
+from simops.observability.tracing import client_interceptors
 from simops.settings import SimopsSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ async def connect(settings: SimopsSettings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=client_interceptors(settings),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -11,6 +12,7 @@ from temporalio.worker import Worker
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
+from simops.observability.health import Readiness, worker_polling
 from simops.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.temporal import connect_when_up
@@ -52,16 +54,24 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,
         max_task_queue_activities_per_second=settings.api_max_rps,
+        # A deploy lets running batch activities record their round before they are cancelled.
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
 
 
-async def run_worker(settings: SimopsSettings, stop: asyncio.Event) -> None:
-    """Run a worker until `stop` is set (waiting for Temporal to answer first)."""
+async def run_worker(
+    settings: SimopsSettings, stop: asyncio.Event, readiness: Readiness | None = None
+) -> None:
+    """Run a worker until `stop` is set (waiting for Temporal to answer first); ready, in
+    `readiness`, once Temporal sees it poll its task queue."""
+    readiness = readiness or Readiness()
+    readiness.waiting("worker", f"waiting for Temporal at {settings.temporal_address}")
     client = await connect_when_up(settings, stop)
     if client is None:
         return
     async with SuperSimClient.from_settings(settings) as api:
         worker = build_worker(client, settings, api)
         async with worker:
+            readiness.check("worker", worker_polling(client, worker, settings.task_queue))
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()

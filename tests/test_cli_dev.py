@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +119,8 @@ def stop_dev(stack: DevStack, signum: signal.Signals) -> tuple[int, str]:
 def free_ports() -> dict[str, int]:
     """A free port for each of the ports `simops dev` binds."""
     return {
-        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
+        name: free_port()
+        for name in ("temporal-port", "ui-port", "emulator-port", "callback-port", "metrics-port")
     }
 
 
@@ -147,6 +150,35 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_dev_serves_metrics_and_health_of_worker_and_ingress(dev_stack: DevStack) -> None:
+    port = dev_stack.ports["metrics-port"]
+    shown = dev_stack.value("metrics, health")
+    assert shown.startswith(
+        f"http://127.0.0.1:{port}/metrics (ingress), ports {port + 1}-{port + 2}"
+    )
+    # The ingress on the port, worker N on the port + N.
+    for base in (f"http://127.0.0.1:{port + n}" for n in range(3)):
+        deadline = time.monotonic() + 30
+        while (ready := _get(f"{base}/readyz"))[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready == (200, '{"status": "ready"}'), (base, ready)
+        assert _get(f"{base}/healthz")[0] == 200
+        status, metrics = _get(f"{base}/metrics")
+        assert status == 200
+        # simops' own metrics and the Temporal SDK's, on one port.
+        assert "simops_" in metrics and "temporal_request" in metrics, base
+    worker_metrics = _get(f"http://127.0.0.1:{port + 1}/metrics")[1]
+    assert "simops_budget_rate_limit_rps" in worker_metrics
 
 
 def test_activate_then_again_is_already_converged(dev_stack: DevStack) -> None:

@@ -45,6 +45,7 @@ from simops.models import (
     RowOutcome,
     TrackedSim,
 )
+from simops.observability import metrics
 from simops.settings import SimopsSettings
 from simops.sim_journal import SimJournal
 from simops.supersim.client import SuperSimClient
@@ -118,6 +119,7 @@ class CampaignBatchActivities:
         if pacer is None:
             pacer = CampaignPacer(self.store(campaign_id), self._worker_id)
             self._pacers[campaign_id] = pacer
+            metrics.BUDGETS.watch("campaign", campaign_id, pacer.budget)
         return pacer
 
     def journal(self, campaign_id: str) -> SimJournal:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
 from simops.models import SimCallback, SimCallbackBatch
+from simops.observability import metrics
 from simops.settings import SimopsSettings
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
@@ -238,6 +240,7 @@ class CallbackIngress:
 
     def _answer(self, outcome: str, status: int) -> web.Response:
         self.counts[outcome] += 1
+        metrics.CALLBACKS.labels(outcome=outcome).inc()
         return web.json_response({"outcome": outcome}, status=status)
 
     def _signed_url(self, request: web.Request) -> str:
@@ -267,6 +270,7 @@ class CallbackIngress:
         )
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         workflow_id = request.match_info["workflow_id"]
         if not is_authentic(self._secret, workflow_id, request.match_info["token"]):
             log.warning("callback refused: forged callback URL for workflow %r", workflow_id)
@@ -302,6 +306,7 @@ class CallbackIngress:
         except RPCError as error:
             log.error("callback for %r not delivered: Temporal answered %s", workflow_id, error)
             return self._answer("unavailable", 503)
+        metrics.CALLBACK_SIGNAL_SECONDS.observe(time.monotonic() - arrived)
         if token is not None:
             self._recent.record(token)
         if not delivered:

@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller, check_provider_secrets
+from simops.observability.health import Readiness, temporal_reachable
 from simops.settings import SimopsSettings
 from simops.temporal import connect_when_up
 
@@ -15,12 +16,19 @@ log = logging.getLogger(__name__)
 
 
 async def run_ingress(
-    settings: SimopsSettings, stop: asyncio.Event, *, allow_unsigned: bool = False
+    settings: SimopsSettings,
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+    *,
+    allow_unsigned: bool = False,
 ) -> None:
     """Serve callbacks on the configured host and port until `stop` is set (waiting for
     Temporal to answer first); `UnsignedCallbacksError` at once, before anything else, when it
-    could not verify an account's callbacks and `allow_unsigned` is not set."""
+    could not verify an account's callbacks and `allow_unsigned` is not set. Ready, in
+    `readiness`, while it serves and Temporal answers."""
     check_provider_secrets(settings, allow_unsigned)
+    readiness = readiness or Readiness()
+    readiness.waiting("ingress", f"waiting for Temporal at {settings.temporal_address}")
     client = await connect_when_up(settings, stop)
     if client is None:
         return
@@ -29,6 +37,7 @@ async def run_ingress(
     await runner.setup()
     site = web.TCPSite(runner, settings.callback_host, settings.callback_port)
     await site.start()
+    readiness.check("ingress", temporal_reachable(client))
     log.info("callback ingress on http://%s:%s", settings.callback_host, settings.callback_port)
     try:
         await stop.wait()

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from simops.observability import metrics
 from simops.settings import SimopsSettings
 
 
@@ -335,6 +336,7 @@ def budgets_for(settings: SimopsSettings) -> RateBudget:
     budget = _BUDGETS.get(key)
     if budget is None:
         budget = _BUDGETS[key] = RateBudget.from_settings(settings)
+        metrics.BUDGETS.watch("account", key, budget)
     return budget
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from simops.observability import metrics
+from simops.observability.tracing import http_trace_configs
 from simops.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider
 from simops.supersim.errors import (
@@ -71,6 +73,7 @@ class ApiTransport:
         self._max_wait = settings.api_max_retry_after_seconds
         self._session = session
         self._owns_session = session is None
+        self._trace_configs = http_trace_configs(settings)
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, created on first use (it must be made inside the event loop)."""
@@ -81,6 +84,7 @@ class ApiTransport:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                trace_configs=self._trace_configs,
             )
         return self._session
 
@@ -192,7 +196,9 @@ class ApiTransport:
                     client_timeout=self._timeout,
                 )
             except TransportError as transport_error:
+                metrics.record_api_answer(method, None)
                 return _Failure(transport_error, authorization)
+            metrics.record_api_answer(method, response.status)
             if response.status < 400:
                 slot.succeeded()
                 return response
@@ -206,6 +212,7 @@ class ApiTransport:
             return _Failure(error, authorization)
 
     async def _back_off(self, method: str, url: URL, error: SuperSimError, delay: float) -> None:
+        metrics.record_retry_wait(rate_limited=isinstance(error, RateLimitedError), seconds=delay)
         logger.info(
             "retrying %s %s in %.2f s after %s: %s",
             method,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CampaignState,
         PrepareRequest,
     )
+    from simops.observability.campaign_gauges import record_campaign_gauges
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
 
 MAX_WINDOW = 16
@@ -157,6 +158,7 @@ class CampaignWorkflow:
             if handles_failures and self._state.cancel_reason is not None and not self._wound_down:
                 await self._wind_down_batches()
             self._launch()
+            record_campaign_gauges(self._spec.campaign_id, self._phase(), len(self._in_flight))
             if not self._in_flight:
                 if self._launch_allowed():
                     continue
@@ -354,6 +356,7 @@ class CampaignWorkflow:
             phase = CampaignPhase.STOPPED
         else:
             phase = CampaignPhase.COMPLETED
+        record_campaign_gauges(self._spec.campaign_id, phase, 0)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CampaignResult(
             campaign_id=self._spec.campaign_id,

@@ -1,15 +1,18 @@
-"""No secret and no full ICCID in any workflow history or log line, with the codec off and on.
+"""No secret and no full ICCID in any workflow history or log line (plain text and JSON), with the
+codec off and on.
 
 Real SIM operations (an activation through its callback, one under API faults, refused ones,
 forged callbacks) run on the dev server with KORE OAuth2 against the emulator while every log
 record of the worker and the ingress goes to a file; then every history on the server and the
 log file are scanned for the emulator accounts' credentials, the bearer token the worker was
-issued, the callback secret, the payload key and every SIM's ICCID.
+issued, the callback secret, the payload key and every SIM's ICCID. The same records are written
+as JSON lines too (`SIMOPS_LOG_FORMAT=json`) and scanned the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from simops.emulator.seed import iccid_for
 from simops.emulator.server import RunningEmulator
 from simops.localstack import LocalStack, local_stack
 from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest, SimStatus
+from simops.observability.logging import JsonFormatter
 from simops.operations import sim_workflow_id, start_sim_operation
 from simops.scan import scan_histories, scan_log_file
 from simops.settings import SimopsSettings
@@ -128,7 +132,8 @@ async def test_no_secret_or_iccid_in_any_history_or_log_line(
     )
     parent = emulator.parent
     log = tmp_path / "simops.log"
-    with capture_log_records(log):
+    json_log = tmp_path / "simops.jsonl"
+    with capture_log_records(log), capture_log_records(json_log, JsonFormatter()):
         async with local_stack(
             server.client,
             emulator,
@@ -144,7 +149,7 @@ async def test_no_secret_or_iccid_in_any_history_or_log_line(
             assert isinstance(auth, KoreOAuth2Auth) and auth.token_requests >= 1
 
     report = await scan_histories(server.client, secrets)
-    log_findings = scan_log_file(log, secrets)
+    log_findings = scan_log_file(log, secrets) + scan_log_file(json_log, secrets)
 
     assert [str(finding) for finding in report.findings + log_findings] == []
     listed = {execution.id async for execution in server.client.list_workflows()}
@@ -155,6 +160,12 @@ async def test_no_secret_or_iccid_in_any_history_or_log_line(
     assert "callback refused: bad provider signature" in lines
     assert re.search(r"retrying GET /v1/Sims in [\d.]+ s after ServerError", lines)
     assert f"No SIM with ICCID {UNKNOWN_ICCID[:6]}…{UNKNOWN_ICCID[-4:]}" in lines
+    # One JSON object per line, multi-line messages (Temporal's debug dumps) included.
+    entries = [json.loads(line) for line in json_log.read_text(encoding="utf-8").splitlines()]
+    assert any("\n" in entry["message"] for entry in entries)
+    in_activity = [entry for entry in entries if "activity" in entry]
+    assert in_activity, "no JSON log line names its activity"
+    assert all(entry["workflow_id"] in workflow_ids and entry["run_id"] for entry in in_activity)
 
 
 async def test_the_scan_sees_payload_contents_unless_they_are_encrypted(
