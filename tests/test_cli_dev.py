@@ -158,6 +158,9 @@ def _get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+    except urllib.error.URLError as error:
+        # Not listening yet: the banner does not wait for every process's port.
+        return 0, str(error.reason)
 
 
 def test_dev_serves_metrics_and_health_of_worker_and_ingress(dev_stack: DevStack) -> None:
