@@ -58,14 +58,21 @@ LEFT JOIN billing_periods b ON b.row_no = r.row_no
 REPORT_ROWS = REPORT_SELECT + "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
 
 FAILURE_GROUPS = """
-SELECT code, message, count, row_no FROM (
-    SELECT code, message, row_no,
-           COUNT(*) OVER (PARTITION BY code, message) AS count,
-           ROW_NUMBER() OVER (PARTITION BY code, message ORDER BY row_no) AS rank
-    FROM outcomes WHERE outcome = 'failed'
-) WHERE rank <= ? ORDER BY count DESC, code, message, row_no
+SELECT outcome, code, message, count, row_no FROM (
+    SELECT outcome, code, message, row_no, COUNT(*) OVER kind AS count,
+           ROW_NUMBER() OVER (kind ORDER BY row_no) AS rank
+    FROM (
+        SELECT row_no, outcome, code, message FROM outcomes WHERE outcome = 'failed'
+        UNION ALL
+        SELECT row_no, 'invalid', invalid_code, invalid_reason FROM rows r
+        WHERE invalid_reason IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)
+    )
+    WINDOW kind AS (PARTITION BY outcome, code, message)
+) WHERE rank <= ? ORDER BY count DESC, outcome, code, message, row_no
 """
-"""Failed rows grouped by error code and message: each group's size and its first rows."""
+"""Failed and invalid rows grouped by outcome, error code and message: each group's size and
+its first rows."""
 
 ROW_OUTCOME = (
     "COALESCE(o.outcome, CASE WHEN r.invalid_reason IS NOT NULL THEN 'invalid' ELSE 'pending' END)"
@@ -98,8 +105,10 @@ ENDED_BY_SIM = ("converged", "already_converged", "failed")
 
 @dataclass(frozen=True)
 class FailureGroup:
-    """Failed rows that share an error code and message: how many, and the first few."""
+    """Rows that failed (or were invalid) with one error code and message: how many, and the
+    first few."""
 
+    outcome: str
     code: int | None
     message: str | None
     count: int
@@ -503,11 +512,12 @@ class CampaignStore:
         return [seconds for (seconds,) in cursor]
 
     def failure_groups(self, most: int = 20, examples: int = 3) -> list[FailureGroup]:
-        """Failed rows grouped by error code and message, largest group first: at most `most`
-        groups, each with its count and its first `examples` rows as the report has them."""
-        groups: dict[tuple[int | None, str | None], tuple[int, list[int]]] = {}
-        for code, message, count, row_no in self._db.execute(FAILURE_GROUPS, (examples,)):
-            key = (code, message)
+        """Failed and invalid rows grouped by outcome, error code and message, largest group
+        first: at most `most` groups, each with its count and its first `examples` rows as the
+        report has them."""
+        groups: dict[tuple[str, int | None, str | None], tuple[int, list[int]]] = {}
+        for outcome, code, message, count, row_no in self._db.execute(FAILURE_GROUPS, (examples,)):
+            key = (outcome, code, message)
             if key not in groups and len(groups) == most:
                 break
             groups.setdefault(key, (count, []))[1].append(row_no)
@@ -517,8 +527,8 @@ class CampaignStore:
         )
         rows = {row.row_no: row for row in map(_report_row, cursor)}
         return [
-            FailureGroup(code, message, count, [rows[row_no] for row_no in row_nos])
-            for (code, message), (count, row_nos) in groups.items()
+            FailureGroup(*key, count, [rows[row_no] for row_no in row_nos])
+            for key, (count, row_nos) in groups.items()
         ]
 
     def throughput(self, bucket_seconds: int) -> list[ThroughputBucket]:

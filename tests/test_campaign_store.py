@@ -203,9 +203,12 @@ def test_counts_add_up_and_outcomes_are_upserts(tmp_path: Path) -> None:
             store.record_outcomes([outcome(ROWS + 1)])
 
 
-def test_failures_are_grouped_by_code_and_message_with_their_first_rows(tmp_path: Path) -> None:
+def test_failed_and_invalid_rows_are_grouped_with_their_first_rows(tmp_path: Path) -> None:
     with prepared_store(tmp_path) as store:
-        assert store.failure_groups() == []
+        invalid = ("invalid", 83010, "not inactive", 2)
+        assert [(g.outcome, g.code, g.message, g.count) for g in store.failure_groups()] == [
+            invalid
+        ]
         busy = {"code": 83009, "message": "SIM is busy"}
         store.record_outcomes(
             [
@@ -216,12 +219,14 @@ def test_failures_are_grouped_by_code_and_message_with_their_first_rows(tmp_path
             ]
         )
         groups = store.failure_groups(examples=3)
-        assert [(g.code, g.message, g.count) for g in groups] == [
-            (83009, "SIM is busy", 5),
-            (None, "no code", 1),
-            (20404, "not found", 1),
+        assert [(g.outcome, g.code, g.message, g.count) for g in groups] == [
+            ("failed", 83009, "SIM is busy", 5),
+            invalid,
+            ("failed", None, "no code", 1),
+            ("failed", 20404, "not found", 1),
         ]
         assert [row.row_no for row in groups[0].examples] == [2, 4, 5]
+        assert [row.row_no for row in groups[1].examples] == sorted(INVALID_ROWS)
         example = groups[0].examples[0]
         assert example.sim_sid == sid(2) and example.outcome == "failed"
         assert example.code == 83009 and example.reference == sid(2)
