@@ -62,7 +62,8 @@ SELECT outcome, code, message, count, row_no FROM (
     SELECT outcome, code, message, row_no, COUNT(*) OVER kind AS count,
            ROW_NUMBER() OVER (kind ORDER BY row_no) AS rank
     FROM (
-        SELECT row_no, outcome, code, message FROM outcomes WHERE outcome = 'failed'
+        SELECT row_no, outcome, code, message FROM outcomes
+        WHERE outcome IN ('failed', 'invalid')
         UNION ALL
         SELECT row_no, 'invalid', invalid_code, invalid_reason FROM rows r
         WHERE invalid_reason IS NOT NULL
