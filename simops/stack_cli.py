@@ -17,6 +17,7 @@ from simops.callbacks.server import run_ingress
 from simops.cli_support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.dev import DevOptions, DevStackError, run_dev
 from simops.settings import SimopsSettings
+from simops.ui.app import DEFAULT_PORT
 from simops.worker import run_worker
 
 
@@ -90,12 +91,16 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
     emulator_port: Annotated[int, typer.Option(help="Super SIM emulator port.")] = 8787,
     callback_port: Annotated[int, typer.Option(help="Callback ingress port.")] = 8788,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Campaign dashboard port (`simops ui`).")
+    ] = DEFAULT_PORT,
     seed_sims: Annotated[int, typer.Option(help="new SIMs seeded on first start.")] = 1000,
     scheduled_delay: Annotated[
         str, typer.Option(help="Seconds until a scheduled update completes: 2 or 0.5-3.")
     ] = "0.5-2",
 ) -> None:
-    """Run the whole stack locally: Temporal, the emulator, the callback ingress and a worker."""
+    """Run the whole stack locally: Temporal, the emulator, the callback ingress, a worker and
+    the campaign dashboard."""
     logging.basicConfig(level=logging.WARNING)
     options = DevOptions(
         directory=directory,
@@ -103,6 +108,7 @@ def dev(
         ui_port=ui_port,
         emulator_port=emulator_port,
         callback_port=callback_port,
+        dashboard_port=dashboard_port,
         seed_sims=seed_sims,
         scheduled_delay=scheduled_delay,
     )

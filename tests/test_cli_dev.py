@@ -62,7 +62,8 @@ def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     directory = tmp_path_factory.mktemp("dev")
     ports = {
-        name: free_port() for name in ("temporal-port", "ui-port", "emulator-port", "callback-port")
+        name: free_port()
+        for name in ("temporal-port", "ui-port", "emulator-port", "callback-port", "dashboard-port")
     }
     arguments = [f"--{name}={port}" for name, port in ports.items()]
     process = subprocess.Popen(
