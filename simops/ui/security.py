@@ -152,7 +152,9 @@ class Guard:
                 "Content-Security-Policy": CONTENT_SECURITY_POLICY,
                 "X-Content-Type-Options": "nosniff",
                 "X-Frame-Options": "DENY",
-                "Referrer-Policy": "no-referrer",
+                # Not `no-referrer`: with it, Chromium sends `Origin: null` with the page's own
+                # forms, which the Origin check refuses.
+                "Referrer-Policy": "same-origin",
                 "Cache-Control": "no-store",
             }
         )
