@@ -239,14 +239,24 @@ async def run_dev(
             )
         )
         settings = write_env(options, emulator)
+        dashboard_up = asyncio.Event()
+        dashboard = asyncio.create_task(
+            run_ui(settings, stop, DEFAULT_HOST, options.dashboard_port, dashboard_up)
+        )
         services = [
             asyncio.create_task(run_ingress(settings, stop)),
             asyncio.create_task(run_worker(settings, stop)),
-            asyncio.create_task(run_ui(settings, stop, DEFAULT_HOST, options.dashboard_port)),
+            dashboard,
         ]
-        print(banner(options, emulator), flush=True)
-        if ready is not None:
-            ready.set()
+        # The banner names the dashboard's URL: print it once the dashboard listens (should it
+        # fail instead, the wait below reports why).
+        listening = asyncio.create_task(dashboard_up.wait())
+        await asyncio.wait([dashboard, listening], return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if dashboard_up.is_set():
+            print(banner(options, emulator), flush=True)
+            if ready is not None:
+                ready.set()
         done, _ = await asyncio.wait(
             [*services, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
         )

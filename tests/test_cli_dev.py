@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,10 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
+    dashboard = dev_stack.value("campaign dashboard")
+    assert dashboard == f"http://127.0.0.1:{dev_stack.ports['dashboard-port']}/"
+    with urllib.request.urlopen(dashboard, timeout=30) as page:
+        assert "Campaigns and migrations" in page.read().decode()
 
 
 def test_activate_then_again_is_already_converged(dev_stack: DevStack) -> None:
