@@ -143,7 +143,7 @@ async def report(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"/campaigns/{{campaign_id:{ID_PATTERN}}}/{{signal:pause|resume|cancel}}")
-async def send_signal(request: web.Request) -> web.Response:
+async def control(request: web.Request) -> web.Response:
     """Pause, resume or cancel the campaign (the CSRF token was checked before), then show
     its page again."""
     campaign_id, signal = request.match_info["campaign_id"], request.match_info["signal"]
