@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test demo chaos clean
+.PHONY: install browser lint format test demo chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,7 +24,19 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix simops tests bench tools
 	$(BIN)/ruff format simops tests bench tools
 
-test: lint
+# The dashboard's browser test drives Debian's Chromium: install it when missing and we may
+# (root with apt-get); otherwise say why, and that test skips.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "could not install chromium and chromium-driver: the browser test will skip"; \
+	else \
+		echo "chromium/chromedriver missing and not root with apt-get: the browser test will skip"; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest -q
 
 demo: $(STAMP)

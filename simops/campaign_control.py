@@ -11,7 +11,7 @@ import asyncio
 import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -255,7 +255,7 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     )
 
 
-def _with_store(
+def with_store_counts(
     settings: SimopsSettings, progress: CampaignProgress, *, ended: bool
 ) -> CampaignProgress:
     """The progress with counts read from the campaign store, which records each SIM as it
@@ -298,9 +298,11 @@ async def campaign_progress(
     or an ended campaign's result with the same fields, counts from the store."""
     if status == WorkflowExecutionStatus.RUNNING:
         progress = await handle.query(CampaignWorkflow.progress)
-        return _with_store(settings, progress, ended=False)
+        # The store is SQLite: read it on a thread, since the dashboard shares its event loop
+        # with a worker in `simops dev`.
+        return await asyncio.to_thread(with_store_counts, settings, progress, ended=False)
     result = await handle.result()
-    action = _action_of(settings, result.campaign_id)
+    action = await asyncio.to_thread(action_of, settings, result.campaign_id)
     if action is None:
         # No store on this machine: the ended workflow's last state tells the action.
         action = (await handle.query(CampaignWorkflow.progress)).action
@@ -316,7 +318,7 @@ async def campaign_progress(
         started_at=result.started_at,
         finished_at=result.finished_at,
     )
-    return _with_store(settings, ended, ended=True)
+    return await asyncio.to_thread(with_store_counts, settings, ended, ended=True)
 
 
 async def _status(handle: CampaignHandle) -> WorkflowExecutionStatus:
@@ -390,19 +392,37 @@ async def follow_campaign(
     return ExitCode.OK
 
 
+CAMPAIGN_SIGNALS = ("pause", "resume", "cancel")
+"""The signals a person sends a running campaign (`cancel` takes a reason)."""
+
+
+class CampaignNotRunningError(Exception):
+    """The campaign is not running (ended, or never started): it takes no signal."""
+
+
+async def signal_campaign(client: Client, campaign_id: str, signal: str, *arguments: str) -> None:
+    """Send one of `CAMPAIGN_SIGNALS` to a running campaign; `CampaignNotRunningError` when it
+    is not running, so that a signal never waits for a campaign started later under its ID."""
+    if signal not in CAMPAIGN_SIGNALS:
+        raise ValueError(f"unknown campaign signal {signal!r}")
+    if await campaign_status(client, campaign_id) != WorkflowExecutionStatus.RUNNING:
+        raise CampaignNotRunningError(campaign_id)
+    await client.get_workflow_handle(campaign_workflow_id(campaign_id)).signal(signal, *arguments)
+
+
 async def send_signal(group: CommandGroup, campaign_id: str, signal: str, *arguments: str) -> int:
     """Send `pause`, `resume` or `cancel` to a running campaign."""
     settings = load_settings()
     client = await connect_temporal(settings)
-    if await campaign_status(client, campaign_id) != WorkflowExecutionStatus.RUNNING:
+    try:
+        await signal_campaign(client, campaign_id, signal, *arguments)
+    except CampaignNotRunningError:
         fail(f"{group.noun} {campaign_id} is not running", ExitCode.BAD_INPUT)
-    handle = client.get_workflow_handle(campaign_workflow_id(campaign_id))
-    await handle.signal(signal, *arguments)
     typer.echo(f"{group.noun} {campaign_id}: {signal} sent")
     return ExitCode.OK
 
 
-def _action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | None:
+def action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | None:
     """The campaign's action, from its store (`None` when this machine has no store of it)."""
     try:
         with CampaignStore.open(settings.campaign_dir, campaign_id) as store:
@@ -411,20 +431,53 @@ def _action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | N
         return None
 
 
+@dataclass(frozen=True)
+class ListedCampaign:
+    """A campaign as Temporal lists it: its latest run, and its action from its store."""
+
+    campaign_id: str
+    action: CampaignAction | None
+    """`None` when this machine has no store of the campaign."""
+    status: WorkflowExecutionStatus | None
+    run_id: str
+    started_at: datetime | None
+    closed_at: datetime | None
+
+
+async def listed_campaigns(
+    client: Client, settings: SimopsSettings, actions: frozenset[CampaignAction] | None = None
+) -> AsyncIterator[ListedCampaign]:
+    """Every campaign (of `actions`, when given), newest first, once each: a campaign that
+    continued as new is listed by its latest run."""
+    seen: set[str] = set()
+    async for execution in client.list_workflows("WorkflowType = 'Campaign'"):
+        campaign_id = execution.id.removeprefix(CAMPAIGN_PREFIX)
+        if campaign_id in seen:
+            continue
+        seen.add(campaign_id)
+        action = await asyncio.to_thread(action_of, settings, campaign_id)
+        if actions is not None and action not in actions:
+            continue
+        yield ListedCampaign(
+            campaign_id,
+            action,
+            execution.status,
+            execution.run_id,
+            execution.start_time,
+            execution.close_time,
+        )
+
+
 async def list_campaigns(group: CommandGroup) -> int:
     """Every campaign of the group, newest first, with its action and state."""
     settings = load_settings()
     client = await connect_temporal(settings)
     typer.echo(f"{'ID':<40} {'ACTION':<12} {'STATUS':<12} STARTED")
-    async for execution in client.list_workflows("WorkflowType = 'Campaign'"):
-        campaign_id = execution.id.removeprefix(CAMPAIGN_PREFIX)
-        action = _action_of(settings, campaign_id)
-        if group.actions is not None and action not in group.actions:
-            continue
-        started = execution.start_time.strftime("%Y-%m-%d %H:%M:%S") if execution.start_time else ""
-        state = execution.status.name.lower() if execution.status else "unknown"
-        shown = action.value if action is not None else "?"
-        typer.echo(f"{campaign_id:<40} {shown:<12} {state:<12} {started}")
+    async for listed in listed_campaigns(client, settings, group.actions):
+        started = listed.started_at.strftime("%Y-%m-%d %H:%M:%S") if listed.started_at else ""
+        state = listed.status.name.lower() if listed.status else "unknown"
+        shown = listed.action.value if listed.action is not None else "?"
+        typer.echo(f"{listed.campaign_id:<40} {shown:<12} {state:<12} {started}")
     return ExitCode.OK
 
 

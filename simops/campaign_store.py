@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,7 +46,7 @@ WRITE_CHUNK = 5000
 """Rows per write transaction: long enough to be fast, short enough not to starve readers."""
 READ_CHUNK = 2000
 
-REPORT_ROWS = """
+REPORT_SELECT = """
 SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_reason,
        r.before_status, r.before_fleet, r.before_account, r.before_name,
        o.outcome, o.sim_sid, o.code, o.message,
@@ -56,9 +56,26 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds
 FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
 LEFT JOIN billing_periods b ON b.row_no = r.row_no
-WHERE r.row_no BETWEEN ? AND ?
-ORDER BY r.row_no
 """
+REPORT_ROWS = REPORT_SELECT + "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
+
+FAILURE_GROUPS = """
+SELECT outcome, code, message, count, row_no FROM (
+    SELECT outcome, code, message, row_no, COUNT(*) OVER kind AS count,
+           ROW_NUMBER() OVER (kind ORDER BY row_no) AS rank
+    FROM (
+        SELECT row_no, outcome, code, message FROM outcomes
+        WHERE outcome IN ('failed', 'invalid')
+        UNION ALL
+        SELECT row_no, 'invalid', invalid_code, invalid_reason FROM rows r
+        WHERE invalid_reason IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)
+    )
+    WINDOW kind AS (PARTITION BY outcome, code, message)
+) WHERE rank <= ? ORDER BY count DESC, outcome, code, message, row_no
+"""
+"""Failed and invalid rows grouped by outcome, error code and message: each group's size and
+its first rows."""
 
 ROW_OUTCOME = (
     "COALESCE(o.outcome, CASE WHEN r.invalid_reason IS NOT NULL THEN 'invalid' ELSE 'pending' END)"
@@ -87,6 +104,26 @@ STOP_REASON = "stop_reason"
 
 ENDED_BY_SIM = ("converged", "already_converged", "failed")
 """Outcomes of SIMs the campaign ran to an end (a failure ratio's denominator)."""
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Rows that failed (or were invalid) with one error code and message: how many, and the
+    first few."""
+
+    outcome: str
+    code: int | None
+    message: str | None
+    count: int
+    examples: list[ReportRow]
+
+
+@dataclass(frozen=True)
+class ThroughputBucket:
+    """How many SIMs ended (run to an outcome by the campaign) in one interval of time."""
+
+    start: datetime
+    sims: int
 
 
 class CampaignStoreError(Exception):
@@ -483,6 +520,43 @@ class CampaignStore:
             "WHERE out_of_service_seconds IS NOT NULL ORDER BY 1"
         )
         return [seconds for (seconds,) in cursor]
+
+    def failure_groups(self, most: int = 20, examples: int = 3) -> list[FailureGroup]:
+        """Failed and invalid rows grouped by outcome, error code and message, largest group
+        first: at most `most` groups, each with its count and its first `examples` rows as the
+        report has them."""
+        groups: dict[tuple[str, int | None, str | None], tuple[int, list[int]]] = {}
+        for outcome, code, message, count, row_no in self._db.execute(FAILURE_GROUPS, (examples,)):
+            key = (outcome, code, message)
+            if key not in groups and len(groups) == most:
+                break
+            groups.setdefault(key, (count, []))[1].append(row_no)
+        wanted = [row_no for _, row_nos in groups.values() for row_no in row_nos]
+        cursor = self._db.execute(
+            REPORT_SELECT + f"WHERE r.row_no IN ({placeholders(len(wanted))})", wanted
+        )
+        rows = {row.row_no: row for row in map(_report_row, cursor)}
+        return [
+            FailureGroup(*key, count, [rows[row_no] for row_no in row_nos])
+            for key, (count, row_nos) in groups.items()
+        ]
+
+    def throughput(self, bucket_seconds: int) -> list[ThroughputBucket]:
+        """SIMs the campaign ran to an end (converged, already converged or failed) per
+        interval of `bucket_seconds`, by when each ended, oldest first; intervals where none
+        ended are left out. Cancelled and invalid rows are not counted: nothing ran them."""
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        cursor = self._db.execute(
+            "SELECT CAST(strftime('%s', finished_at) AS INTEGER) / ? AS bucket, COUNT(*) "
+            f"FROM outcomes WHERE finished_at IS NOT NULL AND outcome IN "
+            f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY bucket ORDER BY bucket",
+            (bucket_seconds, *ENDED_BY_SIM),
+        )
+        return [
+            ThroughputBucket(datetime.fromtimestamp(bucket * bucket_seconds, UTC), sims)
+            for bucket, sims in cursor
+        ]
 
     def report_rows(self) -> Iterator[ReportRow]:
         """Every input row exactly once, in row order, read a chunk at a time."""

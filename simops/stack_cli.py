@@ -22,6 +22,7 @@ from simops.observability.server import observed_process
 from simops.observability.tracing import configure_tracing
 from simops.process_stack import StackError
 from simops.settings import SimopsSettings
+from simops.ui.app import DEFAULT_PORT
 from simops.worker import run_worker
 
 
@@ -100,6 +101,9 @@ def dev(
         int,
         typer.Option(help="Metrics and health port of the ingress; worker N uses the port + N."),
     ] = 9464,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Campaign dashboard port (`simops ui`).")
+    ] = DEFAULT_PORT,
     seed_sims: Annotated[int, typer.Option(help="new SIMs seeded on first start.")] = 1000,
     scheduled_delay: Annotated[
         str, typer.Option(help="Seconds until a scheduled update completes: 2 or 0.5-3.")
@@ -108,8 +112,8 @@ def dev(
         int, typer.Option(min=1, help="Worker processes (default: one per two cores).")
     ] = default_workers(),
 ) -> None:
-    """Run the whole stack locally: Temporal, the emulator, the callback ingress and workers,
-    each in a process of its own (logs in DIRECTORY/*.log)."""
+    """Run the whole stack locally: Temporal, the emulator, the callback ingress and workers and
+    the campaign dashboard, each in a process of its own (logs in DIRECTORY/*.log)."""
     # The environment alone: `.simops/env` is what this command writes, not what it reads.
     configure_logging(SimopsSettings(_env_file=None), logging.WARNING)
     options = DevOptions(
@@ -119,6 +123,7 @@ def dev(
         emulator_port=emulator_port,
         callback_port=callback_port,
         metrics_port=metrics_port,
+        dashboard_port=dashboard_port,
         seed_sims=seed_sims,
         scheduled_delay=scheduled_delay,
         workers=workers,

@@ -203,6 +203,61 @@ def test_counts_add_up_and_outcomes_are_upserts(tmp_path: Path) -> None:
             store.record_outcomes([outcome(ROWS + 1)])
 
 
+def test_failed_and_invalid_rows_are_grouped_with_their_first_rows(tmp_path: Path) -> None:
+    with prepared_store(tmp_path) as store:
+        invalid = ("invalid", 83010, "not inactive", 2)
+        assert [(g.outcome, g.code, g.message, g.count) for g in store.failure_groups()] == [
+            invalid
+        ]
+        busy = {"code": 83009, "message": "SIM is busy"}
+        store.record_outcomes(
+            [
+                outcome(1),
+                *(outcome(n, OutcomeKind.FAILED, **busy) for n in (2, 4, 5, 6, 8)),
+                outcome(9, OutcomeKind.FAILED, code=20404, message="not found"),
+                outcome(10, OutcomeKind.FAILED, message="no code"),
+            ]
+        )
+        groups = store.failure_groups(examples=3)
+        assert [(g.outcome, g.code, g.message, g.count) for g in groups] == [
+            ("failed", 83009, "SIM is busy", 5),
+            invalid,
+            ("failed", None, "no code", 1),
+            ("failed", 20404, "not found", 1),
+        ]
+        assert [row.row_no for row in groups[0].examples] == [2, 4, 5]
+        assert [row.row_no for row in groups[1].examples] == sorted(INVALID_ROWS)
+        example = groups[0].examples[0]
+        assert example.sim_sid == sid(2) and example.outcome == "failed"
+        assert example.code == 83009 and example.reference == sid(2)
+        assert [g.count for g in store.failure_groups(most=1)] == [5]
+
+
+def test_throughput_counts_sims_run_to_an_end_per_interval(tmp_path: Path) -> None:
+    def at(second: int) -> datetime:
+        return datetime(2026, 5, 1, 12, 0, second, 250_000, tzinfo=UTC)
+
+    with prepared_store(tmp_path) as store:
+        assert store.throughput(5) == []
+        store.record_outcomes(
+            [
+                outcome(1, finished_at=at(0)),
+                outcome(2, finished_at=at(4)),
+                outcome(4, OutcomeKind.FAILED, finished_at=at(6)),
+                outcome(5, OutcomeKind.ALREADY_CONVERGED, finished_at=at(21)),
+                outcome(6, OutcomeKind.CANCELLED, finished_at=at(22)),
+            ]
+        )
+        buckets = store.throughput(5)
+        assert [(b.start, b.sims) for b in buckets] == [
+            (datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC), 2),
+            (datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC), 1),
+            (datetime(2026, 5, 1, 12, 0, 20, tzinfo=UTC), 1),
+        ]
+        with pytest.raises(ValueError, match="at least 1"):
+            store.throughput(0)
+
+
 def test_sims_in_progress_are_kept_until_their_row_ends(tmp_path: Path) -> None:
     desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
     scheduled = before(4).model_copy(update={"status": SimStatus.SCHEDULED})

@@ -120,7 +120,14 @@ def free_ports() -> dict[str, int]:
     """A free port for each of the ports `simops dev` binds."""
     return {
         name: free_port()
-        for name in ("temporal-port", "ui-port", "emulator-port", "callback-port", "metrics-port")
+        for name in (
+            "temporal-port",
+            "ui-port",
+            "emulator-port",
+            "callback-port",
+            "metrics-port",
+            "dashboard-port",
+        )
     }
 
 
@@ -150,6 +157,10 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
+    dashboard = dev_stack.value("campaign dashboard")
+    assert dashboard == f"http://127.0.0.1:{dev_stack.ports['dashboard-port']}/"
+    with urllib.request.urlopen(dashboard, timeout=30) as page:
+        assert "Campaigns and migrations" in page.read().decode()
 
 
 def _get(url: str) -> tuple[int, str]:

@@ -180,7 +180,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("readme")
     ports = [
         f"--{name}={free_port()}"
-        for name in ("temporal-port", "ui-port", "emulator-port", "callback-port", "metrics-port")
+        for name in (
+            "temporal-port",
+            "ui-port",
+            "emulator-port",
+            "callback-port",
+            "metrics-port",
+            "dashboard-port",
+        )
     ]
     process = subprocess.Popen(
         [*SIMOPS, "dev", "--seed-sims", "400", "--scheduled-delay", "0.1", *ports],
