@@ -306,7 +306,8 @@ def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
     code, _ = stop_dev(dev_stack, signal.SIGINT)
 
     assert code == 0
-    assert len(children) == 5  # Temporal, the emulator, the ingress and 2 workers
+    # Temporal, the emulator, the ingress, 2 workers and the dashboard.
+    assert len(children) == 6
     assert not survivors(children)
     port = dev_stack.ports["temporal-port"]
     with socket.socket() as probe:
@@ -361,5 +362,5 @@ def test_a_closed_terminal_stops_every_child(tmp_path: Path) -> None:
     code, _ = stop_dev(stack, signal.SIGHUP)
 
     assert code == 0
-    assert len(children) == 4
+    assert len(children) == 5
     assert not survivors(children)
