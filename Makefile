@@ -43,7 +43,7 @@ demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
 chaos: $(STAMP)
-	cd bench && ../$(BIN)/python chaos.py
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Campaign throughput, the naive comparison, pacing under a rate limit, and memory at scale.
 
-    .venv/bin/python bench/campaign_bench.py [--sims 10000] [--runs 3] [--warm-up-sims 200]
+    .venv/bin/python -m bench.campaign_bench [--sims 10000] [--runs 3] [--warm-up-sims 200]
         [--naive-sims 10000] [--rate-sims 5000] [--rate-workers 2] [--big 100000]
 
 Everything local and in separate processes: Temporal dev server, emulator (`--scheduled-delay 1
@@ -26,20 +26,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 from temporalio.client import Client, WorkflowHistory
 
-from simops import event_loop
-from simops.models import (
-    CampaignAction,
-    CampaignPhase,
-    CampaignSource,
-    CampaignSpec,
-    OutcomeKind,
-    SimOperationRequest,
-    SimStatus,
-)
-from simops.operations import start_campaign, start_sim_operation
+from bench.processes import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.messages import SimOperationRequest
+from simops.runtime import event_loop
+from simops.starters import start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
 
 EMULATOR_MAX_CONCURRENCY = 100

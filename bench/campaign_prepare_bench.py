@@ -9,7 +9,7 @@ Runs an emulator in its own process seeded with `--sims` Sims (default 1,000,000
 - the lookup decision: `--small` rows (default 2,000) prepared as simops decides (list the
   account until lookups would have been quicker, then look up), and forced each way.
 
-Usage: .venv/bin/python bench/campaign_prepare_bench.py [--sims 1000000] [--small 2000]
+Usage: .venv/bin/python -m bench.campaign_prepare_bench [--sims 1000000] [--small 2000]
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from simops.activities.campaign_prepare import CampaignPreparer
-from simops.campaign_store import CampaignStore
+from simops.campaigns.preparer import CampaignPreparer
+from simops.campaigns.reports import write_report
+from simops.campaigns.sources import iter_source_rows
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.sqlite import CampaignStore
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.emulator.seed import iccid_for
-from simops.models import CampaignAction, CampaignSource, CampaignSpec
-from simops.reports import write_report
-from simops.settings import SimopsSettings
-from simops.sources import iter_source_rows
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 
 

@@ -1,6 +1,6 @@
 """The chaos table: campaigns that survive crashes, outages, faults and forged callbacks.
 
-    .venv/bin/python bench/chaos.py [--sims 20000] [--scale 1.0]    (or: make chaos)
+    .venv/bin/python -m bench.chaos [--sims 20000] [--scale 1.0]    (or: make chaos)
 
 Each scenario runs a campaign on the local stack in separate processes and breaks one thing
 while it runs: an activation, or an account migration (a third of its SIMs active, or all of
@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chaos_scenarios import (
+from bench.chaos_scenarios import (
     ChaosResult,
     Scenario,
     activation,
@@ -39,9 +39,8 @@ from chaos_scenarios import (
     terminate_batch,
     untouched,
 )
-from processes import ProcessStack
-
-from simops.operations import CampaignHandle
+from bench.processes import ProcessStack
+from simops.starters import CampaignHandle
 
 
 async def run_all(

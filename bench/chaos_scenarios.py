@@ -29,29 +29,28 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
-from processes import ProcessStack, campaign_dir, log_tails, process_stack
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from simops.activities.migration_prepare import restore_rows
+from bench.processes import ProcessStack, campaign_dir, log_tails, process_stack
 from simops.callbacks.urls import callback_url
-from simops.campaign_store import CampaignStore
-from simops.migrate_cli import build_migration_spec
-from simops.models import (
+from simops.campaigns.migration_preparer import restore_rows
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import (
     MIGRATION_ACTIONS,
     CampaignAction,
-    CampaignPhase,
-    CampaignResult,
     CampaignSource,
     CampaignSpec,
     MigrationSpec,
-    OutcomeKind,
-    SimStatus,
 )
-from simops.operations import CampaignHandle, start_campaign
+from simops.campaigns.store.sqlite import CampaignStore
+from simops.cli.migrate import build_migration_spec
+from simops.core.codes import RuleCode
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.messages import CampaignResult
+from simops.starters import CampaignHandle, start_campaign
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
-from simops.transitions import RuleCode
 from simops.workflows.campaign import CampaignWorkflow
 
 EMULATOR = ["--scheduled-delay", "0.5-1.5", "--max-concurrency", "100"]

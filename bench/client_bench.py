@@ -15,7 +15,7 @@ Three scenarios, each on a fresh emulator (`python -m simops.emulator`, its own 
   ahead of expiry (the default), then never renewed ahead so that every expiry hits requests
   in flight as 401s; prints failed updates (must be 0), token requests and 401s.
 
-Run: `.venv/bin/python bench/client_bench.py [--scenario all|throughput|rate-limit|token-expiry]`.
+Run: `.venv/bin/python -m bench.client_bench [--scenario all|throughput|rate-limit|token-expiry]`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from simops.core.sim import SimStatus, SimUpdate
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
-from simops.models import SimStatus, SimUpdate
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import KoreOAuth2Auth
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError

@@ -1,7 +1,7 @@
 """A 10,000-SIM activation campaign through the command line, on `simops dev` and on the stack
 in separate processes started by the benchmarks (bench/processes.py).
 
-    .venv/bin/python bench/dev_bench.py [--sims 10000] [--warm-up-sims 200] [--workers N]
+    .venv/bin/python -m bench.dev_bench [--sims 10000] [--warm-up-sims 200] [--workers N]
         [--scheduled-delay 1] [--stacks dev,processes]
 
 For each stack, as a user would: `simops sims list --status new -o json` for the SIMs, a CSV with
@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from processes import cpu_seconds, process_stack
-
-from simops.dev import default_workers
-from simops.localstack import free_port
+from bench.processes import cpu_seconds, process_stack
+from simops.devstack.dev import default_workers
+from simops.devstack.in_process import free_port
 
 SIMOPS = [sys.executable, "-m", "simops"]
 BANNER_END = "Try, in another terminal"

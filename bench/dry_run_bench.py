@@ -6,7 +6,7 @@ first 1,000 rows again at the end as duplicates: several invalid reasons, each t
 times), then runs `simops campaign start --dry-run` as a user would, in its own process, and
 prints its wall time, its peak RSS (the process's, from the kernel) and the lines it printed.
 
-Usage: .venv/bin/python bench/dry_run_bench.py [--rows 1000000]
+Usage: .venv/bin/python -m bench.dry_run_bench [--rows 1000000]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Prints:
 - `--pending` activations left scheduled (one-hour delay) on the single timer heap: memory per
   pending update, then how fast a clock jump completes them all.
 
-Usage: .venv/bin/python bench/emulator_bench.py [--seed-sims 1000000] [--sims 60000]
+Usage: .venv/bin/python -m bench.emulator_bench [--seed-sims 1000000] [--sims 60000]
        [--pending 100000] [--concurrency 64] [--skip-seed]
 """
 

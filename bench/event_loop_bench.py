@@ -1,11 +1,12 @@
 """CPU per HTTP exchange of aiohttp's client and server on asyncio's loop and on uvloop.
 
-    .venv/bin/python bench/event_loop_bench.py [--requests 20000] [--rounds 2]
+    .venv/bin/python -m bench.event_loop_bench [--requests 20000] [--rounds 2]
 
 A server process answers `GET /v1/Sims/{sid}` with a Sim-sized JSON body; the client sends
 `--requests` GETs, 100 at a time, over one session. Each round runs both loops (alternating,
 so a change in the host's speed hits both); the table gives the CPU per request of each side,
-read from the processes' own counters. This is the cost `simops.event_loop` picks uvloop for.
+read from the processes' own counters. This is the cost `simops.runtime.event_loop` picks
+uvloop for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from simops import event_loop
+from simops.runtime import event_loop
 
 IN_FLIGHT = 100
 SIM_BODY = (
@@ -81,7 +82,9 @@ def measure(loop: str, requests: int) -> tuple[float, float]:
     """Client and server CPU microseconds per request with both processes on `loop`."""
     os.environ[event_loop.EVENT_LOOP_VARIABLE] = loop
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.event_loop_bench", "--serve", str(port)]
+    )
     try:
         deadline = time.monotonic() + 10
         while True:

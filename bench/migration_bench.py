@@ -1,6 +1,6 @@
 """Account migration throughput, and the writes each SIM got.
 
-    .venv/bin/python bench/migration_bench.py [--new 5000] [--active 1000]
+    .venv/bin/python -m bench.migration_bench [--new 5000] [--active 1000]
 
 Everything local and in separate processes (Temporal dev server, emulator with one child account
 and the inactive-move beta, `--scheduled-delay 1 --max-concurrency 100`, `simops callbacks`,
@@ -20,18 +20,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from processes import ProcessStack, process_stack
-
-from simops.models import (
-    CampaignAction,
-    CampaignPhase,
-    CampaignResult,
-    CampaignSource,
-    CampaignSpec,
-    MigrationSpec,
-    SimStatus,
-)
-from simops.operations import start_campaign
+from bench.processes import ProcessStack, process_stack
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
+from simops.core.sim import SimStatus
+from simops.messages import CampaignResult
+from simops.starters import start_campaign
 from simops.supersim.client import SuperSimClient
 
 EMULATOR_MAX_CONCURRENCY = 100

@@ -1,6 +1,6 @@
 """Migrations that leave no SIM worse than found: what a refused one writes, and the downtime.
 
-    .venv/bin/python bench/migration_safety_bench.py [--sims 1000]
+    .venv/bin/python -m bench.migration_safety_bench [--sims 1000]
 
 Everything local and in separate processes (bench/processes.py), the emulator with one child
 account and `--scheduled-delay 1 --max-concurrency 100`. Both migrations move `--sims` active
@@ -24,7 +24,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from chaos_scenarios import (
+from bench.chaos_scenarios import (
     ChaosResult,
     Workload,
     active_migration,
@@ -32,10 +32,9 @@ from chaos_scenarios import (
     run_scenario,
     untouched,
 )
-from processes import campaign_dir
-
-from simops.campaign_store import CampaignStore
-from simops.reports import describe_out_of_service, out_of_service_summary
+from bench.processes import campaign_dir
+from simops.campaigns.reports import describe_out_of_service, out_of_service_summary
+from simops.campaigns.store.sqlite import CampaignStore
 
 SCHEDULED_DELAY_SECONDS = 1
 EMULATOR = ["--scheduled-delay", str(SCHEDULED_DELAY_SECONDS), "--max-concurrency", "100"]

@@ -1,5 +1,5 @@
-"""The benchmarks' process stack: `simops.process_stack` on free ports, with a fresh task queue,
-and what the benchmarks measure of its processes (CPU time, peak memory).
+"""The benchmarks' process stack: `simops.devstack.processes` on free ports, with a fresh task
+queue, and what the benchmarks measure of its processes (CPU time, peak memory).
 
 Each process writes its output to a log file in the stack's directory (`log_tails` reads their
 ends), and a stack a test abandoned (pytest-timeout) can still be killed (`kill_open_stacks`).
@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from simops.devstack.in_process import free_port
+from simops.devstack.processes import ProcessStack, TemporalOptions
+from simops.devstack.processes import process_stack as start_process_stack
 from simops.emulator.process import EmulatorProcess
-from simops.localstack import free_port
-from simops.process_stack import ProcessStack, TemporalOptions
-from simops.process_stack import process_stack as start_process_stack
 
 __all__ = [
     "ProcessStack",

@@ -1,6 +1,6 @@
 """Secrets and full ICCIDs found after real work, with the payload codec off and on; its cost.
 
-    .venv/bin/python bench/secrets_scan_bench.py [--activations 50] [--campaign-sims 200]
+    .venv/bin/python -m bench.secrets_scan_bench [--activations 50] [--campaign-sims 200]
 
 For each mode, the stack runs as separate processes (bench/processes.py): a Temporal dev
 server, the emulator, `simops callbacks`, and `simops worker` holding a bearer token this
@@ -23,26 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from processes import ProcessStack, process_stack
 
+from bench.processes import ProcessStack, process_stack
 from simops.callbacks.urls import callback_url
-from simops.codec import EncryptionCodec, new_payload_key
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.core.sim import OutcomeKind, SimStatus
 from simops.emulator.seed import iccid_for
-from simops.models import (
-    CampaignAction,
-    CampaignPhase,
-    CampaignSource,
-    CampaignSpec,
-    OutcomeKind,
-    SimOperationRequest,
-    SimStatus,
-)
-from simops.operations import sim_workflow_id, start_campaign, start_sim_operation
+from simops.messages import SimOperationRequest
+from simops.runtime.codec import EncryptionCodec, new_payload_key
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import data_converter
 from simops.scan import Finding, configured_secrets, scan_histories, scan_log_file
-from simops.settings import SimopsSettings
+from simops.starters import sim_workflow_id, start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
-from simops.temporal import data_converter
 
 UNKNOWN_ICCID = iccid_for(999_999)
 REFUSED_ACTIVATIONS = 3

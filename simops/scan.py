@@ -22,8 +22,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from simops.iccids import luhn_valid
-from simops.settings import SimopsSettings
+from simops.core.iccids import luhn_valid
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.errors import mask_iccid
 
 MIN_SECRET_LENGTH = 8

@@ -13,9 +13,9 @@ from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
 from simops.observability.health import Readiness, worker_polling
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import connect_when_up
 from simops.supersim.client import SuperSimClient
-from simops.temporal import connect_when_up
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
 from simops.workflows.sim_operation import SimOperationWorkflow

@@ -1,28 +1,20 @@
-"""Fixtures shared by every test: emulators started in-process on a free port."""
+"""Fixtures shared by every test: emulators started in-process on a free port, and a client of
+the `emulator` fixture's parent account with its control API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import fields
 from typing import Any
 
 import pytest
 
 from simops.emulator.server import EmulatorOptions, RunningEmulator, start_emulator
+from simops.supersim.client import SuperSimClient
+from tests.helpers.emulators import DEFAULT_TEST_OPTIONS, EmulatorFactory
+from tests.helpers.supersim import EmulatorControl, make_client
 
-pytest_plugins = ["tests.temporal_fixtures"]
-
-EmulatorFactory = Callable[..., Awaitable[RunningEmulator]]
-"""`await emulator_factory(**EmulatorOptions fields)` starts one more emulator."""
-
-DEFAULT_TEST_OPTIONS: dict[str, Any] = {
-    "child_accounts": 1,
-    "scheduled_delay": (0.05, 0.05),
-    "seed_sims": 20,
-    "seed_inventory": 5,
-    "callback_retry_base": 0.05,
-}
-"""What the `emulator` fixture runs with; factories start from these too."""
+pytest_plugins = ["tests.helpers.temporal_fixtures"]
 
 
 @pytest.fixture
@@ -48,3 +40,16 @@ async def emulator_factory() -> AsyncIterator[EmulatorFactory]:
 async def emulator(emulator_factory: EmulatorFactory) -> RunningEmulator:
     """An emulator with one child account, 20 new Sims, 5 inventory pairs, 50 ms updates."""
     return await emulator_factory()
+
+
+@pytest.fixture
+async def client(emulator: RunningEmulator) -> AsyncIterator[SuperSimClient]:
+    """A client of the emulator's parent account over KORE OAuth2."""
+    async with make_client(emulator) as client:
+        yield client
+
+
+@pytest.fixture
+def control(emulator: RunningEmulator) -> EmulatorControl:
+    """The `emulator` fixture's control API."""
+    return EmulatorControl(emulator)

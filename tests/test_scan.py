@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from simops.emulator.seed import iccid_for
+from simops.runtime.settings import SimopsSettings
 from simops.scan import (
     FindingKind,
     configured_secrets,
@@ -18,7 +19,6 @@ from simops.scan import (
     scan_for_secrets,
     scan_log_file,
 )
-from simops.settings import SimopsSettings
 
 ICCID = iccid_for(42)
 SECRET = "s3cr3t-auth-token-0123456789abcdef"

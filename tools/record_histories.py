@@ -14,11 +14,12 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from simops.binaries import temporal_dev_server
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
-from simops.localstack import LocalStack, local_stack
-from simops.models import SimOperationRequest, SimStatus
-from simops.operations import start_sim_operation
+from simops.messages import SimOperationRequest
+from simops.runtime.binaries import temporal_dev_server
+from simops.starters import start_sim_operation
 from simops.workflows.search_attributes import ALL_KEYS
 
 

@@ -25,8 +25,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from simops.callbacks.urls import callback_url
-from simops.campaign_pacing import CampaignPacer
-from simops.campaign_stepper import (
+from simops.campaigns.journal import SimJournal
+from simops.campaigns.pacing import CampaignPacer
+from simops.campaigns.rows import RowOutcome, TrackedSim
+from simops.campaigns.spec import MIGRATION_ACTIONS
+from simops.campaigns.stepper import (
     BatchStepper,
     ReadingRecorder,
     ended,
@@ -34,20 +37,11 @@ from simops.campaign_stepper import (
     track,
     with_recorded_periods,
 )
-from simops.campaign_store import CampaignStore, CampaignStoreError
-from simops.models import (
-    MIGRATION_ACTIONS,
-    BatchStepRequest,
-    BatchStepResult,
-    CampaignCounts,
-    CampaignRowsRequest,
-    OutcomeKind,
-    RowOutcome,
-    TrackedSim,
-)
+from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
+from simops.core.sim import OutcomeKind
+from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, CampaignRowsRequest
 from simops.observability import metrics
-from simops.settings import SimopsSettings
-from simops.sim_journal import SimJournal
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0

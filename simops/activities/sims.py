@@ -13,23 +13,21 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from simops.account_access import account_access
 from simops.callbacks.urls import callback_url
-from simops.models import (
+from simops.core.codes import RuleCode
+from simops.core.sim import SimSnapshot, SimStatus, is_sid
+from simops.messages import (
     ApplyUpdateRequest,
     ApplyUpdateResult,
-    Fleet,
     FleetLookup,
     FleetResolution,
     SimFetchRequest,
-    SimSnapshot,
-    SimStatus,
-    is_sid,
 )
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
+from simops.supersim.accounts import account_access
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import AuthenticationError, NotFoundError, SuperSimError
-from simops.transitions import RuleCode
+from simops.supersim.resources import Fleet
 
 SIM_NOT_FOUND = "SimNotFound"
 STILL_SCHEDULED = "SimStillScheduled"
@@ -101,7 +99,7 @@ class SimActivities:
         Fleets are per account, and a unique name means a Fleet of the account the SIM will
         belong to: where these credentials find none there (a child's `iot-eu` is not the
         parent's), the Fleet is looked up again acting as that account, when configuration
-        can (`simops.account_access`). A Fleet SID of an account nothing configured can read
+        can (`simops.supersim.accounts`). A Fleet SID of an account nothing configured can read
         is passed on as given: the API checks it when the update is sent.
         """
         try:

@@ -25,9 +25,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
-from simops.models import SimCallback, SimCallbackBatch
+from simops.messages import SimCallback, SimCallbackBatch
 from simops.observability import metrics
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,

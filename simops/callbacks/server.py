@@ -9,8 +9,8 @@ from aiohttp import web
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller, check_provider_secrets
 from simops.observability.health import Readiness, temporal_reachable
-from simops.settings import SimopsSettings
-from simops.temporal import connect_when_up
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import connect_when_up
 
 log = logging.getLogger(__name__)
 

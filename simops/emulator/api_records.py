@@ -13,6 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from simops.core.codes import RuleCode
+from simops.core.sim import ENABLED_STATUSES, CallbackMethod
+from simops.core.wording import with_article
 from simops.emulator.api_sims import find_sim_or_404
 from simops.emulator.clock import iso, parse_iso
 from simops.emulator.context import context_of, requester_of
@@ -29,9 +32,7 @@ from simops.emulator.state import (
     Store,
     UsageEntry,
 )
-from simops.models import ENABLED_STATUSES, CallbackMethod, SettingsUpdateStatus
-from simops.transitions import RuleCode
-from simops.wording import with_article
+from simops.supersim.resources import SettingsUpdateStatus
 
 MAX_SMS_PAYLOAD = 160
 BILLED_USD_PER_MEGABYTE = 0.1

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from aiohttp import web
 
+from simops.core.codes import RuleCode
+from simops.core.sim import SID_PATTERN
 from simops.emulator.context import context_of, requester_of
 from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
@@ -23,8 +25,6 @@ from simops.emulator.state import (
     NetworkRecord,
     Store,
 )
-from simops.models import SID_PATTERN
-from simops.transitions import RuleCode
 
 MAX_DATA_LIMIT_MB = 2_000_000
 

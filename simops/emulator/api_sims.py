@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from simops.core.codes import RuleCode
+from simops.core.sim import REQUESTABLE_STATUSES, SID_PATTERN, CallbackMethod, SimStatus
 from simops.emulator.context import context_of, requester_of
 from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
@@ -18,8 +20,6 @@ from simops.emulator.responses import (
     list_response,
 )
 from simops.emulator.state import AccountRecord, SimRecord, Store
-from simops.models import REQUESTABLE_STATUSES, SID_PATTERN, CallbackMethod, SimStatus
-from simops.transitions import RuleCode
 
 STATUS_PARAM = {status.value: status for status in REQUESTABLE_STATUSES}
 SIM_LIST_FILTERS = ("Status", "Fleet", "Iccid")

@@ -12,12 +12,12 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from simops.core.codes import RuleCode
 from simops.emulator import api_records, api_resources, api_sims, control
 from simops.emulator.context import ACCOUNT_KEY, CONTEXT, EmulatorContext, context_of
 from simops.emulator.errors import ApiError, EmulatorCode, error_body
 from simops.emulator.forms import form_params
 from simops.emulator.responses import json_response
-from simops.transitions import RuleCode
 
 logger = logging.getLogger(__name__)
 

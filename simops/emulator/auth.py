@@ -13,11 +13,11 @@ import hmac
 import time
 from typing import Any
 
+from simops.core.codes import RuleCode
 from simops.emulator.errors import ApiError
 from simops.emulator.forms import Params
 from simops.emulator.ids import IdFactory
 from simops.emulator.state import AccountRecord, Store
-from simops.transitions import RuleCode
 
 MAX_CACHED_HEADERS = 10_000
 

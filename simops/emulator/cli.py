@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from simops import event_loop, gc_tuning
 from simops.emulator.server import (
     EmulatorOptions,
     RunningEmulator,
     parse_delay,
     start_emulator,
 )
+from simops.runtime import event_loop, gc_tuning
 
 READY_LINE_PREFIX = "Super SIM API emulator ready:"
 """The first line printed once serving; `process.spawn_emulator_process` waits for it."""

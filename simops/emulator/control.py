@@ -8,14 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from simops.core.codes import RuleCode
+from simops.core.sim import ENABLED_STATUSES
+from simops.core.wording import with_article
 from simops.emulator.clock import iso
 from simops.emulator.context import context_of
 from simops.emulator.errors import ApiError, not_found
 from simops.emulator.responses import json_response
 from simops.emulator.state import UsageEntry
-from simops.models import ENABLED_STATUSES
-from simops.transitions import RuleCode
-from simops.wording import with_article
 
 MAX_CLOCK_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_USAGE_BYTES = 10**15

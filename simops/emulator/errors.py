@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from simops.transitions import RuleCode
+from simops.core.codes import RuleCode
 
 MORE_INFO_BASE = "https://www.twilio.com/docs/errors/"
 

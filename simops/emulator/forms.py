@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from simops.core.codes import RuleCode
 from simops.emulator.errors import ApiError, EmulatorCode, invalid_parameter
-from simops.transitions import RuleCode
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 200

@@ -1,4 +1,4 @@
-"""How Sims move through their lifecycle in the emulator, on top of `simops.transitions`.
+"""How Sims move through their lifecycle in the emulator, on top of `simops.core.transitions`.
 
 `evaluate_update` decides whether an update is legal and what it does; this module resolves the
 parameters that need the store (Fleet, destination account, unique name), applies the effect,
@@ -14,6 +14,9 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from simops.core.codes import RuleCode
+from simops.core.sim import ENABLED_STATUSES, NO_FLEET, CallbackMethod, SimStatus, SimUpdate
+from simops.core.transitions import RuleViolation, evaluate_update
 from simops.emulator.callbacks import CallbackDispatcher, CallbackEvent
 from simops.emulator.clock import EmulatorClock
 from simops.emulator.errors import ApiError, invalid_parameter
@@ -29,15 +32,7 @@ from simops.emulator.state import (
 )
 from simops.emulator.stats import Stats
 from simops.emulator.timers import Timers
-from simops.models import (
-    ENABLED_STATUSES,
-    NO_FLEET,
-    BillingPeriodType,
-    CallbackMethod,
-    SimStatus,
-    SimUpdate,
-)
-from simops.transitions import RuleCode, RuleViolation, evaluate_update
+from simops.supersim.resources import BillingPeriodType
 
 READY_DATA_LIMIT_BYTES = 250 * 1024
 """Data after which a `ready` Sim turns `active` (250 KB, binary kilobytes)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import time
 
+from simops.core.codes import RuleCode
 from simops.emulator.errors import ApiError
-from simops.transitions import RuleCode
 
 
 class TokenBucket:

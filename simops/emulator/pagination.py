@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
+from simops.core.codes import RuleCode
 from simops.emulator.errors import ApiError, invalid_parameter
 from simops.emulator.forms import Params
-from simops.transitions import RuleCode
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from simops.core.sim import SimState, SimStatus
 from simops.emulator.clock import EmulatorClock
 from simops.emulator.state import (
     AccountRecord,
@@ -30,7 +31,7 @@ from simops.emulator.state import (
     Store,
     UsageEntry,
 )
-from simops.models import BillingPeriodType, SimState, SimStatus
+from simops.supersim.resources import BillingPeriodType
 
 FLUSH_INTERVAL_SECONDS = 0.5
 SCHEMA = """

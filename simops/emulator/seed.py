@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import string
 
+from simops.core.iccids import luhn_check_digit
 from simops.emulator.ids import IdFactory
 from simops.emulator.state import (
     AccountRecord,
@@ -18,7 +19,6 @@ from simops.emulator.state import (
     NetworkRecord,
     Store,
 )
-from simops.iccids import luhn_check_digit
 
 ICCID_PREFIX = "89883070"
 SERIAL_DIGITS = 11

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simops.models import BillingPeriodType, SimState, SimStatus
+from simops.core.sim import SimState, SimStatus
+from simops.supersim.resources import BillingPeriodType
 
 
 @dataclass(slots=True)

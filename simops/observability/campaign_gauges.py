@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from simops.models import CampaignPhase
+from simops.campaigns.rows import CampaignPhase
 
 PHASE_GAUGE = "simops_campaign_phase"
 BATCHES_GAUGE = "simops_campaign_batches_in_flight"

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from simops.codec import PayloadDecryptionError
+from simops.runtime.codec import PayloadDecryptionError
 
 log = logging.getLogger(__name__)
 

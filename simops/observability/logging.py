@@ -21,7 +21,7 @@ from typing import Any
 from temporalio import activity
 from temporalio import workflow as temporal_workflow
 
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.workflows.campaign import campaign_workflow_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from simops.localstack import free_port
+from simops.devstack.in_process import free_port
 from simops.observability.health import Readiness
 
 log = logging.getLogger(__name__)

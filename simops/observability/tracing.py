@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from temporalio.client import Interceptor
 
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 
 if TYPE_CHECKING:
     from yarl import URL

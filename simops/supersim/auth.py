@@ -18,7 +18,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.errors import ConfigurationError, TransportError, error_from_response
 from simops.supersim.http import exchange
 from simops.supersim.wire import decode_object

@@ -1,7 +1,7 @@
 """The async Super SIM API client every part of simops talks to the API through.
 
 One `SuperSimClient` per process (or per account) shares one `aiohttp` session and the account's
-request budget; every call returns the pydantic models of `simops.models` or raises a typed
+request budget; every call returns the pydantic models of `simops.messages` or raises a typed
 `SuperSimError` (see `errors.py`), after the retries `transport.py` describes.
 """
 
@@ -20,25 +20,23 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from yarl import URL
 
-from simops.models import (
+from simops.core.codes import RuleCode
+from simops.core.sim import CallbackMethod, SimStatus, SimUpdate, is_sid
+from simops.runtime.settings import SimopsSettings
+from simops.supersim.auth import AuthProvider, auth_from_settings
+from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
+from simops.supersim.http import Exchange
+from simops.supersim.pacing import CombinedBudget, RequestBudget, budgets_for
+from simops.supersim.resources import (
     BillingPeriod,
-    CallbackMethod,
     Fleet,
     NetworkAccessProfile,
     Resource,
     SettingsUpdate,
     Sim,
-    SimStatus,
-    SimUpdate,
     SmsCommand,
     UsageRecord,
-    is_sid,
 )
-from simops.settings import SimopsSettings
-from simops.supersim.auth import AuthProvider, auth_from_settings
-from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
-from simops.supersim.http import Exchange
-from simops.supersim.pacing import CombinedBudget, RequestBudget, budgets_for
 from simops.supersim.transport import ApiTransport
 from simops.supersim.wire import (
     FormParameters,
@@ -47,7 +45,6 @@ from simops.supersim.wire import (
     decode_object,
     encode_parameters,
 )
-from simops.transitions import RuleCode
 
 ResourceT = TypeVar("ResourceT", bound=Resource)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
-from simops.transitions import RuleCode
+from simops.core.codes import RuleCode
 
 MAX_RETRY_AFTER_SECONDS = 86_400.0
 """The longest `Retry-After` believed: a longer one (or `1e308`) is a broken header."""

@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import Protocol
 
 from simops.observability import metrics
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 
 
 class BudgetSlot(Protocol):

@@ -27,7 +27,7 @@ from yarl import URL
 
 from simops.observability import metrics
 from simops.observability.tracing import http_trace_configs
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider
 from simops.supersim.errors import (
     AuthenticationError,

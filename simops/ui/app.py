@@ -19,8 +19,8 @@ import jinja2
 from aiohttp import web
 from temporalio.client import Client
 
-from simops.settings import SimopsSettings
-from simops.temporal import connect_when_up
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import connect_when_up
 from simops.ui.campaigns import Dashboard
 from simops.ui.security import CSRF_FIELD, Guard, check_bind, ui_token
 from simops.ui.views import DASHBOARD, GUARD, routes

@@ -17,7 +17,16 @@ from typing import IO
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from simops.campaign_control import (
+from simops.campaigns.reports import write_report
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec
+from simops.campaigns.store.sqlite import (
+    CampaignStore,
+    CampaignStoreError,
+    FailureGroup,
+    ThroughputBucket,
+)
+from simops.cli.campaign_commands import (
     ListedCampaign,
     action_of,
     campaign_progress,
@@ -25,22 +34,9 @@ from simops.campaign_control import (
     signal_campaign,
     with_store_counts,
 )
-from simops.campaign_store import (
-    CampaignStore,
-    CampaignStoreError,
-    FailureGroup,
-    ThroughputBucket,
-)
-from simops.models import (
-    MIGRATION_ACTIONS,
-    CampaignAction,
-    CampaignPhase,
-    CampaignProgress,
-    CampaignSpec,
-)
-from simops.operations import started_spec
-from simops.reports import write_report
-from simops.settings import SimopsSettings
+from simops.messages import CampaignProgress
+from simops.runtime.settings import SimopsSettings
+from simops.starters import started_spec
 from simops.ui.chart import ThroughputChart, bucket_seconds, throughput_chart
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 

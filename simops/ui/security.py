@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 
 SESSION_COOKIE = "simops_ui_session"
 SESSION = web.RequestKey("session", str)

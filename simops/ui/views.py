@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
-from simops.campaign_control import CampaignNotRunningError
-from simops.models import CampaignAction
-from simops.reports import REPORT_FORMATS
+from simops.campaigns.reports import REPORT_FORMATS
+from simops.campaigns.spec import CampaignAction
+from simops.cli.campaign_commands import CampaignNotRunningError
 from simops.ui.campaigns import PHASES, CampaignSummary, Dashboard, read_chunks, write_report_to
 from simops.ui.security import LOGIN_COOKIE, Guard
 

@@ -21,10 +21,10 @@ from temporalio.workflow import ChildWorkflowHandle
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
-    from simops.models import (
+    from simops.campaigns.rows import CampaignPhase
+    from simops.messages import (
         BatchInput,
         BatchSummary,
-        CampaignPhase,
         CampaignProgress,
         CampaignResult,
         CampaignRowsRequest,

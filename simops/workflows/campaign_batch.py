@@ -19,12 +19,12 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import CampaignBatchActivities
-    from simops.models import (
+    from simops.core.sim import OutcomeKind
+    from simops.messages import (
         BatchInput,
         BatchStepRequest,
         BatchStepResult,
         BatchSummary,
-        OutcomeKind,
         SimCallbackBatch,
     )
     from simops.workflows.signals import CALLBACK_SIGNAL

@@ -18,23 +18,26 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.sims import SIM_NOT_FOUND, SimActivities
-    from simops.models import (
-        ApplyUpdateRequest,
+    from simops.core.codes import RuleCode
+    from simops.core.sim import (
         DesiredState,
-        FleetLookup,
-        OperationProgress,
         OutcomeKind,
         PlanKind,
-        SimCallbackBatch,
-        SimFetchRequest,
-        SimOperationOutcome,
-        SimOperationRequest,
         SimSnapshot,
         SimStatus,
         SimUpdate,
         is_sid,
     )
-    from simops.transitions import RuleCode, check_applies_to, plan
+    from simops.core.transitions import check_applies_to, plan
+    from simops.messages import (
+        ApplyUpdateRequest,
+        FleetLookup,
+        OperationProgress,
+        SimCallbackBatch,
+        SimFetchRequest,
+        SimOperationOutcome,
+        SimOperationRequest,
+    )
     from simops.workflows.search_attributes import SIM_OPERATION_STATE
     from simops.workflows.signals import CALLBACK_SIGNAL
     from simops.workflows.waiting import wait_until

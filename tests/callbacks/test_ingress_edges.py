@@ -21,7 +21,7 @@ from simops.callbacks.ingress import (
     check_provider_secrets,
 )
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, callback_token, is_authentic
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.signatures import (
     KORE_SIGNATURE_HEADER,
     TWILIO_SIGNATURE_HEADER,

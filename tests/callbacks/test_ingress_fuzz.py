@@ -17,8 +17,9 @@ from pydantic import SecretStr
 
 from simops.callbacks.ingress import MAX_CALLBACK_BYTES, CallbackIngress
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, ROUTABLE_WORKFLOW_ID, callback_token
-from simops.models import SimCallbackBatch, SimStatus
-from simops.settings import SimopsSettings
+from simops.core.sim import SimStatus
+from simops.messages import SimCallbackBatch
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,

@@ -12,9 +12,10 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from chaos_scenarios import diagnostics
 from pluggy import Result
-from processes import kill_open_stacks
+
+from bench.chaos_scenarios import diagnostics
+from bench.processes import kill_open_stacks
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 import pytest
-from chaos_scenarios import (
+
+from bench.chaos_scenarios import (
     ChaosResult,
     Scenario,
     Workload,

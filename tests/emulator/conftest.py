@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from simops.emulator.server import RunningEmulator
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import asyncio
 import aiohttp
 
 from simops.emulator.server import RunningEmulator
-from tests.conftest import EmulatorFactory
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
+from tests.helpers.emulators import EmulatorFactory
 
 
 async def test_accounts_control_lists_parent_first(parent_api: EmulatorApi) -> None:

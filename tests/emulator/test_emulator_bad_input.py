@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.emulator.emulator_api import Answer, EmulatorApi
+from tests.helpers.emulator_api import Answer, EmulatorApi
 
 
 def _is_error(answer: Answer, status: int, code: int | None = None) -> bool:

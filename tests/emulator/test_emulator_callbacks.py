@@ -15,9 +15,9 @@ from simops.supersim.signatures import (
     verify_kore_signature,
     verify_twilio_signature,
 )
-from tests.conftest import EmulatorFactory
-from tests.emulator.callback_receiver import CallbackReceiver
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.callback_receiver import CallbackReceiver
+from tests.helpers.emulator_api import EmulatorApi
+from tests.helpers.emulators import EmulatorFactory
 
 
 @pytest.fixture

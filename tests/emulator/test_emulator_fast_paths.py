@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simops.core.sim import SimStatus
 from simops.emulator.callbacks import form_encode
 from simops.emulator.render import sim_json, sim_json_bytes
 from simops.emulator.state import SimRecord
-from simops.models import SimStatus
 
 optional_text = st.none() | st.text(max_size=40)
 timestamps = st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False)

@@ -8,10 +8,10 @@ import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simops.core.sim import ENABLED_STATUSES, SimStatus
 from simops.emulator.server import RunningEmulator
 from simops.emulator.state import Store
-from simops.models import ENABLED_STATUSES, SimStatus
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
 
 SIM_INDEXES = st.integers(min_value=0, max_value=19)
 TEXT = st.text(max_size=12)

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 
 from simops.emulator.lifecycle import add_months
-from tests.conftest import EmulatorFactory
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
+from tests.helpers.emulators import EmulatorFactory
 
 DAY = 86400
 

@@ -6,8 +6,8 @@ import asyncio
 
 import aiohttp
 
-from tests.conftest import EmulatorFactory
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
+from tests.helpers.emulators import EmulatorFactory
 
 
 async def test_rate_limit_answers_429_with_retry_after(

@@ -16,7 +16,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from simops.emulator.server import RunningEmulator
-from tests.emulator.emulator_api import Answer, EmulatorApi
+from tests.helpers.emulator_api import Answer, EmulatorApi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = REPO_ROOT.parent / "shared" / "reference"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import EmulatorFactory
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
+from tests.helpers.emulators import EmulatorFactory
 
 
 async def test_restart_keeps_sims_accounts_and_credentials(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
 
 
 async def _profile_sid(api: EmulatorApi) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from simops.emulator.server import RunningEmulator
-from tests.emulator.emulator_api import EmulatorApi
+from tests.helpers.emulator_api import EmulatorApi
 
 
 async def _inventory(parent_api: EmulatorApi) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simops.core.iccids import luhn_valid
 from simops.emulator.errors import ApiError
 from simops.emulator.lifecycle import add_months
 from simops.emulator.pagination import (
@@ -20,7 +21,6 @@ from simops.emulator.pagination import (
     paginate,
 )
 from simops.emulator.seed import iccid_for
-from simops.iccids import luhn_valid
 
 
 @given(st.integers(min_value=0, max_value=10**11 - 1))

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from temporalio.api.common.v1 import Payload
 
-from simops.codec import EncryptionCodec, new_payload_key
-from simops.localstack import free_port
+from simops.devstack.in_process import free_port
 from simops.observability.codec_server import CodecServer
+from simops.runtime.codec import EncryptionCodec, new_payload_key
 from tests.test_cli_dev import clean_environment
 
 UI_ORIGIN = "http://localhost:8233"

@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import local_stack
 from simops.emulator.server import RunningEmulator
-from simops.localstack import local_stack
-from simops.models import CampaignAction, CampaignPhase, CampaignSource, CampaignSpec, SimStatus
 from simops.observability.logging import JsonFormatter, campaign_of
-from simops.operations import start_campaign
-from simops.stack_scan import capture_log_records
+from simops.starters import start_campaign
 from simops.workflows.campaign import campaign_workflow_id
-from tests.workflows.conftest import CALLBACK_SECRET, set_faults
+from tests.helpers.stack_scan import capture_log_records
+from tests.helpers.stacks import CALLBACK_SECRET, set_faults
 
 pytestmark = pytest.mark.timeout(120)
 

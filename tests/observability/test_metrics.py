@@ -19,14 +19,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import emulator_settings, free_port, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.localstack import emulator_settings, free_port, local_stack
-from simops.models import CampaignAction, CampaignPhase, CampaignSource, CampaignSpec, SimStatus
 from simops.observability.health import Readiness
 from simops.observability.server import sdk_metrics_runtime, serve_observability
-from simops.operations import start_campaign
+from simops.starters import start_campaign
 from simops.worker import run_worker
-from tests.workflows.conftest import CALLBACK_SECRET, set_faults
+from tests.helpers.stacks import CALLBACK_SECRET, set_faults
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "simops.json"
 

@@ -13,11 +13,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.devstack.in_process import emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.localstack import emulator_settings, local_stack
-from simops.models import OutcomeKind, SimOperationRequest, SimStatus
-from simops.operations import sim_workflow_id, start_sim_operation
-from simops.temporal import connect
+from simops.messages import SimOperationRequest
+from simops.runtime.temporal import connect
+from simops.starters import sim_workflow_id, start_sim_operation
 
 pytestmark = pytest.mark.timeout(120)
 

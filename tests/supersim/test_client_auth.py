@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from simops.emulator.server import RunningEmulator
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import (
     BearerTokenAuth,
     KoreOAuth2Auth,
@@ -18,8 +18,8 @@ from simops.supersim.auth import (
     auth_from_settings,
 )
 from simops.supersim.client import SuperSimClient
-from tests.conftest import EmulatorFactory
-from tests.supersim.support import TOKEN_ROUTE, EmulatorControl, client_settings, make_client
+from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.supersim import TOKEN_ROUTE, EmulatorControl, client_settings, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

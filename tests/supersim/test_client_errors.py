@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from simops.models import NO_FLEET, SimStatus, SimUpdate
-from simops.settings import SimopsSettings
+from simops.core.sim import NO_FLEET, SimStatus, SimUpdate
+from simops.runtime.settings import SimopsSettings
 from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError
-from tests.conftest import EmulatorFactory
-from tests.supersim.support import EmulatorControl, client_settings, make_client
+from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.supersim import EmulatorControl, client_settings, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

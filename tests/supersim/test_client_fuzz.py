@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from simops.models import SimStatus, SimUpdate
-from simops.settings import SimopsSettings
+from simops.core.sim import SimStatus, SimUpdate
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import MAX_RETRY_AFTER_SECONDS, SuperSimError, parse_retry_after
 from simops.supersim.pacing import RateBudget

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from simops.models import SimStatus, SimUpdate
+from simops.core.sim import SimStatus, SimUpdate
 from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
 from simops.supersim.transport import ApiTransport
-from tests.conftest import EmulatorFactory
-from tests.supersim.support import EmulatorControl, make_client
+from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.supersim import EmulatorControl, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

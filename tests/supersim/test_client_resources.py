@@ -8,17 +8,11 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from simops.core.sim import CallbackMethod, SimStatus, SimUpdate
 from simops.emulator.server import RunningEmulator
-from simops.models import (
-    BillingPeriodType,
-    CallbackMethod,
-    SettingsUpdateStatus,
-    Sim,
-    SimStatus,
-    SimUpdate,
-)
 from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
+from simops.supersim.resources import BillingPeriodType, SettingsUpdateStatus, Sim
 
 pytestmark = pytest.mark.timeout(60)
 

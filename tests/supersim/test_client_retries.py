@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from simops.models import SimUpdate
+from simops.core.sim import SimUpdate
 from simops.supersim import errors
-from tests.conftest import EmulatorFactory
-from tests.supersim.support import EmulatorControl, make_client
+from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.supersim import EmulatorControl, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

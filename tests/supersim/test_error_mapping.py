@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 
+from simops.core.codes import RuleCode
 from simops.supersim import errors
 from simops.supersim.errors import (
     SuperSimError,
@@ -14,7 +15,6 @@ from simops.supersim.errors import (
     mask_iccids,
     parse_retry_after,
 )
-from simops.transitions import RuleCode
 
 
 def body(code: int, message: str = "refused", status: int = 400) -> dict[str, object]:

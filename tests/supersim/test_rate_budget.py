@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pydantic import SecretStr
 
-from simops.settings import SimopsSettings
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.pacing import CombinedBudget, RateBudget, budget_key, budgets_for
 
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simops.models import CallbackMethod, Sim, SimStatus
+from simops.core.sim import CallbackMethod, SimStatus
 from simops.supersim.client import _parse, _parse_page
 from simops.supersim.errors import TransportError
+from simops.supersim.resources import Sim
 from simops.supersim.wire import decode_list, encode_parameters, parameter_name
 
 

@@ -13,11 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from temporalio.testing import WorkflowEnvironment
 
-from simops.localstack import LocalStack, local_stack
-from simops.models import CampaignAction, CampaignSource, CampaignSpec, SimStatus
-from simops.operations import CampaignHandle, start_campaign
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack, local_stack
+from simops.starters import CampaignHandle, start_campaign
 from simops.ui.app import build_app
-from tests.workflows.conftest import CALLBACK_SECRET
+from tests.helpers.stacks import CALLBACK_SECRET
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 

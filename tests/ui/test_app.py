@@ -11,8 +11,10 @@ from pathlib import Path
 from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus
 
-from simops.localstack import LocalStack
-from simops.models import CampaignAction, CampaignPhase, SimStatus, SimUpdate
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction
+from simops.core.sim import SimStatus, SimUpdate
+from simops.devstack.in_process import LocalStack
 from simops.workflows.campaign import CampaignWorkflow
 from tests.ui.conftest import CSRF, dashboard, new_sids, start_file_campaign
 

@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp.test_utils import TestServer
 
-from simops.localstack import LocalStack
-from simops.models import CampaignAction, CampaignPhase, SimUpdate
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction
+from simops.core.sim import SimUpdate
+from simops.devstack.in_process import LocalStack
 from simops.ui.app import build_app
 from simops.workflows.campaign import CampaignWorkflow
 from tests.ui.conftest import new_sids, start_file_campaign

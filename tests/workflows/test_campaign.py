@@ -17,23 +17,19 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from simops.campaign_control import campaign_progress
-from simops.campaign_store import CampaignStore
+from simops.campaigns.reports import write_report
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.sqlite import CampaignStore
+from simops.cli.campaign_commands import campaign_progress
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.localstack import LocalStack, local_stack
-from simops.models import (
-    CampaignAction,
-    CampaignPhase,
-    CampaignRunInput,
-    CampaignSource,
-    CampaignSpec,
-    Sim,
-    SimStatus,
-)
-from simops.operations import CampaignAlreadyStartedError, start_campaign
-from simops.reports import write_report
+from simops.messages import CampaignRunInput
+from simops.starters import CampaignAlreadyStartedError, start_campaign
+from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
-from tests.workflows.conftest import CALLBACK_SECRET, set_faults
+from tests.helpers.stacks import CALLBACK_SECRET, set_faults
 
 
 async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:

@@ -15,16 +15,18 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from simops.campaign_cli import build_spec
-from simops.campaign_identity import with_file_sha256
-from simops.campaign_store import CampaignStore
+from simops.campaigns.identity import with_file_sha256
+from simops.campaigns.spec import CampaignAction, CampaignSpec
+from simops.campaigns.store.sqlite import CampaignStore
 from simops.cli import app
-from simops.cli_support import ExitCode
-from simops.localstack import LocalStack, local_stack
-from simops.models import CampaignAction, CampaignRunInput, CampaignSpec, SimStatus
-from simops.operations import campaign_status
+from simops.cli.campaign import build_spec
+from simops.cli.support import ExitCode
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack, local_stack
+from simops.messages import CampaignRunInput
+from simops.starters import campaign_status
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
-from tests.workflows.conftest import CALLBACK_SECRET, emulator_stats
+from tests.helpers.stacks import CALLBACK_SECRET, emulator_stats
 
 pytestmark = pytest.mark.timeout(120)
 

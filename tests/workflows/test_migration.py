@@ -17,25 +17,18 @@ import aiohttp
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from simops.campaign_store import CampaignStore
+from simops.campaigns.rows import CampaignPhase, ReportRow
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
+from simops.campaigns.store.sqlite import CampaignStore
+from simops.core.sim import SimStatus, SimUpdate
+from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.localstack import LocalStack, local_stack
-from simops.models import (
-    CampaignAction,
-    CampaignPhase,
-    CampaignResult,
-    CampaignSource,
-    CampaignSpec,
-    MigrationSpec,
-    ReportRow,
-    Sim,
-    SimStatus,
-    SimUpdate,
-)
-from simops.operations import start_campaign
+from simops.messages import CampaignResult
+from simops.starters import start_campaign
+from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow
-from tests.conftest import EmulatorFactory
-from tests.workflows.conftest import CALLBACK_SECRET
+from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.stacks import CALLBACK_SECRET
 
 STACK_SETTINGS: dict[str, Any] = {"callback_secret": CALLBACK_SECRET, "api_max_rps": 2000.0}
 

@@ -25,21 +25,22 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from simops.callbacks.urls import callback_url
-from simops.codec import new_payload_key
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.seed import iccid_for
 from simops.emulator.server import RunningEmulator
-from simops.localstack import LocalStack, local_stack
-from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest, SimStatus
+from simops.messages import SimOperationOutcome, SimOperationRequest
 from simops.observability.logging import JsonFormatter
-from simops.operations import sim_workflow_id, start_sim_operation
+from simops.runtime.codec import new_payload_key
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import data_converter
 from simops.scan import scan_histories, scan_log_file
-from simops.settings import SimopsSettings
-from simops.stack_scan import capture_log_records, stack_secrets
+from simops.starters import sim_workflow_id, start_sim_operation
 from simops.supersim.auth import KoreOAuth2Auth
 from simops.supersim.errors import NotFoundError, ServerError
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
-from simops.temporal import data_converter
-from tests.workflows.conftest import set_faults
+from tests.helpers.stack_scan import capture_log_records, stack_secrets
+from tests.helpers.stacks import set_faults
 
 UNKNOWN_ICCID = iccid_for(999_999)
 """A valid ICCID no SIM of the emulator has."""

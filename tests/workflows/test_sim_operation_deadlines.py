@@ -13,9 +13,10 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from simops.models import OutcomeKind, SimOperationOutcome, SimOperationRequest, SimStatus
+from simops.core.sim import OutcomeKind, SimStatus
+from simops.messages import SimOperationOutcome, SimOperationRequest
 from simops.workflows.sim_operation import SimOperationWorkflow
-from tests.workflows.conftest import Stack, new_sim_sids, running_stack, set_faults
+from tests.helpers.stacks import Stack, new_sim_sids, running_stack, set_faults
 
 
 async def _activate(stack: Stack, sim_sid: str, **overrides: Any) -> SimOperationOutcome:

@@ -1,0 +1,1 @@
+"""Benchmarks and chaos scenarios; tests import them by name."""

@@ -1,0 +1,360 @@
+"""Preparing a campaign: import its rows, snapshot the SIMs they name, validate and plan each.
+
+One activity runs before any batch, and makes only read calls, so the dry run is the same code
+stopped before the batches. It resumes where a crash left it: each stage records its end in the
+store (rows imported, snapshot taken, rows validated up to N), and a stage cut short is done
+again from its start, which is safe because it writes nothing but the store.
+
+How SIMs are found: by listing the whole account (1,000 SIMs a request, one page after the
+other) and resolving rows against the listing, or by looking each row's SIM up (a fetch by SID
+or unique name, a filtered list by ICCID: one request each, many at once under the rate budget).
+Which is quicker depends on the account's size, which nothing tells in advance: so the listing
+starts, and stops as soon as it has taken as long as the lookups would at the configured rate
+(`api_max_rps`); the lookups then run. Either way the time is at most twice the quicker way's. A
+filter source's listing is its own snapshot. No ICCID ever goes to a log line, a heartbeat or
+the result: they carry counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+from simops.campaigns.migration_preparer import import_rollback_rows, list_account_fleets
+from simops.campaigns.migration_rules import MigrationTargets, RollbackTargets
+from simops.campaigns.reports import RowTally
+from simops.campaigns.rows import DryRunPlan, PrepareResult
+from simops.campaigns.rules import (
+    ActionTargets,
+    FleetIndex,
+    FleetRef,
+    RowInvalidError,
+    RowJudge,
+    Targets,
+)
+from simops.campaigns.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction
+from simops.campaigns.store.preparation import PrepareStage
+from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
+from simops.runtime.settings import SimopsSettings
+from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
+from simops.supersim.errors import NotFoundError
+from simops.supersim.resources import Fleet, Sim
+
+logger = logging.getLogger(__name__)
+
+IMPORT_CHUNK = 5000
+VALIDATE_CHUNK = 2000
+LOOKUP_GROUP = 100
+"""Lookups started together; the client's budget paces them."""
+
+T = TypeVar("T")
+
+
+Progress = Callable[[str, int], None]
+"""Called with a stage name and how many items of it are done, every few thousand rows."""
+
+
+def no_progress(stage: str, done: int) -> None:
+    """Progress nobody follows (the default outside an activity)."""
+
+
+class CampaignPreparer:
+    """Prepares one campaign store with one client (the activity's, or the dry run's).
+
+    `on_progress` hears of progress (the activity heartbeats; a CLI may draw a bar);
+    `page_size` is how many SIMs a listing request asks for; `validate_chunk` is how many rows
+    are validated (and committed) at a time.
+    """
+
+    def __init__(
+        self,
+        client: SuperSimClient,
+        settings: SimopsSettings,
+        store: CampaignStore,
+        *,
+        on_progress: Progress = no_progress,
+        page_size: int = MAX_PAGE_SIZE,
+        validate_chunk: int = VALIDATE_CHUNK,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._store = store
+        self._tables = store.preparation
+        self._progress = on_progress
+        self._page_size = page_size
+        self._validate_chunk_rows = validate_chunk
+        source = store.spec.source
+        self._is_filter = source.file_name is None and source.rollback_of is None
+
+    async def _gather_in_groups(
+        self, items: Sequence[str], look_up: Callable[[str], Awaitable[T]], stage: str
+    ) -> list[T]:
+        results: list[T] = []
+        for start in range(0, len(items), LOOKUP_GROUP):
+            group = items[start : start + LOOKUP_GROUP]
+            results.extend(await asyncio.gather(*(look_up(item) for item in group)))
+            self._progress(stage, len(results))
+        return results
+
+    async def run(self) -> PrepareResult:
+        """Prepare the campaign (or finish preparing it); the counts of its rows."""
+        tables = self._tables
+        if tables.stage() is PrepareStage.PREPARED:
+            return tables.result() or tables.summarize()
+        if tables.stage() is PrepareStage.NEW:
+            await self._import()
+            tables.set_stage(PrepareStage.IMPORTED)
+        if tables.stage() is PrepareStage.IMPORTED:
+            await self._snapshot()
+            tables.set_stage(PrepareStage.SNAPSHOT)
+        await self._validate()
+        result = await asyncio.to_thread(tables.summarize)
+        await asyncio.to_thread(tables.finish, result)
+        logger.info(
+            "campaign %s prepared: %d rows, %d valid, %d invalid, %d already converged",
+            self._store.spec.campaign_id,
+            result.rows,
+            result.valid,
+            result.invalid,
+            result.already_converged,
+        )
+        return result
+
+    # Stage 1: rows
+
+    async def _import(self) -> None:
+        self._tables.reset()
+        rollback_of = self._store.spec.source.rollback_of
+        if rollback_of is not None:
+            imported = await asyncio.to_thread(
+                import_rollback_rows, self._settings.campaign_dir, rollback_of, self._tables
+            )
+            self._progress("import", imported)
+            return
+        if self._is_filter:
+            await self._import_filter()
+            return
+        path = self._store.source_path
+        if path is None:
+            raise CampaignStoreError("a file campaign without its source file")
+        rows = iter(await asyncio.to_thread(CampaignFile.open, path))
+        imported = 0
+        while added := await asyncio.to_thread(self._import_chunk, rows):
+            imported += added
+            self._progress("import", imported)
+
+    def _import_chunk(self, rows: Iterator[SourceRow]) -> int:
+        chunk = list(islice(rows, IMPORT_CHUNK))
+        if chunk:
+            self._tables.add_rows(chunk)
+        return len(chunk)
+
+    async def _filter_fleet(self) -> str | None:
+        """The filter's Fleet; in one account's SIMs, resolved in that account to its SID.
+
+        The API resolves a Fleet filter's unique name in the requester's account first, and
+        every account has a `default` Fleet: a child's must be named by its SID.
+        """
+        source = self._store.spec.source
+        if source.fleet is None or source.account_sid is None:
+            return source.fleet
+        own = await self._client.list_fleets()
+        found = await list_account_fleets(self._settings, own, [source.account_sid], None)
+        index = FleetIndex(map(fleet_ref, found.fleets), own_accounts=found.listed)
+        try:
+            return index.resolve(source.fleet, source.account_sid)
+        except RowInvalidError as error:
+            raise SourceError(f"--fleet {source.fleet}: {error.reason}") from None
+
+    async def _import_filter(self) -> None:
+        source = self._store.spec.source
+        fleet = await self._filter_fleet()
+        page_url: str | None = None
+        imported = 0
+        while True:
+            page = await self._client.list_sims_page(
+                page_url=page_url, status=source.status, fleet=fleet
+            )
+            sims = [
+                sim
+                for sim in page.sims
+                if source.account_sid is None or sim.account_sid == source.account_sid
+            ]
+            rows = [
+                SourceRow(row_no=imported + index, reference=sim.sid, kind=ReferenceKind.SID)
+                for index, sim in enumerate(sims, start=1)
+            ]
+            await asyncio.to_thread(self._tables.add_rows, rows, sims)
+            imported += len(rows)
+            self._progress("import", imported)
+            page_url = page.next_page_url
+            if page_url is None:
+                return
+
+    # Stage 2: the SIMs and Fleets rows name
+
+    async def _snapshot(self) -> None:
+        if not self._is_filter:
+            await self._snapshot_sims()
+        await self._snapshot_fleets()
+
+    async def _snapshot_fleets(self) -> None:
+        """The requester's Fleets; for a migration, those of every account in play too."""
+        tables = self._tables
+        own = await self._client.list_fleets()
+        spec = self._store.spec
+        if spec.action not in MIGRATION_ACTIONS:
+            tables.set_fleets(own)
+            return
+        destination = spec.migration.to_account if spec.migration is not None else None
+        accounts = await asyncio.to_thread(tables.accounts)
+        found = await list_account_fleets(self._settings, own, accounts, destination)
+        tables.set_fleets(found.fleets)
+        tables.set_account_check(sorted(found.listed), found.notes, found.problem)
+
+    async def _snapshot_sims(self) -> None:
+        tables = self._tables
+        await asyncio.to_thread(tables.clear_snapshot)
+        lookups = tables.lookup_count()
+        if lookups == 0:
+            return
+        if await self._list_account(lookup_seconds=lookups / self._settings.api_max_rps):
+            await self._record_names(tables.ambiguous_names())
+        else:
+            await asyncio.to_thread(tables.clear_snapshot)
+            await self._look_up_each()
+
+    async def _fetch(self, reference: str) -> Sim | None:
+        try:
+            return await self._client.fetch_sim(reference)
+        except NotFoundError:
+            return None
+
+    async def _record_names(self, names: Sequence[str]) -> None:
+        """Ask the API which SIM each unique name is (the one its own resolution picks)."""
+        sims = await self._gather_in_groups(names, self._fetch, "names")
+        self._tables.add_sims([sim for sim in sims if sim is not None])
+        self._tables.record_names(
+            [(name, sim.sid if sim else None) for name, sim in zip(names, sims, strict=True)]
+        )
+
+    async def _look_up_each(self) -> None:
+        tables = self._tables
+        by_sid = await self._gather_in_groups(
+            tables.references(ReferenceKind.SID), self._fetch, "sids"
+        )
+        by_iccid = await self._gather_in_groups(
+            tables.references(ReferenceKind.ICCID),
+            self._client.find_sim_by_iccid,
+            "iccids",
+        )
+        tables.add_sims([sim for sim in (*by_sid, *by_iccid) if sim is not None])
+        # New unique names too: whoever holds one already would make the rename fail.
+        names = {
+            *tables.references(ReferenceKind.UNIQUE_NAME),
+            *tables.new_unique_names(),
+        }
+        await self._record_names(sorted(names))
+
+    async def _list_account(self, lookup_seconds: float) -> bool:
+        """List the account into the snapshot; stop (`False`) once lookups would be quicker.
+
+        The next page is asked for before this one is stored, so the API prepares it while the
+        snapshot takes this one in.
+        """
+        started = time.monotonic()
+        listed = 0
+        fetching = asyncio.ensure_future(self._list_page(None))
+        try:
+            while True:
+                page = await fetching
+                more = (
+                    page.next_page_url is not None and time.monotonic() - started < lookup_seconds
+                )
+                if more:
+                    fetching = asyncio.ensure_future(self._list_page(page.next_page_url))
+                await asyncio.to_thread(self._tables.add_sims, page.sims)
+                listed += len(page.sims)
+                self._progress("snapshot", listed)
+                if not more:
+                    return page.next_page_url is None
+        finally:
+            # A page still coming when the listing stops or fails is not wanted any more.
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+
+    async def _list_page(self, page_url: str | None) -> SimPage:
+        return await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
+
+    # Stage 3: every row checked and planned
+
+    def _judge(self) -> RowJudge:
+        own = [self._settings.twilio_account_sid] if self._settings.twilio_account_sid else []
+        own += self._tables.listed_accounts()
+        fleets = FleetIndex(self._tables.fleets(), own_accounts=own)
+        spec = self._store.spec
+        targets: Targets
+        if spec.migration is not None:
+            targets = MigrationTargets(spec.migration, fleets, self._tables.problem())
+        elif spec.action is CampaignAction.ROLLBACK:
+            targets = RollbackTargets(fleets)
+        else:
+            targets = ActionTargets(spec.action, spec.fleet, fleets)
+        return RowJudge(targets, fleets)
+
+    def _validate_chunk(self, judge: RowJudge, first_row: int, count: int) -> None:
+        tables = self._tables
+        rows = tables.resolved_rows(first_row, count)
+        claims = tables.claims_before(rows, first_row)
+        tables.save_verdicts(judge.judge_all(rows, claims), through=first_row + count - 1)
+
+    async def _validate(self) -> None:
+        judge = self._judge()
+        total = self._store.row_count()
+        through = self._tables.validated_through()
+        while through < total:
+            count = min(self._validate_chunk_rows, total - through)
+            await asyncio.to_thread(self._validate_chunk, judge, through + 1, count)
+            through += count
+            self._progress("validate", through)
+
+
+def fleet_ref(fleet: Fleet) -> FleetRef:
+    """A Fleet as the snapshot keeps it."""
+    return FleetRef(fleet.sid, fleet.unique_name, fleet.account_sid)
+
+
+def plan_summary(store: CampaignStore) -> DryRunPlan:
+    """What the dry run prints: rows per planned change and per invalid reason, with the first
+    row numbers of each, from one pass over the prepared rows (the store must be prepared)."""
+    result = store.preparation.result()
+    if result is None:
+        raise CampaignStoreError(f"campaign {store.spec.campaign_id} is not prepared yet")
+    tally = RowTally()
+    for row in store.preparation.plan_rows():
+        tally.add(row)
+    return DryRunPlan(
+        **result.model_dump(),
+        campaign_id=store.spec.campaign_id,
+        action=store.spec.action,
+        changes=tally.changes(),
+        invalid_reasons=tally.invalid_reasons(),
+        notes=store.preparation.notes(),
+    )
+
+
+async def prepare_for_dry_run(
+    client: SuperSimClient,
+    settings: SimopsSettings,
+    store: CampaignStore,
+    *,
+    on_progress: Progress = no_progress,
+) -> DryRunPlan:
+    """Prepare a (scratch) campaign store with reads only, and summarize its plan."""
+    await CampaignPreparer(client, settings, store, on_progress=on_progress).run()
+    return plan_summary(store)

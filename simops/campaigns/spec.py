@@ -1,0 +1,117 @@
+"""What a campaign is asked to do, fixed when it starts: its action, its source (a file, an API
+filter or an earlier migration), its controls and, for a migration, the destination, the Fleet
+map and the flags.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+from simops.core.sim import SimStatus
+
+
+class CampaignAction(StrEnum):
+    """What a campaign does to every SIM in it."""
+
+    ACTIVATE = "activate"
+    READY = "ready"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    SET_FLEET = "set-fleet"
+    RENAME = "rename"
+    MOVE = "move"
+    ROLLBACK = "rollback"
+
+
+MIGRATION_ACTIONS = frozenset({CampaignAction.MOVE, CampaignAction.ROLLBACK})
+"""The actions of account migrations (`simops migrate`): a move, and the undoing of one."""
+
+
+class CampaignSource(BaseModel):
+    """Where a campaign's SIMs come from: a file copied into the campaign store, a filter, or
+    the rows of an earlier migration (`rollback_of`, whose changes a rollback undoes).
+
+    `account_sid` keeps only the SIMs of one account (the parent's listing shows its children's
+    SIMs too); `fleet` is then resolved in that account. `file_sha256` is the digest of the
+    file's content: two files of one name are two sources.
+    """
+
+    file_name: str | None = None
+    file_sha256: str | None = None
+    status: SimStatus | None = None
+    fleet: str | None = None
+    account_sid: str | None = None
+    rollback_of: str | None = None
+
+    @model_validator(mode="after")
+    def _check_one_source(self) -> CampaignSource:
+        filtered = self.status is not None or self.fleet is not None or self.account_sid is not None
+        given = [self.file_name is not None, filtered, self.rollback_of is not None]
+        if not any(given):
+            raise ValueError("a campaign needs a file or a filter (status and/or fleet)")
+        if sum(given) > 1:
+            raise ValueError(
+                "a campaign reads either a file, a filter or an earlier migration, not several"
+            )
+        return self
+
+
+class MigrationSpec(BaseModel):
+    """What an account migration does besides moving: Fleets, statuses and the private beta.
+
+    `fleet_map` maps a Fleet of the SIMs' accounts (SID or unique name) to a Fleet of the
+    destination (SID or unique name, or `NO_FLEET` for none); `default_fleet` or `no_fleet`
+    takes the Fleets the map does not name. `deactivate_first` deactivates `ready` and `active`
+    SIMs so that they can move, and `reactivate` brings them back `active` afterwards.
+    """
+
+    to_account: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    fleet_map: dict[str, str] = Field(default_factory=dict)
+    default_fleet: str | None = Field(default=None, min_length=1)
+    no_fleet: bool = False
+    allow_inactive_move: bool = False
+    deactivate_first: bool = False
+    reactivate: bool = False
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> MigrationSpec:
+        if self.default_fleet is not None and self.no_fleet:
+            raise ValueError("a migration takes either a default Fleet or no Fleet, not both")
+        if self.reactivate and not self.deactivate_first:
+            raise ValueError("reactivate applies to the SIMs deactivate_first deactivated")
+        return self
+
+
+class CampaignSpec(BaseModel):
+    """Everything a campaign needs to know, fixed when it starts."""
+
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    action: CampaignAction
+    source: CampaignSource
+    fleet: str | None = None
+    rate: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=200, ge=1)
+    max_failures: int | None = Field(default=None, ge=0)
+    max_failure_ratio: float | None = Field(default=None, ge=0, le=1)
+    canary: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    batches_per_run: int = Field(default=200, ge=1)
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+    migration: MigrationSpec | None = None
+    compensate: bool = True
+    """Put back what a SIM's failed multi-step path changed (a deactivated SIM reactivated)."""
+    min_ended_for_ratio: int = Field(default=100, ge=1)
+    """A `max_failure_ratio` is judged once this many SIMs ended (AWS IoT Jobs'
+    `minNumberOfExecutedThings`), or every SIM did, so that the first failure of a campaign is
+    not 100%."""
+
+    @model_validator(mode="after")
+    def _check_migration(self) -> CampaignSpec:
+        if (self.action is CampaignAction.MOVE) != (self.migration is not None):
+            raise ValueError("a move campaign needs a migration, and only a move has one")
+        if (self.action is CampaignAction.ROLLBACK) != (self.source.rollback_of is not None):
+            raise ValueError("a rollback reads an earlier migration, and only a rollback does")
+        return self

@@ -1,0 +1,472 @@
+"""What preparing a campaign keeps in its database: rows as imported, the account snapshot,
+the verdicts, and how far preparation got (it resumes from there after a crash).
+
+The snapshot (`sims`, `names`) is deleted once the campaign is prepared, and its pages given
+back: afterwards the store holds the user's own references and the SIMs they name, not the
+whole account.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from typing import NamedTuple
+
+from simops.campaigns.rows import PrepareResult
+from simops.campaigns.rules import (
+    ALREADY_CONVERGED,
+    Claims,
+    Failure,
+    FleetRef,
+    ResolvedRow,
+    RestoreTarget,
+    RowVerdict,
+)
+from simops.campaigns.sources import ReferenceKind, SourceRow
+from simops.campaigns.store.database import (
+    VALIDATION_INDEXES,
+    CampaignDatabase,
+    SnapshotColumns,
+    placeholders,
+    snapshot_columns,
+    snapshot_of,
+)
+from simops.core.codes import RuleCode
+from simops.core.sim import NO_FLEET, DesiredState, SimStatus
+from simops.supersim.resources import Fleet, Sim
+
+PLAN_CHUNK = 2000
+
+PLAN_ROWS = """
+SELECT r.row_no, r.line_no, r.reference, r.sim_sid, p.change, r.invalid_code, r.invalid_reason
+FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id
+WHERE r.row_no > ? ORDER BY r.row_no LIMIT ?
+"""
+
+
+class PlanRow(NamedTuple):
+    """A prepared row as the dry run shows it: its planned change, or why it is invalid."""
+
+    row_no: int
+    line_no: int | None
+    reference: str
+    sim_sid: str | None
+    change: str | None
+    invalid_code: int | None
+    invalid_reason: str | None
+
+
+RESOLVE_ROWS = """
+SELECT r.row_no, r.kind, r.fleet, r.unique_name,
+       s.sid, s.status, s.fleet_sid, s.account_sid, s.unique_name,
+       r.target_account, r.target_status, r.target_fleet, r.note
+FROM rows r LEFT JOIN sims s ON s.sid = CASE r.kind
+    WHEN 'sid' THEN r.reference
+    WHEN 'iccid' THEN (SELECT i.sid FROM sims i WHERE i.iccid = r.reference)
+    ELSE COALESCE(
+        (SELECT n.sim_sid FROM names n WHERE n.name = r.reference),
+        (SELECT CASE WHEN COUNT(*) = 1 THEN MIN(u.sid) END
+         FROM sims u WHERE u.unique_name = r.reference))
+    END
+WHERE r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL
+ORDER BY r.row_no
+"""
+"""Each well-formed row of a range with the snapshot SIM its reference names (or nulls)."""
+
+
+RestoreRow = tuple[SourceRow, RestoreTarget | None, str | None]
+"""A rollback's row: the SIM, where it goes back to (`None`: nowhere), and its note."""
+
+
+def _restore_target(
+    account_sid: str | None, status: str | None, fleet: str | None
+) -> RestoreTarget | None:
+    if account_sid is None or status is None:
+        return None
+    return RestoreTarget(account_sid, SimStatus(status), fleet or None)
+
+
+def _plan_text(
+    desired: DesiredState, from_statuses: tuple[SimStatus, ...] | None, change: str
+) -> tuple[str, str, str]:
+    """A plan as the `plans` table stores it."""
+    statuses = json.dumps([status.value for status in from_statuses or ()])
+    return desired.model_dump_json(), statuses, change
+
+
+class PrepareStage(StrEnum):
+    """How far preparation got."""
+
+    NEW = "new"
+    IMPORTED = "imported"
+    SNAPSHOT = "snapshot"
+    PREPARED = "prepared"
+
+
+class PreparationStore:
+    """The preparation's tables of one campaign database."""
+
+    def __init__(self, database: CampaignDatabase) -> None:
+        self._db = database
+        self._plan_ids: dict[tuple[str, str, str], int] = {}
+
+    def stage(self) -> PrepareStage:
+        """How far preparation got."""
+        return PrepareStage(self._db.meta("stage") or PrepareStage.NEW.value)
+
+    def set_stage(self, stage: PrepareStage) -> None:
+        """Record that preparation got to `stage`."""
+        with self._db.write() as db:
+            self._db.set_meta(db, "stage", stage.value)
+
+    def row_count(self) -> int:
+        """How many rows are imported."""
+        # Rows are numbered 1..N without gaps, so the largest number is the count (and O(1)).
+        row = self._db.execute("SELECT MAX(row_no) FROM rows").fetchone()
+        return int(row[0] or 0)
+
+    # Rows
+
+    def reset(self) -> None:
+        """Forget every imported row, plan and the snapshot, to import again from the start."""
+        with self._db.write() as db:
+            for table in ("rows", "plans", "sims", "names", "fleets"):
+                db.execute(f"DELETE FROM {table}")
+            for statement in filter(str.strip, VALIDATION_INDEXES.split(";")):
+                db.execute(statement)
+            self._db.set_meta(db, "stage", PrepareStage.NEW.value)
+            self._db.set_meta(db, "validated_through", "0")
+        self._plan_ids.clear()
+
+    def add_rows(self, rows: Sequence[SourceRow], sims: Sequence[Sim] = ()) -> None:
+        """Import rows (a malformed one is invalid at once) and, for a filter, their SIMs."""
+        with self._db.write() as db:
+            db.executemany(
+                "INSERT INTO rows (row_no, line_no, reference, kind, fleet, unique_name, "
+                "invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        row.row_no,
+                        row.line_no,
+                        row.reference,
+                        row.kind.value if row.kind is not None and row.problem is None else None,
+                        row.fleet,
+                        row.unique_name,
+                        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
+                        row.problem,
+                    )
+                    for row in rows
+                ],
+            )
+            self._insert_sims(db, sims)
+
+    def add_restore_rows(self, rows: Sequence[RestoreRow]) -> None:
+        """Import a rollback's rows: each SIM with where it goes back to and its note."""
+        with self._db.write() as db:
+            db.executemany(
+                "INSERT INTO rows (row_no, line_no, reference, kind, target_account, "
+                "target_status, target_fleet, note, invalid_code, invalid_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        row.row_no,
+                        row.line_no,
+                        row.reference,
+                        row.kind.value if row.kind is not None and row.problem is None else None,
+                        target.account_sid if target is not None else None,
+                        target.status.value if target is not None else None,
+                        (target.fleet_sid or NO_FLEET) if target is not None else None,
+                        note,
+                        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
+                        row.problem,
+                    )
+                    for row, target, note in rows
+                ],
+            )
+
+    # The snapshot
+
+    @staticmethod
+    def _insert_sims(db: sqlite3.Connection, sims: Sequence[Sim]) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO sims (sid, iccid, unique_name, status, fleet_sid, "
+            "account_sid) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sim.sid,
+                    sim.iccid,
+                    sim.unique_name or None,
+                    sim.status.value,
+                    sim.fleet_sid,
+                    sim.account_sid,
+                )
+                for sim in sims
+            ],
+        )
+
+    def add_sims(self, sims: Sequence[Sim]) -> None:
+        """Add SIMs to the snapshot (replacing any with the same SID)."""
+        with self._db.write() as db:
+            self._insert_sims(db, sims)
+
+    def clear_snapshot(self) -> None:
+        """Forget the SIMs and names of the snapshot (before taking it again)."""
+        with self._db.write() as db:
+            db.execute("DELETE FROM sims")
+            db.execute("DELETE FROM names")
+
+    def set_fleets(self, fleets: Sequence[Fleet]) -> None:
+        """Replace the Fleets the credentials list."""
+        with self._db.write() as db:
+            db.execute("DELETE FROM fleets")
+            db.executemany(
+                "INSERT INTO fleets (sid, unique_name, account_sid) VALUES (?, ?, ?)",
+                [(fleet.sid, fleet.unique_name, fleet.account_sid) for fleet in fleets],
+            )
+
+    def accounts(self) -> list[str]:
+        """The accounts of the snapshot's SIMs and of the rows' targets (a rollback's)."""
+        cursor = self._db.execute(
+            "SELECT account_sid FROM sims UNION "
+            "SELECT target_account FROM rows WHERE target_account IS NOT NULL"
+        )
+        return [account for (account,) in cursor]
+
+    def set_account_check(
+        self, listed: Sequence[str], notes: Sequence[str], problem: Failure | None
+    ) -> None:
+        """Record what the snapshot found about the accounts: whose Fleets it listed, notes,
+        and a problem that makes every row invalid (a destination no credentials act for)."""
+        with self._db.write() as db:
+            self._db.set_meta(db, "listed_accounts", json.dumps(sorted(listed)))
+            self._db.set_meta(db, "notes", json.dumps(list(notes)))
+            self._db.set_meta(db, "problem", json.dumps(problem))
+
+    def listed_accounts(self) -> list[str]:
+        """The accounts whose Fleets the snapshot listed (even those that have none)."""
+        text = self._db.meta("listed_accounts")
+        return [str(account) for account in json.loads(text)] if text else []
+
+    def notes(self) -> list[str]:
+        """The notes the snapshot recorded about the accounts."""
+        text = self._db.meta("notes")
+        return [str(note) for note in json.loads(text)] if text else []
+
+    def problem(self) -> Failure | None:
+        """The problem that makes every row invalid, if the snapshot found one."""
+        text = self._db.meta("problem")
+        found = json.loads(text) if text else None
+        return (int(found[0]), str(found[1])) if found else None
+
+    def fleets(self) -> list[FleetRef]:
+        """The Fleets the credentials listed when the snapshot was taken."""
+        cursor = self._db.execute("SELECT sid, unique_name, account_sid FROM fleets")
+        return [FleetRef(*row) for row in cursor]
+
+    def lookup_count(self) -> int:
+        """How many requests looking up each row's SIM (and new unique name) would take."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM (SELECT DISTINCT kind, reference FROM rows "
+            "WHERE kind IS NOT NULL)) + (SELECT COUNT(DISTINCT unique_name) FROM rows "
+            "WHERE kind IS NOT NULL)"
+        ).fetchone()
+        return int(row[0])
+
+    def references(self, kind: ReferenceKind) -> list[str]:
+        """The distinct well-formed references of one kind."""
+        cursor = self._db.execute(
+            "SELECT DISTINCT reference FROM rows WHERE kind = ?", (kind.value,)
+        )
+        return [reference for (reference,) in cursor]
+
+    def new_unique_names(self) -> list[str]:
+        """The distinct new unique names well-formed rows ask for."""
+        cursor = self._db.execute(
+            "SELECT DISTINCT unique_name FROM rows WHERE unique_name IS NOT NULL "
+            "AND kind IS NOT NULL"
+        )
+        return [name for (name,) in cursor]
+
+    def ambiguous_names(self) -> list[str]:
+        """Unique names rows refer to that several SIMs of the snapshot have (several accounts)."""
+        cursor = self._db.execute(
+            "SELECT r.reference FROM rows r JOIN sims s ON s.unique_name = r.reference "
+            "WHERE r.kind = ? GROUP BY r.reference HAVING COUNT(DISTINCT s.sid) > 1",
+            (ReferenceKind.UNIQUE_NAME.value,),
+        )
+        return [name for (name,) in cursor]
+
+    def record_names(self, resolved: Sequence[tuple[str, str | None]]) -> None:
+        """Record which SIM the API resolves a unique name to (`None`: no SIM)."""
+        with self._db.write() as db:
+            db.executemany("INSERT OR REPLACE INTO names (name, sim_sid) VALUES (?, ?)", resolved)
+
+    # Validation
+
+    def validated_through(self) -> int:
+        """The last row validated so far (rows are validated in order)."""
+        return int(self._db.meta("validated_through") or 0)
+
+    def resolved_rows(self, first_row: int, count: int) -> list[ResolvedRow]:
+        """The well-formed rows of a range, each with the snapshot SIM it names (or `None`)."""
+        records = self._db.execute(RESOLVE_ROWS, (first_row, first_row + count - 1))
+        resolved: list[ResolvedRow] = []
+        for row_no, kind, fleet, unique_name, sid, *columns in records:
+            sim_columns: SnapshotColumns = (columns[0], columns[1], columns[2], columns[3])
+            resolved.append(
+                ResolvedRow(
+                    row_no=row_no,
+                    kind=ReferenceKind(kind),
+                    fleet=fleet,
+                    unique_name=unique_name,
+                    sim=snapshot_of(sid, sim_columns),
+                    target=_restore_target(columns[4], columns[5], columns[6]),
+                    note=columns[7],
+                )
+            )
+        return resolved
+
+    def claims_before(self, rows: Sequence[ResolvedRow], first_row: int) -> Claims:
+        """What rows before `first_row` took of what `rows` ask for, and who holds the names."""
+        claims = Claims()
+        sids = list({row.sim.sid for row in rows if row.sim is not None})
+        if sids:
+            cursor = self._db.execute(
+                "SELECT sim_sid, MIN(row_no) FROM rows "
+                f"WHERE sim_sid IN ({placeholders(len(sids))}) AND row_no < ? GROUP BY sim_sid",
+                [*sids, first_row],
+            )
+            claims.sims.update({sid: row_no for sid, row_no in cursor})
+        names = list({row.unique_name for row in rows if row.unique_name is not None})
+        if names:
+            marks = placeholders(len(names))
+            cursor = self._db.execute(
+                "SELECT unique_name, before_account, MIN(row_no) FROM rows "
+                f"WHERE unique_name IN ({marks}) AND row_no < ? AND plan_id IS NOT NULL "
+                "GROUP BY 1, 2",
+                [*names, first_row],
+            )
+            claims.names.update({(account, name): row_no for name, account, row_no in cursor})
+            cursor = self._db.execute(
+                f"SELECT unique_name, account_sid, sid FROM sims WHERE unique_name IN ({marks})",
+                names,
+            )
+            claims.holders.update({(account, name): sid for name, account, sid in cursor})
+        return claims
+
+    def _plan_id(self, db: sqlite3.Connection, plan: tuple[str, str, str]) -> int:
+        known = self._plan_ids.get(plan)
+        if known is None:
+            db.execute(
+                "INSERT OR IGNORE INTO plans (desired, from_statuses, change) VALUES (?, ?, ?)",
+                plan,
+            )
+            known = int(
+                db.execute(
+                    "SELECT plan_id FROM plans WHERE desired = ? AND from_statuses = ? "
+                    "AND change = ?",
+                    plan,
+                ).fetchone()[0]
+            )
+            self._plan_ids[plan] = known
+        return known
+
+    def save_verdicts(self, verdicts: Sequence[RowVerdict], through: int) -> None:
+        """Store the verdicts of a range of rows, and that rows up to `through` are validated."""
+        plan_ids: dict[tuple[DesiredState, tuple[SimStatus, ...] | None, str], int] = {}
+        try:
+            with self._db.write() as db:
+                updates = []
+                for verdict in verdicts:
+                    plan_id: int | None = None
+                    if verdict.desired is not None and verdict.change is not None:
+                        key = (verdict.desired, verdict.from_statuses, verdict.change)
+                        plan_id = plan_ids.get(key)
+                        if plan_id is None:
+                            plan_id = plan_ids[key] = self._plan_id(db, _plan_text(*key))
+                    updates.append(
+                        (
+                            verdict.sim_sid,
+                            *snapshot_columns(verdict.before),
+                            plan_id,
+                            verdict.invalid_code,
+                            verdict.invalid_reason,
+                            verdict.note,
+                            verdict.row_no,
+                        )
+                    )
+                db.executemany(
+                    "UPDATE rows SET sim_sid = ?, before_status = ?, before_fleet = ?, "
+                    "before_account = ?, before_name = ?, plan_id = ?, invalid_code = ?, "
+                    "invalid_reason = ?, note = ? WHERE row_no = ?",
+                    updates,
+                )
+                self._db.set_meta(db, "validated_through", str(through))
+        except BaseException:
+            # Plans created in the rolled-back transaction do not exist.
+            self._plan_ids.clear()
+            raise
+
+    # The result
+
+    def summarize(self) -> PrepareResult:
+        """The counts of the prepared rows (valid, invalid, per planned change, per code)."""
+        changes: dict[str, int] = {}
+        already_converged = 0
+        for change, count in self._db.execute(
+            "SELECT p.change, COUNT(*) FROM rows r JOIN plans p ON p.plan_id = r.plan_id "
+            "WHERE r.invalid_reason IS NULL GROUP BY p.change"
+        ):
+            if change == ALREADY_CONVERGED:
+                already_converged = count
+            else:
+                changes[change] = count
+        by_code = {
+            str(code): count
+            for code, count in self._db.execute(
+                "SELECT invalid_code, COUNT(*) FROM rows WHERE invalid_reason IS NOT NULL "
+                "GROUP BY invalid_code"
+            )
+        }
+        invalid = sum(by_code.values())
+        rows = self.row_count()
+        return PrepareResult(
+            rows=rows,
+            valid=rows - invalid,
+            invalid=invalid,
+            already_converged=already_converged,
+            planned_changes=changes,
+            invalid_by_code=by_code,
+        )
+
+    def finish(self, result: PrepareResult) -> None:
+        """Record the result, mark the campaign prepared, and drop the snapshot."""
+        # Deleted SIMs are overwritten, not only unlinked: the account's ICCIDs must not
+        # linger in the file.
+        self._db.execute("PRAGMA secure_delete=ON")
+        with self._db.write() as db:
+            db.execute("DELETE FROM sims")
+            db.execute("DELETE FROM names")
+            db.execute("DROP INDEX IF EXISTS rows_by_sim")
+            db.execute("DROP INDEX IF EXISTS rows_by_new_name")
+            self._db.set_meta(db, "prepare_result", result.model_dump_json())
+            self._db.set_meta(db, "stage", PrepareStage.PREPARED.value)
+        self._db.shrink()
+
+    def result(self) -> PrepareResult | None:
+        """The result preparation recorded when it finished, if it has."""
+        text = self._db.meta("prepare_result")
+        return PrepareResult.model_validate_json(text) if text is not None else None
+
+    def plan_rows(self) -> Iterator[PlanRow]:
+        """Every row with its planned change or why it is invalid, in row order, read in chunks
+        (a million rows never sit in memory at once)."""
+        last = 0
+        while True:
+            chunk = self._db.execute(PLAN_ROWS, (last, PLAN_CHUNK)).fetchall()
+            if not chunk:
+                return
+            yield from map(PlanRow._make, chunk)
+            last = chunk[-1][0]

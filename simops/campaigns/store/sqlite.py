@@ -1,0 +1,625 @@
+"""The campaign store: per campaign, a directory with the copied source file and one SQLite
+database (`campaign_db.py`) holding the spec, every input row as prepared, and every row's
+outcome. The campaign workflow's activities record outcomes here; the CLI reads counts and the
+report from here, from any process.
+
+A row's outcome is the recorded one; without one, `invalid` when preparation found the row
+invalid, else `pending`. So counts add up to the rows at every moment, and the report accounts
+for every input row exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from simops.campaigns.controls import failure_threshold_reason
+from simops.campaigns.rows import (
+    PENDING,
+    BillingPeriodReading,
+    PlannedRow,
+    ReportRow,
+    RowOutcome,
+    TrackedSim,
+)
+from simops.campaigns.sources import FileSourceError
+from simops.campaigns.spec import CampaignSpec
+from simops.campaigns.store.database import (
+    CampaignDatabase,
+    placeholders,
+    snapshot_columns,
+    snapshot_of,
+)
+from simops.campaigns.store.preparation import PreparationStore, PrepareStage
+from simops.core.sim import DesiredState, OutcomeKind, SimStatus
+from simops.observability import metrics
+
+DATABASE_NAME = "campaign.sqlite"
+SOURCE_DIR = "source"
+WRITE_CHUNK = 5000
+"""Rows per write transaction: long enough to be fast, short enough not to starve readers."""
+READ_CHUNK = 2000
+
+REPORT_SELECT = """
+SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_reason,
+       r.before_status, r.before_fleet, r.before_account, r.before_name,
+       o.outcome, o.sim_sid, o.code, o.message,
+       o.before_status, o.before_fleet, o.before_account, o.before_name,
+       o.after_status, o.after_fleet, o.after_account, o.after_name,
+       o.attempts, o.started_at, o.finished_at,
+       o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds
+FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
+LEFT JOIN billing_periods b ON b.row_no = r.row_no
+"""
+REPORT_ROWS = REPORT_SELECT + "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
+
+FAILURE_GROUPS = """
+SELECT outcome, code, message, count, row_no FROM (
+    SELECT outcome, code, message, row_no, COUNT(*) OVER kind AS count,
+           ROW_NUMBER() OVER (kind ORDER BY row_no) AS rank
+    FROM (
+        SELECT row_no, outcome, code, message FROM outcomes
+        WHERE outcome IN ('failed', 'invalid')
+        UNION ALL
+        SELECT row_no, 'invalid', invalid_code, invalid_reason FROM rows r
+        WHERE invalid_reason IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)
+    )
+    WINDOW kind AS (PARTITION BY outcome, code, message)
+) WHERE rank <= ? ORDER BY count DESC, outcome, code, message, row_no
+"""
+"""Failed and invalid rows grouped by outcome, error code and message: each group's size and
+its first rows."""
+
+ROW_OUTCOME = (
+    "COALESCE(o.outcome, CASE WHEN r.invalid_reason IS NOT NULL THEN 'invalid' ELSE 'pending' END)"
+)
+
+UPSERT_OUTCOME = """
+INSERT INTO outcomes (row_no, sim_sid, outcome, code, message,
+    before_status, before_fleet, before_account, before_name,
+    after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at,
+    warning, writes, restored, out_of_service_seconds)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (row_no) DO UPDATE SET
+    sim_sid = excluded.sim_sid, outcome = excluded.outcome, code = excluded.code,
+    message = excluded.message, before_status = excluded.before_status,
+    before_fleet = excluded.before_fleet, before_account = excluded.before_account,
+    before_name = excluded.before_name, after_status = excluded.after_status,
+    after_fleet = excluded.after_fleet, after_account = excluded.after_account,
+    after_name = excluded.after_name, attempts = excluded.attempts,
+    started_at = excluded.started_at, finished_at = excluded.finished_at,
+    warning = excluded.warning, writes = excluded.writes, restored = excluded.restored,
+    out_of_service_seconds = excluded.out_of_service_seconds
+"""
+
+STOP_REASON = "stop_reason"
+"""The `meta` key of why the campaign takes no new first write (stopped or cancelled)."""
+
+ENDED_BY_SIM = ("converged", "already_converged", "failed")
+"""Outcomes of SIMs the campaign ran to an end (a failure ratio's denominator)."""
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Rows that failed (or were invalid) with one error code and message: how many, and the
+    first few."""
+
+    outcome: str
+    code: int | None
+    message: str | None
+    count: int
+    examples: list[ReportRow]
+
+
+@dataclass(frozen=True)
+class ThroughputBucket:
+    """How many SIMs ended (run to an outcome by the campaign) in one interval of time."""
+
+    start: datetime
+    sims: int
+
+
+class CampaignStoreError(Exception):
+    """The campaign store cannot do what was asked; the message says why."""
+
+
+class CampaignExistsError(CampaignStoreError):
+    """A campaign with this id already exists."""
+
+
+class CampaignNotFoundError(CampaignStoreError):
+    """No campaign with this id in the campaign directory."""
+
+
+def _is_safe_id(campaign_id: str) -> bool:
+    """Whether the id names one directory inside the campaign directory, nothing else."""
+    return (
+        bool(campaign_id)
+        and not campaign_id.startswith(".")
+        and "\\" not in campaign_id
+        and Path(campaign_id).name == campaign_id
+    )
+
+
+@dataclass(frozen=True)
+class JournalEntries:
+    """What one group commit of the batch activities records (see `commit_journal`)."""
+
+    tracked: Sequence[TrackedSim] = ()
+    ended: Sequence[RowOutcome] = ()
+    first_writes: Sequence[int] = ()
+    """Rows among `tracked` whose SIM is about to get its first write: refused when stopped."""
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalCommit:
+    """What a group commit found: the first writes refused, and why the campaign is stopped."""
+
+    refused: frozenset[int] = field(default_factory=frozenset)
+    stop_reason: str | None = None
+
+
+def _outcome_columns(outcome: RowOutcome) -> tuple[Any, ...]:
+    return (
+        outcome.row_no,
+        outcome.sim_sid,
+        outcome.outcome.value,
+        outcome.code,
+        outcome.message,
+        *snapshot_columns(outcome.before),
+        *snapshot_columns(outcome.after),
+        outcome.attempts,
+        _iso(outcome.started_at),
+        _iso(outcome.finished_at),
+        outcome.warning,
+        outcome.writes,
+        None if outcome.restored is None else int(outcome.restored),
+        outcome.out_of_service_seconds,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = WRITE_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _copy_source(source_file: Path, target: Path) -> None:
+    target.parent.mkdir()
+    try:
+        shutil.copyfile(source_file, target)
+    except OSError as error:
+        raise FileSourceError(source_file, f"cannot be copied ({error.strerror})") from None
+
+
+class CampaignStore:
+    """One campaign's rows and outcomes, shared by the processes that run and report it.
+
+    One object is used by one thread at a time; open one per process (or per thread).
+    """
+
+    def __init__(self, directory: Path, spec: CampaignSpec, database: CampaignDatabase) -> None:
+        self.directory = directory
+        self.spec = spec
+        self._db = database
+        self.preparation = PreparationStore(database)
+
+    @classmethod
+    def create(cls, directory: Path, spec: CampaignSpec, source_file: Path | None) -> CampaignStore:
+        """Create the store of a new campaign, with a copy of its source file.
+
+        The campaign appears all at once (built aside, then renamed into place), so no process
+        ever opens half a store. `CampaignExistsError` if the id is taken; `SourceError` if
+        the source file cannot be copied.
+        """
+        if (spec.source.file_name is None) != (source_file is None):
+            raise ValueError("a file source needs source_file, and only a file source has one")
+        if not _is_safe_id(spec.campaign_id):
+            raise ValueError(f"campaign id {spec.campaign_id!r} cannot name a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / spec.campaign_id
+        if final.exists():
+            raise CampaignExistsError(f"campaign {spec.campaign_id} exists already")
+        staging = directory / f".{spec.campaign_id}.{uuid.uuid4().hex}.tmp"
+        staging.mkdir()
+        try:
+            if source_file is not None and spec.source.file_name is not None:
+                _copy_source(source_file, staging / SOURCE_DIR / Path(spec.source.file_name).name)
+            database = CampaignDatabase.create(staging / DATABASE_NAME)
+            try:
+                with database.write() as db:
+                    database.set_meta(db, "spec", spec.model_dump_json())
+                    database.set_meta(db, "stage", PrepareStage.NEW.value)
+            finally:
+                database.close()
+            try:
+                staging.rename(final)
+            except OSError:
+                raise CampaignExistsError(f"campaign {spec.campaign_id} exists already") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(directory, spec.campaign_id)
+
+    @classmethod
+    def open(cls, directory: Path, campaign_id: str) -> CampaignStore:
+        """Open an existing campaign's store; `CampaignNotFoundError` if there is none."""
+        path = directory / campaign_id / DATABASE_NAME
+        if not _is_safe_id(campaign_id) or not path.is_file():
+            raise CampaignNotFoundError(f"no campaign {campaign_id} in {directory}")
+        database = CampaignDatabase(path)
+        spec = database.meta("spec")
+        if spec is None:
+            database.close()
+            raise CampaignStoreError(f"campaign {campaign_id}: the store has no spec")
+        return cls(directory / campaign_id, CampaignSpec.model_validate_json(spec), database)
+
+    @staticmethod
+    def list_ids(directory: Path) -> list[str]:
+        """The ids of every campaign in the directory, sorted."""
+        if not directory.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in directory.iterdir()
+            if _is_safe_id(entry.name) and (entry / DATABASE_NAME).is_file()
+        )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def source_path(self) -> Path | None:
+        """The campaign's copy of its source file (`None` for a filter source)."""
+        name = self.spec.source.file_name
+        return self.directory / SOURCE_DIR / Path(name).name if name is not None else None
+
+    def is_prepared(self) -> bool:
+        """Whether every row has been validated and planned."""
+        return self.preparation.stage() is PrepareStage.PREPARED
+
+    def row_count(self) -> int:
+        """How many input rows the campaign has (0 until its rows are imported)."""
+        return self.preparation.row_count()
+
+    def planned_rows(self, first_row: int, count: int) -> list[PlannedRow]:
+        """Rows `first_row`..`first_row + count - 1` in order, invalid ones with their reason."""
+        if not self.is_prepared():
+            raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
+        cursor = self._db.execute(
+            "SELECT r.row_no, r.sim_sid, p.desired, p.from_statuses, r.invalid_code, "
+            "r.invalid_reason, r.note, r.before_status, r.before_fleet, r.before_account, "
+            "r.before_name FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id "
+            "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
+            (first_row, first_row + count - 1),
+        )
+        return [_planned_row(record) for record in cursor]
+
+    def record_outcomes(self, outcomes: Sequence[RowOutcome]) -> None:
+        """Record how rows ended; a row's outcome recorded again replaces the earlier one."""
+        self.record_round(outcomes, ())
+
+    def record_round(self, ended: Sequence[RowOutcome], in_progress: Sequence[TrackedSim]) -> None:
+        """Record one round of a batch: the rows that ended (their outcomes, replacing any
+        recorded before) and what is known of the SIMs still in progress."""
+        self.commit_journal(JournalEntries(tracked=in_progress, ended=ended))
+
+    def commit_journal(self, entries: JournalEntries) -> JournalCommit:
+        """Record, in one transaction, SIMs in progress (a write about to be sent, or what came
+        back), outcomes, and a stop reason; refuse the first writes of `entries.first_writes`
+        (rows) when the campaign is stopped, recorded by this process or another one.
+
+        The stop reason recorded first stays. When outcomes include failures, the failure
+        threshold is judged here, so that every worker's failures count at once.
+        """
+        self._check_rows([*(o.row_no for o in entries.ended), *(s.row_no for s in entries.tracked)])
+        with self._db.write() as db:
+            stop_reason = self._db.meta(STOP_REASON)
+            if stop_reason is None and entries.stop_reason is not None:
+                stop_reason = entries.stop_reason
+                CampaignDatabase.set_meta(db, STOP_REASON, stop_reason)
+            refused = set(entries.first_writes) if stop_reason is not None else set()
+            tracked = [sim for sim in entries.tracked if sim.row_no not in refused]
+            for sims in _chunks(tracked):
+                db.executemany(
+                    "INSERT OR REPLACE INTO in_progress (row_no, tracked) VALUES (?, ?)",
+                    [(sim.row_no, sim.model_dump_json()) for sim in sims],
+                )
+            for chunk in _chunks(entries.ended):
+                db.execute(
+                    f"DELETE FROM in_progress WHERE row_no IN ({placeholders(len(chunk))})",
+                    [outcome.row_no for outcome in chunk],
+                )
+                db.executemany(UPSERT_OUTCOME, [_outcome_columns(outcome) for outcome in chunk])
+            failures = [o for o in entries.ended if o.outcome is OutcomeKind.FAILED]
+            if stop_reason is None and failures:
+                stop_reason = self._judge_failures(db, failures)
+        self._count_ended(Counter(o.outcome.value for o in entries.ended))
+        return JournalCommit(refused=frozenset(refused), stop_reason=stop_reason)
+
+    def _judge_failures(self, db: sqlite3.Connection, failures: Sequence[RowOutcome]) -> str | None:
+        spec = self.spec
+        canary = next((o for o in failures if o.row_no <= spec.canary), None)
+        if canary is not None:
+            reason = (
+                f"canary: the SIM of row {canary.row_no}, one of the first {spec.canary}, "
+                f"failed ({canary.code or 'no code'}: {canary.message}); "
+                "no SIM after the canary was changed"
+            )
+            CampaignDatabase.set_meta(db, STOP_REASON, reason)
+            return reason
+        if spec.max_failures is None and spec.max_failure_ratio is None:
+            return None
+        counts = dict(
+            db.execute(
+                f"SELECT outcome, COUNT(*) FROM outcomes WHERE outcome IN "
+                f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY outcome",
+                ENDED_BY_SIM,
+            ).fetchall()
+        )
+        threshold_reason = failure_threshold_reason(
+            spec,
+            failed=counts.get(OutcomeKind.FAILED.value, 0),
+            ended=sum(counts.values()),
+            total=self.row_count(),
+        )
+        if threshold_reason is not None:
+            CampaignDatabase.set_meta(db, STOP_REASON, threshold_reason)
+        return threshold_reason
+
+    def _check_rows(self, row_nos: Sequence[int]) -> None:
+        rows = self.row_count()
+        stray = [row_no for row_no in row_nos if not 1 <= row_no <= rows]
+        if stray:
+            raise CampaignStoreError(f"no rows {stray[:5]} in campaign {self.spec.campaign_id}")
+
+    def stop_reason(self) -> str | None:
+        """Why the campaign takes no new first write, if it was stopped or cancelled."""
+        return self._db.meta(STOP_REASON)
+
+    def stop(self, reason: str) -> str:
+        """Stop new first writes from now on, in every process; the reason that holds (an
+        earlier one stays)."""
+        return self.commit_journal(JournalEntries(stop_reason=reason)).stop_reason or reason
+
+    def in_progress(
+        self, first_row: int, count: int, sim_sids: Sequence[str] | None = None
+    ) -> list[TrackedSim]:
+        """The SIMs of a range still in progress (without an outcome), as last recorded; only
+        those of `sim_sids` when given."""
+        query = (
+            "SELECT p.tracked FROM in_progress p WHERE p.row_no BETWEEN ? AND ? "
+            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = p.row_no)"
+        )
+        parameters: list[Any] = [first_row, first_row + count - 1]
+        if sim_sids is not None:
+            query += f" AND json_extract(p.tracked, '$.sim_sid') IN ({placeholders(len(sim_sids))})"
+            parameters += sim_sids
+        cursor = self._db.execute(query + " ORDER BY p.row_no", parameters)
+        return [TrackedSim.model_validate_json(tracked) for (tracked,) in cursor]
+
+    def record_billing_period(self, row_no: int, reading: BillingPeriodReading) -> None:
+        """Record the billing period a row's SIM had before it moved (durably, before the move:
+        once moved, its period is no longer visible)."""
+        with self._db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO billing_periods (row_no, start_time, end_time, is_open) "
+                "VALUES (?, ?, ?, ?)",
+                (row_no, _iso(reading.start_time), _iso(reading.end_time), int(reading.is_open)),
+            )
+
+    def billing_periods(self, row_nos: Sequence[int]) -> dict[int, BillingPeriodReading]:
+        """The billing periods recorded for these rows (rows without one are left out)."""
+        readings: dict[int, BillingPeriodReading] = {}
+        for chunk in _chunks(list(row_nos), READ_CHUNK):
+            cursor = self._db.execute(
+                "SELECT row_no, start_time, end_time, is_open FROM billing_periods "
+                f"WHERE row_no IN ({placeholders(len(chunk))})",
+                chunk,
+            )
+            readings.update(
+                {
+                    row_no: BillingPeriodReading(
+                        start_time=_time(start), end_time=_time(end), is_open=bool(is_open)
+                    )
+                    for row_no, start, end, is_open in cursor
+                }
+            )
+        return readings
+
+    def renew_pacing_lease(
+        self, worker_id: str, running: int, *, now: float, lease_seconds: float
+    ) -> int:
+        """Record that `worker_id` runs `running` batch activities now (none: drop its lease);
+        how many run in every process whose lease is younger than `lease_seconds`."""
+        with self._db.write() as db:
+            if running:
+                db.execute(
+                    "INSERT OR REPLACE INTO pacing_leases (worker_id, running, renewed_at) "
+                    "VALUES (?, ?, ?)",
+                    (worker_id, running, now),
+                )
+            else:
+                db.execute("DELETE FROM pacing_leases WHERE worker_id = ?", (worker_id,))
+            (total,) = db.execute(
+                "SELECT COALESCE(SUM(running), 0) FROM pacing_leases WHERE renewed_at > ?",
+                (now - lease_seconds,),
+            ).fetchone()
+        return int(total)
+
+    def finished_rows(self, first_row: int, count: int) -> set[int]:
+        """The rows of a range that have an outcome recorded."""
+        cursor = self._db.execute(
+            "SELECT row_no FROM outcomes WHERE row_no BETWEEN ? AND ?",
+            (first_row, first_row + count - 1),
+        )
+        return {row_no for (row_no,) in cursor}
+
+    def cancel_unfinished(self, reason: str, first_row: int = 1) -> int:
+        """Mark `cancelled` every row from `first_row` without an outcome that is not invalid."""
+        with self._db.write() as db:
+            cursor = db.execute(
+                "INSERT INTO outcomes (row_no, sim_sid, outcome, message, before_status, "
+                "before_fleet, before_account, before_name, attempts, finished_at) "
+                "SELECT r.row_no, r.sim_sid, ?, ?, r.before_status, r.before_fleet, "
+                "r.before_account, r.before_name, 0, ? FROM rows r "
+                "WHERE r.row_no >= ? AND r.invalid_reason IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)",
+                (OutcomeKind.CANCELLED.value, reason, _iso(datetime.now().astimezone()), first_row),
+            )
+        self._count_ended({OutcomeKind.CANCELLED.value: cursor.rowcount})
+        return cursor.rowcount
+
+    def _count_ended(self, counts: Mapping[str, int]) -> None:
+        # Counted once committed, in the process that committed: every way a row ends (a SIM's
+        # round, an invalid row, a failed batch, a cancel) comes through the store.
+        metrics.record_rows_ended(self.spec.campaign_id, self.spec.action.value, counts)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, plus `pending` for those without one; they add up to the rows."""
+        counts = {kind.value: 0 for kind in OutcomeKind}
+        counts[PENDING] = 0
+        cursor = self._db.execute(
+            f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r "
+            "LEFT JOIN outcomes o ON o.row_no = r.row_no GROUP BY 1"
+        )
+        counts.update({outcome: count for outcome, count in cursor})
+        return counts
+
+    def out_of_service_seconds(self) -> list[float]:
+        """How long each SIM the campaign deactivated stayed out of service, shortest first."""
+        cursor = self._db.execute(
+            "SELECT out_of_service_seconds FROM outcomes "
+            "WHERE out_of_service_seconds IS NOT NULL ORDER BY 1"
+        )
+        return [seconds for (seconds,) in cursor]
+
+    def failure_groups(self, most: int = 20, examples: int = 3) -> list[FailureGroup]:
+        """Failed and invalid rows grouped by outcome, error code and message, largest group
+        first: at most `most` groups, each with its count and its first `examples` rows as the
+        report has them."""
+        groups: dict[tuple[str, int | None, str | None], tuple[int, list[int]]] = {}
+        for outcome, code, message, count, row_no in self._db.execute(FAILURE_GROUPS, (examples,)):
+            key = (outcome, code, message)
+            if key not in groups and len(groups) == most:
+                break
+            groups.setdefault(key, (count, []))[1].append(row_no)
+        wanted = [row_no for _, row_nos in groups.values() for row_no in row_nos]
+        cursor = self._db.execute(
+            REPORT_SELECT + f"WHERE r.row_no IN ({placeholders(len(wanted))})", wanted
+        )
+        rows = {row.row_no: row for row in map(_report_row, cursor)}
+        return [
+            FailureGroup(*key, count, [rows[row_no] for row_no in row_nos])
+            for key, (count, row_nos) in groups.items()
+        ]
+
+    def throughput(self, bucket_seconds: int) -> list[ThroughputBucket]:
+        """SIMs the campaign ran to an end (converged, already converged or failed) per
+        interval of `bucket_seconds`, by when each ended, oldest first; intervals where none
+        ended are left out. Cancelled and invalid rows are not counted: nothing ran them."""
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        cursor = self._db.execute(
+            "SELECT CAST(strftime('%s', finished_at) AS INTEGER) / ? AS bucket, COUNT(*) "
+            f"FROM outcomes WHERE finished_at IS NOT NULL AND outcome IN "
+            f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY bucket ORDER BY bucket",
+            (bucket_seconds, *ENDED_BY_SIM),
+        )
+        return [
+            ThroughputBucket(datetime.fromtimestamp(bucket * bucket_seconds, UTC), sims)
+            for bucket, sims in cursor
+        ]
+
+    def report_rows(self) -> Iterator[ReportRow]:
+        """Every input row exactly once, in row order, read a chunk at a time."""
+        total = self.row_count()
+        for first in range(1, total + 1, READ_CHUNK):
+            chunk = self._db.execute(REPORT_ROWS, (first, first + READ_CHUNK - 1)).fetchall()
+            yield from (_report_row(record) for record in chunk)
+
+
+def _planned_row(record: Iterable[Any]) -> PlannedRow:
+    row_no, sim_sid, desired, from_statuses, code, reason, note, *before = record
+    return PlannedRow(
+        row_no=row_no,
+        sim_sid=sim_sid,
+        desired=DesiredState.model_validate_json(desired) if desired else None,
+        from_statuses=(
+            [SimStatus(status) for status in json.loads(from_statuses)] if from_statuses else None
+        ),
+        before=snapshot_of(sim_sid, (before[0], before[1], before[2], before[3])),
+        invalid_code=code,
+        invalid_reason=reason,
+        note=note,
+    )
+
+
+def _report_row(record: Sequence[Any]) -> ReportRow:
+    row_no, line_no, reference, sim_sid, invalid_code, invalid_reason = record[:6]
+    prepared_before = record[6:10]
+    outcome, outcome_sid, code, message = record[10:14]
+    before, after = record[14:18], record[18:22]
+    attempts, started_at, finished_at = record[22:25]
+    warning, period_start, period_end = record[25:28]
+    writes, restored, out_of_service = record[28:31]
+    if outcome is None:
+        invalid = invalid_reason is not None
+        outcome = OutcomeKind.INVALID.value if invalid else PENDING
+        code, message = (invalid_code, invalid_reason) if invalid else (None, None)
+    if before[0] is None:
+        before = prepared_before
+    return ReportRow(
+        row_no=row_no,
+        line_no=line_no,
+        reference=reference,
+        sim_sid=outcome_sid or sim_sid,
+        outcome=outcome,
+        code=code,
+        message=message,
+        before_status=before[0],
+        before_fleet=before[1],
+        after_status=after[0],
+        after_fleet=after[1],
+        attempts=attempts or 0,
+        started_at=_time(started_at),
+        finished_at=_time(finished_at),
+        before_account=before[2],
+        after_account=after[2],
+        billing_period_start=_time(period_start),
+        billing_period_end=_time(period_end),
+        warning=warning,
+        writes=writes or 0,
+        restored=None if restored is None else bool(restored),
+        out_of_service_seconds=out_of_service,
+    )

@@ -1,0 +1,178 @@
+"""`simops campaign …`: start, watch, steer and report bulk changes.
+
+What `simops migrate` shares with it (status, signals, list, report, dry run, start) is in
+`simops.cli.campaign_commands`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSource, CampaignSpec
+from simops.cli.campaign_commands import (
+    CanaryOption,
+    CommandGroup,
+    ConcurrencyOption,
+    MaxFailuresOption,
+    MinEndedOption,
+    PlanOutput,
+    PlanOutputOption,
+    RateOption,
+    ShowAllOption,
+    WatchOption,
+    add_control_commands,
+    checked_spec,
+    default_campaign_id,
+    parse_max_failures,
+    print_plan,
+    start_and_watch,
+)
+from simops.cli.support import ExitCode, fail, load_settings, run_command
+from simops.core.sim import SimStatus
+
+GROUP = CommandGroup(noun="campaign", command="simops campaign")
+
+campaign_app = typer.Typer(
+    help="Bulk changes: converge thousands of SIMs with pacing, controls and a report.",
+    no_args_is_help=True,
+)
+TARGET_FLEET_ACTIONS = (CampaignAction.ACTIVATE, CampaignAction.READY, CampaignAction.SET_FLEET)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `simops campaign` to the command."""
+    app.add_typer(campaign_app, name="campaign")
+
+
+def build_spec(
+    *,
+    campaign_id: str,
+    action: CampaignAction,
+    from_file: Path | None,
+    status: SimStatus | None,
+    fleet: str | None,
+    filter_fleet: str | None,
+    rate: float | None,
+    concurrency: int,
+    max_failures: str | None,
+    canary: int,
+    min_ended: int = 100,
+) -> CampaignSpec:
+    """The campaign's spec from the command line, or a one-line error (exit 2)."""
+    if action in MIGRATION_ACTIONS:
+        fail(
+            f"--action {action.value}: account migrations are `simops migrate`", ExitCode.BAD_INPUT
+        )
+    if from_file is not None:
+        if status is not None or filter_fleet is not None:
+            fail(
+                "--from-file cannot be combined with --status or --filter-fleet",
+                ExitCode.BAD_INPUT,
+            )
+        if not from_file.is_file():
+            fail(f"{from_file}: no such file", ExitCode.BAD_INPUT)
+        # With a file, --fleet is the Fleet to assign (a row's fleet column wins): it is never
+        # a filter, the file says which SIMs.
+        target_fleet = fleet
+    elif action in TARGET_FLEET_ACTIONS:
+        target_fleet = fleet
+        if action == CampaignAction.SET_FLEET and fleet is None:
+            fail("--action set-fleet needs --fleet (the Fleet to assign)", ExitCode.BAD_INPUT)
+    else:
+        # An action that assigns no Fleet reads --fleet as a filter, like --filter-fleet.
+        target_fleet = None
+        filter_fleet = filter_fleet or fleet
+    if from_file is None and status is None and filter_fleet is None:
+        fail(
+            "give either --from-file FILE or a filter (--status, --filter-fleet)",
+            ExitCode.BAD_INPUT,
+        )
+    most, ratio = parse_max_failures(max_failures)
+    return checked_spec(
+        GROUP,
+        lambda: CampaignSpec(
+            campaign_id=campaign_id,
+            action=action,
+            source=CampaignSource(
+                file_name=from_file.name if from_file is not None else None,
+                status=status if from_file is None else None,
+                fleet=filter_fleet if from_file is None else None,
+            ),
+            fleet=target_fleet,
+            rate=rate,
+            concurrency=concurrency,
+            max_failures=most,
+            max_failure_ratio=ratio,
+            min_ended_for_ratio=min_ended,
+            canary=canary,
+        ),
+    )
+
+
+@campaign_app.command()
+def start(
+    action: Annotated[CampaignAction, typer.Option(help="What to do to every SIM.")],
+    from_file: Annotated[
+        Path | None, typer.Option(help="CSV with a header, or one SIM per line.")
+    ] = None,
+    status: Annotated[
+        SimStatus | None, typer.Option(help="Filter: every SIM with this status.")
+    ] = None,
+    fleet: Annotated[
+        str | None,
+        typer.Option(
+            help="Fleet to assign: with --from-file for every action (a row's fleet column "
+            "wins), with a filter for activate, ready and set-fleet; otherwise a filter."
+        ),
+    ] = None,
+    filter_fleet: Annotated[
+        str | None, typer.Option(help="Filter: SIMs of this Fleet (any action).")
+    ] = None,
+    rate: RateOption = None,
+    concurrency: ConcurrencyOption = 200,
+    max_failures: MaxFailuresOption = None,
+    min_ended: MinEndedOption = 100,
+    canary: CanaryOption = 0,
+    campaign_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Campaign ID; an ID in use attaches with the same spec, is refused with another.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Check every row, print the plan, write nothing.")
+    ] = False,
+    watch: WatchOption = False,
+    show_all: ShowAllOption = False,
+    output: PlanOutputOption = PlanOutput.TEXT,
+) -> None:
+    """Start a campaign over a file of SIMs or an API filter."""
+    settings = load_settings()
+    spec = build_spec(
+        campaign_id=campaign_id or default_campaign_id(action.value),
+        action=action,
+        from_file=from_file,
+        status=status,
+        fleet=fleet,
+        filter_fleet=filter_fleet,
+        rate=rate,
+        concurrency=concurrency,
+        max_failures=max_failures,
+        canary=canary,
+        min_ended=min_ended,
+    )
+    if dry_run:
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
+    raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
+
+
+add_control_commands(
+    campaign_app,
+    GROUP,
+    report_help="One row per input row, exactly once: outcome, code, before and after, "
+    "attempts, times.",
+)

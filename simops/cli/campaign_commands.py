@@ -1,0 +1,552 @@
+"""What `simops campaign` and `simops migrate` share: dry run, start, watch, status, signals,
+list and report of a campaign (a migration is a campaign, under the same workflow ID).
+
+Each function takes the `CommandGroup` it serves, which names the campaigns in messages and
+says which ones `list` shows; the commands themselves stay in each group's module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from simops.campaigns.preparer import prepare_for_dry_run
+from simops.campaigns.reports import (
+    describe_out_of_service,
+    out_of_service_summary,
+    plan_row_line,
+    render_plan,
+    summarize,
+    write_plan_csv,
+    write_report,
+)
+from simops.campaigns.rows import PENDING
+from simops.campaigns.sources import CampaignFile, FileSourceError, SourceError
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec
+from simops.campaigns.store.sqlite import CampaignNotFoundError, CampaignStore, CampaignStoreError
+from simops.cli.support import (
+    ExitCode,
+    OutputFormat,
+    connect_temporal,
+    fail,
+    load_settings,
+    run_command,
+)
+from simops.core.sim import OutcomeKind
+from simops.messages import CampaignProgress
+from simops.runtime.settings import SimopsSettings
+from simops.starters import (
+    CampaignAlreadyStartedError,
+    CampaignHandle,
+    CampaignSpecConflictError,
+    campaign_status,
+    start_campaign,
+)
+from simops.supersim.client import SuperSimClient
+from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+
+WATCH_INTERVAL_SECONDS = 1.0
+CAMPAIGN_PREFIX = campaign_workflow_id("")
+
+RateOption = Annotated[
+    float | None,
+    typer.Option(help="At most this many requests/s for the whole campaign, across every worker."),
+]
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(help="Requests in flight at once for the whole campaign, across every worker."),
+]
+MaxFailuresOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Stop new writes after N failures, or once P% of the SIMs that ended failed "
+        "(judged after --min-ended SIMs ended, or P% of all rows failed)."
+    ),
+]
+MinEndedOption = Annotated[
+    int,
+    typer.Option(min=1, help="SIMs that must end before a --max-failures P% is judged."),
+]
+CanaryOption = Annotated[
+    int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
+]
+WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
+ShowAllOption = Annotated[
+    bool, typer.Option("--show-all", help="With --dry-run: after the summary, every row's plan.")
+]
+
+
+class PlanOutput(StrEnum):
+    """How the dry run prints its plan."""
+
+    TEXT = "text"
+    CSV = "csv"
+
+
+PlanOutputOption = Annotated[
+    PlanOutput,
+    typer.Option(
+        "--output", "-o", help="With --dry-run: text, or csv (every row; the summary on stderr)."
+    ),
+]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o")]
+ReportFormatOption = Annotated[str, typer.Option("--format", help="csv or json.")]
+ReportOutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """A group of commands over campaigns: what it calls them, and which ones it lists."""
+
+    noun: str
+    command: str
+    actions: frozenset[CampaignAction] | None = None
+
+
+def default_campaign_id(prefix: str) -> str:
+    """An ID for a campaign started without `--id`: the prefix and the UTC time, to the second."""
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+
+
+def parse_max_failures(text: str | None) -> tuple[int | None, float | None]:
+    """`--max-failures 50` (a count) or `--max-failures 2%` (a share of the rows)."""
+    if text is None:
+        return None, None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+    if match is None:
+        fail(
+            f"--max-failures takes a count (50) or a percentage (2%), not {text!r}",
+            ExitCode.BAD_INPUT,
+        )
+    number, percent = match.groups()
+    if percent:
+        ratio = float(number) / 100
+        if ratio > 1:
+            fail(f"--max-failures {text}: a percentage is at most 100%", ExitCode.BAD_INPUT)
+        return None, ratio
+    if "." in number:
+        fail(f"--max-failures {text}: a count is a whole number", ExitCode.BAD_INPUT)
+    return int(number), None
+
+
+def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> CampaignSpec:
+    """The spec `build` makes, or one line naming what is wrong with it (exit 2)."""
+    try:
+        return build()
+    except ValidationError as error:
+        problem = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
+
+
+async def print_plan(
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    show_all: bool = False,
+    output: PlanOutput = PlanOutput.TEXT,
+) -> int:
+    """Prepare the campaign in a scratch store (reads only) and print its plan: rows per
+    planned change and per invalid reason; with `show_all`, then every row; as CSV, every row
+    on stdout and the summary on stderr.
+
+    Rows are streamed from the scratch store, never held: a dry run of a million rows takes
+    the memory of a thousand.
+    """
+    with tempfile.TemporaryDirectory(prefix="simops-dry-run-") as scratch:
+        try:
+            store = CampaignStore.create(Path(scratch), spec, from_file)
+            try:
+                async with SuperSimClient.from_settings(settings) as api:
+                    plan = await prepare_for_dry_run(api, settings, store)
+                as_csv = output is PlanOutput.CSV
+                if as_csv:
+                    write_plan_csv(store.preparation.plan_rows(), sys.stdout)
+                typer.echo(render_plan(plan), err=as_csv)
+                if show_all and not as_csv:
+                    typer.echo("every row:")
+                    for row in store.preparation.plan_rows():
+                        typer.echo(f"  {plan_row_line(row)}")
+            finally:
+                store.close()
+        except FileSourceError as error:
+            # The scratch store reads a copy: name the file the user gave.
+            fail(error.about(from_file) if from_file else str(error), ExitCode.BAD_INPUT)
+        except (SourceError, CampaignStoreError) as error:
+            fail(str(error), ExitCode.BAD_INPUT)
+    return ExitCode.OK
+
+
+async def start_and_watch(
+    group: CommandGroup,
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    watch: bool,
+) -> int:
+    """Start the campaign and, with `watch`, follow it to its end.
+
+    An ID already started with the same spec is attached to (its status, followed with
+    `watch`); with another spec it is refused (exit 2), naming each field that differs.
+    """
+    if from_file is not None:
+        # What makes a file unreadable fails here, naming the user's file, rather than in the
+        # worker's preparation of the campaign store's copy of it.
+        try:
+            CampaignFile.open(from_file)
+        except SourceError as error:
+            fail(str(error), ExitCode.BAD_INPUT)
+    client = await connect_temporal(settings)
+    try:
+        handle = await start_campaign(client, settings, spec, from_file)
+    except CampaignSpecConflictError as conflict:
+        fail(str(conflict), ExitCode.BAD_INPUT)
+    except CampaignStoreError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    except CampaignAlreadyStartedError as already:
+        typer.echo(str(already))
+        return await follow_campaign(
+            group, settings, client, spec.campaign_id, watch, OutputFormat.TEXT
+        )
+    typer.echo(f"started {group.noun} {spec.campaign_id} ({spec.action.value})")
+    if not watch:
+        typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
+        return ExitCode.OK
+    return await watch_campaign(group, settings, handle, sys.stdout)
+
+
+def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
+    """One line of a campaign's progress, running or ended (the same fields in every phase):
+    `campaign c1: completed; 1,002 rows: 1,000 converged, 2 failed`, with the rate and the time
+    left while it runs, and how long SIMs were out of service once a migration ended."""
+    rate = f", {progress.rows_per_second:,.0f} rows/s" if progress.rows_per_second else ""
+    eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds else ""
+    reason = f" ({progress.stop_reason})" if progress.stop_reason else ""
+    downtime = (
+        f"; {describe_out_of_service(progress.out_of_service)}"
+        if progress.action in MIGRATION_ACTIONS and progress.finished_at is not None
+        else ""
+    )
+    counts = summarize(progress.counts) if progress.counts else "nothing yet"
+    return (
+        f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}{rate}{eta}; "
+        f"{counts}{downtime}"
+    )
+
+
+def with_store_counts(
+    settings: SimopsSettings, progress: CampaignProgress, *, ended: bool
+) -> CampaignProgress:
+    """The progress with counts read from the campaign store, which records each SIM as it
+    ends (the workflow learns of them only as batches end); unchanged without a store here."""
+    try:
+        store = CampaignStore.open(settings.campaign_dir, progress.campaign_id)
+    except CampaignStoreError:
+        return progress
+    with store:
+        total = store.row_count() or progress.total_rows
+        if total is None or not store.is_prepared():
+            return progress
+        counts = store.counts()
+        downtime = out_of_service_summary(store.out_of_service_seconds()) if ended else None
+    pending = counts.get(PENDING, 0)
+    ended_rows = total - pending
+    run_by_sims = ended_rows - counts.get(OutcomeKind.INVALID.value, 0)
+    rate = eta = None
+    if progress.started_at is not None and run_by_sims > 0:
+        until = progress.finished_at or datetime.now(UTC)
+        elapsed = (until - progress.started_at).total_seconds()
+        rate = run_by_sims / elapsed if elapsed > 0 else None
+        eta = pending / rate if rate and not ended else None
+    return progress.model_copy(
+        update={
+            "total_rows": total,
+            "ended_rows": ended_rows,
+            "counts": {kind: count for kind, count in counts.items() if count},
+            "rows_per_second": rate,
+            "eta_seconds": 0.0 if ended else eta,
+            "out_of_service": downtime,
+        }
+    )
+
+
+async def campaign_progress(
+    settings: SimopsSettings, handle: CampaignHandle, status: WorkflowExecutionStatus
+) -> CampaignProgress:
+    """A campaign's progress in one shape whatever its phase: a running campaign's progress,
+    or an ended campaign's result with the same fields, counts from the store."""
+    if status == WorkflowExecutionStatus.RUNNING:
+        progress = await handle.query(CampaignWorkflow.progress)
+        # The store is SQLite: read it on a thread, since the dashboard shares its event loop
+        # with a worker in `simops dev`.
+        return await asyncio.to_thread(with_store_counts, settings, progress, ended=False)
+    result = await handle.result()
+    action = await asyncio.to_thread(action_of, settings, result.campaign_id)
+    if action is None:
+        # No store on this machine: the ended workflow's last state tells the action.
+        action = (await handle.query(CampaignWorkflow.progress)).action
+    ended = CampaignProgress(
+        campaign_id=result.campaign_id,
+        action=action,
+        phase=result.phase,
+        total_rows=sum(result.counts.values()),
+        counts=result.counts,
+        ended_rows=sum(n for kind, n in result.counts.items() if kind != PENDING),
+        eta_seconds=0.0,
+        stop_reason=result.stop_reason,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+    return await asyncio.to_thread(with_store_counts, settings, ended, ended=True)
+
+
+async def _status(handle: CampaignHandle) -> WorkflowExecutionStatus:
+    # A workflow being described always has a status; the SDK types it as optional.
+    return (await handle.describe()).status or WorkflowExecutionStatus.RUNNING
+
+
+async def watch_campaign(
+    group: CommandGroup, settings: SimopsSettings, handle: CampaignHandle, out: TextIO
+) -> int:
+    """A live progress bar, moving as SIMs end, until the campaign ends; then its last line."""
+    console = Console(file=out)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(group.noun, total=None, detail="")
+        while True:
+            status = await _status(handle)
+            progress = await campaign_progress(settings, handle, status)
+            counts = " ".join(f"{kind}={count}" for kind, count in sorted(progress.counts.items()))
+            bar.update(
+                task,
+                # The bar's columns are rich markup; a campaign ID may hold `[`.
+                description=f"{escape(progress.campaign_id)} {progress.phase.value}",
+                total=progress.total_rows,
+                completed=progress.ended_rows,
+                detail=escape(counts),
+            )
+            if status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+    typer.echo(progress_line(group, progress))
+    return ExitCode.OK
+
+
+async def show_status(
+    group: CommandGroup, campaign_id: str, watch: bool, output: OutputFormat
+) -> int:
+    """A campaign's progress, running or ended, as a line or as JSON of one shape."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    return await follow_campaign(group, settings, client, campaign_id, watch, output)
+
+
+async def follow_campaign(
+    group: CommandGroup,
+    settings: SimopsSettings,
+    client: Client,
+    campaign_id: str,
+    watch: bool,
+    output: OutputFormat,
+) -> int:
+    """Print a campaign's progress, running or ended (with `watch`, follow it to its end)."""
+    handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
+    status = await campaign_status(client, campaign_id)
+    if status is None:
+        fail(f"no {group.noun} {campaign_id}", ExitCode.BAD_INPUT)
+    if watch and status == WorkflowExecutionStatus.RUNNING:
+        return await watch_campaign(group, settings, handle, sys.stdout)
+    if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+        fail(f"{group.noun} {campaign_id} ended {status.name.lower()}: see the Temporal Web UI")
+    progress = await campaign_progress(settings, handle, status)
+    line = progress_line(group, progress)
+    typer.echo(progress.model_dump_json() if output == OutputFormat.JSON else line)
+    return ExitCode.OK
+
+
+CAMPAIGN_SIGNALS = ("pause", "resume", "cancel")
+"""The signals a person sends a running campaign (`cancel` takes a reason)."""
+
+
+class CampaignNotRunningError(Exception):
+    """The campaign is not running (ended, or never started): it takes no signal."""
+
+
+async def signal_campaign(client: Client, campaign_id: str, signal: str, *arguments: str) -> None:
+    """Send one of `CAMPAIGN_SIGNALS` to a running campaign; `CampaignNotRunningError` when it
+    is not running, so that a signal never waits for a campaign started later under its ID."""
+    if signal not in CAMPAIGN_SIGNALS:
+        raise ValueError(f"unknown campaign signal {signal!r}")
+    if await campaign_status(client, campaign_id) != WorkflowExecutionStatus.RUNNING:
+        raise CampaignNotRunningError(campaign_id)
+    await client.get_workflow_handle(campaign_workflow_id(campaign_id)).signal(signal, *arguments)
+
+
+async def send_signal(group: CommandGroup, campaign_id: str, signal: str, *arguments: str) -> int:
+    """Send `pause`, `resume` or `cancel` to a running campaign."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    try:
+        await signal_campaign(client, campaign_id, signal, *arguments)
+    except CampaignNotRunningError:
+        fail(f"{group.noun} {campaign_id} is not running", ExitCode.BAD_INPUT)
+    typer.echo(f"{group.noun} {campaign_id}: {signal} sent")
+    return ExitCode.OK
+
+
+def action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | None:
+    """The campaign's action, from its store (`None` when this machine has no store of it)."""
+    try:
+        with CampaignStore.open(settings.campaign_dir, campaign_id) as store:
+            return store.spec.action
+    except CampaignStoreError:
+        return None
+
+
+@dataclass(frozen=True)
+class ListedCampaign:
+    """A campaign as Temporal lists it: its latest run, and its action from its store."""
+
+    campaign_id: str
+    action: CampaignAction | None
+    """`None` when this machine has no store of the campaign."""
+    status: WorkflowExecutionStatus | None
+    run_id: str
+    started_at: datetime | None
+    closed_at: datetime | None
+
+
+async def listed_campaigns(
+    client: Client, settings: SimopsSettings, actions: frozenset[CampaignAction] | None = None
+) -> AsyncIterator[ListedCampaign]:
+    """Every campaign (of `actions`, when given), newest first, once each: a campaign that
+    continued as new is listed by its latest run."""
+    seen: set[str] = set()
+    async for execution in client.list_workflows("WorkflowType = 'Campaign'"):
+        campaign_id = execution.id.removeprefix(CAMPAIGN_PREFIX)
+        if campaign_id in seen:
+            continue
+        seen.add(campaign_id)
+        action = await asyncio.to_thread(action_of, settings, campaign_id)
+        if actions is not None and action not in actions:
+            continue
+        yield ListedCampaign(
+            campaign_id,
+            action,
+            execution.status,
+            execution.run_id,
+            execution.start_time,
+            execution.close_time,
+        )
+
+
+async def list_campaigns(group: CommandGroup) -> int:
+    """Every campaign of the group, newest first, with its action and state."""
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    typer.echo(f"{'ID':<40} {'ACTION':<12} {'STATUS':<12} STARTED")
+    async for listed in listed_campaigns(client, settings, group.actions):
+        started = listed.started_at.strftime("%Y-%m-%d %H:%M:%S") if listed.started_at else ""
+        state = listed.status.name.lower() if listed.status else "unknown"
+        shown = listed.action.value if listed.action is not None else "?"
+        typer.echo(f"{listed.campaign_id:<40} {shown:<12} {state:<12} {started}")
+    return ExitCode.OK
+
+
+def open_store(group: CommandGroup, settings: SimopsSettings, campaign_id: str) -> CampaignStore:
+    """The campaign's store, or one line saying there is none (exit 2)."""
+    try:
+        return CampaignStore.open(settings.campaign_dir, campaign_id)
+    except CampaignNotFoundError:
+        fail(f"no {group.noun} {campaign_id} in {settings.campaign_dir}", ExitCode.BAD_INPUT)
+
+
+def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None) -> None:
+    """Write the campaign's report (every input row once) and a summary line on stderr."""
+    if fmt not in ("csv", "json"):
+        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.BAD_INPUT)
+    store = open_store(group, load_settings(), campaign_id)
+    try:
+        if output is None:
+            write_report(store.report_rows(), sys.stdout, fmt)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                write_report(store.report_rows(), out, fmt)
+        counts = store.counts()
+        migration = store.spec.action in MIGRATION_ACTIONS
+        downtime = out_of_service_summary(store.out_of_service_seconds()) if migration else None
+    finally:
+        store.close()
+    typer.echo(summarize(counts), err=True)
+    if migration:
+        typer.echo(describe_out_of_service(downtime), err=True)
+
+
+IdArgument = Annotated[str, typer.Argument(help="The ID it was started with (--id).")]
+
+
+def add_control_commands(app: typer.Typer, group: CommandGroup, report_help: str) -> None:
+    """`status`, `pause`, `resume`, `cancel`, `list` and `report` of a group, on its app."""
+    noun = group.noun
+
+    @app.command(help=f"Progress of a {noun}: counts per outcome, rate and ETA.")
+    def status(
+        identifier: IdArgument, watch: WatchOption = False, output: OutputOption = OutputFormat.TEXT
+    ) -> None:
+        raise typer.Exit(run_command(show_status(group, identifier, watch, output)))
+
+    @app.command(help="Start no new batch until `resume` (SIMs in flight finish).")
+    def pause(identifier: IdArgument) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "pause")))
+
+    @app.command(help="Go on after `pause`.")
+    def resume(identifier: IdArgument) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "resume")))
+
+    @app.command(
+        help="No new writes; SIMs in flight settle and are reported; the rest is reported "
+        "cancelled."
+    )
+    def cancel(
+        identifier: IdArgument,
+        reason: Annotated[
+            str, typer.Option(help="Why; printed in the report.")
+        ] = "cancelled by the operator",
+    ) -> None:
+        raise typer.Exit(run_command(send_signal(group, identifier, "cancel", reason)))
+
+    @app.command("list", help=f"Every {noun}, newest first.")
+    def list_all() -> None:
+        raise typer.Exit(run_command(list_campaigns(group)))
+
+    @app.command("report", help=report_help)
+    def report_rows(
+        identifier: IdArgument,
+        fmt: ReportFormatOption = "csv",
+        output: ReportOutputOption = None,
+    ) -> None:
+        report(group, identifier, fmt, output)

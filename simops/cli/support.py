@@ -1,0 +1,94 @@
+"""What every `simops` command shares: settings, exit codes, and one-line errors, not tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from enum import IntEnum, StrEnum
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from simops.runtime import event_loop
+from simops.runtime.env_file import EnvFileError
+from simops.runtime.settings import SimopsSettings
+from simops.runtime.temporal import connect
+from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
+
+T = TypeVar("T")
+
+
+class ExitCode(IntEnum):
+    """The exit codes of every simops command."""
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
+    """Print one clear line on stderr and leave with `code`."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+def load_settings() -> SimopsSettings:
+    """The settings from the environment and `.simops/env`, or a clear error naming the problem."""
+    try:
+        return SimopsSettings()
+    except EnvFileError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"SIMOPS_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        fail(f"invalid configuration: {problems}", ExitCode.BAD_INPUT)
+
+
+def run_command(command: Coroutine[Any, Any, T]) -> T:
+    """Run an async command; errors a person can act on become one line and an exit code."""
+    try:
+        return event_loop.run(command)
+    except ConfigurationError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    except NotFoundError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    except SuperSimError as error:
+        fail(f"the Super SIM API answered: {error}", ExitCode.FAILED)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+async def connect_temporal(settings: SimopsSettings) -> Client:
+    """A Temporal client, or a clear error saying how to get one running."""
+    try:
+        return await connect(settings)
+    except RuntimeError as error:
+        fail(
+            f"cannot reach Temporal at {settings.temporal_address} ({error}); start `simops dev` "
+            "or set SIMOPS_TEMPORAL_ADDRESS",
+            ExitCode.BAD_INPUT,
+        )
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP (its terminal closed) set `stop`, so a long-running command
+    shuts down cleanly: `simops dev` stops its children rather than die and leave them running."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)

@@ -1,0 +1,249 @@
+"""The payloads of workflows, activities, signals and queries: one pydantic model in and one out of
+each. Fields are only ever added (never renamed) while workflows may be running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from simops.campaigns.rows import CampaignPhase, OutOfServiceSummary
+from simops.campaigns.spec import CampaignAction, CampaignSpec
+from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus, SimUpdate
+
+OperationName = Literal[
+    "activate", "ready", "deactivate", "reactivate", "set-fleet", "rename", "move", "converge"
+]
+
+
+class SimOperationRequest(BaseModel):
+    """Input of the SIM operation workflow: one SIM and the state it must reach.
+
+    `fleet` is a Fleet SID or unique name, resolved by the workflow in the account the SIM will
+    belong to. `from_statuses`, when set, are the statuses the operation applies to (a
+    reactivation to `inactive` SIMs, say); a SIM found in another one that is not already
+    converged fails with the reason. Deadlines are in seconds so the request stays plain JSON.
+    """
+
+    sim_sid: str
+    operation: OperationName = "converge"
+    status: SimStatus | None = None
+    fleet: str | None = None
+    remove_fleet: bool = False
+    account_sid: str | None = None
+    unique_name: str | None = None
+    allow_inactive_move: bool = False
+    from_statuses: list[SimStatus] | None = None
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+
+
+class SimOperationOutcome(BaseModel):
+    """Output of the SIM operation workflow: how it ended, with the SIM before and after."""
+
+    sim_sid: str
+    operation: OperationName
+    outcome: OutcomeKind
+    code: int | None = None
+    reason: str | None = None
+    before: SimSnapshot | None = None
+    after: SimSnapshot | None = None
+    writes: int = 0
+    started_at: datetime
+    finished_at: datetime
+
+
+class SimCallback(BaseModel):
+    """A provider callback as the ingress signals it: a hint that a SIM's update completed."""
+
+    sim_sid: str
+    sim_status: SimStatus
+    account_sid: str | None = None
+    sim_unique_name: str | None = None
+    idempotency_token: str | None = None
+
+
+class SimCallbackBatch(BaseModel):
+    """The callbacks the ingress received for one workflow within a short window, in one signal.
+
+    A campaign batch waits for hundreds of callbacks: one signal per SIM would flood its history.
+    """
+
+    callbacks: list[SimCallback]
+
+
+class OperationProgress(BaseModel):
+    """What the `progress` query of a SIM operation answers."""
+
+    sim_sid: str
+    operation: OperationName
+    step: str
+    state: str
+    observed: SimSnapshot | None = None
+    writes: int = 0
+    callbacks_received: int = 0
+
+
+class FleetLookup(BaseModel):
+    """Input of the fleet-resolving activity: a Fleet SID or unique name in an account."""
+
+    reference: str
+    account_sid: str
+
+
+class FleetResolution(BaseModel):
+    """Output of the fleet-resolving activity: the Fleet's SID, or why there is none."""
+
+    fleet_sid: str | None = None
+    code: int | None = None
+    reason: str | None = None
+
+
+class SimFetchRequest(BaseModel):
+    """Input of the activities that read one SIM."""
+
+    sim_sid: str
+
+
+class ApplyUpdateRequest(BaseModel):
+    """Input of the update activity; the activity adds the signed callback URL itself.
+
+    `expected` is the SIM as the update was planned from: a retry finding the SIM otherwise
+    (an earlier attempt took effect) writes nothing and returns what it read.
+    """
+
+    sim_sid: str
+    update: SimUpdate
+    callback_workflow_id: str | None = None
+    expected: SimSnapshot | None = None
+
+
+class ApplyUpdateResult(BaseModel):
+    """Output of the update activity: the SIM as the API answered, or the rule it broke."""
+
+    observed: SimSnapshot | None = None
+    accepted_async: bool = False
+    callback_requested: bool = False
+    code: int | None = None
+    reason: str | None = None
+
+
+class BatchInput(BaseModel):
+    """Input of a campaign batch workflow: a range of input rows and how to pace them."""
+
+    campaign_id: str
+    batch_no: int
+    first_row: int
+    row_count: int
+    callback_wait_seconds: float = Field(default=120.0, gt=0)
+    deadline_seconds: float = Field(default=86_400.0, gt=0)
+    step_timeout_seconds: float | None = Field(default=None, gt=0)
+    """The time limit of one batch activity attempt, sized by the campaign to its rate."""
+
+
+class BatchStepRequest(BaseModel):
+    """Input of the batch activities: start a row range, or settle its SIMs still in progress.
+
+    What is known of each SIM in progress lives in the campaign store, not here: the batch's
+    history then grows by a few bytes per SIM, not by a snapshot of every SIM each round.
+    """
+
+    campaign_id: str
+    callback_workflow_id: str
+    first_row: int
+    row_count: int
+    final: bool = False
+    sim_sids: list[str] | None = None
+    """Settle only these SIMs (those that called back); `None`: every SIM in progress."""
+
+
+class BatchStepResult(BaseModel):
+    """Output of the batch activities: SIDs still in progress and counts of the rows that ended."""
+
+    pending_sims: list[str] = Field(default_factory=list)
+    ended: dict[OutcomeKind, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    """Why the campaign stopped new first writes, when it has (seen by this activity)."""
+
+
+class BatchSummary(BaseModel):
+    """Output of a campaign batch workflow: how many of its rows ended how."""
+
+    batch_no: int
+    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+
+
+class CampaignRowsRequest(BaseModel):
+    """Input of the campaign bookkeeping activities (cancel the rest, count outcomes)."""
+
+    campaign_id: str
+    first_row: int = 1
+    reason: str | None = None
+    row_count: int | None = None
+    """With `first_row`, the range a request is about (`None`: every row from `first_row`)."""
+
+
+class CampaignCounts(BaseModel):
+    """Outcome counts of a campaign's rows, from its store."""
+
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class CampaignState(BaseModel):
+    """What a campaign carries from one run to the next across continue-as-new."""
+
+    started_at: datetime | None = None
+    total_rows: int | None = None
+    next_row: int = 1
+    next_batch_no: int = 1
+    canary_done: bool = False
+    paused: bool = False
+    cancel_reason: str | None = None
+    stop_reason: str | None = None
+    counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+
+
+class CampaignRunInput(BaseModel):
+    """Input of the campaign workflow: the spec, and the state when continued as new."""
+
+    spec: CampaignSpec
+    state: CampaignState | None = None
+
+
+class CampaignProgress(BaseModel):
+    """What `simops campaign status` shows, in every phase: counts, rate and time left, and
+    once ended, when and how long SIMs were out of service."""
+
+    campaign_id: str
+    action: CampaignAction
+    phase: CampaignPhase
+    total_rows: int | None = None
+    ended_rows: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    batches_in_flight: int = 0
+    rows_per_second: float | None = None
+    eta_seconds: float | None = None
+    started_at: datetime | None = None
+    stop_reason: str | None = None
+    finished_at: datetime | None = None
+    out_of_service: OutOfServiceSummary | None = None
+
+
+class CampaignResult(BaseModel):
+    """Output of the campaign workflow: how every row ended."""
+
+    campaign_id: str
+    phase: CampaignPhase
+    counts: dict[str, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class PrepareRequest(BaseModel):
+    """Input of the campaign-preparing activity: the campaign whose store it prepares."""
+
+    campaign_id: str

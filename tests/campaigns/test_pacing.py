@@ -1,0 +1,133 @@
+"""A campaign's rate shared by the batch activities running now, across worker processes.
+
+Each `CampaignStore.open` is a separate connection, as a separate worker process would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from simops.campaigns import pacing as campaign_pacing
+from simops.campaigns.pacing import LEASE_SECONDS, UNPACED_RPS, CampaignPacer
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.sqlite import CampaignStore
+
+RATE = 200.0
+CONCURRENCY = 40
+
+
+class WallClock:
+    """A settable stand-in for `time.time`, shared by the 'processes' of a test."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create_campaign(directory: Path, rate: float | None = RATE) -> None:
+    spec = CampaignSpec(
+        campaign_id="paced",
+        action=CampaignAction.ACTIVATE,
+        source=CampaignSource(status="new"),
+        fleet="HF" + "1" * 32,
+        rate=rate,
+        concurrency=CONCURRENCY,
+    )
+    CampaignStore.create(directory, spec, None).close()
+
+
+def pacer(directory: Path, worker_id: str, clock: WallClock) -> CampaignPacer:
+    return CampaignPacer(CampaignStore.open(directory, "paced"), worker_id, clock=clock)
+
+
+async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path) -> None:
+    create_campaign(tmp_path)
+    worker = pacer(tmp_path, "worker-a", WallClock())
+
+    async with worker.activity(0), worker.activity(1):
+        assert worker.running == 2
+        assert (worker.budget.max_rps, worker.budget.max_concurrency) == (RATE, CONCURRENCY)
+    assert worker.running == 0
+
+    # The last activity of a stretch ran alone: it still had the whole rate.
+    async with worker.activity(0):
+        assert worker.budget.max_rps == RATE
+
+
+async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) -> None:
+    create_campaign(tmp_path)
+    clock = WallClock()
+    first = pacer(tmp_path, "worker-a", clock)
+    second = pacer(tmp_path, "worker-b", clock)
+
+    async with first.activity(0), first.activity(1), first.activity(2):
+        async with second.activity(3):
+            budget_b = second.budget
+            assert budget_b.max_rps == pytest.approx(RATE / 4)
+            assert budget_b.max_concurrency == CONCURRENCY // 4
+            # The first process learns of the second at its next renewal.
+            assert first.renew() == pytest.approx(3 / 4)
+            assert first.budget.max_rps == pytest.approx(RATE * 3 / 4)
+            assert first.budget.max_rps + budget_b.max_rps == pytest.approx(RATE)
+        # The second process ended its activities and dropped its lease.
+        assert first.renew() == 1.0
+        assert first.budget.max_rps == pytest.approx(RATE)
+
+
+async def test_a_dead_process_share_returns_when_its_lease_expires(tmp_path: Path) -> None:
+    create_campaign(tmp_path)
+    clock = WallClock()
+    survivor = pacer(tmp_path, "worker-a", clock)
+    # A process killed while it ran two activities leaves its lease behind, unrenewed.
+    dead = CampaignStore.open(tmp_path, "paced")
+    dead.renew_pacing_lease("worker-b", 2, now=clock.now, lease_seconds=LEASE_SECONDS)
+
+    async with survivor.activity(0):
+        assert survivor.budget.max_rps == pytest.approx(RATE / 3)
+        clock.now += LEASE_SECONDS + 0.1
+        assert survivor.renew() == 1.0
+        assert survivor.budget.max_rps == pytest.approx(RATE)
+
+
+async def test_running_activities_renew_their_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(campaign_pacing, "RENEW_SECONDS", 0.01)
+    create_campaign(tmp_path)
+    clock = WallClock()
+    worker = pacer(tmp_path, "worker-a", clock)
+    observer = CampaignStore.open(tmp_path, "paced")
+
+    async with worker.activity(0):
+        clock.now += LEASE_SECONDS * 2
+        await asyncio.sleep(0.1)
+        # Renewed at the new time, so still live for another process looking now.
+        assert observer.renew_pacing_lease("observer", 0, now=clock.now, lease_seconds=1.0) == 1
+    assert observer.renew_pacing_lease("observer", 0, now=clock.now, lease_seconds=1.0) == 0
+
+
+async def test_without_a_rate_only_concurrency_paces(tmp_path: Path) -> None:
+    create_campaign(tmp_path, rate=None)
+    worker = pacer(tmp_path, "worker-a", WallClock())
+    async with worker.activity(0):
+        assert worker.budget.max_rps == UNPACED_RPS
+        assert worker.budget.max_concurrency == CONCURRENCY
+
+
+async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_campaign(tmp_path)
+    store = CampaignStore.open(tmp_path, "paced")
+    worker = CampaignPacer(store, "worker-a", clock=WallClock())
+    store.close()
+
+    async with worker.activity(0):
+        assert worker.budget.max_rps == RATE
+    assert worker.running == 0
+    assert "lease not renewed" in caplog.text

@@ -1,0 +1,226 @@
+"""The batch stepper and its journal against the emulator and a real campaign store: what a
+campaign wrote is known after a crash, stops reach every process, compensation puts back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from simops.campaigns.journal import SimJournal
+from simops.campaigns.preparer import CampaignPreparer
+from simops.campaigns.rows import RowOutcome, TrackedSim
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.stepper import BatchStepper, track
+from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError, JournalEntries
+from simops.core.sim import OutcomeKind, SimStatus, SimUpdate
+from simops.devstack.in_process import emulator_settings
+from simops.emulator.server import RunningEmulator
+from simops.runtime.settings import SimopsSettings
+from simops.supersim.client import SuperSimClient
+from tests.helpers.emulators import EmulatorFactory
+
+DEADLINE_SECONDS = 20.0
+"""Every wait in these tests ends by then, and says what it saw."""
+
+
+def ignore_progress(stage: str, done: int) -> None:
+    """Preparation's progress, unused outside an activity."""
+
+
+@dataclass
+class Rig:
+    """An emulator, a client of its parent account and an activation campaign's store."""
+
+    emulator: RunningEmulator
+    settings: SimopsSettings
+    client: SuperSimClient
+    sids: list[str]
+
+    async def campaign(self, campaign_id: str, **spec: object) -> CampaignStore:
+        """A prepared activation of every SIM into the `default` Fleet."""
+        source = self.settings.campaign_dir.parent / f"{campaign_id}.csv"
+        source.write_text("sim\n" + "".join(f"{sid}\n" for sid in self.sids))
+        campaign = CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.ACTIVATE,
+            source=CampaignSource(file_name=source.name),
+            fleet="default",
+            **spec,  # type: ignore[arg-type]
+        )
+        store = CampaignStore.create(self.settings.campaign_dir, campaign, source)
+        await CampaignPreparer(self.client, self.settings, store, on_progress=ignore_progress).run()
+        return store
+
+    def reopen(self, store: CampaignStore) -> CampaignStore:
+        """The same campaign's store as another process opens it."""
+        return CampaignStore.open(self.settings.campaign_dir, store.spec.campaign_id)
+
+    def stepper(self, journal: SimJournal, **options: bool) -> BatchStepper:
+        return BatchStepper(
+            self.client,
+            None,
+            journal,
+            final=options.get("final", False),
+            compensate=options.get("compensate", True),
+        )
+
+
+@pytest.fixture
+async def rig(emulator_factory: EmulatorFactory, tmp_path: Path) -> AsyncIterator[Rig]:
+    emulator = await emulator_factory(seed_sims=6, scheduled_delay=(0.05, 0.05))
+    settings = emulator_settings(emulator, campaign_dir=tmp_path / "campaigns", api_max_retries=0)
+    async with SuperSimClient(settings) as client:
+        sids = [sim.sid async for sim in client.list_sims()]
+        yield Rig(emulator, settings, client, sids)
+
+
+async def wait_for(condition: Callable[[], bool], what: Callable[[], str]) -> None:
+    """Wait until `condition` holds; fail saying `what` was seen at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_SECONDS
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached in {DEADLINE_SECONDS} s; saw {what()}")
+        await asyncio.sleep(0.02)
+
+
+async def run_to_the_end(
+    stepper: BatchStepper, journal: SimJournal, tracked: list[TrackedSim]
+) -> list[RowOutcome]:
+    """Rounds of the stepper (polling) until every SIM ended."""
+    ended: list[RowOutcome] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_SECONDS
+    while tracked:
+        if loop.time() > deadline:
+            raise AssertionError(f"still in progress: {[sim.model_dump() for sim in tracked]}")
+        results = await asyncio.gather(*(stepper.advance(sim, fresh=True) for sim in tracked))
+        ended += [result for result in results if isinstance(result, RowOutcome)]
+        tracked = [result for result in results if isinstance(result, TrackedSim)]
+        await asyncio.sleep(0.05)
+    await journal.flush()
+    return ended
+
+
+async def test_writes_whose_answer_was_lost_are_reported_as_this_campaigns(rig: Rig) -> None:
+    store = await rig.campaign("lost-answers")
+    rows = store.planned_rows(1, len(rig.sids))
+    stats = rig.emulator.context.stats
+    # The emulator applies each activation, then answers only after 5 s: the "worker" dies
+    # in between, as a SIGKILL after the request left would.
+    rig.emulator.context.faults.update({"latency_ms": 5000})
+    journal = SimJournal(store, lambda: 100)
+    stepper = rig.stepper(journal)
+    running = [asyncio.create_task(stepper.advance(track(row), fresh=False)) for row in rows]
+    await wait_for(
+        lambda: stats.state_changing_writes == len(rows),
+        lambda: f"{stats.state_changing_writes} writes",
+    )
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    rig.emulator.context.faults.update({"latency_ms": 0})
+
+    with rig.reopen(store) as after_crash:
+        recorded = after_crash.in_progress(1, len(rows))
+        assert len(recorded) == len(rows)
+        assert all(sim.pending_write is not None and sim.writes == 0 for sim in recorded)
+        journal = SimJournal(after_crash, lambda: 100)
+        ended = await run_to_the_end(rig.stepper(journal), journal, recorded)
+        report = list(after_crash.report_rows())
+
+    assert {outcome.outcome for outcome in ended} == {OutcomeKind.CONVERGED}
+    assert [(row.outcome, row.writes, row.before_status) for row in report] == [
+        (OutcomeKind.CONVERGED, 1, SimStatus.NEW)
+    ] * len(rows)
+    assert dict(stats.writes_per_sim) == dict.fromkeys(rig.sids, 1)
+
+
+async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
+    store = await rig.campaign("never-sent")
+    row = store.planned_rows(1, 1)[0]
+    journal = SimJournal(store, lambda: 100)
+    planned = track(row)
+    # A crash after the write was recorded and before it left: the SIM is still `new`.
+    intent = planned.model_copy(
+        update={
+            "pending_write": SimUpdate(status=SimStatus.ACTIVE),
+            "observed": planned.before,
+        }
+    )
+    assert await journal.intend(intent, first=True)
+    ended = await run_to_the_end(rig.stepper(journal), journal, [intent])
+    assert [(o.outcome, o.writes) for o in ended] == [(OutcomeKind.CONVERGED, 1)]
+    assert rig.emulator.context.stats.writes_per_sim[row.sim_sid or ""] == 1
+
+
+async def test_a_stop_in_one_process_refuses_first_writes_in_another(rig: Rig) -> None:
+    store = await rig.campaign("stopped")
+    with rig.reopen(store) as other_process:
+        here, there = SimJournal(store, lambda: 100), SimJournal(other_process, lambda: 100)
+        sims = [track(row) for row in store.planned_rows(1, 3)]
+        here.stop("20003: credentials refused")
+        await here.flush()
+        assert store.stop_reason() == "20003: credentials refused"
+        # `there` has not heard of the stop: its first write's commit finds it.
+        assert there.stop_reason is None
+        assert not await there.intend(sims[0], first=True)
+        assert there.stop_reason == "20003: credentials refused"
+        # A SIM already on its path may go on (its next write, its compensation).
+        assert await there.intend(sims[1], first=False)
+        # A later stop keeps the first reason.
+        assert other_process.stop("another") == "20003: credentials refused"
+        ended = await run_to_the_end(rig.stepper(there), there, [sims[2]])
+    assert [(o.outcome, o.message, o.writes) for o in ended] == [
+        (OutcomeKind.CANCELLED, "not started: 20003: credentials refused", 0)
+    ]
+    assert rig.emulator.context.stats.state_changing_writes == 0
+
+
+async def test_first_writes_in_flight_never_exceed_the_limit(rig: Rig) -> None:
+    store = await rig.campaign("slots")
+    journal = SimJournal(store, lambda: 2)
+    inside = peak = 0
+
+    async def hold() -> None:
+        nonlocal inside, peak
+        async with journal.first_write_slot():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(hold() for _ in range(10))), DEADLINE_SECONDS)
+    assert peak == 2
+
+
+async def test_the_failure_threshold_and_the_canary_are_judged_per_sim(rig: Rig) -> None:
+    threshold = await rig.campaign("threshold", max_failures=2)
+    canary = await rig.campaign("canary", canary=3)
+
+    def failed(row_no: int) -> RowOutcome:
+        return RowOutcome(row_no=row_no, outcome=OutcomeKind.FAILED, code=83007, message="no")
+
+    first = threshold.commit_journal(JournalEntries(ended=[failed(5)]))
+    second = threshold.commit_journal(JournalEntries(ended=[failed(6)]))
+    assert first.stop_reason is None
+    assert second.stop_reason is not None and "threshold of 2" in second.stop_reason
+    assert threshold.stop_reason() == second.stop_reason
+
+    outside = canary.commit_journal(JournalEntries(ended=[failed(5)]))
+    inside = canary.commit_journal(JournalEntries(ended=[failed(2)]))
+    assert outside.stop_reason is None
+    assert inside.stop_reason is not None and inside.stop_reason.startswith("canary")
+
+
+async def test_a_failed_commit_is_raised_and_the_journal_is_not_reused(rig: Rig) -> None:
+    store = await rig.campaign("broken")
+    journal = SimJournal(store, lambda: 100)
+    journal.ended(RowOutcome(row_no=999, outcome=OutcomeKind.FAILED))
+    with pytest.raises(CampaignStoreError, match="no rows"):
+        await journal.flush()
+    assert journal.broken

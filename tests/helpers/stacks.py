@@ -1,0 +1,55 @@
+"""Workflow test fixtures: real Temporal servers (from the wheels), the emulator, the worker."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+from temporalio.testing import WorkflowEnvironment
+
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack, emulator_settings, local_stack
+from simops.emulator.server import RunningEmulator
+from simops.runtime.settings import SimopsSettings
+
+CALLBACK_SECRET = "test-callback-secret"
+
+
+Stack = LocalStack
+
+
+def stack_settings(emulator: RunningEmulator, **overrides: Any) -> SimopsSettings:
+    """Settings for the emulator with the tests' callback secret."""
+    return emulator_settings(emulator, **{"callback_secret": CALLBACK_SECRET, **overrides})
+
+
+def running_stack(
+    env: WorkflowEnvironment, emulator: RunningEmulator, *, with_ingress: bool = True
+) -> AbstractAsyncContextManager[LocalStack]:
+    """The local stack on a test environment's Temporal, with the tests' callback secret."""
+    return local_stack(
+        env.client, emulator, with_ingress=with_ingress, callback_secret=CALLBACK_SECRET
+    )
+
+
+async def new_sim_sids(stack: Stack, count: int) -> list[str]:
+    """SIDs of `count` SIMs still `new` in the emulator's parent account."""
+    sids = [sim.sid async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=count)]
+    assert len(sids) == count, "the emulator has too few new SIMs"
+    return sids
+
+
+async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
+    """The emulator's counters (`GET /_emulator/stats`), per-SIM writes included."""
+    url = f"{emulator.root_url}/_emulator/stats"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        stats: dict[str, Any] = await response.json()
+        return stats
+
+
+async def set_faults(emulator: RunningEmulator, **faults: float) -> None:
+    """Turn on the emulator's fault injection."""
+    url = f"{emulator.root_url}/_emulator/faults"
+    async with aiohttp.ClientSession() as session, session.post(url, json=faults) as response:
+        assert response.status == 200, await response.text()

