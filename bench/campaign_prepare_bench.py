@@ -74,6 +74,7 @@ class StageClock:
         self.stages: dict[str, float] = {}
 
     def __call__(self, stage: str, done: int) -> None:
+        """Add the time since the last call to `stage`."""
         now = time.perf_counter()
         self.stages[stage] = self.stages.get(stage, 0.0) + now - self.last
         self.last = now
@@ -97,6 +98,7 @@ async def prepare(
     source: Path,
     estimate_rps: float | None = None,
 ) -> tuple[CampaignStore, float, StageClock]:
+    """Prepare a campaign of the emulator's SIMs, timing each stage."""
     spec = CampaignSpec(
         campaign_id=campaign_id,
         action=CampaignAction.ACTIVATE,
@@ -114,6 +116,7 @@ async def prepare(
 
 
 def bench_store(store: CampaignStore, directory: Path) -> None:
+    """Time the store's reads of a prepared campaign."""
     rows = store.row_count()
     started = time.perf_counter()
     counts = store.counts()
@@ -135,6 +138,7 @@ def bench_store(store: CampaignStore, directory: Path) -> None:
 
 
 async def main(sims: int, small: int) -> None:
+    """Run the benchmark and print its figures."""
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         source = directory / "campaign.csv"

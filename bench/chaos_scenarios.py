@@ -25,7 +25,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -589,7 +589,9 @@ def terminate_batch() -> Scenario:
     return scenario
 
 
-async def _last_running_batch(stack: ProcessStack, campaign_workflow: str) -> WorkflowHandle:
+async def _last_running_batch(
+    stack: ProcessStack, campaign_workflow: str
+) -> WorkflowHandle[Any, Any]:
     """The running batch child with the highest number (batches are numbered from 1)."""
     running = None
     for batch_no in itertools.count(1):

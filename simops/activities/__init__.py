@@ -1,0 +1,3 @@
+"""Temporal activities: thin `@activity.defn` wrappers over `simops.campaigns` and
+`simops.supersim`.
+"""

@@ -1,0 +1,1 @@
+"""The callback ingress: authenticates provider callbacks and signals the workflow that waits."""

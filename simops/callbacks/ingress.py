@@ -95,7 +95,8 @@ def check_provider_secrets(settings: SimopsSettings, allow_unsigned: bool) -> No
 class CallbackSignaller(Protocol):
     """Delivers verified callbacks to a workflow; False when the workflow is closed or unknown."""
 
-    async def __call__(self, workflow_id: str, batch: SimCallbackBatch) -> bool: ...
+    async def __call__(self, workflow_id: str, batch: SimCallbackBatch) -> bool:
+        """Signal `batch` to the workflow; whether it took it."""
 
 
 class TemporalSignaller:

@@ -1,0 +1,1 @@
+"""The domain, with no I/O: a SIM's states, the transition rules and the planner."""

@@ -177,15 +177,24 @@ class SimLike(Protocol):
     domain does not import."""
 
     @property
-    def sid(self) -> str: ...
+    def sid(self) -> str:
+        """The SIM's SID."""
+
     @property
-    def status(self) -> SimStatus: ...
+    def status(self) -> SimStatus:
+        """Its status."""
+
     @property
-    def fleet_sid(self) -> str | None: ...
+    def fleet_sid(self) -> str | None:
+        """Its Fleet, if any."""
+
     @property
-    def account_sid(self) -> str: ...
+    def account_sid(self) -> str:
+        """The account it belongs to."""
+
     @property
-    def unique_name(self) -> str | None: ...
+    def unique_name(self) -> str | None:
+        """Its unique name, if any."""
 
 
 class SimSnapshot(BaseModel):

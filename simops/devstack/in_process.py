@@ -27,13 +27,16 @@ class EmulatorEndpoint(Protocol):
     """What simops needs to know of an emulator, in this process or another."""
 
     @property
-    def api_url(self) -> str: ...
+    def api_url(self) -> str:
+        """The base URL of its Super SIM API."""
 
     @property
-    def parent(self) -> EmulatorAccount: ...
+    def parent(self) -> EmulatorAccount:
+        """The parent account and its credentials."""
 
     @property
-    def accounts(self) -> list[EmulatorAccount]: ...
+    def accounts(self) -> list[EmulatorAccount]:
+        """Every account, the parent first."""
 
 
 @dataclass

@@ -83,15 +83,19 @@ class WatchedBudget(Protocol):
     """What the budget collector reads of a `RateBudget` (structural: no import of pacing)."""
 
     @property
-    def max_concurrency(self) -> int: ...
+    def max_concurrency(self) -> int:
+        """The requests in flight it allows at most."""
 
     @property
-    def max_rps(self) -> float: ...
+    def max_rps(self) -> float:
+        """The requests per second it allows at most."""
 
     @property
-    def concurrency_limit(self) -> int: ...
+    def concurrency_limit(self) -> int:
+        """The requests in flight it allows now."""
 
-    def stats(self) -> _BudgetStats: ...
+    def stats(self) -> _BudgetStats:
+        """What it granted and what was used."""
 
 
 class _BudgetStats(Protocol):

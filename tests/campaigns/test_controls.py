@@ -26,7 +26,7 @@ def spec(**fields: object) -> CampaignSpec:
         campaign_id="c",
         action=CampaignAction.ACTIVATE,
         source=CampaignSource(file_name="x.csv"),
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 

@@ -49,7 +49,7 @@ class Rig:
             action=CampaignAction.ACTIVATE,
             source=CampaignSource(file_name=source.name),
             fleet="default",
-            **spec,  # type: ignore[arg-type]
+            **spec,
         )
         store = CampaignStore.create(self.settings.campaign_dir, campaign, source)
         await CampaignPreparer(self.client, self.settings, store, on_progress=ignore_progress).run()

@@ -45,7 +45,7 @@ each scenario breaks things while rows are still in progress, not after they all
 polls for callbacks that did not come after 5 s, not the default 2 minutes: a callback lost
 while something is broken (the ingress or the dev server down, a terminated batch's SIMs
 calling the dead batch) costs seconds, and the scenario stays well within its deadline."""
-DEADLINE = {"deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
+DEADLINE: dict[str, object] = {"deadline_seconds": 15.0, "callback_wait_seconds": 3.0}
 LIMIT_SECONDS = 230.0
 """Each scenario's own deadline, the stack's start included: below pytest-timeout's 300 s with
 room to stop the stack, so a stuck scenario fails saying what it waited for, and stops its
@@ -171,7 +171,7 @@ async def test_emulator_faults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stuck_rate", [0.1])
 async def test_forged_and_lying_callbacks(tmp_path: Path, stuck_rate: float) -> None:
-    async def stuck_then_attack(stack, handle, sims):  # type: ignore[no-untyped-def]
+    async def stuck_then_attack(stack, handle, sims):
         notes = await faults(stuck_rate=stuck_rate)(stack, handle, sims)
         return notes + await forged_callbacks(10)(stack, handle, sims)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shlex
 import signal
@@ -33,10 +32,11 @@ import pytest
 
 from simops.devstack.in_process import free_port
 from simops.emulator.cli import READY_LINE_PREFIX
+from tests.helpers.processes import clean_environment
 
 pytestmark = pytest.mark.timeout(900)
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SIMOPS = [sys.executable, "-m", "simops"]
 DEV_READY_LINE = "Try, in another terminal"
 STARTUP_SECONDS = 120
@@ -162,11 +162,6 @@ class Stack:
             timeout=COMMAND_SECONDS,
             check=False,
         )
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without SIMOPS_* settings: what `.simops/env` says counts."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
 
 
 def _checked(result: subprocess.CompletedProcess[str]) -> str:

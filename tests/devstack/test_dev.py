@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from simops.devstack.in_process import free_port
+from tests.helpers.processes import clean_environment
 
 SIMOPS = [sys.executable, "-m", "simops"]
 READY_LINE = "simops dev is running"
@@ -40,11 +41,6 @@ class DevStack:
 
     def simops(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         return run_simops(self.directory, *arguments)
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without SIMOPS_* settings (other tests may have set some)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
 
 
 def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

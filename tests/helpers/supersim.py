@@ -39,7 +39,7 @@ def client_settings(
             "twilio_auth_token": SecretStr(account.auth_token),
         }
     values = {"api_url": emulator.api_url, **FAST_BACKOFF, **credentials, **overrides}
-    return SimopsSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    return SimopsSettings(_env_file=None, **values)
 
 
 def make_client(emulator: RunningEmulator, **options: Any) -> SuperSimClient:

@@ -16,7 +16,7 @@ from temporalio.api.common.v1 import Payload
 from simops.devstack.in_process import free_port
 from simops.observability.codec_server import CodecServer
 from simops.runtime.codec import EncryptionCodec, new_payload_key
-from tests.test_cli_dev import clean_environment
+from tests.helpers.processes import clean_environment
 
 UI_ORIGIN = "http://localhost:8233"
 TOKEN = "codec-token-for-tests"

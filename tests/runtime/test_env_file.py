@@ -16,7 +16,6 @@ from pydantic import SecretStr
 from simops.devstack.dev import DevOptions, banner, write_env
 from simops.devstack.processes import settings_from_environment
 from simops.emulator.server import RunningEmulator
-from simops.runtime import env_file
 from simops.runtime.env_file import EnvFileError, read_env_file, write_env_file
 from simops.runtime.settings import SimopsSettings
 
@@ -50,7 +49,7 @@ def test_sh_and_simops_read_back_every_value_as_written(tmp_path: Path) -> None:
     assert _sourced_by_sh(path) == AWKWARD
     assert not (tmp_path / "pwned").exists()
     assert read_env_file(path) == AWKWARD
-    settings = SimopsSettings(_env_file=path)  # type: ignore[call-arg]
+    settings = SimopsSettings(_env_file=path)
     assert settings.callback_secret == SecretStr(AWKWARD["SIMOPS_CALLBACK_SECRET"])
     assert settings.webhook_secret_for("AC" + "a" * 32) == 'it\'s "quoted" $HOME `id`'
     assert settings.callback_base_url == AWKWARD["SIMOPS_CALLBACK_BASE_URL"]
@@ -77,7 +76,7 @@ def test_the_file_is_0600_before_anything_is_written_into_it(
         modes_when_written.append(stat.S_IMODE(os.fstat(descriptor).st_mode))
         return real_fdopen(descriptor, *arguments, **options)
 
-    monkeypatch.setattr(env_file.os, "fdopen", recording_fdopen)
+    monkeypatch.setattr(os, "fdopen", recording_fdopen)
     old_umask = os.umask(0)
     try:
         write_env_file(path, AWKWARD)
@@ -118,10 +117,10 @@ async def test_simops_dev_writes_what_sh_sources_and_prints_no_secret(
     options = DevOptions(directory=tmp_path)
 
     values = write_env(options, emulator)  # type: ignore[arg-type]
-    shown = banner(options, emulator)
+    shown = banner(options, emulator)  # type: ignore[arg-type]
 
     sourced = _sourced_by_sh(tmp_path / "env")
-    read_back = SimopsSettings(_env_file=tmp_path / "env")  # type: ignore[call-arg]
+    read_back = SimopsSettings(_env_file=tmp_path / "env")
     assert read_back == settings_from_environment(values)
     assert json.loads(sourced["SIMOPS_TWILIO_AUTH_TOKENS"]) == {
         account.account_sid: account.auth_token for account in emulator.accounts

@@ -114,7 +114,7 @@ async def test_a_static_bearer_token(emulator: RunningEmulator) -> None:
         session.post(emulator.token_url, data=form) as response,
     ):
         token = (await response.json())["access_token"]
-    settings = SimopsSettings(  # type: ignore[call-arg]
+    settings = SimopsSettings(
         _env_file=None, api_url=emulator.api_url, bearer_token=SecretStr(token)
     )
     async with SuperSimClient(settings) as client:
@@ -124,7 +124,7 @@ async def test_a_static_bearer_token(emulator: RunningEmulator) -> None:
 
 
 def test_settings_choose_oauth2_then_bearer_then_basic() -> None:
-    everything = SimopsSettings(  # type: ignore[call-arg]
+    everything = SimopsSettings(
         _env_file=None,
         kore_client_id="client",
         kore_client_secret=SecretStr("client-secret"),

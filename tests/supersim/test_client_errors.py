@@ -223,7 +223,7 @@ async def test_an_unparseable_answer_is_a_transport_error(
 
 
 def bare_settings(**values: Any) -> SimopsSettings:
-    return SimopsSettings(_env_file=None, api_url="http://127.0.0.1:9/v1", **values)  # type: ignore[call-arg]
+    return SimopsSettings(_env_file=None, api_url="http://127.0.0.1:9/v1", **values)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from simops.supersim import signatures
 from simops.supersim.signatures import (
     kore_signature,
     twilio_signature,
@@ -96,7 +95,7 @@ def test_verification_uses_constant_time_compare(monkeypatch: pytest.MonkeyPatch
         compared.append((left, right))
         return real_compare(left, right)
 
-    monkeypatch.setattr(signatures.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert verify_kore_signature(KORE_SECRET, "POST", KORE_URL, KORE_BODY, KORE_EXPECTED)
     assert verify_twilio_signature(TWILIO_TOKEN, TWILIO_URL, TWILIO_PARAMS, TWILIO_EXPECTED)
     assert len(compared) == 2

@@ -271,7 +271,7 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
     emulator = await emulator_factory(seed_sims=120, scheduled_delay=(1.0, 1.5))
-    overrides = {
+    overrides: dict[str, Any] = {
         "callback_secret": CALLBACK_SECRET,
         "campaign_dir": tmp_path / "campaigns",
         "task_queue": "restart-test",
