@@ -36,7 +36,7 @@ from simops.emulator.cli import READY_LINE_PREFIX
 
 pytestmark = pytest.mark.timeout(900)
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SIMOPS = [sys.executable, "-m", "simops"]
 DEV_READY_LINE = "Try, in another terminal"
 STARTUP_SECONDS = 120
