@@ -3,8 +3,8 @@
 A file is read twice, both times in bounded pieces: a first pass picks the encoding (and refuses
 what is not text), a second yields one `SourceRow` per non-blank line. Whatever a line holds,
 it becomes a row, valid or with the `problem` that makes it invalid; only a file that cannot be
-read as a campaign file at all raises `SourceError`. The README (campaign files) gives the rules
-and the reasons for them.
+read as a campaign file at all raises `SourceError`. docs/campaigns.md ("Campaign files,
+validation and reports") gives the rules and the reasons for them.
 """
 
 from __future__ import annotations

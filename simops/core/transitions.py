@@ -1,8 +1,9 @@
 """The rules of the Super SIM state machine and the planner, as pure functions (no I/O).
 
 The emulator enforces these rules, the dry run checks rows against them and the workflows ask
-the planner what to do next, so a rule lives here once. Where the public reference is silent the
-decisions of `SUPERSIM-API.md` apply; the few this module adds are listed in the README.
+the planner what to do next, so a rule lives here once. `docs/supersim-api.md` describes the API
+behaviour these rules encode, the decisions taken where the public reference is silent, and the
+few this module adds.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The worker, the callback ingress and the emulator spend most of their CPU in the event loop and
 its socket transports (thousands of HTTP exchanges a second); uvloop spends less on them
-(`bench/event_loop_bench.py` measures both loops, the README quotes it).
+(`bench/event_loop_bench.py` measures both loops, docs/benchmarks.md quotes it).
 `SIMOPS_EVENT_LOOP=asyncio` forces the standard loop, for instance to rule uvloop out.
 """
 

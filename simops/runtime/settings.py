@@ -51,8 +51,8 @@ class ShellEnvFileSource(DotEnvSettingsSource):
 
 
 class SimopsSettings(BaseSettings):
-    """Every setting simops reads; each is documented in the README's configuration section,
-    those of metrics, health, logs, tracing and the codec server in docs/observing.md."""
+    """Every setting simops reads; each is documented in docs/configuration.md, those of
+    metrics, health, logs, tracing and the codec server in docs/observing.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="SIMOPS_",

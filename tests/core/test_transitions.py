@@ -1,9 +1,9 @@
-"""The Super SIM rules and the planner, checked against ../shared/reference/SUPERSIM-API.md.
+"""The Super SIM rules and the planner, checked against docs/supersim-api.md.
 
-Every expected outcome below is written out by hand from the reference page (its rules and
-decisions) and the module's documented decisions beyond it; none is computed by the code under
-test. The hypothesis properties then check the planner against `evaluate_update` over many
-states and goals.
+Every expected outcome below is written out by hand from that page (the API's rules, the
+decisions where the reference is silent and the module's own decisions beyond it); none is
+computed by the code under test. The hypothesis properties then check the planner against
+`evaluate_update` over many states and goals.
 """
 
 from __future__ import annotations
