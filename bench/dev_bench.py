@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.processes import cpu_seconds, process_stack
 from simops.devstack.dev import default_workers
-from simops.devstack.in_process import free_port
+from simops.runtime.ports import free_port
 
 SIMOPS = [sys.executable, "-m", "simops"]
 BANNER_END = "Try, in another terminal"

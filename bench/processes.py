@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from simops.devstack.in_process import free_port
 from simops.devstack.processes import ProcessStack, TemporalOptions
 from simops.devstack.processes import process_stack as start_process_stack
 from simops.emulator.process import EmulatorProcess
+from simops.runtime.ports import free_port
 
 __all__ = [
     "ProcessStack",

@@ -6,7 +6,6 @@ process of its own (`simops.devstack.processes`).
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from temporalio.client import Client
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
 from simops.emulator.server import EmulatorAccount, RunningEmulator
+from simops.runtime.ports import free_port
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.worker import build_worker
@@ -48,14 +48,6 @@ class LocalStack:
     settings: SimopsSettings
     api: SuperSimClient
     ingress: CallbackIngress | None
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def emulator_settings(emulator: EmulatorEndpoint, **overrides: Any) -> SimopsSettings:

@@ -20,8 +20,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from simops.devstack.in_process import free_port
 from simops.observability.health import Readiness
+from simops.runtime.ports import free_port
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from simops.campaigns.store.sqlite import (
     FailureGroup,
     ThroughputBucket,
 )
-from simops.cli.campaign_commands import (
+from simops.inspection import (
     ListedCampaign,
     action_of,
     campaign_progress,

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from simops.campaigns.reports import REPORT_FORMATS
 from simops.campaigns.spec import CampaignAction
-from simops.cli.campaign_commands import CampaignNotRunningError
+from simops.inspection import CampaignNotRunningError
 from simops.ui.campaigns import PHASES, CampaignSummary, Dashboard, read_chunks, write_report_to
 from simops.ui.security import LOGIN_COOKIE, Guard
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from simops.devstack.in_process import free_port
 from simops.emulator.cli import READY_LINE_PREFIX
+from simops.runtime.ports import free_port
 from tests.helpers.processes import clean_environment
 
 pytestmark = pytest.mark.timeout(900)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from simops.devstack.in_process import free_port
+from simops.runtime.ports import free_port
 
 SIMOPS = [sys.executable, "-m", "simops"]
 ACCOUNT = "AC" + "a" * 32

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from simops.devstack.in_process import free_port
+from simops.runtime.ports import free_port
 from tests.helpers.processes import clean_environment
 
 SIMOPS = [sys.executable, "-m", "simops"]

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from temporalio.api.common.v1 import Payload
 
-from simops.devstack.in_process import free_port
 from simops.observability.codec_server import CodecServer
 from simops.runtime.codec import EncryptionCodec, new_payload_key
+from simops.runtime.ports import free_port
 from tests.helpers.processes import clean_environment
 
 UI_ORIGIN = "http://localhost:8233"

@@ -21,10 +21,10 @@ from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.sqlite import CampaignStore
-from simops.cli.campaign_commands import campaign_progress
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator
+from simops.inspection import campaign_progress
 from simops.messages import CampaignRunInput
 from simops.starters import CampaignAlreadyStartedError, start_campaign
 from simops.supersim.resources import Sim
