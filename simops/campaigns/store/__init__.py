@@ -1,1 +1,1 @@
-"""The campaign store: every row of a campaign, its plan and its outcome, shared by every process."""
+"""The campaign store: every row of a campaign, its plan and outcome, shared by every process."""
