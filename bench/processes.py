@@ -107,6 +107,7 @@ def _environment(
             "SIMOPS_API_MAX_CONCURRENCY": "200",
             "SIMOPS_API_MAX_RPS": "5000",
             "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal.port}",
+            "SIMOPS_TEMPORAL_ENVCONFIG": "false",
             "SIMOPS_TASK_QUEUE": f"bench-{uuid.uuid4()}",
             "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
             "SIMOPS_CALLBACK_PORT": str(callback_port),

@@ -65,7 +65,7 @@ async def run_worker(
     """Run a worker until `stop` is set (waiting for Temporal to answer first); ready, in
     `readiness`, once Temporal sees it poll its task queue."""
     readiness = readiness or Readiness()
-    readiness.waiting("worker", f"waiting for Temporal at {settings.temporal_address}")
+    readiness.waiting("worker", "waiting for Temporal")
     client = await connect_when_up(settings, stop)
     if client is None:
         return

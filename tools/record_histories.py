@@ -1,4 +1,5 @@
-"""Record SIM operation histories for the replay test (tests/workflows/test_replay.py).
+"""Record a history of every workflow type for the replay test (tests/workflows/test_replay.py):
+SIM operations, and a campaign, a migration and a rollback of it, each with a batch child.
 
 Run it after a deliberate, versioned change to a workflow, and commit the files it writes:
     .venv/bin/python tools/record_histories.py tests/workflows/histories
@@ -9,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
-from simops.starters import start_sim_operation
+from simops.starters import start_campaign, start_sim_operation
 from simops.workflows.search_attributes import ALL_KEYS
 
 
@@ -31,8 +35,66 @@ async def _record(stack: LocalStack, name: str, request: SimOperationRequest, ou
     print(f"{name}: {outcome.outcome.value}, {len(history.events)} events")
 
 
+async def _record_campaign(stack: LocalStack, name: str, spec: CampaignSpec, out: Path) -> None:
+    """A campaign's history as `NAME.json`, its first batch child's as `NAME_batch.json`."""
+    handle = await start_campaign(stack.client, stack.settings, spec, None)
+    await handle.result()
+    history = await handle.fetch_history()
+    (out / f"{name}.json").write_text(history.to_json())
+    started = next(
+        event.child_workflow_execution_started_event_attributes.workflow_execution
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    )
+    batch = stack.client.get_workflow_handle(started.workflow_id, run_id=started.run_id)
+    batch_history = await batch.fetch_history()
+    (out / f"{name}_batch.json").write_text(batch_history.to_json())
+    print(f"{name}: {len(history.events)} events, batch {len(batch_history.events)} events")
+
+
+async def _record_campaigns(stack: LocalStack, out: Path) -> None:
+    """An activation campaign by filter, a migration to the child account, and its rollback."""
+    emulator = stack.emulator
+    child = emulator.accounts[1].account_sid
+    await _record_campaign(
+        stack,
+        "campaign_activate",
+        CampaignSpec(
+            campaign_id="record-activate",
+            action=CampaignAction.ACTIVATE,
+            fleet=emulator.parent.fleets[0],
+            source=CampaignSource(status=SimStatus.NEW),
+            batch_size=4,
+        ),
+        out,
+    )
+    await _record_campaign(
+        stack,
+        "campaign_migration",
+        CampaignSpec(
+            campaign_id="record-migrate",
+            action=CampaignAction.MOVE,
+            source=CampaignSource(status=SimStatus.ACTIVE),
+            migration=MigrationSpec(to_account=child, fleet_map={"default": "default"}),
+            batch_size=4,
+        ),
+        out,
+    )
+    await _record_campaign(
+        stack,
+        "campaign_rollback",
+        CampaignSpec(
+            campaign_id="record-rollback",
+            action=CampaignAction.ROLLBACK,
+            source=CampaignSource(rollback_of="record-migrate"),
+            batch_size=4,
+        ),
+        out,
+    )
+
+
 async def record(out: Path) -> None:
-    """Run one operation per scenario and write each history as JSON into `out`."""
+    """Run one workflow per scenario and write each history as JSON into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_dev_server()),
@@ -40,10 +102,16 @@ async def record(out: Path) -> None:
         search_attributes=ALL_KEYS,
     )
     emulator = await start_emulator(
-        EmulatorOptions(seed_sims=6, child_accounts=1, scheduled_delay=(0.05, 0.1))
+        EmulatorOptions(seed_sims=12, child_accounts=1, scheduled_delay=(0.05, 0.1))
     )
+    campaigns = tempfile.TemporaryDirectory()
     try:
-        async with local_stack(env.client, emulator, callback_wait_seconds=1.0) as stack:
+        async with local_stack(
+            env.client,
+            emulator,
+            callback_wait_seconds=1.0,
+            campaign_dir=Path(campaigns.name),
+        ) as stack:
             sims = [sim.sid async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=4)]
             fleet = emulator.parent.fleets[0]
             child = emulator.accounts[1].account_sid
@@ -63,9 +131,11 @@ async def record(out: Path) -> None:
             }
             for name, request in scenarios.items():
                 await _record(stack, name, request, out)
+            await _record_campaigns(stack, out)
     finally:
         await emulator.stop()
         await env.shutdown()
+        campaigns.cleanup()
 
 
 if __name__ == "__main__":

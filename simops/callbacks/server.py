@@ -28,7 +28,7 @@ async def run_ingress(
     `readiness`, while it serves and Temporal answers."""
     check_provider_secrets(settings, allow_unsigned)
     readiness = readiness or Readiness()
-    readiness.waiting("ingress", f"waiting for Temporal at {settings.temporal_address}")
+    readiness.waiting("ingress", "waiting for Temporal")
     client = await connect_when_up(settings, stop)
     if client is None:
         return

@@ -17,7 +17,12 @@ from temporalio.client import Client
 from simops.runtime import event_loop
 from simops.runtime.env_file import EnvFileError
 from simops.runtime.settings import SimopsSettings
-from simops.runtime.temporal import connect
+from simops.runtime.temporal import (
+    TemporalSetupError,
+    connect,
+    connect_error_message,
+    temporal_target,
+)
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 
 T = TypeVar("T")
@@ -68,21 +73,24 @@ def run_command(command: Coroutine[Any, Any, T]) -> T:
         fail(str(error), ExitCode.BAD_INPUT)
     except SuperSimError as error:
         fail(f"the Super SIM API answered: {error}", ExitCode.FAILED)
+    except TemporalSetupError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
 
 
 async def connect_temporal(settings: SimopsSettings) -> Client:
-    """A Temporal client, or a clear error saying how to get one running."""
+    """A Temporal client, or one line saying what failed and what to set."""
     try:
-        return await connect(settings)
+        target = temporal_target(settings)
+    except TemporalSetupError as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    try:
+        return await connect(settings, target)
     except RuntimeError as error:
-        fail(
-            f"cannot reach Temporal at {settings.temporal_address} ({error}); start `simops dev` "
-            "or set SIMOPS_TEMPORAL_ADDRESS",
-            ExitCode.BAD_INPUT,
-        )
+        hint = "" if target.tls else "; start `simops dev` or set SIMOPS_TEMPORAL_ADDRESS"
+        fail(f"cannot connect to {connect_error_message(target, error)}{hint}", ExitCode.BAD_INPUT)
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

@@ -101,6 +101,8 @@ def write_env(options: DevOptions, emulator: EmulatorProcess) -> dict[str, str]:
         "SIMOPS_KORE_CLIENT_SECRET": parent.client_secret,
         "SIMOPS_KORE_TOKEN_URL": emulator.token_url,
         "SIMOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{options.temporal_port}",
+        # The local dev server, whatever TEMPORAL_* profile the shell carries for a cluster.
+        "SIMOPS_TEMPORAL_ENVCONFIG": "false",
         "SIMOPS_TASK_QUEUE": "simops",
         # The emulator has no limits of its own unless asked: let campaigns run at its speed.
         # A SIM takes two requests (the write and the read that verifies it), so 2,000/s

@@ -80,8 +80,30 @@ class SimopsSettings(BaseSettings):
     api_backoff_max_seconds: float = Field(default=30.0, gt=0)
     kore_token_refresh_margin_seconds: float = Field(default=30.0, ge=0)
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    temporal_address: str | None = None
+    """Unset: the Temporal profile's address (`TEMPORAL_ADDRESS`), else `localhost:7233`."""
+    temporal_namespace: str | None = None
+    """Unset: the Temporal profile's namespace (`TEMPORAL_NAMESPACE`), else `default`."""
+    temporal_envconfig: bool = True
+    """Read Temporal's own client configuration (`temporal.toml` profiles, `TEMPORAL_*`
+    variables) under these settings; `simops dev` turns it off so a shell set up for a
+    production cluster still talks to the local dev server."""
+    temporal_profile: str | None = None
+    """The `temporal.toml` profile (`TEMPORAL_PROFILE`, else `default`)."""
+    temporal_config_file: Path | None = None
+    """The `temporal.toml` to read (`TEMPORAL_CONFIG_FILE`, else the user's config directory)."""
+    temporal_tls: bool | None = None
+    """Force TLS on or off; unset, it is on when any TLS setting or an API key is given."""
+    temporal_tls_ca: Path | None = None
+    """PEM of the CA that signed the frontend's certificate (unset: the system's roots)."""
+    temporal_tls_cert: Path | None = None
+    """PEM client certificate for mTLS, with `temporal_tls_key`."""
+    temporal_tls_key: Path | None = None
+    """PEM private key of `temporal_tls_cert`."""
+    temporal_tls_server_name: str | None = None
+    """The name the frontend's certificate carries, when not the address' host."""
+    temporal_api_key: SecretStr | None = None
+    """An API key (Temporal Cloud), sent as a bearer token over TLS."""
     task_queue: str = "simops"
     callback_base_url: str | None = None
     callback_secret: SecretStr | None = None
