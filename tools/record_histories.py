@@ -75,7 +75,14 @@ async def _record_campaigns(stack: LocalStack, out: Path) -> None:
             campaign_id="record-migrate",
             action=CampaignAction.MOVE,
             source=CampaignSource(status=SimStatus.ACTIVE),
-            migration=MigrationSpec(to_account=child, fleet_map={"default": "default"}),
+            # Active SIMs take the whole path (deactivate, move, reactivate): the batch's
+            # history then holds every kind of round, settles included.
+            migration=MigrationSpec(
+                to_account=child,
+                fleet_map={"default": "default"},
+                deactivate_first=True,
+                reactivate=True,
+            ),
             batch_size=4,
         ),
         out,
@@ -102,7 +109,12 @@ async def record(out: Path) -> None:
         search_attributes=ALL_KEYS,
     )
     emulator = await start_emulator(
-        EmulatorOptions(seed_sims=12, child_accounts=1, scheduled_delay=(0.05, 0.1))
+        EmulatorOptions(
+            seed_sims=12,
+            child_accounts=1,
+            scheduled_delay=(0.05, 0.1),
+            inactive_move_beta=True,
+        )
     )
     campaigns = tempfile.TemporaryDirectory()
     try:
