@@ -246,46 +246,27 @@ class BatchStepper:
     def _fail(self, sim: TrackedSim, code: int | None, message: str) -> TrackedSim | RowOutcome:
         """End the SIM `failed`, or first take it back to service when its path left it out."""
         if sim.restore is not None:
-            return ended(
-                sim,
-                OutcomeKind.FAILED,
-                sim.failure_code,
-                _join(sim.failure_message, f"not restored: {message}"),
-                restored=False,
-            )
-        observed = sim.observed
-        if (
-            sim.writes
-            and sim.before is not None
-            and observed is not None
-            and is_less_in_service(sim.before, observed)
-        ):
-            if not self._compensate:
-                note = "not restored: compensation is off (--no-compensate)"
-                return ended(sim, OutcomeKind.FAILED, code, _join(message, note), restored=False)
-            if self._final:
-                note = "not restored: the operation deadline passed"
-                return ended(sim, OutcomeKind.FAILED, code, _join(message, note), restored=False)
-            return sim.model_copy(
-                update={
-                    "restore": restore_goal(sim.before),
-                    "failure_code": code,
-                    "failure_message": message,
-                }
-            )
-        return ended(sim, OutcomeKind.FAILED, code, message)
+            return _not_restored(sim, message)
+        if not _left_out_of_service(sim) or sim.before is None:
+            return ended(sim, OutcomeKind.FAILED, code, message)
+        if not self._compensate:
+            note = "not restored: compensation is off (--no-compensate)"
+            return ended(sim, OutcomeKind.FAILED, code, _join(message, note), restored=False)
+        if self._final:
+            note = "not restored: the operation deadline passed"
+            return ended(sim, OutcomeKind.FAILED, code, _join(message, note), restored=False)
+        return sim.model_copy(
+            update={
+                "restore": restore_goal(sim.before),
+                "failure_code": code,
+                "failure_message": message,
+            }
+        )
 
     def _give_up(self, sim: TrackedSim, message: str) -> RowOutcome:
         if sim.restore is not None:
-            return ended(
-                sim,
-                OutcomeKind.FAILED,
-                sim.failure_code,
-                _join(sim.failure_message, f"not restored: {message}"),
-                restored=False,
-            )
-        observed = sim.observed
-        out = sim.writes and observed is not None and is_less_in_service(sim.before, observed)
+            return _not_restored(sim, message)
+        out = _left_out_of_service(sim)
         return ended(sim, OutcomeKind.FAILED, message=message, restored=False if out else None)
 
     async def _read(self, sim: TrackedSim) -> SimSnapshot | TrackedSim | RowOutcome:
@@ -371,6 +352,24 @@ class BatchStepper:
         return made.model_copy(
             update={"observed": after, "scheduled_since": scheduled_since}
         ), after
+
+
+def _left_out_of_service(sim: TrackedSim) -> bool:
+    """Whether this campaign's writes left an enabled SIM inactive."""
+    return (
+        sim.writes > 0 and sim.observed is not None and is_less_in_service(sim.before, sim.observed)
+    )
+
+
+def _not_restored(sim: TrackedSim, why: str) -> RowOutcome:
+    """A SIM whose compensation failed: the path's failure, and why it was not restored."""
+    return ended(
+        sim,
+        OutcomeKind.FAILED,
+        sim.failure_code,
+        _join(sim.failure_message, f"not restored: {why}"),
+        restored=False,
+    )
 
 
 def _untouched(sim: TrackedSim) -> bool:

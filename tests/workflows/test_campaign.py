@@ -352,6 +352,17 @@ async def wait_until_running(
     raise AssertionError(f"{workflow_id} never ran (last status {status})")
 
 
+async def wait_for_writes(stack: LocalStack, writes: int) -> None:
+    """Wait (10 s at most) until the emulator counted `writes` state-changing writes."""
+    total = 0
+    for _ in range(200):
+        total = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+        if total >= writes:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{total} writes after 10 s, waiting for {writes}")
+
+
 async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -368,10 +379,7 @@ async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
     )
     handle = await start_campaign(stack.client, stack.settings, campaign, source)
     await wait_until_running(stack, "campaign-terminated-batch-1")
-    for _ in range(200):
-        if (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] >= 10:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_writes(stack, 10)
     first = stack.client.get_workflow_handle("campaign-terminated-batch-1")
     first_run = (await first.describe()).run_id
     await first.terminate("chaos")
@@ -518,10 +526,7 @@ async def test_cancel_ends_a_campaign_whose_sims_stay_scheduled(
     )
     handle = await start_campaign(stack.client, stack.settings, campaign, source)
     await wait_until_running(stack, "campaign-stuck-batch-1")
-    for _ in range(200):
-        if (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] >= 10:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_writes(stack, 10)
     await handle.signal(CampaignWorkflow.cancel, "change freeze")
     result = await asyncio.wait_for(handle.result(), 30)
     rows = report(stack, "stuck")
