@@ -82,10 +82,8 @@ async def send(
 WORKFLOW_IDS = (
     st.sampled_from(["sim-HS" + "1" * 32, "campaign-c1-batch-3", "x", "sim-ünï"])
     | st.from_regex(ROUTABLE_WORKFLOW_ID, fullmatch=True)
-    | st.text(
-        st.characters(codec="utf-8", exclude_characters="/{}"), min_size=1, max_size=30
-    ).filter(lambda workflow_id: workflow_id not in (".", ".."))
-)
+    | st.text(st.characters(codec="utf-8", exclude_characters="/{}"), min_size=1, max_size=30)
+).filter(lambda workflow_id: workflow_id not in (".", ".."))
 """Workflow IDs a callback URL can carry: `.` and `..` are path steps that URL normalization
 removes (a 404, never a signal), and simops never names a workflow so."""
 STATUSES = st.sampled_from([status.value for status in SimStatus]) | st.text(max_size=10)
