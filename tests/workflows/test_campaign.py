@@ -398,7 +398,9 @@ async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    await set_faults(stack.emulator, drop_callback_rate=1.0)
+    # Updates that never resolve: every run of the batch is still waiting when it is
+    # terminated (with callbacks merely dropped, a re-run 20 s later finds the SIMs active).
+    await set_faults(stack.emulator, stuck_rate=1.0)
     sims = await new_sims(stack, 10)
     source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
     campaign = spec(
