@@ -34,15 +34,17 @@ from simops.campaigns.stepper import (
     ReadingRecorder,
     ended,
     invalid,
+    settle_pending_write,
     track,
     with_recorded_periods,
 )
 from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
-from simops.core.sim import OutcomeKind
+from simops.core.sim import OutcomeKind, SimSnapshot
 from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, CampaignRowsRequest
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
+from simops.supersim.errors import SuperSimError
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
@@ -230,11 +232,23 @@ class CampaignBatchActivities:
                     outcomes.append(invalid(row))
                     continue
                 sim = recorded.get(row.row_no) or track(row)
+                if sim.pending_write is not None:
+                    # A run died between recording a write and hearing its answer: the SIM
+                    # tells whether it was made, so the report counts it truthfully.
+                    sim = await self._settled(sim)
                 outcomes.append(ended(sim, OutcomeKind.FAILED, message=reason))
             store.record_outcomes(outcomes)
             return CampaignCounts(counts=store.counts())
 
         return await self._guarded(request.campaign_id, fail)
+
+    async def _settled(self, sim: TrackedSim) -> TrackedSim:
+        try:
+            read = SimSnapshot.of(await self._client.fetch_sim(sim.sim_sid))
+        except SuperSimError as error:
+            note = f"a write may have been made; the SIM could not be read: {error.message}"
+            return sim.model_copy(update={"note": "; ".join(filter(None, [sim.note, note]))})
+        return settle_pending_write(sim, read)
 
     async def _advance_all(
         self, request: BatchStepRequest, tracked: list[TrackedSim], *, fresh: bool

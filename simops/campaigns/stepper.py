@@ -171,7 +171,7 @@ class BatchStepper:
             if not isinstance(read, SimSnapshot):
                 return read
             if sim.pending_write is not None:
-                sim = self._settle_pending_write(sim, read)
+                sim = settle_pending_write(sim, read)
             sim = _settled_after_scheduled(sim, read)
             observed = read
         for _ in range(MAX_STEPS_PER_ROUND):
@@ -224,16 +224,6 @@ class BatchStepper:
             if sim.billing_period is None:
                 return sim
         return await self._apply(sim, update, observed)
-
-    def _settle_pending_write(self, sim: TrackedSim, read: SimSnapshot) -> TrackedSim:
-        """A SIM whose last write's answer was lost: made when the SIM is no longer what the
-        write was planned from, else never made (and it may be sent again)."""
-        pending, planned_from = sim.pending_write, sim.observed
-        if pending is None:
-            return sim
-        if planned_from is not None and read != planned_from:
-            return _made(sim, pending, planned_from, now())
-        return sim.model_copy(update={"pending_write": None})
 
     def _done(self, sim: TrackedSim) -> RowOutcome:
         if sim.restore is not None:
@@ -370,6 +360,17 @@ def _not_restored(sim: TrackedSim, why: str) -> RowOutcome:
         _join(sim.failure_message, f"not restored: {why}"),
         restored=False,
     )
+
+
+def settle_pending_write(sim: TrackedSim, read: SimSnapshot) -> TrackedSim:
+    """A SIM whose last write's answer was lost, once read: the write was made when the SIM is
+    no longer what it was planned from, else never (and it may be sent again)."""
+    pending, planned_from = sim.pending_write, sim.observed
+    if pending is None:
+        return sim
+    if planned_from is not None and read != planned_from:
+        return _made(sim, pending, planned_from, now())
+    return sim.model_copy(update={"pending_write": None, "observed": read})
 
 
 def _untouched(sim: TrackedSim) -> bool:
