@@ -44,7 +44,7 @@ from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, C
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from simops.supersim.errors import SuperSimError
+from simops.supersim.errors import SuperSimError, mask_iccids
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
@@ -77,17 +77,25 @@ async def heartbeating() -> AsyncIterator[None]:
 @contextlib.contextmanager
 def store_errors_are_final(campaign_id: str) -> Iterator[None]:
     """Turn a missing or corrupt campaign store into a non-retryable error naming it: retrying
-    cannot mend it. A busy or locked database stays retryable."""
+    cannot mend it. A busy or locked database stays retryable.
+
+    Any other failure leaves as an `ApplicationError` whose message has every ICCID masked and
+    no chained cause: a failure is kept in the workflow's history, where no full ICCID may be.
+    """
     try:
         yield
+    except ApplicationError:
+        raise
     except (CampaignStoreError, sqlite3.DatabaseError) as error:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            raise
+            raise ApplicationError(mask_iccids(str(error)), type=type(error).__name__) from None
         raise ApplicationError(
-            f"the store of campaign {campaign_id} cannot be used: {error}",
+            mask_iccids(f"the store of campaign {campaign_id} cannot be used: {error}"),
             type=STORE_UNUSABLE,
             non_retryable=True,
-        ) from error
+        ) from None
+    except Exception as error:
+        raise ApplicationError(mask_iccids(str(error)), type=type(error).__name__) from None
 
 
 class CampaignBatchActivities:
