@@ -25,7 +25,7 @@ from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.reports import write_report
 from simops.campaigns.sources import iter_source_rows
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.emulator.seed import iccid_for
 from simops.runtime.settings import SimopsSettings
@@ -151,7 +151,8 @@ async def main(sims: int, small: int) -> None:
                 store, elapsed, clock = await prepare(client, settings, "large", source)
                 result = store.preparation.result()
                 assert result is not None
-                size = sum(f.stat().st_size for f in store.directory.rglob("*") if f.is_file())
+                files = (directory / "campaigns" / "large").rglob("*")
+                size = sum(f.stat().st_size for f in files if f.is_file())
                 print(
                     f"preparing {sims:,} rows (account listed, {settings.api_max_rps:.0f} req/s "
                     f"budget): {elapsed:.1f} s ({sims / elapsed:,.0f} rows/s)"

@@ -43,7 +43,7 @@ from simops.campaigns.spec import (
     CampaignSpec,
     MigrationSpec,
 )
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import build_migration_spec
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind, SimStatus

@@ -34,7 +34,7 @@ from bench.chaos_scenarios import (
 )
 from bench.processes import campaign_dir
 from simops.campaigns.reports import describe_out_of_service, out_of_service_summary
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 
 SCHEDULED_DELAY_SECONDS = 1
 EMULATOR = ["--scheduled-delay", str(SCHEDULED_DELAY_SECONDS), "--max-concurrency", "100"]

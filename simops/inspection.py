@@ -16,7 +16,9 @@ from simops.campaigns.reports import (
 )
 from simops.campaigns.rows import PENDING
 from simops.campaigns.spec import CampaignAction
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.core.sim import OutcomeKind
 from simops.messages import CampaignProgress
 from simops.runtime.settings import SimopsSettings
@@ -33,7 +35,7 @@ def with_store_counts(
     """The progress with counts read from the campaign store, which records each SIM as it
     ends (the workflow learns of them only as batches end); unchanged without a store here."""
     try:
-        store = CampaignStore.open(settings.campaign_dir, progress.campaign_id)
+        store = CampaignStore.open(store_backend(settings), progress.campaign_id)
     except CampaignStoreError:
         return progress
     with store:
@@ -122,7 +124,7 @@ async def signal_campaign(client: Client, campaign_id: str, signal: str, *argume
 def action_of(settings: SimopsSettings, campaign_id: str) -> CampaignAction | None:
     """The campaign's action, from its store (`None` when this machine has no store of it)."""
     try:
-        with CampaignStore.open(settings.campaign_dir, campaign_id) as store:
+        with CampaignStore.open(store_backend(settings), campaign_id) as store:
             return store.spec.action
     except CampaignStoreError:
         return None

@@ -17,7 +17,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from simops.campaigns.identity import spec_differences, with_file_sha256
 from simops.campaigns.spec import CampaignSpec
-from simops.campaigns.store.sqlite import CampaignExistsError, CampaignNotFoundError, CampaignStore
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignExistsError, CampaignNotFoundError
 from simops.messages import (
     CampaignResult,
     CampaignRunInput,
@@ -143,12 +145,13 @@ async def started_spec(client: Client, campaign_id: str) -> CampaignSpec:
     return spec
 
 
-def _recorded(spec: CampaignSpec, store_copy: Path | None) -> CampaignSpec:
-    """`spec` as recorded; one recorded before digests were gets its store copy's digest (the
+def _recorded(spec: CampaignSpec, stored_sha256: str | None) -> CampaignSpec:
+    """`spec` as recorded; one recorded before digests were gets its stored file's digest (the
     file it runs from)."""
-    if spec.source.file_sha256 is not None or store_copy is None or not store_copy.is_file():
+    if spec.source.file_sha256 is not None or stored_sha256 is None:
         return spec
-    return with_file_sha256(spec, store_copy)
+    source = spec.source.model_copy(update={"file_sha256": stored_sha256})
+    return spec.model_copy(update={"source": source})
 
 
 async def _existing_differences(
@@ -157,15 +160,15 @@ async def _existing_differences(
     """How `spec` differs from the one stored under its ID and, when `started`, from the one
     its workflow runs (they differ too when an earlier start mixed two specs)."""
     differences: list[str] = []
-    store_copy: Path | None = None
+    stored_sha256: str | None = None
     with (
         contextlib.suppress(CampaignNotFoundError),
-        CampaignStore.open(settings.campaign_dir, spec.campaign_id) as store,
+        CampaignStore.open(store_backend(settings), spec.campaign_id) as store,
     ):
-        store_copy = store.source_path
-        differences += spec_differences(_recorded(store.spec, store_copy), spec, "stored")
+        stored_sha256 = store.source_sha256()
+        differences += spec_differences(_recorded(store.spec, stored_sha256), spec, "stored")
     if started:
-        running = _recorded(await started_spec(client, spec.campaign_id), store_copy)
+        running = _recorded(await started_spec(client, spec.campaign_id), stored_sha256)
         differences += spec_differences(running, spec, "started")
     return differences
 
@@ -184,7 +187,7 @@ async def start_campaign(
     status = await campaign_status(client, spec.campaign_id)
     if status is None:
         try:
-            CampaignStore.create(settings.campaign_dir, spec, source_file).close()
+            CampaignStore.create(store_backend(settings), spec, source_file).close()
         except CampaignExistsError:
             differences = await _existing_differences(client, settings, spec, started=False)
             if differences:

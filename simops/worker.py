@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
+from simops.campaigns.store.backends import store_backend
 from simops.observability.health import Readiness, worker_polling
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect_when_up
@@ -65,6 +66,8 @@ async def run_worker(
     """Run a worker until `stop` is set (waiting for Temporal to answer first); ready, in
     `readiness`, once Temporal sees it poll its task queue."""
     readiness = readiness or Readiness()
+    # Before anything runs: activities must never write a schema older than they expect.
+    await asyncio.to_thread(store_backend(settings).check)
     readiness.waiting("worker", "waiting for Temporal")
     client = await connect_when_up(settings, stop)
     if client is None:

@@ -14,7 +14,7 @@ from simops.supersim.client import SuperSimClient
 from tests.helpers.emulators import DEFAULT_TEST_OPTIONS, EmulatorFactory
 from tests.helpers.supersim import EmulatorControl, make_client
 
-pytest_plugins = ["tests.helpers.temporal_fixtures"]
+pytest_plugins = ["tests.helpers.temporal_fixtures", "tests.helpers.postgres"]
 
 
 @pytest.fixture

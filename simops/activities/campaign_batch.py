@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 from simops.callbacks.urls import callback_url
 from simops.campaigns.journal import SimJournal
 from simops.campaigns.pacing import CampaignPacer
-from simops.campaigns.rows import RowOutcome, TrackedSim
+from simops.campaigns.rows import BillingPeriodReading, RowOutcome, TrackedSim
 from simops.campaigns.spec import MIGRATION_ACTIONS
 from simops.campaigns.stepper import (
     BatchStepper,
@@ -38,7 +37,10 @@ from simops.campaigns.stepper import (
     track,
     with_recorded_periods,
 )
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.database import CONNECTION_ERRORS, DATABASE_ERRORS, is_transient
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.core.sim import OutcomeKind, SimSnapshot
 from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, CampaignRowsRequest
 from simops.observability import metrics
@@ -86,15 +88,13 @@ def store_errors_are_final(campaign_id: str) -> Iterator[None]:
         yield
     except ApplicationError:
         raise
-    except (CampaignStoreError, sqlite3.DatabaseError) as error:
-        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            raise ApplicationError(mask_iccids(str(error)), type=type(error).__name__) from None
-        raise ApplicationError(
-            mask_iccids(f"the store of campaign {campaign_id} cannot be used: {error}"),
-            type=STORE_UNUSABLE,
-            non_retryable=True,
-        ) from None
     except Exception as error:
+        if isinstance(error, (CampaignStoreError, *DATABASE_ERRORS)) and not is_transient(error):
+            raise ApplicationError(
+                mask_iccids(f"the store of campaign {campaign_id} cannot be used: {error}"),
+                type=STORE_UNUSABLE,
+                non_retryable=True,
+            ) from None
         raise ApplicationError(mask_iccids(str(error)), type=type(error).__name__) from None
 
 
@@ -109,30 +109,49 @@ class CampaignBatchActivities:
         self._journals: dict[str, SimJournal] = {}
         self._worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def store(self, campaign_id: str) -> CampaignStore:
-        """The campaign's store, opened once per process."""
+    async def store(self, campaign_id: str) -> CampaignStore:
+        """The campaign's store, opened once per process (off the event loop)."""
         store = self._stores.get(campaign_id)
         if store is None:
-            store = CampaignStore.open(self._settings.campaign_dir, campaign_id)
-            self._stores[campaign_id] = store
+            opened = await asyncio.to_thread(
+                CampaignStore.open, store_backend(self._settings), campaign_id
+            )
+            # Another activity may have opened it meanwhile: one store per campaign stays.
+            store = self._stores.setdefault(campaign_id, opened)
+            if store is not opened:
+                await asyncio.to_thread(opened.close)
         return store
 
-    def pacer(self, campaign_id: str) -> CampaignPacer:
+    async def forget_store(self, campaign_id: str) -> None:
+        """Drop the campaign's store, its pacer and journal (its connection was lost): the
+        next activity opens them again."""
+        store = self._stores.pop(campaign_id, None)
+        self._pacers.pop(campaign_id, None)
+        self._journals.pop(campaign_id, None)
+        if store is not None:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                await asyncio.to_thread(store.close)
+
+    async def pacer(self, campaign_id: str) -> CampaignPacer:
         """The campaign's budget in this process, shared by its running batch activities."""
         pacer = self._pacers.get(campaign_id)
         if pacer is None:
-            pacer = CampaignPacer(self.store(campaign_id), self._worker_id)
-            self._pacers[campaign_id] = pacer
+            pacer = CampaignPacer(await self.store(campaign_id), self._worker_id)
+            pacer = self._pacers.setdefault(campaign_id, pacer)
             metrics.BUDGETS.watch("campaign", campaign_id, pacer.budget)
         return pacer
 
-    def journal(self, campaign_id: str) -> SimJournal:
+    async def journal(self, campaign_id: str) -> SimJournal:
         """The campaign's journal in this process (a new one after a failed commit)."""
         journal = self._journals.get(campaign_id)
         if journal is None or journal.broken:
-            budget = self.pacer(campaign_id).budget
-            journal = SimJournal(self.store(campaign_id), lambda: budget.concurrency_limit)
-            self._journals[campaign_id] = journal
+            budget = (await self.pacer(campaign_id)).budget
+            store = await self.store(campaign_id)
+            stop_reason = await store.run(store.stop_reason)
+            journal = self._journals.get(campaign_id)
+            if journal is None or journal.broken:
+                journal = SimJournal(store, lambda: budget.concurrency_limit, stop_reason)
+                self._journals[campaign_id] = journal
         return journal
 
     def _callback_url(self, workflow_id: str) -> str | None:
@@ -144,7 +163,12 @@ class CampaignBatchActivities:
 
     async def _guarded(self, campaign_id: str, body: Callable[[], Awaitable[T]]) -> T:
         with store_errors_are_final(campaign_id):
-            return await body()
+            try:
+                return await body()
+            except CONNECTION_ERRORS:
+                # Retried with a new connection: the database may be back by then.
+                await self.forget_store(campaign_id)
+                raise
 
     @activity.defn(name="start_batch")
     async def start_batch(self, request: BatchStepRequest) -> BatchStepResult:
@@ -154,11 +178,12 @@ class CampaignBatchActivities:
             return await self._guarded(request.campaign_id, lambda: self._start(request))
 
     async def _start(self, request: BatchStepRequest) -> BatchStepResult:
-        store = self.store(request.campaign_id)
-        rows = store.planned_rows(request.first_row, request.row_count)
-        ended_before = store.finished_rows(request.first_row, request.row_count)
+        store = await self.store(request.campaign_id)
+        first_row, row_count = request.first_row, request.row_count
+        rows = await store.run(store.planned_rows, first_row, row_count)
+        ended_before = await store.run(store.finished_rows, first_row, row_count)
         recorded = {
-            sim.row_no: sim for sim in store.in_progress(request.first_row, request.row_count)
+            sim.row_no: sim for sim in await store.run(store.in_progress, first_row, row_count)
         }
         todo = [row for row in rows if row.row_no not in ended_before]
         invalid_rows = [invalid(row) for row in todo if row.invalid_reason is not None]
@@ -168,7 +193,7 @@ class CampaignBatchActivities:
         tracked = [
             recorded.get(row.row_no) or track(row) for row in todo if row.invalid_reason is None
         ]
-        store.record_outcomes(invalid_rows)
+        await store.run(store.record_outcomes, invalid_rows)
         result = await self._advance_all(request, tracked, fresh=False)
         result.ended[OutcomeKind.INVALID] = result.ended.get(OutcomeKind.INVALID, 0) + len(
             invalid_rows
@@ -180,8 +205,10 @@ class CampaignBatchActivities:
         """Read the SIMs still in progress (those named, or all) and take their next steps."""
 
         async def settle() -> BatchStepResult:
-            store = self.store(request.campaign_id)
-            tracked = store.in_progress(request.first_row, request.row_count, request.sim_sids)
+            store = await self.store(request.campaign_id)
+            tracked = await store.run(
+                store.in_progress, request.first_row, request.row_count, request.sim_sids
+            )
             return await self._advance_all(request, tracked, fresh=True)
 
         async with heartbeating():
@@ -192,9 +219,11 @@ class CampaignBatchActivities:
         """Mark every row that has not ended as cancelled; the campaign's final counts."""
 
         async def cancel() -> CampaignCounts:
-            store = self.store(request.campaign_id)
-            store.cancel_unfinished(request.reason or "cancelled", request.first_row)
-            return CampaignCounts(counts=store.counts())
+            store = await self.store(request.campaign_id)
+            await store.run(
+                store.cancel_unfinished, request.reason or "cancelled", request.first_row
+            )
+            return CampaignCounts(counts=await store.run(store.counts))
 
         return await self._guarded(request.campaign_id, cancel)
 
@@ -203,7 +232,8 @@ class CampaignBatchActivities:
         """Outcome counts of the campaign's rows."""
 
         async def count() -> CampaignCounts:
-            return CampaignCounts(counts=self.store(request.campaign_id).counts())
+            store = await self.store(request.campaign_id)
+            return CampaignCounts(counts=await store.run(store.counts))
 
         return await self._guarded(request.campaign_id, count)
 
@@ -212,12 +242,12 @@ class CampaignBatchActivities:
         """Stop new first writes in every batch and worker (cancel, pause for good); counts."""
 
         async def stop() -> CampaignCounts:
-            store = self.store(request.campaign_id)
-            reason = store.stop(request.reason or "stopped")
+            store = await self.store(request.campaign_id)
+            reason = await store.run(store.stop, request.reason or "stopped")
             journal = self._journals.get(request.campaign_id)
             if journal is not None:
                 journal.stop(reason)
-            return CampaignCounts(counts=store.counts())
+            return CampaignCounts(counts=await store.run(store.counts))
 
         return await self._guarded(request.campaign_id, stop)
 
@@ -227,13 +257,16 @@ class CampaignBatchActivities:
         with what the store knows the campaign did to its SIM."""
 
         async def fail() -> CampaignCounts:
-            store = self.store(request.campaign_id)
-            count = request.row_count or max(store.row_count() - request.first_row + 1, 0)
-            finished = store.finished_rows(request.first_row, count)
-            recorded = {sim.row_no: sim for sim in store.in_progress(request.first_row, count)}
+            store = await self.store(request.campaign_id)
+            first_row = request.first_row
+            count = request.row_count or max(await store.run(store.row_count) - first_row + 1, 0)
+            finished = await store.run(store.finished_rows, first_row, count)
+            recorded = {
+                sim.row_no: sim for sim in await store.run(store.in_progress, first_row, count)
+            }
             reason = request.reason or "the batch could not finish"
             outcomes: list[RowOutcome] = []
-            for row in store.planned_rows(request.first_row, count):
+            for row in await store.run(store.planned_rows, first_row, count):
                 if row.row_no in finished:
                     continue
                 if row.invalid_reason is not None:
@@ -245,8 +278,8 @@ class CampaignBatchActivities:
                     # tells whether it was made, so the report counts it truthfully.
                     sim = await self._settled(sim)
                 outcomes.append(ended(sim, OutcomeKind.FAILED, message=reason))
-            store.record_outcomes(outcomes)
-            return CampaignCounts(counts=store.counts())
+            await store.run(store.record_outcomes, outcomes)
+            return CampaignCounts(counts=await store.run(store.counts))
 
         return await self._guarded(request.campaign_id, fail)
 
@@ -262,14 +295,18 @@ class CampaignBatchActivities:
         self, request: BatchStepRequest, tracked: list[TrackedSim], *, fresh: bool
     ) -> BatchStepResult:
         url = self._callback_url(request.callback_workflow_id)
-        store = self.store(request.campaign_id)
-        journal = self.journal(request.campaign_id)
+        store = await self.store(request.campaign_id)
+        journal = await self.journal(request.campaign_id)
         recorder: ReadingRecorder | None = None
         if store.spec.action in MIGRATION_ACTIONS:
-            recorder = store.record_billing_period
-            tracked = with_recorded_periods(store, tracked)
+
+            async def recorder(row_no: int, reading: BillingPeriodReading) -> None:
+                await store.run(store.record_billing_period, row_no, reading)
+
+            tracked = await with_recorded_periods(store, tracked)
+        pacer = await self.pacer(request.campaign_id)
         # Older batches first: their SIMs are the closest to ending.
-        async with self.pacer(request.campaign_id).activity(request.first_row) as budget:
+        async with pacer.activity(request.first_row) as budget:
             stepper = BatchStepper(
                 self._client.with_budget(budget),
                 url,

@@ -11,7 +11,9 @@ from simops.activities.sims import as_application_error
 from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.rows import PrepareResult
 from simops.campaigns.sources import SourceError
-from simops.campaigns.store.sqlite import CampaignNotFoundError, CampaignStore, CampaignStoreError
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignNotFoundError, CampaignStoreError
 from simops.messages import PrepareRequest
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
@@ -36,7 +38,7 @@ class CampaignPrepareActivities:
     async def prepare_campaign(self, request: PrepareRequest) -> PrepareResult:
         """Import, resolve, validate and plan every row of the campaign (reads only)."""
         try:
-            store = CampaignStore.open(self._settings.campaign_dir, request.campaign_id)
+            store = CampaignStore.open(store_backend(self._settings), request.campaign_id)
         except CampaignNotFoundError as error:
             raise ApplicationError(
                 str(error), type=CAMPAIGN_NOT_FOUND, non_retryable=True

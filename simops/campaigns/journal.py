@@ -15,16 +15,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from simops.campaigns.rows import RowOutcome, TrackedSim
-from simops.campaigns.store.sqlite import CampaignStore, JournalCommit, JournalEntries
+from simops.campaigns.store.campaign_store import CampaignStore, JournalCommit, JournalEntries
 
 
 class SimJournal:
     """One campaign's journal in this process, shared by all its running batch activities."""
 
-    def __init__(self, store: CampaignStore, first_write_limit: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: CampaignStore,
+        first_write_limit: Callable[[], int],
+        stop_reason: str | None,
+    ) -> None:
+        """A journal of `store`, for a campaign stopped for `stop_reason` (`None`: running)."""
         self._store = store
         self._first_write_limit = first_write_limit
-        self._stop_reason = store.stop_reason()
+        self._stop_reason = stop_reason
         self._tracked: dict[int, TrackedSim] = {}
         self._ended: dict[int, RowOutcome] = {}
         self._first_writes: set[int] = set()
@@ -124,7 +130,8 @@ class SimJournal:
             self._tracked, self._ended, self._first_writes = {}, {}, set()
             self._new_stop = None
             try:
-                result = self._store.commit_journal(entries)
+                # On the store's thread: SIMs of the next group queue while this one commits.
+                result = await self._store.run(self._store.commit_journal, entries)
             except Exception as error:
                 self._error = error
                 commit.set_exception(error)

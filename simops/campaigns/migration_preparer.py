@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 
 from simops.campaigns.rows import PENDING, ReportRow
 from simops.campaigns.rules import Failure, RestoreTarget
 from simops.campaigns.sources import ReferenceKind, SourceRow
 from simops.campaigns.spec import MIGRATION_ACTIONS
+from simops.campaigns.store.backends import StoreBackend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.preparation import PreparationStore, RestoreRow
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind
 from simops.core.wording import with_article
@@ -104,9 +105,9 @@ async def _list_as(
         found.notes.append(f"destination {account}: {how}, {len(fleets)} Fleets")
 
 
-def import_rollback_rows(campaign_dir: Path, migration_id: str, tables: PreparationStore) -> int:
+def import_rollback_rows(stores: StoreBackend, migration_id: str, tables: PreparationStore) -> int:
     """Import a rollback's rows from the store of migration `migration_id`; how many."""
-    with CampaignStore.open(campaign_dir, migration_id) as original:
+    with CampaignStore.open(stores, migration_id) as original:
         if original.spec.action not in MIGRATION_ACTIONS:
             raise CampaignStoreError(
                 f"campaign {migration_id} is {with_article(original.spec.action.value)} "

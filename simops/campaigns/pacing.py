@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.database import DATABASE_ERRORS
 from simops.supersim.pacing import RateBudget, RequestBudget
 
 log = logging.getLogger(__name__)
@@ -46,12 +45,9 @@ class CampaignPacer:
         self,
         store: CampaignStore,
         worker_id: str,
-        *,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
-        self._clock = clock
         spec = store.spec
         self._concurrency = spec.concurrency
         self._rate = spec.rate or UNPACED_RPS
@@ -71,38 +67,41 @@ class CampaignPacer:
         Requests of a lower `priority` are served first (see `RateBudget.prioritized`).
         """
         self._running += 1
-        self._try_renew()
+        await self._try_renew()
         if self._renewing is None:
             self._renewing = asyncio.create_task(self._renew_while_running())
         try:
             yield self.budget.prioritized(priority)
         finally:
             self._running -= 1
-            self._try_renew()
+            await self._try_renew()
             if not self._running and self._renewing is not None:
                 self._renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._renewing
                 self._renewing = None
 
-    def renew(self) -> float:
+    async def renew(self) -> float:
         """Renew this process's lease and resize the budget to its share; returns the share."""
-        running_everywhere = self._store.renew_pacing_lease(
-            self._worker_id, self._running, now=self._clock(), lease_seconds=LEASE_SECONDS
+        running_everywhere = await self._store.run(
+            self._store.renew_pacing_lease,
+            self._worker_id,
+            self._running,
+            lease_seconds=LEASE_SECONDS,
         )
         share = self._running / running_everywhere if running_everywhere else 1.0
         if self._running:
             self.budget.resize(max(1, round(self._concurrency * share)), self._rate * share)
         return share
 
-    def _try_renew(self) -> None:
+    async def _try_renew(self) -> None:
         try:
-            self.renew()
-        except sqlite3.Error as error:
+            await self.renew()
+        except DATABASE_ERRORS as error:
             # The budget keeps its last share and requests go on: pacing must not fail a batch.
             log.warning("campaign pacing lease not renewed: %s", error)
 
     async def _renew_while_running(self) -> None:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
-            self._try_renew()
+            await self._try_renew()

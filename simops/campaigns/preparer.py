@@ -38,8 +38,10 @@ from simops.campaigns.rules import (
 )
 from simops.campaigns.sources import CampaignFile, ReferenceKind, SourceError, SourceRow
 from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.preparation import PrepareStage
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
 from simops.supersim.errors import NotFoundError
@@ -132,21 +134,24 @@ class CampaignPreparer:
         rollback_of = self._store.spec.source.rollback_of
         if rollback_of is not None:
             imported = await asyncio.to_thread(
-                import_rollback_rows, self._settings.campaign_dir, rollback_of, self._tables
+                import_rollback_rows, store_backend(self._settings), rollback_of, self._tables
             )
             self._progress("import", imported)
             return
         if self._is_filter:
             await self._import_filter()
             return
-        path = self._store.source_path
-        if path is None:
-            raise CampaignStoreError("a file campaign without its source file")
-        rows = iter(await asyncio.to_thread(CampaignFile.open, path))
-        imported = 0
-        while added := await asyncio.to_thread(self._import_chunk, rows):
-            imported += added
-            self._progress("import", imported)
+        # The store keeps the file; it is read from a private copy, removed once imported.
+        copy = self._store.source_copy()
+        path = await asyncio.to_thread(copy.__enter__)
+        try:
+            rows = iter(await asyncio.to_thread(CampaignFile.open, path))
+            imported = 0
+            while added := await asyncio.to_thread(self._import_chunk, rows):
+                imported += added
+                self._progress("import", imported)
+        finally:
+            await asyncio.to_thread(copy.__exit__, None, None, None)
 
     def _import_chunk(self, rows: Iterator[SourceRow]) -> int:
         chunk = list(islice(rows, IMPORT_CHUNK))

@@ -14,7 +14,7 @@ row ends `failed`, unless the campaign opted out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -23,7 +23,7 @@ from simops.campaigns.controls import is_less_in_service, restore_goal, systemic
 from simops.campaigns.journal import SimJournal
 from simops.campaigns.migration_rules import billing_period_warning, current_billing_period
 from simops.campaigns.rows import BillingPeriodReading, PlannedRow, RowOutcome, TrackedSim
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.codes import RuleCode
 from simops.core.sim import (
     ENABLED_STATUSES,
@@ -43,7 +43,7 @@ MAX_STEPS_PER_ROUND = 6
 
 DEADLINE_REASON = "The SIM was still scheduled when the campaign's operation deadline passed"
 
-ReadingRecorder = Callable[[int, BillingPeriodReading], None]
+ReadingRecorder = Callable[[int, BillingPeriodReading], Awaitable[None]]
 """Records a SIM's billing period durably (by row number) before the move that hides it."""
 
 
@@ -60,14 +60,16 @@ class Refusal(NamedTuple):
     message: str
 
 
-def with_recorded_periods(store: CampaignStore, tracked: list[TrackedSim]) -> list[TrackedSim]:
+async def with_recorded_periods(
+    store: CampaignStore, tracked: list[TrackedSim]
+) -> list[TrackedSim]:
     """The SIMs, each with the billing period recorded for it when this round does not know it.
 
     A round that read a period and moved the SIM, then was lost (a worker died before the
     activity returned), recorded the period first: its retry finds it here.
     """
     unknown = [sim.row_no for sim in tracked if sim.billing_period is None]
-    recorded = store.billing_periods(unknown) if unknown else {}
+    recorded = await store.run(store.billing_periods, unknown) if unknown else {}
     return [
         sim.model_copy(update={"billing_period": recorded[sim.row_no]})
         if sim.billing_period is None and sim.row_no in recorded
@@ -286,7 +288,7 @@ class BatchStepper:
         else:
             reading = current_billing_period(periods, now())
         if self._record_reading is not None:
-            self._record_reading(sim.row_no, reading)
+            await self._record_reading(sim.row_no, reading)
         return sim.model_copy(update={"billing_period": reading})
 
     def _stop_if_systemic(

@@ -9,6 +9,7 @@ import sys
 import typer
 
 from simops.cli.campaign import register as register_campaign
+from simops.cli.database import register as register_database
 from simops.cli.migrate import register as register_migrate
 from simops.cli.observability import register as register_observability
 from simops.cli.security import register as register_security
@@ -30,6 +31,7 @@ register_supersim(app)
 register_campaign(app)
 register_security(app)
 register_migrate(app)
+register_database(app)
 register_observability(app)
 register_ui(app)
 

@@ -37,7 +37,9 @@ from simops.campaigns.reports import (
 )
 from simops.campaigns.sources import CampaignFile, FileSourceError, SourceError
 from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec
-from simops.campaigns.store.sqlite import CampaignNotFoundError, CampaignStore, CampaignStoreError
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignNotFoundError, CampaignStoreError
 from simops.cli.support import (
     ExitCode,
     OutputFormat,
@@ -349,9 +351,12 @@ async def list_campaigns(group: CommandGroup) -> int:
 def open_store(group: CommandGroup, settings: SimopsSettings, campaign_id: str) -> CampaignStore:
     """The campaign's store, or one line saying there is none (exit 2)."""
     try:
-        return CampaignStore.open(settings.campaign_dir, campaign_id)
+        return CampaignStore.open(store_backend(settings), campaign_id)
     except CampaignNotFoundError:
-        fail(f"no {group.noun} {campaign_id} in {settings.campaign_dir}", ExitCode.BAD_INPUT)
+        fail(
+            f"no {group.noun} {campaign_id} in {store_backend(settings).describe()}",
+            ExitCode.BAD_INPUT,
+        )
 
 
 def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None) -> None:

@@ -13,6 +13,9 @@ import typer
 
 from simops.callbacks.ingress import UnsignedCallbacksError
 from simops.callbacks.server import run_ingress
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.database import DATABASE_ERRORS, SchemaAheadError, SchemaBehindError
+from simops.cli.database import unreachable
 from simops.cli.support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.devstack.dev import DevOptions, ServiceExited, default_workers, run_dev
 from simops.devstack.processes import StackError
@@ -47,9 +50,18 @@ async def _until_stopped(
 
 
 def worker() -> None:
-    """Run a worker: SIM operation workflows and their activities, on SIMOPS_TASK_QUEUE."""
-    configure_logging(load_settings())
-    raise typer.Exit(run_command(_until_stopped(run_worker)))
+    """Run a worker: SIM operation workflows and their activities, on SIMOPS_TASK_QUEUE.
+
+    It refuses to start while the campaign store's schema is behind (`simops db upgrade`)."""
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        code = run_command(_until_stopped(run_worker))
+    except (SchemaBehindError, SchemaAheadError) as error:
+        fail(str(error), ExitCode.BAD_INPUT)
+    except DATABASE_ERRORS as error:
+        fail(unreachable(store_backend(settings), error))
+    raise typer.Exit(code)
 
 
 def callbacks(

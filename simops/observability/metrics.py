@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Protocol
 
 from prometheus_client import REGISTRY, Counter, Histogram
@@ -52,6 +53,14 @@ SCHEDULED_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
+STORE_STATEMENTS = Counter(
+    "simops_store_statements",
+    "Statements sent to the campaign store's database, by backend (sqlite, postgresql) and "
+    "kind (the statement's first word: SELECT, INSERT, BEGIN, COMMIT...); an executemany "
+    "counts once per parameter set.",
+    ["backend", "kind"],
+)
+
 RATE_LIMITED = "rate_limited"
 FAILED = "failed"
 NO_ANSWER = "error"
@@ -67,6 +76,18 @@ def record_rows_ended(campaign_id: str, action: str, counts: Mapping[str, int]) 
     for outcome, count in counts.items():
         if count:
             ROWS_ENDED.labels(campaign=campaign_id, action=action, outcome=outcome).inc(count)
+
+
+def record_store_statements(backend: str, statement: str, count: int = 1) -> None:
+    """Count statements sent to the campaign store (`count` for an executemany)."""
+    _store_statements(backend, statement).inc(count)
+
+
+@lru_cache(maxsize=1024)
+def _store_statements(backend: str, statement: str) -> Counter:
+    # The store sends a few hundred distinct statement texts: each is parsed once.
+    kind = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "EMPTY"
+    return STORE_STATEMENTS.labels(backend, kind)
 
 
 def record_api_answer(method: str, status: int | None) -> None:

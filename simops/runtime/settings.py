@@ -115,6 +115,9 @@ class SimopsSettings(BaseSettings):
     callback_wait_seconds: float = Field(default=120.0, gt=0)
     operation_deadline_seconds: float = Field(default=86_400.0, gt=0)
     campaign_dir: Path = SETTINGS_DIR / "campaigns"
+    database_url: SecretStr | None = None
+    """`postgresql://…`: every campaign's store in this PostgreSQL database, shared by every
+    worker and CLI that has the URL; unset: a SQLite file per campaign under `campaign_dir`."""
     payload_key: SecretStr | None = None
     ui_token: SecretStr | None = None
     """What the dashboard (`simops ui`) asks of every visitor; needed to bind past loopback."""

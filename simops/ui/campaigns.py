@@ -20,12 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec
-from simops.campaigns.store.sqlite import (
-    CampaignStore,
-    CampaignStoreError,
-    FailureGroup,
-    ThroughputBucket,
-)
+from simops.campaigns.store.backends import store_backend
+from simops.campaigns.store.campaign_store import CampaignStore, FailureGroup, ThroughputBucket
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.inspection import (
     ListedCampaign,
     action_of,
@@ -111,9 +108,9 @@ class _StoreView:
 
 def _rollbacks_of(settings: SimopsSettings, migration_id: str) -> list[str]:
     found = []
-    for campaign_id in CampaignStore.list_ids(settings.campaign_dir):
+    for campaign_id in CampaignStore.list_ids(store_backend(settings)):
         try:
-            with CampaignStore.open(settings.campaign_dir, campaign_id) as store:
+            with CampaignStore.open(store_backend(settings), campaign_id) as store:
                 if store.spec.source.rollback_of == migration_id:
                     found.append(campaign_id)
         except CampaignStoreError:
@@ -123,7 +120,7 @@ def _rollbacks_of(settings: SimopsSettings, migration_id: str) -> list[str]:
 
 def _read_store(settings: SimopsSettings, campaign_id: str, interval: int) -> _StoreView | None:
     try:
-        store = CampaignStore.open(settings.campaign_dir, campaign_id)
+        store = CampaignStore.open(store_backend(settings), campaign_id)
     except CampaignStoreError:
         return None
     with store:
@@ -139,7 +136,7 @@ def write_report_to(settings: SimopsSettings, campaign_id: str, fmt: str, out: I
     machine has no store of it. The dashboard writes it to a temporary file, so that a million
     rows never sit in memory nor hold the event loop."""
     try:
-        store = CampaignStore.open(settings.campaign_dir, campaign_id)
+        store = CampaignStore.open(store_backend(settings), campaign_id)
     except CampaignStoreError:
         return False
     with store:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from simops.campaigns.store.sqlite import ThroughputBucket
+from simops.campaigns.store.campaign_store import ThroughputBucket
 
 WIDTH = 640
 HEIGHT = 220

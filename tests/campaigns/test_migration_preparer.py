@@ -19,7 +19,7 @@ from simops.campaigns.rows import DryRunPlan, ReportRow
 from simops.campaigns.rules import RestoreTarget
 from simops.campaigns.sources import ReferenceKind
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import emulator_settings
 from simops.emulator.server import RunningEmulator

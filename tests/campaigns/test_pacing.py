@@ -11,22 +11,12 @@ from pathlib import Path
 import pytest
 
 from simops.campaigns import pacing as campaign_pacing
-from simops.campaigns.pacing import LEASE_SECONDS, UNPACED_RPS, CampaignPacer
+from simops.campaigns.pacing import UNPACED_RPS, CampaignPacer
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 
 RATE = 200.0
 CONCURRENCY = 40
-
-
-class WallClock:
-    """A settable stand-in for `time.time`, shared by the 'processes' of a test."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def create_campaign(directory: Path, rate: float | None = RATE) -> None:
@@ -41,13 +31,13 @@ def create_campaign(directory: Path, rate: float | None = RATE) -> None:
     CampaignStore.create(directory, spec, None).close()
 
 
-def pacer(directory: Path, worker_id: str, clock: WallClock) -> CampaignPacer:
-    return CampaignPacer(CampaignStore.open(directory, "paced"), worker_id, clock=clock)
+def pacer(directory: Path, worker_id: str) -> CampaignPacer:
+    return CampaignPacer(CampaignStore.open(directory, "paced"), worker_id)
 
 
 async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path) -> None:
     create_campaign(tmp_path)
-    worker = pacer(tmp_path, "worker-a", WallClock())
+    worker = pacer(tmp_path, "worker-a")
 
     async with worker.activity(0), worker.activity(1):
         assert worker.running == 2
@@ -61,9 +51,8 @@ async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path)
 
 async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) -> None:
     create_campaign(tmp_path)
-    clock = WallClock()
-    first = pacer(tmp_path, "worker-a", clock)
-    second = pacer(tmp_path, "worker-b", clock)
+    first = pacer(tmp_path, "worker-a")
+    second = pacer(tmp_path, "worker-b")
 
     async with first.activity(0), first.activity(1), first.activity(2):
         async with second.activity(3):
@@ -71,26 +60,30 @@ async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) ->
             assert budget_b.max_rps == pytest.approx(RATE / 4)
             assert budget_b.max_concurrency == CONCURRENCY // 4
             # The first process learns of the second at its next renewal.
-            assert first.renew() == pytest.approx(3 / 4)
+            assert await first.renew() == pytest.approx(3 / 4)
             assert first.budget.max_rps == pytest.approx(RATE * 3 / 4)
             assert first.budget.max_rps + budget_b.max_rps == pytest.approx(RATE)
         # The second process ended its activities and dropped its lease.
-        assert first.renew() == 1.0
+        assert await first.renew() == 1.0
         assert first.budget.max_rps == pytest.approx(RATE)
 
 
-async def test_a_dead_process_share_returns_when_its_lease_expires(tmp_path: Path) -> None:
+async def test_a_dead_process_share_returns_when_its_lease_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease_seconds = 0.5
+    monkeypatch.setattr(campaign_pacing, "LEASE_SECONDS", lease_seconds)
     create_campaign(tmp_path)
-    clock = WallClock()
-    survivor = pacer(tmp_path, "worker-a", clock)
+    survivor = pacer(tmp_path, "worker-a")
     # A process killed while it ran two activities leaves its lease behind, unrenewed.
     dead = CampaignStore.open(tmp_path, "paced")
-    dead.renew_pacing_lease("worker-b", 2, now=clock.now, lease_seconds=LEASE_SECONDS)
+    dead.renew_pacing_lease("worker-b", 2, lease_seconds=lease_seconds)
 
     async with survivor.activity(0):
         assert survivor.budget.max_rps == pytest.approx(RATE / 3)
-        clock.now += LEASE_SECONDS + 0.1
-        assert survivor.renew() == 1.0
+        # The database's clock times leases: the dead lease expires as time passes there.
+        await asyncio.sleep(lease_seconds + 0.1)
+        assert await survivor.renew() == 1.0
         assert survivor.budget.max_rps == pytest.approx(RATE)
 
 
@@ -99,21 +92,19 @@ async def test_running_activities_renew_their_lease(
 ) -> None:
     monkeypatch.setattr(campaign_pacing, "RENEW_SECONDS", 0.01)
     create_campaign(tmp_path)
-    clock = WallClock()
-    worker = pacer(tmp_path, "worker-a", clock)
+    worker = pacer(tmp_path, "worker-a")
     observer = CampaignStore.open(tmp_path, "paced")
 
     async with worker.activity(0):
-        clock.now += LEASE_SECONDS * 2
-        await asyncio.sleep(0.1)
-        # Renewed at the new time, so still live for another process looking now.
-        assert observer.renew_pacing_lease("observer", 0, now=clock.now, lease_seconds=1.0) == 1
-    assert observer.renew_pacing_lease("observer", 0, now=clock.now, lease_seconds=1.0) == 0
+        await asyncio.sleep(1.5)
+        # Renewed within the last second (its first renewal is older), so still live.
+        assert observer.renew_pacing_lease("observer", 0, lease_seconds=1.0) == 1
+    assert observer.renew_pacing_lease("observer", 0, lease_seconds=1.0) == 0
 
 
 async def test_without_a_rate_only_concurrency_paces(tmp_path: Path) -> None:
     create_campaign(tmp_path, rate=None)
-    worker = pacer(tmp_path, "worker-a", WallClock())
+    worker = pacer(tmp_path, "worker-a")
     async with worker.activity(0):
         assert worker.budget.max_rps == UNPACED_RPS
         assert worker.budget.max_concurrency == CONCURRENCY
@@ -124,7 +115,7 @@ async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
 ) -> None:
     create_campaign(tmp_path)
     store = CampaignStore.open(tmp_path, "paced")
-    worker = CampaignPacer(store, "worker-a", clock=WallClock())
+    worker = CampaignPacer(store, "worker-a")
     store.close()
 
     async with worker.activity(0):

@@ -20,8 +20,9 @@ from simops.campaigns.preparer import CampaignPreparer, plan_summary, prepare_fo
 from simops.campaigns.reports import render_plan
 from simops.campaigns.rows import PrepareResult
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.preparation import PrepareStage
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError
 from simops.core.sim import OutcomeKind, SimStatus, SimUpdate
 from simops.devstack.in_process import emulator_settings
 from simops.emulator.server import RunningEmulator
@@ -49,10 +50,12 @@ class World:
     directory: Path
 
     def campaign(
-        self, campaign_id: str, action: CampaignAction, lines: list[str], **spec: Any
+        self, campaign_id: str, action: CampaignAction, lines: list[str] | bytes, **spec: Any
     ) -> CampaignStore:
         source = self.directory.parent / f"{campaign_id}.csv"
-        source.write_text("\n".join(lines) + "\n")
+        source.write_bytes(
+            lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
+        )
         campaign = CampaignSpec(
             campaign_id=campaign_id,
             action=action,
@@ -415,9 +418,7 @@ async def test_the_activity_never_shows_an_iccid(
 async def test_the_activity_fails_for_good_on_bad_files_and_unknown_campaigns(
     world: World,
 ) -> None:
-    store = world.campaign("binary", CampaignAction.ACTIVATE, ["x"])
-    assert store.source_path is not None
-    store.source_path.write_bytes(b"\x00\x01\x02")
+    world.campaign("binary", CampaignAction.ACTIVATE, b"\x00\x01\x02").close()
     activities = CampaignPrepareActivities(world.client, world.settings)
     env = ActivityEnvironment()
 
@@ -445,12 +446,13 @@ async def test_the_dry_run_plan(world: World) -> None:
 
 async def test_the_prepared_store_keeps_no_snapshot_of_the_account(world: World) -> None:
     store = world.activation("private")
-    database = store.directory / "campaign.sqlite"
+    directory = world.directory / "private"
+    database = directory / "campaign.sqlite"
     outsider = world.sims[20].iccid or ""
 
     await world.prepare(store, lookups=False)
 
-    files = b"".join(path.read_bytes() for path in store.directory.glob("campaign.sqlite*"))
+    files = b"".join(path.read_bytes() for path in directory.glob("campaign.sqlite*"))
     assert outsider.encode() not in files, "an ICCID of a SIM outside the campaign"
     assert (world.sims[1].iccid or "").encode() in files, "the campaign's own references stay"
     assert database.stat().st_size < 200_000

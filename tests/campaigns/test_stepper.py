@@ -15,7 +15,8 @@ from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.stepper import BatchStepper, track
-from simops.campaigns.store.sqlite import CampaignStore, CampaignStoreError, JournalEntries
+from simops.campaigns.store.campaign_store import CampaignStore, JournalEntries
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.core.sim import OutcomeKind, SimStatus, SimUpdate
 from simops.devstack.in_process import emulator_settings
 from simops.emulator.server import RunningEmulator
@@ -113,7 +114,7 @@ async def test_writes_whose_answer_was_lost_are_reported_as_this_campaigns(rig: 
     # The emulator applies each activation, then answers only after 5 s: the "worker" dies
     # in between, as a SIGKILL after the request left would.
     rig.emulator.context.faults.update({"latency_ms": 5000})
-    journal = SimJournal(store, lambda: 100)
+    journal = SimJournal(store, lambda: 100, store.stop_reason())
     stepper = rig.stepper(journal)
     running = [asyncio.create_task(stepper.advance(track(row), fresh=False)) for row in rows]
     await wait_for(
@@ -129,7 +130,7 @@ async def test_writes_whose_answer_was_lost_are_reported_as_this_campaigns(rig: 
         recorded = after_crash.in_progress(1, len(rows))
         assert len(recorded) == len(rows)
         assert all(sim.pending_write is not None and sim.writes == 0 for sim in recorded)
-        journal = SimJournal(after_crash, lambda: 100)
+        journal = SimJournal(after_crash, lambda: 100, after_crash.stop_reason())
         ended = await run_to_the_end(rig.stepper(journal), journal, recorded)
         report = list(after_crash.report_rows())
 
@@ -143,7 +144,7 @@ async def test_writes_whose_answer_was_lost_are_reported_as_this_campaigns(rig: 
 async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
     store = await rig.campaign("never-sent")
     row = store.planned_rows(1, 1)[0]
-    journal = SimJournal(store, lambda: 100)
+    journal = SimJournal(store, lambda: 100, store.stop_reason())
     planned = track(row)
     # A crash after the write was recorded and before it left: the SIM is still `new`.
     intent = planned.model_copy(
@@ -161,7 +162,10 @@ async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
 async def test_a_stop_in_one_process_refuses_first_writes_in_another(rig: Rig) -> None:
     store = await rig.campaign("stopped")
     with rig.reopen(store) as other_process:
-        here, there = SimJournal(store, lambda: 100), SimJournal(other_process, lambda: 100)
+        here, there = (
+            SimJournal(store, lambda: 100, store.stop_reason()),
+            SimJournal(other_process, lambda: 100, other_process.stop_reason()),
+        )
         sims = [track(row) for row in store.planned_rows(1, 3)]
         here.stop("20003: credentials refused")
         await here.flush()
@@ -183,7 +187,7 @@ async def test_a_stop_in_one_process_refuses_first_writes_in_another(rig: Rig) -
 
 async def test_first_writes_in_flight_never_exceed_the_limit(rig: Rig) -> None:
     store = await rig.campaign("slots")
-    journal = SimJournal(store, lambda: 2)
+    journal = SimJournal(store, lambda: 2, store.stop_reason())
     inside = peak = 0
 
     async def hold() -> None:
@@ -219,7 +223,7 @@ async def test_the_failure_threshold_and_the_canary_are_judged_per_sim(rig: Rig)
 
 async def test_a_failed_commit_is_raised_and_the_journal_is_not_reused(rig: Rig) -> None:
     store = await rig.campaign("broken")
-    journal = SimJournal(store, lambda: 100)
+    journal = SimJournal(store, lambda: 100, store.stop_reason())
     journal.ended(RowOutcome(row_no=999, outcome=OutcomeKind.FAILED))
     with pytest.raises(CampaignStoreError, match="no rows"):
         await journal.flush()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simops.campaigns.store.sqlite import ThroughputBucket
+from simops.campaigns.store.campaign_store import ThroughputBucket
 from simops.cli import app
 from simops.ui.app import duration, number, ui_url, when
 from simops.ui.chart import MOST_BUCKETS, bucket_seconds, throughput_chart

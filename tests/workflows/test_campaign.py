@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator

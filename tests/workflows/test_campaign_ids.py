@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from simops.campaigns.identity import with_file_sha256
 from simops.campaigns.spec import CampaignAction, CampaignSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli import app
 from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase, ReportRow
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
-from simops.campaigns.store.sqlite import CampaignStore
+from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator

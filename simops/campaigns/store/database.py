@@ -1,13 +1,13 @@
-"""The SQLite database of one campaign: schema, connection settings and write transactions.
+"""A connection to a campaign store's database, SQLite or PostgreSQL: its dialect, its write
+transactions, and its schema version.
 
-Several processes open the same database (a worker's activities, the CLI's status and report),
-so it runs in WAL mode (readers never block the writer), every write is one short
-`BEGIN IMMEDIATE` transaction of bounded size, and a busy database is waited for rather than
-failed. One `CampaignDatabase` is used by one thread at a time.
-
-Rows keep a SIM's state as plain columns, and a row's plan (desired state, the statuses it
-applies to, the change for the dry run) once per distinct plan in `plans`: a million rows
-mostly share a handful of plans, and a prepared row takes about 130 bytes.
+Both backends run the same statements, written with `?` placeholders in the SQL both share; the
+few expressions they spell differently come from the `Dialect`. Several processes write one
+campaign at a time (workers' activities, the CLI), so every write is one short transaction that
+first takes the campaign's write lock: SQLite's `BEGIN IMMEDIATE` (the file is the campaign), a
+`FOR UPDATE` of the campaign's row in PostgreSQL. Writers of one campaign therefore take turns,
+readers never wait, and a decision read inside a write (is the campaign stopped?) holds until
+its commit, in every process. One `CampaignDatabase` is used by one thread at a time.
 """
 
 from __future__ import annotations
@@ -15,113 +15,235 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
+import psycopg
+
+from simops.campaigns.store.schema import LATEST_VERSION, MIGRATIONS, VERSION_TABLE, Migration
 from simops.core.sim import SimSnapshot
+from simops.observability import metrics
 
-BUSY_TIMEOUT_SECONDS = 60.0
+BUSY_TIMEOUT_SECONDS = 10.0
+"""How long SQLite waits for another process's write: below the batch activities' 15 s
+heartbeat timeout, so a long lock fails one commit (retried) rather than an attempt."""
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plans (
-    plan_id INTEGER PRIMARY KEY,
-    desired TEXT NOT NULL,
-    from_statuses TEXT NOT NULL,
-    change TEXT NOT NULL,
-    UNIQUE (desired, from_statuses, change)
-);
-CREATE TABLE IF NOT EXISTS rows (
-    row_no INTEGER PRIMARY KEY,
-    line_no INTEGER,
-    reference TEXT NOT NULL,
-    kind TEXT,
-    fleet TEXT,
-    unique_name TEXT,
-    sim_sid TEXT,
-    before_status TEXT,
-    before_fleet TEXT,
-    before_account TEXT,
-    before_name TEXT,
-    plan_id INTEGER REFERENCES plans (plan_id),
-    invalid_code INTEGER,
-    invalid_reason TEXT,
-    target_account TEXT,
-    target_status TEXT,
-    target_fleet TEXT,
-    note TEXT
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    row_no INTEGER PRIMARY KEY,
-    sim_sid TEXT,
-    outcome TEXT NOT NULL,
-    code INTEGER,
-    message TEXT,
-    before_status TEXT,
-    before_fleet TEXT,
-    before_account TEXT,
-    before_name TEXT,
-    after_status TEXT,
-    after_fleet TEXT,
-    after_account TEXT,
-    after_name TEXT,
-    attempts INTEGER NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    warning TEXT,
-    writes INTEGER,
-    restored INTEGER,
-    out_of_service_seconds REAL
-);
-CREATE TABLE IF NOT EXISTS sims (
-    sid TEXT PRIMARY KEY,
-    iccid TEXT,
-    unique_name TEXT,
-    status TEXT NOT NULL,
-    fleet_sid TEXT,
-    account_sid TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sims_by_iccid ON sims (iccid);
-CREATE INDEX IF NOT EXISTS sims_by_name ON sims (unique_name) WHERE unique_name IS NOT NULL;
-CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, sim_sid TEXT);
-CREATE TABLE IF NOT EXISTS fleets (sid TEXT PRIMARY KEY, unique_name TEXT, account_sid TEXT);
-"""
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+"""What either driver raises when the database cannot do what was asked."""
 
-VALIDATION_INDEXES = """
-CREATE INDEX IF NOT EXISTS rows_by_sim ON rows (sim_sid) WHERE sim_sid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS rows_by_new_name ON rows (unique_name) WHERE unique_name IS NOT NULL;
-"""
-"""What validation looks rows up by (earlier rows of a SIM or a new name); dropped after it."""
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+"""What PostgreSQL raises when the connection is lost: worth a new connection and a retry."""
 
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "rows": ("target_account TEXT", "target_status TEXT", "target_fleet TEXT", "note TEXT"),
-    "outcomes": (
-        "warning TEXT",
-        "writes INTEGER",
-        "restored INTEGER",
-        "out_of_service_seconds REAL",
-    ),
-}
-"""Columns added since stores were first written: an older store gets them when opened.
 
-A row's `target_*` is where a rollback takes its SIM back to (`target_fleet` empty: no Fleet);
-`note` is what the report says of a row besides its outcome. An outcome's `writes` counts the
-state-changing writes the campaign made to the SIM, `restored` says whether compensation put back
-what a failed path changed, and `out_of_service_seconds` how long the SIM was deactivated.
-"""
+def is_transient(error: BaseException) -> bool:
+    """Whether the database may do on a retry what it refused: a SQLite file locked by another
+    process, a lost or refused PostgreSQL connection, a deadlock or serialization failure."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    return isinstance(
+        error,
+        (
+            psycopg.OperationalError,
+            psycopg.errors.SerializationFailure,
+            psycopg.errors.DeadlockDetected,
+        ),
+    )
 
-ADDED_TABLES = {
-    "billing_periods": "CREATE TABLE IF NOT EXISTS billing_periods (row_no INTEGER PRIMARY KEY, "
-    "start_time TEXT, end_time TEXT, is_open INTEGER NOT NULL)",
-    "in_progress": "CREATE TABLE IF NOT EXISTS in_progress (row_no INTEGER PRIMARY KEY, "
-    "tracked TEXT NOT NULL)",
-    "pacing_leases": "CREATE TABLE IF NOT EXISTS pacing_leases (worker_id TEXT PRIMARY KEY, "
-    "running INTEGER NOT NULL, renewed_at REAL NOT NULL)",
-}
-"""Tables added since stores were first written: the billing period a moved SIM had, and what a
-batch knows of each SIM it is still converging (a `TrackedSim` as JSON), kept here rather than
-in the batch workflow's history, which then carries only SIDs; and each worker process's lease
-on a share of the campaign's rate (`campaign_pacing.py`)."""
+
+UPGRADE_LOCK = 0x53494D4F
+"""PostgreSQL advisory lock key that makes concurrent `simops db upgrade` runs take turns."""
+
+
+class Cursor(Protocol):
+    """What both drivers' cursors give: rows as tuples, and how many rows a write touched."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any:
+        """The next row, or `None`."""
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+
+    def __iter__(self) -> Iterator[Any]:
+        """The rows, one at a time."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the two databases spell differently."""
+
+    name: str
+    blob: str
+    """The type of a column of bytes."""
+    now_seconds: str
+    """The database's clock, in seconds since the epoch (leases compare it, not a host's)."""
+    epoch_seconds: str
+    """An ISO-8601 text column (`{}`) as whole seconds since the epoch."""
+    begin_write: str
+    """What begins a write transaction."""
+    lock_campaign: str | None
+    """What then takes the campaign's write lock (`?`: its ID), when beginning does not."""
+
+    def sql(self, statement: str) -> str:
+        """A statement in this dialect's placeholder style."""
+        return _placeholders_for(self.name, statement)
+
+
+@lru_cache(maxsize=512)
+def _placeholders_for(dialect: str, statement: str) -> str:
+    # psycopg takes %s and reads % as the start of one, so a literal one is doubled.
+    if dialect == "postgresql":
+        return statement.replace("%", "%%").replace("?", "%s")
+    return statement
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    blob="BLOB",
+    now_seconds="((julianday('now') - 2440587.5) * 86400.0)",
+    epoch_seconds="CAST(strftime('%s', {}) AS INTEGER)",
+    begin_write="BEGIN IMMEDIATE",
+    lock_campaign=None,
+)
+POSTGRESQL = Dialect(
+    name="postgresql",
+    blob="BYTEA",
+    now_seconds="CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
+    epoch_seconds="CAST(EXTRACT(EPOCH FROM CAST({} AS TIMESTAMPTZ)) AS BIGINT)",
+    begin_write="BEGIN",
+    lock_campaign="SELECT 1 FROM campaigns WHERE campaign_id = ? FOR UPDATE",
+)
+
+
+class Connection:
+    """One connection to SQLite or PostgreSQL, with statements in the shared SQL."""
+
+    def __init__(self, raw: sqlite3.Connection | psycopg.Connection[Any], dialect: Dialect):
+        self.raw = raw
+        self.dialect = dialect
+
+    @classmethod
+    def sqlite(cls, path: Path) -> Connection:
+        """A connection to a SQLite file, in WAL mode (readers never block the writer)."""
+        raw = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        raw.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across a process crash in WAL mode; only power loss can undo the
+        # last transactions, and every write here can be done again (outcomes are upserts).
+        raw.execute("PRAGMA synchronous=NORMAL")
+        # Validation looks a million rows up in a snapshot of a million SIMs: a page cache
+        # of 32 MiB (filled only as used) keeps the indexes in memory.
+        raw.execute("PRAGMA cache_size=-32768")
+        # Deleted pages are overwritten: a dropped snapshot's ICCIDs must not linger.
+        raw.execute("PRAGMA secure_delete=ON")
+        return cls(raw, SQLITE)
+
+    @classmethod
+    def postgresql(cls, url: str) -> Connection:
+        """A connection to a PostgreSQL database; transactions are begun explicitly."""
+        raw = psycopg.connect(url, autocommit=True, application_name="simops")
+        return cls(raw, POSTGRESQL)
+
+    def execute(self, statement: str, parameters: Sequence[Any] = ()) -> Cursor:
+        """Run one statement (outside a transaction: a read, or one atomic write)."""
+        metrics.record_store_statements(self.dialect.name, statement)
+        return cast(Cursor, self.raw.execute(self.dialect.sql(statement), parameters))
+
+    def executemany(self, statement: str, parameters: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter set."""
+        if parameters:
+            metrics.record_store_statements(self.dialect.name, statement, len(parameters))
+            self.raw.cursor().executemany(self.dialect.sql(statement), parameters)
+
+    @contextmanager
+    def transaction(
+        self, begin: str, lock: str | None = None, parameters: Sequence[Any] = ()
+    ) -> Iterator[Connection]:
+        """One transaction, begun with `begin` and then `lock` (with `parameters`); committed
+        when the body ends, rolled back when it raises."""
+        self.execute(begin)
+        try:
+            if lock is not None:
+                self.execute(lock, parameters)
+            yield self
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.raw.close()
+
+
+def schema_version(connection: Connection) -> int:
+    """The last migration the database applied (0: none, or no simops schema at all)."""
+    if connection.dialect is SQLITE:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'simops_schema'"
+        ).fetchone()
+    else:
+        found = connection.execute("SELECT to_regclass('simops_schema')").fetchone()
+        found = found if found is not None and found[0] is not None else None
+    if found is None:
+        return 0
+    row = connection.execute("SELECT MAX(version) FROM simops_schema").fetchone()
+    return int(row[0] or 0)
+
+
+def upgrade_schema(connection: Connection) -> list[Migration]:
+    """Apply the migrations the database lacks, each in its own transaction; those applied."""
+    dialect = connection.dialect
+    lock = None if dialect is SQLITE else "SELECT pg_advisory_xact_lock(?)"
+    applied: list[Migration] = []
+    for migration in MIGRATIONS:
+        with connection.transaction(dialect.begin_write, lock, (UPGRADE_LOCK,)):
+            connection.execute(VERSION_TABLE)
+            if schema_version(connection) >= migration.version:
+                continue
+            for statement in migration.statements:
+                connection.execute(statement.format(blob=dialect.blob))
+            connection.execute("DELETE FROM simops_schema")
+            connection.execute(
+                "INSERT INTO simops_schema (version) VALUES (?)", (migration.version,)
+            )
+        applied.append(migration)
+    return applied
+
+
+class SchemaBehindError(Exception):
+    """The database's schema is older than this simops needs: `simops db upgrade` first."""
+
+    def __init__(self, where: str, version: int) -> None:
+        super().__init__(
+            f"the campaign store {where} is at schema version {version}, and this simops needs "
+            f"version {LATEST_VERSION}: run `simops db upgrade`"
+        )
+        self.version = version
+
+
+class SchemaAheadError(Exception):
+    """The database was upgraded by a newer simops than this one."""
+
+    def __init__(self, where: str, version: int) -> None:
+        super().__init__(
+            f"the campaign store {where} is at schema version {version}, newer than this "
+            f"simops knows ({LATEST_VERSION}): upgrade simops"
+        )
+
+
+def check_schema(connection: Connection, where: str) -> None:
+    """Raise unless the database's schema is the one this simops writes."""
+    version = schema_version(connection)
+    if version < LATEST_VERSION:
+        raise SchemaBehindError(where, version)
+    if version > LATEST_VERSION:
+        raise SchemaAheadError(where, version)
+
 
 SnapshotColumns = tuple[str | None, str | None, str | None, str | None]
 """A SIM's status, Fleet, account and unique name, as four columns (the SID is its own)."""
@@ -161,89 +283,56 @@ def placeholders(count: int) -> str:
 
 
 class CampaignDatabase:
-    """A connection to one campaign's database, with its write transactions and settings."""
+    """One campaign's part of a store database: its statements carry its ID, and its writes
+    hold its write lock."""
 
-    def __init__(self, path: Path, *, new: bool = False) -> None:
-        self.path = path
-        self.connection = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-        )
-        if new:
-            # Must come before anything is written: the snapshot is deleted once used, and
-            # its pages are then given back instead of staying in the file.
-            self.connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across a process crash in WAL mode; only power loss can undo the
-        # last transactions, and every write here can be done again (outcomes are upserts).
-        self.connection.execute("PRAGMA synchronous=NORMAL")
-        # Validation looks a million rows up in a snapshot of a million SIMs: a page cache
-        # of 32 MiB (filled only as used) keeps the indexes in memory.
-        self.connection.execute("PRAGMA cache_size=-32768")
-        if not new:
-            self._upgrade()
+    def __init__(self, connection: Connection, campaign_id: str) -> None:
+        self.connection = connection
+        self.campaign_id = campaign_id
 
-    def _upgrade(self) -> None:
-        """Add the columns and tables an older store lacks (nothing when it has them all)."""
-        tables = {name for (name,) in self.connection.execute("SELECT name FROM sqlite_master")}
-        missing = [create for table, create in ADDED_TABLES.items() if table not in tables]
-        for table, columns in ADDED_COLUMNS.items():
-            cursor = self.connection.execute(f"PRAGMA table_info({table})")
-            present = {name for _, name, *_ in cursor}
-            missing += [
-                f"ALTER TABLE {table} ADD COLUMN {column}"
-                for column in columns
-                if present and column.split()[0] not in present
-            ]
-        if missing:
-            with self.write() as db:
-                for statement in missing:
-                    db.execute(statement)
-
-    @classmethod
-    def create(cls, path: Path) -> CampaignDatabase:
-        """A new database with the schema; freed pages go back to the file system."""
-        database = cls(path, new=True)
-        database.connection.executescript(
-            SCHEMA + ";".join(ADDED_TABLES.values()) + ";" + VALIDATION_INDEXES
-        )
-        return database
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect of the database."""
+        return self.connection.dialect
 
     def close(self) -> None:
         """Close the connection."""
         self.connection.close()
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
         """Run one statement outside any explicit transaction (a read)."""
         return self.connection.execute(sql, parameters)
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock at once (no upgrade deadlocks)."""
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.connection
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
+    def write(self) -> Iterator[Connection]:
+        """One write transaction, holding the campaign's write lock from its start."""
+        dialect = self.dialect
+        with self.connection.transaction(
+            dialect.begin_write, dialect.lock_campaign, (self.campaign_id,)
+        ) as transaction:
+            yield transaction
 
     def meta(self, key: str) -> str | None:
-        """A value of the `meta` table."""
-        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        """A value the campaign keeps under `key`."""
+        row = self.execute(
+            "SELECT value FROM meta WHERE campaign_id = ? AND key = ?", (self.campaign_id, key)
+        ).fetchone()
         return row[0] if row is not None else None
 
-    @staticmethod
-    def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
-        """Set a value of the `meta` table, inside a write transaction."""
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
+    def set_meta(self, transaction: Connection, key: str, value: str) -> None:
+        """Set a value the campaign keeps under `key`, inside a write transaction."""
+        transaction.execute(
+            "INSERT INTO meta (campaign_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (campaign_id, key) DO UPDATE SET value = excluded.value",
+            (self.campaign_id, key, value),
         )
 
     def shrink(self) -> None:
-        """Give freed pages back and empty the write-ahead log (after a large delete)."""
-        # The pragma frees one page per step of its statement, and only a script (unlike
-        # `execute`) steps it to the end.
-        self.connection.executescript("PRAGMA incremental_vacuum;")
-        self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Give freed pages back after a large delete (SQLite; PostgreSQL's autovacuum does)."""
+        if self.dialect is SQLITE:
+            # The pragma frees one page per step of its statement, and only a script (unlike
+            # `execute`) steps it to the end.
+            raw = self.connection.raw
+            assert isinstance(raw, sqlite3.Connection)
+            raw.executescript("PRAGMA incremental_vacuum;")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")

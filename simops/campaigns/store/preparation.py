@@ -9,7 +9,6 @@ whole account.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import NamedTuple
@@ -26,8 +25,8 @@ from simops.campaigns.rules import (
 )
 from simops.campaigns.sources import ReferenceKind, SourceRow
 from simops.campaigns.store.database import (
-    VALIDATION_INDEXES,
     CampaignDatabase,
+    Connection,
     SnapshotColumns,
     placeholders,
     snapshot_columns,
@@ -41,8 +40,8 @@ PLAN_CHUNK = 2000
 
 PLAN_ROWS = """
 SELECT r.row_no, r.line_no, r.reference, r.sim_sid, p.change, r.invalid_code, r.invalid_reason
-FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id
-WHERE r.row_no > ? ORDER BY r.row_no LIMIT ?
+FROM rows r LEFT JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id
+WHERE r.campaign_id = ? AND r.row_no > ? ORDER BY r.row_no LIMIT ?
 """
 
 
@@ -62,15 +61,17 @@ RESOLVE_ROWS = """
 SELECT r.row_no, r.kind, r.fleet, r.unique_name,
        s.sid, s.status, s.fleet_sid, s.account_sid, s.unique_name,
        r.target_account, r.target_status, r.target_fleet, r.note
-FROM rows r LEFT JOIN sims s ON s.sid = CASE r.kind
+FROM rows r LEFT JOIN sims s ON s.campaign_id = r.campaign_id AND s.sid = CASE r.kind
     WHEN 'sid' THEN r.reference
-    WHEN 'iccid' THEN (SELECT i.sid FROM sims i WHERE i.iccid = r.reference)
+    WHEN 'iccid' THEN (SELECT i.sid FROM sims i
+                       WHERE i.campaign_id = r.campaign_id AND i.iccid = r.reference)
     ELSE COALESCE(
-        (SELECT n.sim_sid FROM names n WHERE n.name = r.reference),
+        (SELECT n.sim_sid FROM names n
+         WHERE n.campaign_id = r.campaign_id AND n.name = r.reference),
         (SELECT CASE WHEN COUNT(*) = 1 THEN MIN(u.sid) END
-         FROM sims u WHERE u.unique_name = r.reference))
+         FROM sims u WHERE u.campaign_id = r.campaign_id AND u.unique_name = r.reference))
     END
-WHERE r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL
+WHERE r.campaign_id = ? AND r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL
 ORDER BY r.row_no
 """
 """Each well-formed row of a range with the snapshot SIM its reference names (or nulls)."""
@@ -124,7 +125,9 @@ class PreparationStore:
     def row_count(self) -> int:
         """How many rows are imported."""
         # Rows are numbered 1..N without gaps, so the largest number is the count (and O(1)).
-        row = self._db.execute("SELECT MAX(row_no) FROM rows").fetchone()
+        row = self._db.execute(
+            "SELECT MAX(row_no) FROM rows WHERE campaign_id = ?", (self._db.campaign_id,)
+        ).fetchone()
         return int(row[0] or 0)
 
     # Rows
@@ -133,9 +136,7 @@ class PreparationStore:
         """Forget every imported row, plan and the snapshot, to import again from the start."""
         with self._db.write() as db:
             for table in ("rows", "plans", "sims", "names", "fleets"):
-                db.execute(f"DELETE FROM {table}")
-            for statement in filter(str.strip, VALIDATION_INDEXES.split(";")):
-                db.execute(statement)
+                db.execute(f"DELETE FROM {table} WHERE campaign_id = ?", (self._db.campaign_id,))
             self._db.set_meta(db, "stage", PrepareStage.NEW.value)
             self._db.set_meta(db, "validated_through", "0")
         self._plan_ids.clear()
@@ -144,10 +145,11 @@ class PreparationStore:
         """Import rows (a malformed one is invalid at once) and, for a filter, their SIMs."""
         with self._db.write() as db:
             db.executemany(
-                "INSERT INTO rows (row_no, line_no, reference, kind, fleet, unique_name, "
-                "invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, fleet, "
+                "unique_name, invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        self._db.campaign_id,
                         row.row_no,
                         row.line_no,
                         row.reference,
@@ -166,11 +168,12 @@ class PreparationStore:
         """Import a rollback's rows: each SIM with where it goes back to and its note."""
         with self._db.write() as db:
             db.executemany(
-                "INSERT INTO rows (row_no, line_no, reference, kind, target_account, "
-                "target_status, target_fleet, note, invalid_code, invalid_reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, "
+                "target_account, target_status, target_fleet, note, invalid_code, "
+                "invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        self._db.campaign_id,
                         row.row_no,
                         row.line_no,
                         row.reference,
@@ -188,13 +191,16 @@ class PreparationStore:
 
     # The snapshot
 
-    @staticmethod
-    def _insert_sims(db: sqlite3.Connection, sims: Sequence[Sim]) -> None:
+    def _insert_sims(self, db: Connection, sims: Sequence[Sim]) -> None:
         db.executemany(
-            "INSERT OR REPLACE INTO sims (sid, iccid, unique_name, status, fleet_sid, "
-            "account_sid) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sims (campaign_id, sid, iccid, unique_name, status, fleet_sid, "
+            "account_sid) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, sid) "
+            "DO UPDATE SET iccid = excluded.iccid, unique_name = excluded.unique_name, "
+            "status = excluded.status, fleet_sid = excluded.fleet_sid, "
+            "account_sid = excluded.account_sid",
             [
                 (
+                    self._db.campaign_id,
                     sim.sid,
                     sim.iccid,
                     sim.unique_name or None,
@@ -214,23 +220,32 @@ class PreparationStore:
     def clear_snapshot(self) -> None:
         """Forget the SIMs and names of the snapshot (before taking it again)."""
         with self._db.write() as db:
-            db.execute("DELETE FROM sims")
-            db.execute("DELETE FROM names")
+            self._delete_snapshot(db)
+
+    def _delete_snapshot(self, db: Connection) -> None:
+        for table in ("sims", "names"):
+            db.execute(f"DELETE FROM {table} WHERE campaign_id = ?", (self._db.campaign_id,))
 
     def set_fleets(self, fleets: Sequence[Fleet]) -> None:
         """Replace the Fleets the credentials list."""
         with self._db.write() as db:
-            db.execute("DELETE FROM fleets")
+            campaign_id = self._db.campaign_id
+            db.execute("DELETE FROM fleets WHERE campaign_id = ?", (campaign_id,))
             db.executemany(
-                "INSERT INTO fleets (sid, unique_name, account_sid) VALUES (?, ?, ?)",
-                [(fleet.sid, fleet.unique_name, fleet.account_sid) for fleet in fleets],
+                "INSERT INTO fleets (campaign_id, sid, unique_name, account_sid) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (campaign_id, fleet.sid, fleet.unique_name, fleet.account_sid)
+                    for fleet in fleets
+                ],
             )
 
     def accounts(self) -> list[str]:
         """The accounts of the snapshot's SIMs and of the rows' targets (a rollback's)."""
         cursor = self._db.execute(
-            "SELECT account_sid FROM sims UNION "
-            "SELECT target_account FROM rows WHERE target_account IS NOT NULL"
+            "SELECT account_sid FROM sims WHERE campaign_id = ? UNION "
+            "SELECT target_account FROM rows WHERE campaign_id = ? AND target_account IS NOT NULL",
+            (self._db.campaign_id, self._db.campaign_id),
         )
         return [account for (account,) in cursor]
 
@@ -262,46 +277,59 @@ class PreparationStore:
 
     def fleets(self) -> list[FleetRef]:
         """The Fleets the credentials listed when the snapshot was taken."""
-        cursor = self._db.execute("SELECT sid, unique_name, account_sid FROM fleets")
+        cursor = self._db.execute(
+            "SELECT sid, unique_name, account_sid FROM fleets WHERE campaign_id = ?",
+            (self._db.campaign_id,),
+        )
         return [FleetRef(*row) for row in cursor]
 
     def lookup_count(self) -> int:
         """How many requests looking up each row's SIM (and new unique name) would take."""
         row = self._db.execute(
             "SELECT (SELECT COUNT(*) FROM (SELECT DISTINCT kind, reference FROM rows "
-            "WHERE kind IS NOT NULL)) + (SELECT COUNT(DISTINCT unique_name) FROM rows "
-            "WHERE kind IS NOT NULL)"
+            "WHERE campaign_id = ? AND kind IS NOT NULL) AS lookups) + "
+            "(SELECT COUNT(DISTINCT unique_name) FROM rows "
+            "WHERE campaign_id = ? AND kind IS NOT NULL)",
+            (self._db.campaign_id, self._db.campaign_id),
         ).fetchone()
         return int(row[0])
 
     def references(self, kind: ReferenceKind) -> list[str]:
         """The distinct well-formed references of one kind."""
         cursor = self._db.execute(
-            "SELECT DISTINCT reference FROM rows WHERE kind = ?", (kind.value,)
+            "SELECT DISTINCT reference FROM rows WHERE campaign_id = ? AND kind = ?",
+            (self._db.campaign_id, kind.value),
         )
         return [reference for (reference,) in cursor]
 
     def new_unique_names(self) -> list[str]:
         """The distinct new unique names well-formed rows ask for."""
         cursor = self._db.execute(
-            "SELECT DISTINCT unique_name FROM rows WHERE unique_name IS NOT NULL "
-            "AND kind IS NOT NULL"
+            "SELECT DISTINCT unique_name FROM rows WHERE campaign_id = ? "
+            "AND unique_name IS NOT NULL AND kind IS NOT NULL",
+            (self._db.campaign_id,),
         )
         return [name for (name,) in cursor]
 
     def ambiguous_names(self) -> list[str]:
         """Unique names rows refer to that several SIMs of the snapshot have (several accounts)."""
         cursor = self._db.execute(
-            "SELECT r.reference FROM rows r JOIN sims s ON s.unique_name = r.reference "
-            "WHERE r.kind = ? GROUP BY r.reference HAVING COUNT(DISTINCT s.sid) > 1",
-            (ReferenceKind.UNIQUE_NAME.value,),
+            "SELECT r.reference FROM rows r JOIN sims s "
+            "ON s.campaign_id = r.campaign_id AND s.unique_name = r.reference "
+            "WHERE r.campaign_id = ? AND r.kind = ? "
+            "GROUP BY r.reference HAVING COUNT(DISTINCT s.sid) > 1",
+            (self._db.campaign_id, ReferenceKind.UNIQUE_NAME.value),
         )
         return [name for (name,) in cursor]
 
     def record_names(self, resolved: Sequence[tuple[str, str | None]]) -> None:
         """Record which SIM the API resolves a unique name to (`None`: no SIM)."""
         with self._db.write() as db:
-            db.executemany("INSERT OR REPLACE INTO names (name, sim_sid) VALUES (?, ?)", resolved)
+            db.executemany(
+                "INSERT INTO names (campaign_id, name, sim_sid) VALUES (?, ?, ?) "
+                "ON CONFLICT (campaign_id, name) DO UPDATE SET sim_sid = excluded.sim_sid",
+                [(self._db.campaign_id, name, sid) for name, sid in resolved],
+            )
 
     # Validation
 
@@ -311,7 +339,9 @@ class PreparationStore:
 
     def resolved_rows(self, first_row: int, count: int) -> list[ResolvedRow]:
         """The well-formed rows of a range, each with the snapshot SIM it names (or `None`)."""
-        records = self._db.execute(RESOLVE_ROWS, (first_row, first_row + count - 1))
+        records = self._db.execute(
+            RESOLVE_ROWS, (self._db.campaign_id, first_row, first_row + count - 1)
+        )
         resolved: list[ResolvedRow] = []
         for row_no, kind, fleet, unique_name, sid, *columns in records:
             sim_columns: SnapshotColumns = (columns[0], columns[1], columns[2], columns[3])
@@ -334,40 +364,46 @@ class PreparationStore:
         sids = list({row.sim.sid for row in rows if row.sim is not None})
         if sids:
             cursor = self._db.execute(
-                "SELECT sim_sid, MIN(row_no) FROM rows "
-                f"WHERE sim_sid IN ({placeholders(len(sids))}) AND row_no < ? GROUP BY sim_sid",
-                [*sids, first_row],
+                "SELECT sim_sid, MIN(row_no) FROM rows WHERE campaign_id = ? "
+                f"AND sim_sid IN ({placeholders(len(sids))}) AND row_no < ? GROUP BY sim_sid",
+                [self._db.campaign_id, *sids, first_row],
             )
             claims.sims.update({sid: row_no for sid, row_no in cursor})
         names = list({row.unique_name for row in rows if row.unique_name is not None})
         if names:
             marks = placeholders(len(names))
             cursor = self._db.execute(
-                "SELECT unique_name, before_account, MIN(row_no) FROM rows "
-                f"WHERE unique_name IN ({marks}) AND row_no < ? AND plan_id IS NOT NULL "
+                "SELECT unique_name, before_account, MIN(row_no) FROM rows WHERE campaign_id = ? "
+                f"AND unique_name IN ({marks}) AND row_no < ? AND plan_id IS NOT NULL "
                 "GROUP BY 1, 2",
-                [*names, first_row],
+                [self._db.campaign_id, *names, first_row],
             )
             claims.names.update({(account, name): row_no for name, account, row_no in cursor})
             cursor = self._db.execute(
-                f"SELECT unique_name, account_sid, sid FROM sims WHERE unique_name IN ({marks})",
-                names,
+                "SELECT unique_name, account_sid, sid FROM sims WHERE campaign_id = ? "
+                f"AND unique_name IN ({marks})",
+                [self._db.campaign_id, *names],
             )
             claims.holders.update({(account, name): sid for name, account, sid in cursor})
         return claims
 
-    def _plan_id(self, db: sqlite3.Connection, plan: tuple[str, str, str]) -> int:
+    def _plan_id(self, db: Connection, plan: tuple[str, str, str]) -> int:
         known = self._plan_ids.get(plan)
         if known is None:
+            # The campaign's write lock is held: no other process numbers a plan meanwhile.
+            campaign_id = self._db.campaign_id
             db.execute(
-                "INSERT OR IGNORE INTO plans (desired, from_statuses, change) VALUES (?, ?, ?)",
-                plan,
+                "INSERT INTO plans (campaign_id, plan_id, desired, from_statuses, change) "
+                "SELECT ?, COALESCE(MAX(plan_id), 0) + 1, ?, ?, ? FROM plans "
+                "WHERE campaign_id = ? ON CONFLICT (campaign_id, desired, from_statuses, change) "
+                "DO NOTHING",
+                (campaign_id, *plan, campaign_id),
             )
             known = int(
                 db.execute(
-                    "SELECT plan_id FROM plans WHERE desired = ? AND from_statuses = ? "
-                    "AND change = ?",
-                    plan,
+                    "SELECT plan_id FROM plans WHERE campaign_id = ? AND desired = ? "
+                    "AND from_statuses = ? AND change = ?",
+                    (campaign_id, *plan),
                 ).fetchone()[0]
             )
             self._plan_ids[plan] = known
@@ -394,13 +430,14 @@ class PreparationStore:
                             verdict.invalid_code,
                             verdict.invalid_reason,
                             verdict.note,
+                            self._db.campaign_id,
                             verdict.row_no,
                         )
                     )
                 db.executemany(
                     "UPDATE rows SET sim_sid = ?, before_status = ?, before_fleet = ?, "
                     "before_account = ?, before_name = ?, plan_id = ?, invalid_code = ?, "
-                    "invalid_reason = ?, note = ? WHERE row_no = ?",
+                    "invalid_reason = ?, note = ? WHERE campaign_id = ? AND row_no = ?",
                     updates,
                 )
                 self._db.set_meta(db, "validated_through", str(through))
@@ -416,8 +453,10 @@ class PreparationStore:
         changes: dict[str, int] = {}
         already_converged = 0
         for change, count in self._db.execute(
-            "SELECT p.change, COUNT(*) FROM rows r JOIN plans p ON p.plan_id = r.plan_id "
-            "WHERE r.invalid_reason IS NULL GROUP BY p.change"
+            "SELECT p.change, COUNT(*) FROM rows r "
+            "JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id "
+            "WHERE r.campaign_id = ? AND r.invalid_reason IS NULL GROUP BY p.change",
+            (self._db.campaign_id,),
         ):
             if change == ALREADY_CONVERGED:
                 already_converged = count
@@ -426,8 +465,9 @@ class PreparationStore:
         by_code = {
             str(code): count
             for code, count in self._db.execute(
-                "SELECT invalid_code, COUNT(*) FROM rows WHERE invalid_reason IS NOT NULL "
-                "GROUP BY invalid_code"
+                "SELECT invalid_code, COUNT(*) FROM rows WHERE campaign_id = ? "
+                "AND invalid_reason IS NOT NULL GROUP BY invalid_code",
+                (self._db.campaign_id,),
             )
         }
         invalid = sum(by_code.values())
@@ -443,14 +483,8 @@ class PreparationStore:
 
     def finish(self, result: PrepareResult) -> None:
         """Record the result, mark the campaign prepared, and drop the snapshot."""
-        # Deleted SIMs are overwritten, not only unlinked: the account's ICCIDs must not
-        # linger in the file.
-        self._db.execute("PRAGMA secure_delete=ON")
         with self._db.write() as db:
-            db.execute("DELETE FROM sims")
-            db.execute("DELETE FROM names")
-            db.execute("DROP INDEX IF EXISTS rows_by_sim")
-            db.execute("DROP INDEX IF EXISTS rows_by_new_name")
+            self._delete_snapshot(db)
             self._db.set_meta(db, "prepare_result", result.model_dump_json())
             self._db.set_meta(db, "stage", PrepareStage.PREPARED.value)
         self._db.shrink()
@@ -465,7 +499,7 @@ class PreparationStore:
         (a million rows never sit in memory at once)."""
         last = 0
         while True:
-            chunk = self._db.execute(PLAN_ROWS, (last, PLAN_CHUNK)).fetchall()
+            chunk = self._db.execute(PLAN_ROWS, (self._db.campaign_id, last, PLAN_CHUNK)).fetchall()
             if not chunk:
                 return
             yield from map(PlanRow._make, chunk)

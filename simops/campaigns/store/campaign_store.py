@@ -1,26 +1,29 @@
-"""The campaign store: per campaign, a directory with the copied source file and one SQLite
-database (`campaign_db.py`) holding the spec, every input row as prepared, and every row's
-outcome. The campaign workflow's activities record outcomes here; the CLI reads counts and the
-report from here, from any process.
+"""The campaign store: per campaign, its spec, its source file, every input row as prepared,
+and every row's outcome, in a database (`backends.py`: a SQLite file per campaign, or one
+PostgreSQL database for all). The campaign workflow's activities record outcomes here; the CLI
+reads counts and the report from here, from any process (and, with PostgreSQL, any machine).
 
 A row's outcome is the recorded one; without one, `invalid` when preparation found the row
 invalid, else `pending`. So counts add up to the rows at every moment, and the report accounts
 for every input row exactly once.
+
+Every statement names the campaign: in PostgreSQL, campaigns share the tables.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import shutil
-import sqlite3
-import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from simops.campaigns.controls import failure_threshold_reason
 from simops.campaigns.rows import (
@@ -31,20 +34,23 @@ from simops.campaigns.rows import (
     RowOutcome,
     TrackedSim,
 )
-from simops.campaigns.sources import FileSourceError
 from simops.campaigns.spec import CampaignSpec
+from simops.campaigns.store.backends import StoreBackend, as_backend
 from simops.campaigns.store.database import (
     CampaignDatabase,
+    Connection,
     placeholders,
     snapshot_columns,
     snapshot_of,
 )
+from simops.campaigns.store.errors import (
+    CampaignStoreError,
+)
 from simops.campaigns.store.preparation import PreparationStore, PrepareStage
+from simops.campaigns.store.source_files import source_copy, source_sha256, store_source
 from simops.core.sim import DesiredState, OutcomeKind, SimStatus
 from simops.observability import metrics
 
-DATABASE_NAME = "campaign.sqlite"
-SOURCE_DIR = "source"
 WRITE_CHUNK = 5000
 """Rows per write transaction: long enough to be fast, short enough not to starve readers."""
 READ_CHUNK = 2000
@@ -57,10 +63,11 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.after_status, o.after_fleet, o.after_account, o.after_name,
        o.attempts, o.started_at, o.finished_at,
        o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds
-FROM rows r LEFT JOIN outcomes o ON o.row_no = r.row_no
-LEFT JOIN billing_periods b ON b.row_no = r.row_no
+FROM rows r LEFT JOIN outcomes o ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no
+LEFT JOIN billing_periods b ON b.campaign_id = r.campaign_id AND b.row_no = r.row_no
+WHERE r.campaign_id = ?
 """
-REPORT_ROWS = REPORT_SELECT + "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
+REPORT_ROWS = REPORT_SELECT + " AND r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
 
 FAILURE_GROUPS = """
 SELECT outcome, code, message, count, row_no FROM (
@@ -68,29 +75,32 @@ SELECT outcome, code, message, count, row_no FROM (
            ROW_NUMBER() OVER (kind ORDER BY row_no) AS rank
     FROM (
         SELECT row_no, outcome, code, message FROM outcomes
-        WHERE outcome IN ('failed', 'invalid')
+        WHERE campaign_id = ? AND outcome IN ('failed', 'invalid')
         UNION ALL
         SELECT row_no, 'invalid', invalid_code, invalid_reason FROM rows r
-        WHERE invalid_reason IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)
-    )
+        WHERE r.campaign_id = ? AND invalid_reason IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM outcomes o
+                        WHERE o.campaign_id = r.campaign_id AND o.row_no = r.row_no)
+    ) AS ended
     WINDOW kind AS (PARTITION BY outcome, code, message)
-) WHERE rank <= ? ORDER BY count DESC, outcome, code, message, row_no
+) AS ranked WHERE rank <= ?
+ORDER BY count DESC, outcome, code IS NOT NULL, code, message IS NOT NULL, message, row_no
 """
 """Failed and invalid rows grouped by outcome, error code and message: each group's size and
-its first rows."""
+its first rows. A missing code or message sorts first in both databases (PostgreSQL would put
+it last)."""
 
 ROW_OUTCOME = (
     "COALESCE(o.outcome, CASE WHEN r.invalid_reason IS NOT NULL THEN 'invalid' ELSE 'pending' END)"
 )
 
 UPSERT_OUTCOME = """
-INSERT INTO outcomes (row_no, sim_sid, outcome, code, message,
+INSERT INTO outcomes (campaign_id, row_no, sim_sid, outcome, code, message,
     before_status, before_fleet, before_account, before_name,
     after_status, after_fleet, after_account, after_name, attempts, started_at, finished_at,
     warning, writes, restored, out_of_service_seconds)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (row_no) DO UPDATE SET
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (campaign_id, row_no) DO UPDATE SET
     sim_sid = excluded.sim_sid, outcome = excluded.outcome, code = excluded.code,
     message = excluded.message, before_status = excluded.before_status,
     before_fleet = excluded.before_fleet, before_account = excluded.before_account,
@@ -129,28 +139,6 @@ class ThroughputBucket:
     sims: int
 
 
-class CampaignStoreError(Exception):
-    """The campaign store cannot do what was asked; the message says why."""
-
-
-class CampaignExistsError(CampaignStoreError):
-    """A campaign with this id already exists."""
-
-
-class CampaignNotFoundError(CampaignStoreError):
-    """No campaign with this id in the campaign directory."""
-
-
-def _is_safe_id(campaign_id: str) -> bool:
-    """Whether the id names one directory inside the campaign directory, nothing else."""
-    return (
-        bool(campaign_id)
-        and not campaign_id.startswith(".")
-        and "\\" not in campaign_id
-        and Path(campaign_id).name == campaign_id
-    )
-
-
 @dataclass(frozen=True)
 class JournalEntries:
     """What one group commit of the batch activities records (see `commit_journal`)."""
@@ -170,8 +158,9 @@ class JournalCommit:
     stop_reason: str | None = None
 
 
-def _outcome_columns(outcome: RowOutcome) -> tuple[Any, ...]:
+def _outcome_columns(campaign_id: str, outcome: RowOutcome) -> tuple[Any, ...]:
     return (
+        campaign_id,
         outcome.row_no,
         outcome.sim_sid,
         outcome.outcome.value,
@@ -202,90 +191,78 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _copy_source(source_file: Path, target: Path) -> None:
-    target.parent.mkdir()
-    try:
-        shutil.copyfile(source_file, target)
-    except OSError as error:
-        raise FileSourceError(source_file, f"cannot be copied ({error.strerror})") from None
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class CampaignStore:
     """One campaign's rows and outcomes, shared by the processes that run and report it.
 
-    One object is used by one thread at a time; open one per process (or per thread).
+    One object is used by one thread at a time; open one per process (or per thread). Code on
+    an event loop calls it through `run`, on the store's own thread, so that a busy database
+    never blocks the loop.
     """
 
-    def __init__(self, directory: Path, spec: CampaignSpec, database: CampaignDatabase) -> None:
-        self.directory = directory
+    def __init__(self, spec: CampaignSpec, database: CampaignDatabase) -> None:
         self.spec = spec
         self._db = database
         self.preparation = PreparationStore(database)
+        self._thread: ThreadPoolExecutor | None = None
 
     @classmethod
-    def create(cls, directory: Path, spec: CampaignSpec, source_file: Path | None) -> CampaignStore:
-        """Create the store of a new campaign, with a copy of its source file.
+    def create(
+        cls, where: StoreBackend | Path, spec: CampaignSpec, source_file: Path | None
+    ) -> CampaignStore:
+        """Create the store of a new campaign, with its source file's content.
 
-        The campaign appears all at once (built aside, then renamed into place), so no process
-        ever opens half a store. `CampaignExistsError` if the id is taken; `SourceError` if
-        the source file cannot be copied.
+        The campaign appears all at once, so no process ever opens half a store.
+        `CampaignExistsError` if the id is taken; `SourceError` if the source file cannot be
+        read.
         """
         if (spec.source.file_name is None) != (source_file is None):
             raise ValueError("a file source needs source_file, and only a file source has one")
-        if not _is_safe_id(spec.campaign_id):
-            raise ValueError(f"campaign id {spec.campaign_id!r} cannot name a directory")
-        directory.mkdir(parents=True, exist_ok=True)
-        final = directory / spec.campaign_id
-        if final.exists():
-            raise CampaignExistsError(f"campaign {spec.campaign_id} exists already")
-        staging = directory / f".{spec.campaign_id}.{uuid.uuid4().hex}.tmp"
-        staging.mkdir()
-        try:
-            if source_file is not None and spec.source.file_name is not None:
-                _copy_source(source_file, staging / SOURCE_DIR / Path(spec.source.file_name).name)
-            database = CampaignDatabase.create(staging / DATABASE_NAME)
-            try:
-                with database.write() as db:
-                    database.set_meta(db, "spec", spec.model_dump_json())
-                    database.set_meta(db, "stage", PrepareStage.NEW.value)
-            finally:
-                database.close()
-            try:
-                staging.rename(final)
-            except OSError:
-                raise CampaignExistsError(f"campaign {spec.campaign_id} exists already") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return cls.open(directory, spec.campaign_id)
+        backend = as_backend(where)
+
+        def fill(database: CampaignDatabase, transaction: Connection) -> None:
+            database.set_meta(transaction, "stage", PrepareStage.NEW.value)
+            if source_file is not None:
+                store_source(transaction, spec.campaign_id, source_file)
+
+        backend.create(spec.campaign_id, spec.model_dump_json(), fill)
+        return cls.open(backend, spec.campaign_id)
 
     @classmethod
-    def open(cls, directory: Path, campaign_id: str) -> CampaignStore:
+    def open(cls, where: StoreBackend | Path, campaign_id: str) -> CampaignStore:
         """Open an existing campaign's store; `CampaignNotFoundError` if there is none."""
-        path = directory / campaign_id / DATABASE_NAME
-        if not _is_safe_id(campaign_id) or not path.is_file():
-            raise CampaignNotFoundError(f"no campaign {campaign_id} in {directory}")
-        database = CampaignDatabase(path)
-        spec = database.meta("spec")
-        if spec is None:
+        database = as_backend(where).open(campaign_id)
+        row = database.execute(
+            "SELECT spec FROM campaigns WHERE campaign_id = ?", (campaign_id,)
+        ).fetchone()
+        if row is None:
             database.close()
             raise CampaignStoreError(f"campaign {campaign_id}: the store has no spec")
-        return cls(directory / campaign_id, CampaignSpec.model_validate_json(spec), database)
+        return cls(CampaignSpec.model_validate_json(row[0]), database)
 
     @staticmethod
-    def list_ids(directory: Path) -> list[str]:
-        """The ids of every campaign in the directory, sorted."""
-        if not directory.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in directory.iterdir()
-            if _is_safe_id(entry.name) and (entry / DATABASE_NAME).is_file()
-        )
+    def list_ids(where: StoreBackend | Path) -> list[str]:
+        """The ids of every campaign, sorted."""
+        return as_backend(where).list_ids()
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (and the store's thread, once idle)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
         self._db.close()
+
+    async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`call(*args, **kwargs)`, a method of this store, run on the store's own thread."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"store-{self.spec.campaign_id}"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, partial(call, *args, **kwargs))
 
     def __enter__(self) -> CampaignStore:
         return self
@@ -298,11 +275,17 @@ class CampaignStore:
     ) -> None:
         self.close()
 
-    @property
-    def source_path(self) -> Path | None:
-        """The campaign's copy of its source file (`None` for a filter source)."""
+    def source_copy(self) -> AbstractContextManager[Path]:
+        """The campaign's source file, copied from the store to a temporary file for the body
+        of a `with` (named as the user's file was)."""
         name = self.spec.source.file_name
-        return self.directory / SOURCE_DIR / Path(name).name if name is not None else None
+        if name is None:
+            raise CampaignStoreError(f"campaign {self.spec.campaign_id} has no source file")
+        return source_copy(self._db, Path(name).name)
+
+    def source_sha256(self) -> str | None:
+        """The SHA-256 of the campaign's source file as stored (`None`: a filter source)."""
+        return source_sha256(self._db) if self.spec.source.file_name is not None else None
 
     def is_prepared(self) -> bool:
         """Whether every row has been validated and planned."""
@@ -319,9 +302,10 @@ class CampaignStore:
         cursor = self._db.execute(
             "SELECT r.row_no, r.sim_sid, p.desired, p.from_statuses, r.invalid_code, "
             "r.invalid_reason, r.note, r.before_status, r.before_fleet, r.before_account, "
-            "r.before_name FROM rows r LEFT JOIN plans p ON p.plan_id = r.plan_id "
-            "WHERE r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
-            (first_row, first_row + count - 1),
+            "r.before_name FROM rows r "
+            "LEFT JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id "
+            "WHERE r.campaign_id = ? AND r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
+            (self._db.campaign_id, first_row, first_row + count - 1),
         )
         return [_planned_row(record) for record in cursor]
 
@@ -343,31 +327,37 @@ class CampaignStore:
         threshold is judged here, so that every worker's failures count at once.
         """
         self._check_rows([*(o.row_no for o in entries.ended), *(s.row_no for s in entries.tracked)])
+        campaign_id = self._db.campaign_id
         with self._db.write() as db:
             stop_reason = self._db.meta(STOP_REASON)
             if stop_reason is None and entries.stop_reason is not None:
                 stop_reason = entries.stop_reason
-                CampaignDatabase.set_meta(db, STOP_REASON, stop_reason)
+                self._db.set_meta(db, STOP_REASON, stop_reason)
             refused = set(entries.first_writes) if stop_reason is not None else set()
             tracked = [sim for sim in entries.tracked if sim.row_no not in refused]
             for sims in _chunks(tracked):
                 db.executemany(
-                    "INSERT OR REPLACE INTO in_progress (row_no, tracked) VALUES (?, ?)",
-                    [(sim.row_no, sim.model_dump_json()) for sim in sims],
+                    "INSERT INTO in_progress (campaign_id, row_no, sim_sid, tracked) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (campaign_id, row_no) DO UPDATE SET "
+                    "sim_sid = excluded.sim_sid, tracked = excluded.tracked",
+                    [(campaign_id, sim.row_no, sim.sim_sid, sim.model_dump_json()) for sim in sims],
                 )
             for chunk in _chunks(entries.ended):
                 db.execute(
-                    f"DELETE FROM in_progress WHERE row_no IN ({placeholders(len(chunk))})",
-                    [outcome.row_no for outcome in chunk],
+                    "DELETE FROM in_progress WHERE campaign_id = ? "
+                    f"AND row_no IN ({placeholders(len(chunk))})",
+                    [campaign_id, *(outcome.row_no for outcome in chunk)],
                 )
-                db.executemany(UPSERT_OUTCOME, [_outcome_columns(outcome) for outcome in chunk])
+                db.executemany(
+                    UPSERT_OUTCOME, [_outcome_columns(campaign_id, outcome) for outcome in chunk]
+                )
             failures = [o for o in entries.ended if o.outcome is OutcomeKind.FAILED]
             if stop_reason is None and failures:
                 stop_reason = self._judge_failures(db, failures)
         self._count_ended(Counter(o.outcome.value for o in entries.ended))
         return JournalCommit(refused=frozenset(refused), stop_reason=stop_reason)
 
-    def _judge_failures(self, db: sqlite3.Connection, failures: Sequence[RowOutcome]) -> str | None:
+    def _judge_failures(self, db: Connection, failures: Sequence[RowOutcome]) -> str | None:
         spec = self.spec
         canary = next((o for o in failures if o.row_no <= spec.canary), None)
         if canary is not None:
@@ -376,15 +366,15 @@ class CampaignStore:
                 f"failed ({canary.code or 'no code'}: {canary.message}); "
                 "no SIM after the canary was changed"
             )
-            CampaignDatabase.set_meta(db, STOP_REASON, reason)
+            self._db.set_meta(db, STOP_REASON, reason)
             return reason
         if spec.max_failures is None and spec.max_failure_ratio is None:
             return None
         counts = dict(
             db.execute(
-                f"SELECT outcome, COUNT(*) FROM outcomes WHERE outcome IN "
+                "SELECT outcome, COUNT(*) FROM outcomes WHERE campaign_id = ? AND outcome IN "
                 f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY outcome",
-                ENDED_BY_SIM,
+                (self._db.campaign_id, *ENDED_BY_SIM),
             ).fetchall()
         )
         threshold_reason = failure_threshold_reason(
@@ -394,7 +384,7 @@ class CampaignStore:
             total=self.row_count(),
         )
         if threshold_reason is not None:
-            CampaignDatabase.set_meta(db, STOP_REASON, threshold_reason)
+            self._db.set_meta(db, STOP_REASON, threshold_reason)
         return threshold_reason
 
     def _check_rows(self, row_nos: Sequence[int]) -> None:
@@ -418,12 +408,13 @@ class CampaignStore:
         """The SIMs of a range still in progress (without an outcome), as last recorded; only
         those of `sim_sids` when given."""
         query = (
-            "SELECT p.tracked FROM in_progress p WHERE p.row_no BETWEEN ? AND ? "
-            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = p.row_no)"
+            "SELECT p.tracked FROM in_progress p WHERE p.campaign_id = ? "
+            "AND p.row_no BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM outcomes o "
+            "WHERE o.campaign_id = p.campaign_id AND o.row_no = p.row_no)"
         )
-        parameters: list[Any] = [first_row, first_row + count - 1]
+        parameters: list[Any] = [self._db.campaign_id, first_row, first_row + count - 1]
         if sim_sids is not None:
-            query += f" AND json_extract(p.tracked, '$.sim_sid') IN ({placeholders(len(sim_sids))})"
+            query += f" AND p.sim_sid IN ({placeholders(len(sim_sids))})"
             parameters += sim_sids
         cursor = self._db.execute(query + " ORDER BY p.row_no", parameters)
         return [TrackedSim.model_validate_json(tracked) for (tracked,) in cursor]
@@ -433,9 +424,17 @@ class CampaignStore:
         once moved, its period is no longer visible)."""
         with self._db.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO billing_periods (row_no, start_time, end_time, is_open) "
-                "VALUES (?, ?, ?, ?)",
-                (row_no, _iso(reading.start_time), _iso(reading.end_time), int(reading.is_open)),
+                "INSERT INTO billing_periods (campaign_id, row_no, start_time, end_time, is_open) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (campaign_id, row_no) DO UPDATE SET "
+                "start_time = excluded.start_time, end_time = excluded.end_time, "
+                "is_open = excluded.is_open",
+                (
+                    self._db.campaign_id,
+                    row_no,
+                    _iso(reading.start_time),
+                    _iso(reading.end_time),
+                    int(reading.is_open),
+                ),
             )
 
     def billing_periods(self, row_nos: Sequence[int]) -> dict[int, BillingPeriodReading]:
@@ -444,8 +443,8 @@ class CampaignStore:
         for chunk in _chunks(list(row_nos), READ_CHUNK):
             cursor = self._db.execute(
                 "SELECT row_no, start_time, end_time, is_open FROM billing_periods "
-                f"WHERE row_no IN ({placeholders(len(chunk))})",
-                chunk,
+                f"WHERE campaign_id = ? AND row_no IN ({placeholders(len(chunk))})",
+                [self._db.campaign_id, *chunk],
             )
             readings.update(
                 {
@@ -457,31 +456,38 @@ class CampaignStore:
             )
         return readings
 
-    def renew_pacing_lease(
-        self, worker_id: str, running: int, *, now: float, lease_seconds: float
-    ) -> int:
+    def renew_pacing_lease(self, worker_id: str, running: int, *, lease_seconds: float) -> int:
         """Record that `worker_id` runs `running` batch activities now (none: drop its lease);
-        how many run in every process whose lease is younger than `lease_seconds`."""
+        how many run in every process whose lease is younger than `lease_seconds`.
+
+        Leases are timed by the database's clock: the hosts' clocks may disagree."""
+        campaign_id = self._db.campaign_id
+        now = self._db.dialect.now_seconds
         with self._db.write() as db:
             if running:
                 db.execute(
-                    "INSERT OR REPLACE INTO pacing_leases (worker_id, running, renewed_at) "
-                    "VALUES (?, ?, ?)",
-                    (worker_id, running, now),
+                    "INSERT INTO pacing_leases (campaign_id, worker_id, running, renewed_at) "
+                    f"VALUES (?, ?, ?, {now}) ON CONFLICT (campaign_id, worker_id) DO UPDATE "
+                    "SET running = excluded.running, renewed_at = excluded.renewed_at",
+                    (campaign_id, worker_id, running),
                 )
             else:
-                db.execute("DELETE FROM pacing_leases WHERE worker_id = ?", (worker_id,))
+                db.execute(
+                    "DELETE FROM pacing_leases WHERE campaign_id = ? AND worker_id = ?",
+                    (campaign_id, worker_id),
+                )
             (total,) = db.execute(
-                "SELECT COALESCE(SUM(running), 0) FROM pacing_leases WHERE renewed_at > ?",
-                (now - lease_seconds,),
+                "SELECT COALESCE(SUM(running), 0) FROM pacing_leases "
+                f"WHERE campaign_id = ? AND renewed_at > {now} - ?",
+                (campaign_id, lease_seconds),
             ).fetchone()
         return int(total)
 
     def finished_rows(self, first_row: int, count: int) -> set[int]:
         """The rows of a range that have an outcome recorded."""
         cursor = self._db.execute(
-            "SELECT row_no FROM outcomes WHERE row_no BETWEEN ? AND ?",
-            (first_row, first_row + count - 1),
+            "SELECT row_no FROM outcomes WHERE campaign_id = ? AND row_no BETWEEN ? AND ?",
+            (self._db.campaign_id, first_row, first_row + count - 1),
         )
         return {row_no for (row_no,) in cursor}
 
@@ -489,13 +495,20 @@ class CampaignStore:
         """Mark `cancelled` every row from `first_row` without an outcome that is not invalid."""
         with self._db.write() as db:
             cursor = db.execute(
-                "INSERT INTO outcomes (row_no, sim_sid, outcome, message, before_status, "
-                "before_fleet, before_account, before_name, attempts, finished_at) "
-                "SELECT r.row_no, r.sim_sid, ?, ?, r.before_status, r.before_fleet, "
-                "r.before_account, r.before_name, 0, ? FROM rows r "
-                "WHERE r.row_no >= ? AND r.invalid_reason IS NULL "
-                "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.row_no = r.row_no)",
-                (OutcomeKind.CANCELLED.value, reason, _iso(datetime.now().astimezone()), first_row),
+                "INSERT INTO outcomes (campaign_id, row_no, sim_sid, outcome, message, "
+                "before_status, before_fleet, before_account, before_name, attempts, "
+                "finished_at) SELECT r.campaign_id, r.row_no, r.sim_sid, ?, ?, r.before_status, "
+                "r.before_fleet, r.before_account, r.before_name, 0, ? FROM rows r "
+                "WHERE r.campaign_id = ? AND r.row_no >= ? AND r.invalid_reason IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM outcomes o "
+                "WHERE o.campaign_id = r.campaign_id AND o.row_no = r.row_no)",
+                (
+                    OutcomeKind.CANCELLED.value,
+                    reason,
+                    _iso(datetime.now().astimezone()),
+                    self._db.campaign_id,
+                    first_row,
+                ),
             )
         self._count_ended({OutcomeKind.CANCELLED.value: cursor.rowcount})
         return cursor.rowcount
@@ -510,8 +523,10 @@ class CampaignStore:
         counts = {kind.value: 0 for kind in OutcomeKind}
         counts[PENDING] = 0
         cursor = self._db.execute(
-            f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r "
-            "LEFT JOIN outcomes o ON o.row_no = r.row_no GROUP BY 1"
+            f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r LEFT JOIN outcomes o "
+            "ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no "
+            "WHERE r.campaign_id = ? GROUP BY 1",
+            (self._db.campaign_id,),
         )
         counts.update({outcome: count for outcome, count in cursor})
         return counts
@@ -520,7 +535,8 @@ class CampaignStore:
         """How long each SIM the campaign deactivated stayed out of service, shortest first."""
         cursor = self._db.execute(
             "SELECT out_of_service_seconds FROM outcomes "
-            "WHERE out_of_service_seconds IS NOT NULL ORDER BY 1"
+            "WHERE campaign_id = ? AND out_of_service_seconds IS NOT NULL ORDER BY 1",
+            (self._db.campaign_id,),
         )
         return [seconds for (seconds,) in cursor]
 
@@ -529,14 +545,18 @@ class CampaignStore:
         first: at most `most` groups, each with its count and its first `examples` rows as the
         report has them."""
         groups: dict[tuple[str, int | None, str | None], tuple[int, list[int]]] = {}
-        for outcome, code, message, count, row_no in self._db.execute(FAILURE_GROUPS, (examples,)):
+        campaign_id = self._db.campaign_id
+        for outcome, code, message, count, row_no in self._db.execute(
+            FAILURE_GROUPS, (campaign_id, campaign_id, examples)
+        ):
             key = (outcome, code, message)
             if key not in groups and len(groups) == most:
                 break
             groups.setdefault(key, (count, []))[1].append(row_no)
         wanted = [row_no for _, row_nos in groups.values() for row_no in row_nos]
         cursor = self._db.execute(
-            REPORT_SELECT + f"WHERE r.row_no IN ({placeholders(len(wanted))})", wanted
+            REPORT_SELECT + f" AND r.row_no IN ({placeholders(len(wanted))})",
+            [campaign_id, *wanted],
         )
         rows = {row.row_no: row for row in map(_report_row, cursor)}
         return [
@@ -550,11 +570,12 @@ class CampaignStore:
         ended are left out. Cancelled and invalid rows are not counted: nothing ran them."""
         if bucket_seconds < 1:
             raise ValueError("bucket_seconds must be at least 1")
+        ended_at = self._db.dialect.epoch_seconds.format("finished_at")
         cursor = self._db.execute(
-            "SELECT CAST(strftime('%s', finished_at) AS INTEGER) / ? AS bucket, COUNT(*) "
-            f"FROM outcomes WHERE finished_at IS NOT NULL AND outcome IN "
-            f"({placeholders(len(ENDED_BY_SIM))}) GROUP BY bucket ORDER BY bucket",
-            (bucket_seconds, *ENDED_BY_SIM),
+            f"SELECT {ended_at} / ? AS bucket, COUNT(*) FROM outcomes WHERE campaign_id = ? "
+            f"AND finished_at IS NOT NULL AND outcome IN ({placeholders(len(ENDED_BY_SIM))}) "
+            "GROUP BY bucket ORDER BY bucket",
+            (bucket_seconds, self._db.campaign_id, *ENDED_BY_SIM),
         )
         return [
             ThroughputBucket(datetime.fromtimestamp(bucket * bucket_seconds, UTC), sims)
@@ -565,7 +586,9 @@ class CampaignStore:
         """Every input row exactly once, in row order, read a chunk at a time."""
         total = self.row_count()
         for first in range(1, total + 1, READ_CHUNK):
-            chunk = self._db.execute(REPORT_ROWS, (first, first + READ_CHUNK - 1)).fetchall()
+            chunk = self._db.execute(
+                REPORT_ROWS, (self._db.campaign_id, first, first + READ_CHUNK - 1)
+            ).fetchall()
             yield from (_report_row(record) for record in chunk)
 
 

@@ -1,0 +1,570 @@
+"""The campaign store on both backends (SQLite files, a real PostgreSQL): creation, rows and
+outcomes, counts, the report, several processes, and the schema's versions."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from simops.campaigns.rows import PENDING, BillingPeriodReading, RowOutcome, TrackedSim
+from simops.campaigns.rules import RowVerdict
+from simops.campaigns.sources import ReferenceKind, SourceError, SourceRow
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.backends import PostgresStores, SqliteStores, StoreBackend
+from simops.campaigns.store.campaign_store import CampaignStore, JournalEntries
+from simops.campaigns.store.database import SchemaBehindError
+from simops.campaigns.store.errors import (
+    CampaignExistsError,
+    CampaignNotFoundError,
+    CampaignStoreError,
+)
+from simops.core.sim import DesiredState, OutcomeKind, SimSnapshot, SimStatus
+
+ACCOUNT = "AC" + "0" * 32
+FLEET = "HF" + "1" * 32
+ROWS = 12
+INVALID_ROWS = {3, 7}
+
+
+def sid(row_no: int) -> str:
+    return f"HS{row_no:032x}"
+
+
+def spec(campaign_id: str = "spring-rollout") -> CampaignSpec:
+    return CampaignSpec(
+        campaign_id=campaign_id,
+        action=CampaignAction.REACTIVATE,
+        source=CampaignSource(file_name="sims.txt"),
+        fleet=FLEET,
+    )
+
+
+def source_file(tmp_path: Path, rows: int = ROWS) -> Path:
+    path = tmp_path / "sims.txt"
+    path.write_text("\n".join(sid(row_no) for row_no in range(1, rows + 1)) + "\n")
+    return path
+
+
+def before(row_no: int) -> SimSnapshot:
+    return SimSnapshot(sid=sid(row_no), status=SimStatus.INACTIVE, account_sid=ACCOUNT)
+
+
+def prepared_store(stores: StoreBackend, tmp_path: Path, rows: int = ROWS) -> CampaignStore:
+    """A store whose rows went through the preparation steps (without an API)."""
+    store = CampaignStore.create(stores, spec(), source_file(tmp_path, rows))
+    store.preparation.add_rows(
+        [
+            SourceRow(row_no=n, reference=sid(n), kind=ReferenceKind.SID, line_no=n)
+            for n in range(1, rows + 1)
+        ]
+    )
+    desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
+    store.preparation.save_verdicts(
+        [
+            RowVerdict(n, sid(n), before(n), invalid_code=83010, invalid_reason="not inactive")
+            if n in INVALID_ROWS
+            else RowVerdict(
+                n,
+                sid(n),
+                before(n),
+                desired=desired,
+                from_statuses=(SimStatus.INACTIVE,),
+                change="inactive → active",
+            )
+            for n in range(1, rows + 1)
+        ],
+        through=rows,
+    )
+    store.preparation.finish(store.preparation.summarize())
+    return store
+
+
+def outcome(row_no: int, kind: OutcomeKind = OutcomeKind.CONVERGED, **fields: object) -> RowOutcome:
+    after = before(row_no).model_copy(update={"status": SimStatus.ACTIVE, "fleet_sid": FLEET})
+    return RowOutcome.model_validate(
+        {
+            "row_no": row_no,
+            "sim_sid": sid(row_no),
+            "outcome": kind,
+            "before": before(row_no),
+            "after": after,
+            "attempts": 1,
+            "started_at": datetime(2026, 5, 1, 12, tzinfo=UTC),
+            "finished_at": datetime(2026, 5, 1, 12, 1, tzinfo=UTC),
+            **fields,
+        }
+    )
+
+
+def test_create_keeps_the_source_and_appears_whole(stores: StoreBackend, tmp_path: Path) -> None:
+    given = source_file(tmp_path)
+
+    with CampaignStore.create(stores, spec(), given) as store:
+        with store.source_copy() as copy:
+            assert copy.name == "sims.txt" and copy.read_bytes() == given.read_bytes()
+        assert not copy.exists()
+        assert store.source_sha256() == hashlib.sha256(given.read_bytes()).hexdigest()
+        assert not store.is_prepared() and store.row_count() == 0
+
+    # Nothing of the campaign stays outside the store: not even the user's file.
+    given.unlink()
+    assert CampaignStore.list_ids(stores) == ["spring-rollout"]
+    if isinstance(stores, SqliteStores):
+        assert [entry.name for entry in stores.directory.iterdir()] == ["spring-rollout"]
+    with CampaignStore.open(stores, "spring-rollout") as reopened:
+        assert reopened.spec == spec()
+        with reopened.source_copy() as copy:
+            assert copy.read_text().splitlines()[0] == sid(1)
+    with pytest.raises(CampaignExistsError):
+        CampaignStore.create(stores, spec(), source_file(tmp_path))
+
+
+def test_a_large_source_file_is_kept_in_chunks(stores: StoreBackend, tmp_path: Path) -> None:
+    given = source_file(tmp_path, rows=100_000)
+    assert given.stat().st_size > 3 << 20
+
+    with CampaignStore.create(stores, spec(), given) as store, store.source_copy() as copy:
+        assert copy.read_bytes() == given.read_bytes()
+
+
+def test_create_refuses_a_missing_source_and_leaves_nothing(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with pytest.raises(SourceError, match="cannot be read"):
+        CampaignStore.create(stores, spec(), tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="needs source_file"):
+        CampaignStore.create(stores, spec(), None)
+
+    assert CampaignStore.list_ids(stores) == []
+    if isinstance(stores, SqliteStores):
+        assert list(stores.directory.iterdir()) == []
+
+
+def test_campaigns_share_a_database_and_never_see_each_other(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path) as first:
+        other = CampaignStore.create(stores, spec("autumn-rollout"), source_file(tmp_path, 3))
+        with other:
+            first.record_outcomes([outcome(1)])
+            assert other.row_count() == 0 and other.counts()[PENDING] == 0
+            assert first.counts()[OutcomeKind.CONVERGED] == 1
+            first.stop("stopped by the operator")
+            assert other.stop_reason() is None
+
+    assert CampaignStore.list_ids(stores) == ["autumn-rollout", "spring-rollout"]
+
+
+def test_filter_campaigns_have_no_source_file(stores: StoreBackend) -> None:
+    filter_spec = CampaignSpec(
+        campaign_id="by-status",
+        action=CampaignAction.DEACTIVATE,
+        source=CampaignSource(status=SimStatus.ACTIVE),
+    )
+
+    with CampaignStore.create(stores, filter_spec, None) as store:
+        assert store.source_sha256() is None
+        assert store.spec.source.status is SimStatus.ACTIVE
+        with pytest.raises(CampaignStoreError, match="no source file"):
+            store.source_copy()
+
+
+@pytest.mark.parametrize("campaign_id", ["nope", "../campaigns", ".hidden", ""])
+def test_open_unknown_or_unsafe_ids(stores: StoreBackend, tmp_path: Path, campaign_id: str) -> None:
+    CampaignStore.create(stores, spec(), source_file(tmp_path)).close()
+
+    with pytest.raises(CampaignNotFoundError):
+        CampaignStore.open(stores, campaign_id)
+
+
+def test_list_ids_of_a_missing_directory(tmp_path: Path) -> None:
+    assert CampaignStore.list_ids(tmp_path / "nowhere") == []
+
+
+def test_planned_rows_need_preparation(stores: StoreBackend, tmp_path: Path) -> None:
+    with (
+        CampaignStore.create(stores, spec(), source_file(tmp_path)) as store,
+        pytest.raises(CampaignStoreError, match="not prepared"),
+    ):
+        store.planned_rows(1, 5)
+
+
+def test_planned_rows_are_the_range_in_order_with_invalid_ones_marked(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        rows = store.planned_rows(2, 4)
+
+    assert [row.row_no for row in rows] == [2, 3, 4, 5]
+    assert rows[0].desired == DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
+    assert rows[0].from_statuses == [SimStatus.INACTIVE]
+    assert rows[0].before == before(2)
+    assert (rows[1].desired, rows[1].invalid_code, rows[1].invalid_reason) == (
+        None,
+        83010,
+        "not inactive",
+    )
+
+
+def test_counts_add_up_and_outcomes_are_upserts(stores: StoreBackend, tmp_path: Path) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        assert store.counts()[OutcomeKind.INVALID] == len(INVALID_ROWS)
+        assert store.counts()[PENDING] == ROWS - len(INVALID_ROWS)
+
+        store.record_outcomes([outcome(1), outcome(2, OutcomeKind.FAILED, code=83009)])
+        store.record_outcomes([outcome(1), outcome(2, OutcomeKind.FAILED, code=83009)])
+        counts = store.counts()
+        assert counts[OutcomeKind.CONVERGED] == 1 and counts[OutcomeKind.FAILED] == 1
+        assert sum(counts.values()) == store.row_count() == ROWS
+
+        store.record_outcomes([outcome(2, OutcomeKind.CONVERGED, attempts=2)])
+        assert store.counts()[OutcomeKind.CONVERGED] == 2
+        assert store.counts()[OutcomeKind.FAILED] == 0
+        assert store.finished_rows(1, 5) == {1, 2}
+        with pytest.raises(CampaignStoreError, match="no rows"):
+            store.record_outcomes([outcome(ROWS + 1)])
+
+
+def test_failed_and_invalid_rows_are_grouped_with_their_first_rows(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        invalid = ("invalid", 83010, "not inactive", 2)
+        assert [(g.outcome, g.code, g.message, g.count) for g in store.failure_groups()] == [
+            invalid
+        ]
+        busy = {"code": 83009, "message": "SIM is busy"}
+        store.record_outcomes(
+            [
+                outcome(1),
+                *(outcome(n, OutcomeKind.FAILED, **busy) for n in (2, 4, 5, 6, 8)),
+                outcome(9, OutcomeKind.FAILED, code=20404, message="not found"),
+                outcome(10, OutcomeKind.FAILED, message="no code"),
+            ]
+        )
+        groups = store.failure_groups(examples=3)
+        assert [(g.outcome, g.code, g.message, g.count) for g in groups] == [
+            ("failed", 83009, "SIM is busy", 5),
+            invalid,
+            ("failed", None, "no code", 1),
+            ("failed", 20404, "not found", 1),
+        ]
+        assert [row.row_no for row in groups[0].examples] == [2, 4, 5]
+        assert [row.row_no for row in groups[1].examples] == sorted(INVALID_ROWS)
+        example = groups[0].examples[0]
+        assert example.sim_sid == sid(2) and example.outcome == "failed"
+        assert example.code == 83009 and example.reference == sid(2)
+        assert [g.count for g in store.failure_groups(most=1)] == [5]
+
+
+def test_throughput_counts_sims_run_to_an_end_per_interval(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    def at(second: int) -> datetime:
+        return datetime(2026, 5, 1, 12, 0, second, 250_000, tzinfo=UTC)
+
+    with prepared_store(stores, tmp_path) as store:
+        assert store.throughput(5) == []
+        store.record_outcomes(
+            [
+                outcome(1, finished_at=at(0)),
+                outcome(2, finished_at=at(4)),
+                outcome(4, OutcomeKind.FAILED, finished_at=at(6)),
+                outcome(5, OutcomeKind.ALREADY_CONVERGED, finished_at=at(21)),
+                outcome(6, OutcomeKind.CANCELLED, finished_at=at(22)),
+            ]
+        )
+        buckets = store.throughput(5)
+        assert [(b.start, b.sims) for b in buckets] == [
+            (datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC), 2),
+            (datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC), 1),
+            (datetime(2026, 5, 1, 12, 0, 20, tzinfo=UTC), 1),
+        ]
+        with pytest.raises(ValueError, match="at least 1"):
+            store.throughput(0)
+
+
+def test_sims_in_progress_are_kept_until_their_row_ends(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
+    scheduled = before(4).model_copy(update={"status": SimStatus.SCHEDULED})
+    tracked = [
+        TrackedSim(row_no=n, sim_sid=sid(n), desired=desired, before=before(n)) for n in (1, 2, 4)
+    ]
+    with prepared_store(stores, tmp_path) as store:
+        store.record_round([], tracked)
+        store.record_round(
+            [outcome(1)],
+            [tracked[2].model_copy(update={"observed": scheduled, "attempts": 1, "writes": 1})],
+        )
+
+        in_range = store.in_progress(1, 4)
+        assert [sim.row_no for sim in in_range] == [2, 4]
+        assert in_range[1].observed == scheduled and in_range[1].writes == 1
+        assert store.in_progress(3, 1) == []
+        assert store.counts()[OutcomeKind.CONVERGED] == 1
+
+        store.record_outcomes([outcome(2), outcome(4)])
+        assert store.in_progress(1, ROWS) == []
+        with pytest.raises(CampaignStoreError, match="no rows"):
+            store.record_round([], [tracked[0].model_copy(update={"row_no": ROWS + 1})])
+
+
+def test_cancel_unfinished_leaves_ended_and_invalid_rows(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        store.record_outcomes([outcome(5), outcome(9)])
+
+        cancelled = store.cancel_unfinished("stopped by the operator", first_row=5)
+        again = store.cancel_unfinished("stopped by the operator", first_row=5)
+
+        report = {row.row_no: row for row in store.report_rows()}
+        counts = store.counts()
+
+    assert cancelled == len({6, 8, 10, 11, 12}) and again == 0
+    assert report[6].outcome is OutcomeKind.CANCELLED
+    assert report[6].message == "stopped by the operator"
+    assert report[7].outcome is OutcomeKind.INVALID
+    assert report[4].outcome == PENDING
+    assert counts[PENDING] == 3 and counts[OutcomeKind.CANCELLED] == 5
+
+
+def test_report_has_every_row_once_in_order(stores: StoreBackend, tmp_path: Path) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        store.record_outcomes([outcome(1), outcome(2, OutcomeKind.FAILED, code=20500)])
+        report = list(store.report_rows())
+
+    assert [row.row_no for row in report] == list(range(1, ROWS + 1))
+    first, second, third = report[:3]
+    assert (first.outcome, first.before_status, first.after_status, first.after_fleet) == (
+        OutcomeKind.CONVERGED,
+        SimStatus.INACTIVE,
+        SimStatus.ACTIVE,
+        FLEET,
+    )
+    assert first.finished_at == datetime(2026, 5, 1, 12, 1, tzinfo=UTC)
+    assert (second.outcome, second.code) == (OutcomeKind.FAILED, 20500)
+    assert (third.outcome, third.code, third.message, third.line_no) == (
+        OutcomeKind.INVALID,
+        83010,
+        "not inactive",
+        3,
+    )
+    assert third.before_status is SimStatus.INACTIVE and third.after_status is None
+
+
+def test_plan_rows_and_the_preparation_result(stores: StoreBackend, tmp_path: Path) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        rows = list(store.preparation.plan_rows())
+        result = store.preparation.result()
+
+    assert [row.row_no for row in rows] == list(range(1, ROWS + 1))
+    assert [row.row_no for row in rows if row.invalid_reason] == sorted(INVALID_ROWS)
+    assert {row.change for row in rows if not row.invalid_reason} == {"inactive → active"}
+    assert result is not None
+    assert (result.rows, result.valid, result.invalid) == (ROWS, ROWS - 2, 2)
+    assert result.planned_changes == {"inactive → active": ROWS - 2}
+    assert result.invalid_by_code == {"83010": 2}
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from simops.campaigns.store.backends import PostgresStores, SqliteStores
+    from simops.campaigns.store.campaign_store import CampaignStore, JournalEntries
+    from simops.core.sim import OutcomeKind
+    from simops.campaigns.rows import RowOutcome
+
+    where, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    stores = PostgresStores(where) if "://" in where else SqliteStores(Path(where))
+    with CampaignStore.open(stores, "spring-rollout") as store:
+        for row_no in range(first, last + 1):
+            store.record_outcomes(
+                [RowOutcome(row_no=row_no, outcome=OutcomeKind.CONVERGED, attempts=1)]
+            )
+    """
+)
+
+
+def where_of(stores: StoreBackend) -> str:
+    """What another process opens the same stores with."""
+    if isinstance(stores, PostgresStores):
+        return stores.url
+    assert isinstance(stores, SqliteStores)
+    return str(stores.directory)
+
+
+def test_several_processes_write_one_store(stores: StoreBackend, tmp_path: Path) -> None:
+    rows = 600
+    with prepared_store(stores, tmp_path, rows) as store:
+        halves = [("1", str(rows // 2)), (str(rows // 2 + 1), str(rows))]
+        writers = [
+            subprocess.Popen([sys.executable, "-c", WRITER, where_of(stores), first, last])
+            for first, last in halves
+        ]
+        while any(writer.poll() is None for writer in writers):
+            # A reader beside two writers always sees a consistent store.
+            assert sum(store.counts().values()) == rows
+        assert [writer.returncode for writer in writers] == [0, 0]
+
+        assert store.counts()[OutcomeKind.CONVERGED] == rows
+
+
+def test_a_stop_recorded_by_one_process_refuses_first_writes_in_another(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with (
+        prepared_store(stores, tmp_path) as store,
+        CampaignStore.open(stores, store.spec.campaign_id) as other,
+    ):
+        desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
+        first = TrackedSim(row_no=1, sim_sid=sid(1), desired=desired, before=before(1))
+        assert store.stop("canary failed") == "canary failed"
+        assert other.stop("stopped by the operator") == "canary failed"
+
+        commit = other.commit_journal(JournalEntries(tracked=[first], first_writes=[1]))
+
+        assert commit.refused == {1} and commit.stop_reason == "canary failed"
+        assert other.in_progress(1, ROWS) == []
+
+
+def test_billing_periods_and_warnings_reach_the_report(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    reading = BillingPeriodReading(start_time=start, end_time=start.replace(month=6), is_open=True)
+    with prepared_store(stores, tmp_path) as store:
+        store.record_billing_period(1, reading)
+        store.record_billing_period(1, reading)
+        store.record_outcomes([outcome(1, warning="billing period open")])
+
+        assert store.billing_periods([1, 2]) == {1: reading}
+        first = next(store.report_rows())
+
+    assert (first.billing_period_start, first.billing_period_end) == (start, reading.end_time)
+    assert first.warning == "billing period open"
+    assert first.before_account == ACCOUNT and first.after_account == ACCOUNT
+
+
+LEGACY_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE plans (plan_id INTEGER PRIMARY KEY, desired TEXT NOT NULL,
+    from_statuses TEXT NOT NULL, change TEXT NOT NULL, UNIQUE (desired, from_statuses, change));
+CREATE TABLE rows (row_no INTEGER PRIMARY KEY, line_no INTEGER, reference TEXT NOT NULL,
+    kind TEXT, fleet TEXT, unique_name TEXT, sim_sid TEXT, before_status TEXT,
+    before_fleet TEXT, before_account TEXT, before_name TEXT, plan_id INTEGER,
+    invalid_code INTEGER, invalid_reason TEXT);
+CREATE TABLE outcomes (row_no INTEGER PRIMARY KEY, sim_sid TEXT, outcome TEXT NOT NULL,
+    code INTEGER, message TEXT, before_status TEXT, before_fleet TEXT, before_account TEXT,
+    before_name TEXT, after_status TEXT, after_fleet TEXT, after_account TEXT,
+    after_name TEXT, attempts INTEGER NOT NULL, started_at TEXT, finished_at TEXT);
+CREATE TABLE sims (sid TEXT PRIMARY KEY, iccid TEXT, unique_name TEXT, status TEXT NOT NULL,
+    fleet_sid TEXT, account_sid TEXT NOT NULL);
+CREATE INDEX sims_by_iccid ON sims (iccid);
+CREATE TABLE names (name TEXT PRIMARY KEY, sim_sid TEXT);
+CREATE TABLE fleets (sid TEXT PRIMARY KEY, unique_name TEXT, account_sid TEXT);
+CREATE TABLE pacing_leases (worker_id TEXT PRIMARY KEY, running INTEGER NOT NULL,
+    renewed_at REAL NOT NULL);
+CREATE INDEX rows_by_sim ON rows (sim_sid) WHERE sim_sid IS NOT NULL;
+"""
+"""The tables of a store written by an early simops, before the schema had versions (before
+the billing periods, SIMs in progress, and the columns added since)."""
+
+
+def legacy_store(directory: Path, tmp_path: Path) -> None:
+    """Write a prepared campaign as an early simops did: one row converged, two invalid."""
+    campaign = directory / "spring-rollout"
+    (campaign / "source").mkdir(parents=True)
+    (campaign / "source" / "sims.txt").write_bytes(source_file(tmp_path).read_bytes())
+    older = sqlite3.connect(campaign / "campaign.sqlite")
+    older.executescript(LEGACY_SCHEMA)
+    desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET).model_dump_json()
+    older.execute(
+        "INSERT INTO plans VALUES (1, ?, '[\"inactive\"]', 'inactive → active')", (desired,)
+    )
+    for key, value in (("spec", spec().model_dump_json()), ("stage", "prepared")):
+        older.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+    for n in range(1, ROWS + 1):
+        invalid = n in INVALID_ROWS
+        older.execute(
+            "INSERT INTO rows (row_no, line_no, reference, kind, sim_sid, before_status, "
+            "before_account, plan_id, invalid_code, invalid_reason) "
+            "VALUES (?, ?, ?, 'sid', ?, 'inactive', ?, ?, ?, ?)",
+            (
+                n,
+                n,
+                sid(n),
+                sid(n),
+                ACCOUNT,
+                None if invalid else 1,
+                83010 if invalid else None,
+                "not inactive" if invalid else None,
+            ),
+        )
+    older.execute(
+        "INSERT INTO outcomes (row_no, sim_sid, outcome, before_status, before_account, "
+        "after_status, after_fleet, after_account, attempts) "
+        "VALUES (1, ?, 'converged', 'inactive', ?, 'active', ?, ?, 1)",
+        (sid(1), ACCOUNT, FLEET, ACCOUNT),
+    )
+    older.commit()
+    older.close()
+
+
+def test_a_store_written_before_schema_versions_is_adopted_by_db_upgrade(tmp_path: Path) -> None:
+    stores = SqliteStores(tmp_path / "campaigns")
+    legacy_store(stores.directory, tmp_path)
+
+    with pytest.raises(SchemaBehindError, match=r"version 0.*simops db upgrade"):
+        CampaignStore.open(stores, "spring-rollout")
+    done = stores.upgrade()
+    assert len(done) == 1 and "adopted an unversioned store (12 rows" in done[0]
+    assert stores.upgrade() == []
+    stores.check()
+
+    with CampaignStore.open(stores, "spring-rollout") as adopted:
+        rows = list(adopted.report_rows())
+        planned = adopted.planned_rows(1, 3)
+        counts = adopted.counts()
+        with adopted.source_copy() as copy:
+            assert copy.read_bytes() == source_file(tmp_path).read_bytes()
+        adopted.record_billing_period(2, BillingPeriodReading(start_time=None, end_time=None))
+        adopted.record_outcomes([outcome(2, writes=1)])
+        assert adopted.counts()[OutcomeKind.CONVERGED] == 2
+
+    assert len(rows) == ROWS and rows[0].outcome is OutcomeKind.CONVERGED
+    assert rows[0].warning is None and rows[0].billing_period_start is None
+    assert rows[0].after_fleet == FLEET and rows[2].outcome is OutcomeKind.INVALID
+    assert planned[0].note is None and planned[1].desired is not None
+    assert counts[OutcomeKind.INVALID] == 2 and counts[PENDING] == ROWS - 3
+
+
+def test_a_postgresql_database_is_used_only_once_upgraded(postgres_url: str) -> None:
+    stores = PostgresStores(postgres_url)
+    with pytest.raises(SchemaBehindError, match=r"version 0.*simops db upgrade"):
+        stores.check()
+    with pytest.raises(SchemaBehindError):
+        CampaignStore.list_ids(stores)
+
+    applied = stores.upgrade()
+
+    assert [line.split(":")[0] for line in applied] == ["schema 0 → 1"]
+    assert stores.upgrade() == []
+    stores.check()
+    assert CampaignStore.list_ids(stores) == []
+    assert "***" not in stores.describe() or ":***@" in stores.describe()
+
+
+def test_urls_are_described_without_their_password() -> None:
+    described = PostgresStores("postgresql://simops:s3cret@db.example:5432/simops").describe()
+    assert described == "postgresql://simops:***@db.example:5432/simops"
