@@ -246,10 +246,10 @@ class CallbackIngress:
 
     def _signed_url(self, request: web.Request) -> str:
         # Behind a proxy the provider signed the public URL, not the one this process sees.
-        base = self._settings.callback_base_url
-        if base:
-            return base.rstrip("/") + request.raw_path
-        return str(request.url)
+        # The path and query stay as sent: `request.url` re-encodes them (`%2C` → `,`), and
+        # the signature is over the bytes the provider requested.
+        base = self._settings.callback_base_url or f"{request.scheme}://{request.host}"
+        return base.rstrip("/") + request.raw_path
 
     def _signatures_valid(
         self, request: web.Request, raw_body: bytes, params: list[tuple[str, str]], account: str
