@@ -8,6 +8,8 @@ import sys
 
 import typer
 
+from simops.campaigns.store.database import DATABASE_ERRORS
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.cli.campaign import register as register_campaign
 from simops.cli.database import register as register_database
 from simops.cli.migrate import register as register_migrate
@@ -16,6 +18,7 @@ from simops.cli.security import register as register_security
 from simops.cli.sim import register as register_sim
 from simops.cli.sims import register as register_supersim
 from simops.cli.stack import register as register_stack
+from simops.cli.support import ExitCode, store_problem
 from simops.cli.ui import register as register_ui
 from simops.emulator.cli import register as register_emulator
 
@@ -42,6 +45,13 @@ def main() -> None:
         app()
     except SystemExit as exit_request:
         code = exit_request.code
+    except Exception as error:
+        # Any command may meet a store it cannot use (a schema behind, a database down):
+        # one line saying why, never a traceback.
+        if not isinstance(error, (CampaignStoreError, *DATABASE_ERRORS)):
+            raise
+        typer.echo(f"error: {store_problem(error)}", err=True)
+        code = int(ExitCode.FAILED)
     else:
         code = 0
     # Leave without interpreter finalization: the Temporal client's native threads may still

@@ -357,6 +357,8 @@ def open_store(group: CommandGroup, settings: SimopsSettings, campaign_id: str) 
             f"no {group.noun} {campaign_id} in {store_backend(settings).describe()}",
             ExitCode.BAD_INPUT,
         )
+    except CampaignStoreError as error:
+        fail(str(error))
 
 
 def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None) -> None:

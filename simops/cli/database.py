@@ -15,7 +15,7 @@ from simops.campaigns.store.database import (
     SchemaBehindError,
 )
 from simops.campaigns.store.schema import LATEST_VERSION
-from simops.cli.support import ExitCode, OutputFormat, fail, load_settings
+from simops.cli.support import ExitCode, OutputFormat, fail, first_line, load_settings
 
 db_app = typer.Typer(
     help="The campaign store's database: its schema version and upgrades.",
@@ -34,8 +34,7 @@ def _backend() -> StoreBackend:
 
 def unreachable(backend: StoreBackend, error: Exception) -> str:
     """One line saying the store cannot be reached, and why (the driver's first line)."""
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"cannot use the campaign store {backend.describe()}: {reason}"
+    return f"cannot use the campaign store {backend.describe()}: {first_line(error)}"
 
 
 @db_app.command("upgrade")

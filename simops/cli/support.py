@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.runtime import event_loop
 from simops.runtime.env_file import EnvFileError
 from simops.runtime.settings import SimopsSettings
@@ -47,6 +48,19 @@ def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
     """Print one clear line on stderr and leave with `code`."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(int(code))
+
+
+def first_line(error: Exception) -> str:
+    """An error's message in one line (a database driver's can run to several)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def store_problem(error: Exception) -> str:
+    """What a campaign-store error says, in one line."""
+    if isinstance(error, CampaignStoreError):
+        return first_line(error)
+    return f"cannot use the campaign store: {first_line(error)}"
 
 
 def load_settings() -> SimopsSettings:

@@ -346,6 +346,7 @@ def test_the_readme_has_commands_of_every_group() -> None:
         "worker",
         "callbacks",
         "emulator",
+        "db",
     } <= groups
     first_campaign = "simops campaign start --action activate --from-file sims.csv --fleet iot-eu"
     assert f"{first_campaign} --id launch-1 --watch" in COMMANDS

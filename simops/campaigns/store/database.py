@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 
 import psycopg
 
+from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.schema import LATEST_VERSION, MIGRATIONS, VERSION_TABLE, Migration
 from simops.core.sim import SimSnapshot
 from simops.observability import metrics
@@ -215,7 +216,7 @@ def upgrade_schema(connection: Connection) -> list[Migration]:
     return applied
 
 
-class SchemaBehindError(Exception):
+class SchemaBehindError(CampaignStoreError):
     """The database's schema is older than this simops needs: `simops db upgrade` first."""
 
     def __init__(self, where: str, version: int) -> None:
@@ -226,7 +227,7 @@ class SchemaBehindError(Exception):
         self.version = version
 
 
-class SchemaAheadError(Exception):
+class SchemaAheadError(CampaignStoreError):
     """The database was upgraded by a newer simops than this one."""
 
     def __init__(self, where: str, version: int) -> None:
