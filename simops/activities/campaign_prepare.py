@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -38,7 +40,9 @@ class CampaignPrepareActivities:
     async def prepare_campaign(self, request: PrepareRequest) -> PrepareResult:
         """Import, resolve, validate and plan every row of the campaign (reads only)."""
         try:
-            store = CampaignStore.open(store_backend(self._settings), request.campaign_id)
+            store = await asyncio.to_thread(
+                CampaignStore.open, store_backend(self._settings), request.campaign_id
+            )
         except CampaignNotFoundError as error:
             raise ApplicationError(
                 str(error), type=CAMPAIGN_NOT_FOUND, non_retryable=True
@@ -54,4 +58,4 @@ class CampaignPrepareActivities:
         except SuperSimError as error:
             raise as_application_error(error) from error
         finally:
-            store.close()
+            await asyncio.to_thread(store.close)

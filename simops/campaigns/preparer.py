@@ -105,18 +105,21 @@ class CampaignPreparer:
 
     async def run(self) -> PrepareResult:
         """Prepare the campaign (or finish preparing it); the counts of its rows."""
-        tables = self._tables
-        if tables.stage() is PrepareStage.PREPARED:
-            return tables.result() or tables.summarize()
-        if tables.stage() is PrepareStage.NEW:
+        tables, run = self._tables, self._store.run
+        stage = await run(tables.stage)
+        if stage is PrepareStage.PREPARED:
+            recorded = await run(tables.result)
+            return recorded if recorded is not None else await run(tables.summarize)
+        if stage is PrepareStage.NEW:
             await self._import()
-            tables.set_stage(PrepareStage.IMPORTED)
-        if tables.stage() is PrepareStage.IMPORTED:
+            stage = PrepareStage.IMPORTED
+            await run(tables.set_stage, stage)
+        if stage is PrepareStage.IMPORTED:
             await self._snapshot()
-            tables.set_stage(PrepareStage.SNAPSHOT)
+            await run(tables.set_stage, PrepareStage.SNAPSHOT)
         await self._validate()
-        result = await asyncio.to_thread(tables.summarize)
-        await asyncio.to_thread(tables.finish, result)
+        result = await run(tables.summarize)
+        await run(tables.finish, result)
         logger.info(
             "campaign %s prepared: %d rows, %d valid, %d invalid, %d already converged",
             self._store.spec.campaign_id,
@@ -130,10 +133,10 @@ class CampaignPreparer:
     # Stage 1: rows
 
     async def _import(self) -> None:
-        self._tables.reset()
+        await self._store.run(self._tables.reset)
         rollback_of = self._store.spec.source.rollback_of
         if rollback_of is not None:
-            imported = await asyncio.to_thread(
+            imported = await self._store.run(
                 import_rollback_rows, store_backend(self._settings), rollback_of, self._tables
             )
             self._progress("import", imported)
@@ -143,15 +146,15 @@ class CampaignPreparer:
             return
         # The store keeps the file; it is read from a private copy, removed once imported.
         copy = self._store.source_copy()
-        path = await asyncio.to_thread(copy.__enter__)
+        path = await self._store.run(copy.__enter__)
         try:
             rows = iter(await asyncio.to_thread(CampaignFile.open, path))
             imported = 0
-            while added := await asyncio.to_thread(self._import_chunk, rows):
+            while added := await self._store.run(self._import_chunk, rows):
                 imported += added
                 self._progress("import", imported)
         finally:
-            await asyncio.to_thread(copy.__exit__, None, None, None)
+            await self._store.run(copy.__exit__, None, None, None)
 
     def _import_chunk(self, rows: Iterator[SourceRow]) -> int:
         chunk = list(islice(rows, IMPORT_CHUNK))
@@ -194,7 +197,7 @@ class CampaignPreparer:
                 SourceRow(row_no=imported + index, reference=sim.sid, kind=ReferenceKind.SID)
                 for index, sim in enumerate(sims, start=1)
             ]
-            await asyncio.to_thread(self._tables.add_rows, rows, sims)
+            await self._store.run(self._tables.add_rows, rows, sims)
             imported += len(rows)
             self._progress("import", imported)
             page_url = page.next_page_url
@@ -210,28 +213,28 @@ class CampaignPreparer:
 
     async def _snapshot_fleets(self) -> None:
         """The requester's Fleets; for a migration, those of every account in play too."""
-        tables = self._tables
+        tables, run = self._tables, self._store.run
         own = await self._client.list_fleets()
         spec = self._store.spec
         if spec.action not in MIGRATION_ACTIONS:
-            tables.set_fleets(own)
+            await run(tables.set_fleets, own)
             return
         destination = spec.migration.to_account if spec.migration is not None else None
-        accounts = await asyncio.to_thread(tables.accounts)
+        accounts = await run(tables.accounts)
         found = await list_account_fleets(self._settings, own, accounts, destination)
-        tables.set_fleets(found.fleets)
-        tables.set_account_check(sorted(found.listed), found.notes, found.problem)
+        await run(tables.set_fleets, found.fleets)
+        await run(tables.set_account_check, sorted(found.listed), found.notes, found.problem)
 
     async def _snapshot_sims(self) -> None:
-        tables = self._tables
-        await asyncio.to_thread(tables.clear_snapshot)
-        lookups = tables.lookup_count()
+        tables, run = self._tables, self._store.run
+        await run(tables.clear_snapshot)
+        lookups = await run(tables.lookup_count)
         if lookups == 0:
             return
         if await self._list_account(lookup_seconds=lookups / self._settings.api_max_rps):
-            await self._record_names(tables.ambiguous_names())
+            await self._record_names(await run(tables.ambiguous_names))
         else:
-            await asyncio.to_thread(tables.clear_snapshot)
+            await run(tables.clear_snapshot)
             await self._look_up_each()
 
     async def _fetch(self, reference: str) -> Sim | None:
@@ -243,26 +246,27 @@ class CampaignPreparer:
     async def _record_names(self, names: Sequence[str]) -> None:
         """Ask the API which SIM each unique name is (the one its own resolution picks)."""
         sims = await self._gather_in_groups(names, self._fetch, "names")
-        self._tables.add_sims([sim for sim in sims if sim is not None])
-        self._tables.record_names(
-            [(name, sim.sid if sim else None) for name, sim in zip(names, sims, strict=True)]
+        await self._store.run(self._tables.add_sims, [sim for sim in sims if sim is not None])
+        await self._store.run(
+            self._tables.record_names,
+            [(name, sim.sid if sim else None) for name, sim in zip(names, sims, strict=True)],
         )
 
     async def _look_up_each(self) -> None:
-        tables = self._tables
+        tables, run = self._tables, self._store.run
         by_sid = await self._gather_in_groups(
-            tables.references(ReferenceKind.SID), self._fetch, "sids"
+            await run(tables.references, ReferenceKind.SID), self._fetch, "sids"
         )
         by_iccid = await self._gather_in_groups(
-            tables.references(ReferenceKind.ICCID),
+            await run(tables.references, ReferenceKind.ICCID),
             self._client.find_sim_by_iccid,
             "iccids",
         )
-        tables.add_sims([sim for sim in (*by_sid, *by_iccid) if sim is not None])
+        await run(tables.add_sims, [sim for sim in (*by_sid, *by_iccid) if sim is not None])
         # New unique names too: whoever holds one already would make the rename fail.
         names = {
-            *tables.references(ReferenceKind.UNIQUE_NAME),
-            *tables.new_unique_names(),
+            *await run(tables.references, ReferenceKind.UNIQUE_NAME),
+            *await run(tables.new_unique_names),
         }
         await self._record_names(sorted(names))
 
@@ -283,7 +287,7 @@ class CampaignPreparer:
                 )
                 if more:
                     fetching = asyncio.ensure_future(self._list_page(page.next_page_url))
-                await asyncio.to_thread(self._tables.add_sims, page.sims)
+                await self._store.run(self._tables.add_sims, page.sims)
                 listed += len(page.sims)
                 self._progress("snapshot", listed)
                 if not more:
@@ -319,12 +323,13 @@ class CampaignPreparer:
         tables.save_verdicts(judge.judge_all(rows, claims), through=first_row + count - 1)
 
     async def _validate(self) -> None:
-        judge = self._judge()
-        total = self._store.row_count()
-        through = self._tables.validated_through()
+        run = self._store.run
+        judge = await run(self._judge)
+        total = await run(self._store.row_count)
+        through = await run(self._tables.validated_through)
         while through < total:
             count = min(self._validate_chunk_rows, total - through)
-            await asyncio.to_thread(self._validate_chunk, judge, through + 1, count)
+            await run(self._validate_chunk, judge, through + 1, count)
             through += count
             self._progress("validate", through)
 

@@ -23,10 +23,12 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simops.campaigns.store.backends import store_backend
 from simops.devstack.processes import StackError, TemporalOptions, port_in_use, process_stack
 from simops.emulator.process import EmulatorProcess
 from simops.emulator.server import parse_delay
 from simops.runtime.env_file import EnvFileError, read_env_file, write_env_file
+from simops.runtime.settings import SimopsSettings
 from simops.ui.app import DEFAULT_HOST, DEFAULT_PORT, ui_url
 
 
@@ -174,6 +176,11 @@ async def run_dev(options: DevOptions, stop: asyncio.Event) -> None:
     except ValueError as error:
         raise StackError(f"--scheduled-delay: {error}") from None
     options.directory.mkdir(parents=True, exist_ok=True)
+    # The stack's own store (SQLite here, or the shell's SIMOPS_DATABASE_URL): its workers
+    # refuse a schema behind theirs, so the embedded stack brings it up to date itself.
+    store = store_backend(SimopsSettings(_env_file=None))
+    for line in await asyncio.to_thread(store.upgrade):
+        print(f"campaign store upgraded: {line}", flush=True)
     ports = (
         options.emulator_port,
         options.callback_port,

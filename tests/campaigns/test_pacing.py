@@ -1,25 +1,26 @@
 """A campaign's rate shared by the batch activities running now, across worker processes.
 
-Each `CampaignStore.open` is a separate connection, as a separate worker process would have.
+Each `CampaignStore.open` is a separate connection, as a separate worker process would have;
+every test runs on both backends (leases are timed by the database's clock).
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from simops.campaigns import pacing as campaign_pacing
 from simops.campaigns.pacing import UNPACED_RPS, CampaignPacer
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.backends import StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 
 RATE = 200.0
 CONCURRENCY = 40
 
 
-def create_campaign(directory: Path, rate: float | None = RATE) -> None:
+def create_campaign(stores: StoreBackend, rate: float | None = RATE) -> None:
     spec = CampaignSpec(
         campaign_id="paced",
         action=CampaignAction.ACTIVATE,
@@ -28,16 +29,16 @@ def create_campaign(directory: Path, rate: float | None = RATE) -> None:
         rate=rate,
         concurrency=CONCURRENCY,
     )
-    CampaignStore.create(directory, spec, None).close()
+    CampaignStore.create(stores, spec, None).close()
 
 
-def pacer(directory: Path, worker_id: str) -> CampaignPacer:
-    return CampaignPacer(CampaignStore.open(directory, "paced"), worker_id)
+def pacer(stores: StoreBackend, worker_id: str) -> CampaignPacer:
+    return CampaignPacer(CampaignStore.open(stores, "paced"), worker_id)
 
 
-async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path) -> None:
-    create_campaign(tmp_path)
-    worker = pacer(tmp_path, "worker-a")
+async def test_one_process_gives_the_whole_rate_to_whatever_runs(stores: StoreBackend) -> None:
+    create_campaign(stores)
+    worker = pacer(stores, "worker-a")
 
     async with worker.activity(0), worker.activity(1):
         assert worker.running == 2
@@ -49,10 +50,10 @@ async def test_one_process_gives_the_whole_rate_to_whatever_runs(tmp_path: Path)
         assert worker.budget.max_rps == RATE
 
 
-async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) -> None:
-    create_campaign(tmp_path)
-    first = pacer(tmp_path, "worker-a")
-    second = pacer(tmp_path, "worker-b")
+async def test_processes_share_in_proportion_to_what_they_run(stores: StoreBackend) -> None:
+    create_campaign(stores)
+    first = pacer(stores, "worker-a")
+    second = pacer(stores, "worker-b")
 
     async with first.activity(0), first.activity(1), first.activity(2):
         async with second.activity(3):
@@ -69,14 +70,14 @@ async def test_processes_share_in_proportion_to_what_they_run(tmp_path: Path) ->
 
 
 async def test_a_dead_process_share_returns_when_its_lease_expires(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stores: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lease_seconds = 0.5
     monkeypatch.setattr(campaign_pacing, "LEASE_SECONDS", lease_seconds)
-    create_campaign(tmp_path)
-    survivor = pacer(tmp_path, "worker-a")
+    create_campaign(stores)
+    survivor = pacer(stores, "worker-a")
     # A process killed while it ran two activities leaves its lease behind, unrenewed.
-    dead = CampaignStore.open(tmp_path, "paced")
+    dead = CampaignStore.open(stores, "paced")
     dead.renew_pacing_lease("worker-b", 2, lease_seconds=lease_seconds)
 
     async with survivor.activity(0):
@@ -88,12 +89,12 @@ async def test_a_dead_process_share_returns_when_its_lease_expires(
 
 
 async def test_running_activities_renew_their_lease(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stores: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(campaign_pacing, "RENEW_SECONDS", 0.01)
-    create_campaign(tmp_path)
-    worker = pacer(tmp_path, "worker-a")
-    observer = CampaignStore.open(tmp_path, "paced")
+    create_campaign(stores)
+    worker = pacer(stores, "worker-a")
+    observer = CampaignStore.open(stores, "paced")
 
     async with worker.activity(0):
         await asyncio.sleep(1.5)
@@ -102,19 +103,19 @@ async def test_running_activities_renew_their_lease(
     assert observer.renew_pacing_lease("observer", 0, lease_seconds=1.0) == 0
 
 
-async def test_without_a_rate_only_concurrency_paces(tmp_path: Path) -> None:
-    create_campaign(tmp_path, rate=None)
-    worker = pacer(tmp_path, "worker-a")
+async def test_without_a_rate_only_concurrency_paces(stores: StoreBackend) -> None:
+    create_campaign(stores, rate=None)
+    worker = pacer(stores, "worker-a")
     async with worker.activity(0):
         assert worker.budget.max_rps == UNPACED_RPS
         assert worker.budget.max_concurrency == CONCURRENCY
 
 
 async def test_a_store_that_cannot_be_written_does_not_fail_the_activity(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    stores: StoreBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    create_campaign(tmp_path)
-    store = CampaignStore.open(tmp_path, "paced")
+    create_campaign(stores)
+    store = CampaignStore.open(stores, "paced")
     worker = CampaignPacer(store, "worker-a")
     store.close()
 
