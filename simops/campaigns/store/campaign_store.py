@@ -208,6 +208,9 @@ class CampaignStore:
         self._db = database
         self.preparation = PreparationStore(database)
         self._thread: ThreadPoolExecutor | None = None
+        self._prepared_rows: int | None = None
+        """The row count once the campaign is prepared: it never changes after (every journal
+        commit checks its rows against it, and need not ask the database)."""
 
     @classmethod
     def create(
@@ -289,10 +292,14 @@ class CampaignStore:
 
     def is_prepared(self) -> bool:
         """Whether every row has been validated and planned."""
-        return self.preparation.stage() is PrepareStage.PREPARED
+        if self._prepared_rows is None and self.preparation.stage() is PrepareStage.PREPARED:
+            self._prepared_rows = self.preparation.row_count()
+        return self._prepared_rows is not None
 
     def row_count(self) -> int:
         """How many input rows the campaign has (0 until its rows are imported)."""
+        if self._prepared_rows is not None:
+            return self._prepared_rows
         return self.preparation.row_count()
 
     def planned_rows(self, first_row: int, count: int) -> list[PlannedRow]:
