@@ -5,6 +5,7 @@ their own on it, dropped after use.
 
 from __future__ import annotations
 
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -62,11 +63,29 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
 def committed_transactions(database: str) -> int:
     """Transactions the server committed in the database at `database` (a URL) so far, as its
     statistics say; each statement run outside an explicit transaction is one. A backend
-    reports its counts at most once a second while busy, within 10 s once idle, and when it
-    exits."""
+    reports its counts at most once a second while busy, within 10 s once idle, and as it
+    exits (`wait_for_sessions_to_end`)."""
     with psycopg.connect(database, autocommit=True) as connection:
         row = connection.execute(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def wait_for_sessions_to_end(database: str, seconds: float = 30.0) -> None:
+    """Wait until no other session is connected to the database at `database` (a URL): a
+    backend leaves only after reporting its last counts, which its client's exit does not
+    wait for."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(database, autocommit=True) as connection:
+        while True:
+            row = connection.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{row[0] if row else '?'} sessions still connected")
+            time.sleep(0.1)
