@@ -1,10 +1,13 @@
 """The chaos table: campaigns that survive crashes, outages, faults and forged callbacks.
 
-    .venv/bin/python -m bench.chaos [--sims 20000] [--scale 1.0]    (or: make chaos)
+    .venv/bin/python -m bench.chaos [--sims 20000] [--only-machines]    (or: make chaos)
 
 Each scenario runs a campaign on the local stack in separate processes and breaks one thing
 while it runs: an activation, or an account migration (a third of its SIMs active, or all of
-them on an account without the inactive-move beta, which must stop). Columns: SIMs in, how the
+them on an account without the inactive-move beta, which must stop). The last runs on two
+workers as on machines of their own, which share one PostgreSQL database (a `pgserver`
+wheel's) and no file, the campaign started and reported with the CLI from a third directory,
+and SIGKILLs the worker running a batch for good. Columns: SIMs in, how the
 campaign ended, converged (written by it), already converged, failed (with reasons), unaccounted
 for (must be 0), reported converged but not where they should be (must be 0), SIMs written
 (from the emulator's per-SIM write log), the most state-changing writes any SIM got (an
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.chaos_scenarios import (
@@ -31,22 +36,31 @@ from bench.chaos_scenarios import (
     faults,
     forged_callbacks,
     ingress_down,
+    kill_busy_worker,
     kill_worker,
     migration,
     migration_without_beta,
     restart_server,
+    run_on_machines,
     run_scenario,
     terminate_batch,
     untouched,
 )
+from bench.postgres import fresh_database, postgres_server
 from bench.processes import ProcessStack
+from simops.campaigns.store.backends import PostgresStores, StoreBackend
 from simops.starters import CampaignHandle
 
 
 async def run_all(
-    sims: int, ingress_seconds: float, deadline: float, limit_seconds: float
+    sims: int,
+    ingress_seconds: float,
+    deadline: float,
+    limit_seconds: float,
+    only_machines: bool = False,
 ) -> list[ChaosResult]:
-    """Every scenario of the table, one after another, each within `limit_seconds`."""
+    """Every scenario of the table, one after another, each within `limit_seconds` (with
+    `only_machines`, the two machines on PostgreSQL alone)."""
     plan = [
         ("worker SIGKILLed 3 times", sims, kill_worker(3), {}, activation),
         ("migration, worker SIGKILLed 3 times", sims // 2, kill_worker(3), {}, migration),
@@ -88,26 +102,52 @@ async def run_all(
         ),
     ]
     results = []
-    for name, count, scenario, spec_fields, workload in plan:
-        with tempfile.TemporaryDirectory(prefix="simops-chaos-") as scratch:
-            try:
-                result = await run_scenario(
-                    name,
-                    Path(scratch),
-                    count,
-                    scenario,
-                    workload=workload,
-                    spec_fields=spec_fields,
-                    limit_seconds=limit_seconds,
-                )
-            except Exception as error:
-                print(f"{name}: {error}\n{diagnostics(Path(scratch))}", flush=True)
-                raise
-            results.append(result)
-            print(render([result], header=False), flush=True)
-            if not result.passed:
-                print("; ".join(result.problems()), diagnostics(Path(scratch)), sep="\n")
+    for name, count, scenario, spec_fields, workload in [] if only_machines else plan:
+        run = functools.partial(
+            run_scenario,
+            name,
+            sims=count,
+            scenario=scenario,
+            workload=workload,
+            spec_fields=spec_fields,
+            limit_seconds=limit_seconds,
+        )
+        results.append(await _run_and_print(name, run))
+    with (
+        tempfile.TemporaryDirectory(prefix="simops-pg-") as scratch,
+        postgres_server(Path(scratch) / "data") as server,
+        fresh_database(server, "chaos") as url,
+    ):
+        name = "two machines on one PostgreSQL, a busy worker SIGKILLed"
+        run = functools.partial(
+            run_on_machines,
+            name,
+            sims=sims // 2,
+            scenario=kill_busy_worker(),
+            database_url=url,
+            limit_seconds=limit_seconds,
+        )
+        results.append(await _run_and_print(name, run, PostgresStores(url)))
     return results
+
+
+async def _run_and_print(
+    name: str,
+    run: Callable[[Path], Awaitable[ChaosResult]],
+    stores: StoreBackend | None = None,
+) -> ChaosResult:
+    """Run one scenario in a directory of its own (`run(directory)`), print its line of the
+    table, and what it left when it failed (its campaigns' counts from `stores`)."""
+    with tempfile.TemporaryDirectory(prefix="simops-chaos-") as scratch:
+        try:
+            result = await run(Path(scratch))
+        except Exception as error:
+            print(f"{name}: {error}\n{diagnostics(Path(scratch), stores)}", flush=True)
+            raise
+        print(render([result], header=False), flush=True)
+        if not result.passed:
+            print("; ".join(result.problems()), diagnostics(Path(scratch), stores), sep="\n")
+        return result
 
 
 def _with_stuck(scenario: Scenario) -> Scenario:
@@ -151,6 +191,11 @@ def main() -> int:
     parser.add_argument("--ingress-down-seconds", type=float, default=60.0)
     parser.add_argument("--deadline-seconds", type=float, default=120.0)
     parser.add_argument(
+        "--only-machines",
+        action="store_true",
+        help="Only the two machines sharing one PostgreSQL (on half of --sims).",
+    )
+    parser.add_argument(
         "--limit-seconds",
         type=float,
         default=1800.0,
@@ -158,7 +203,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     results = asyncio.run(
-        run_all(args.sims, args.ingress_down_seconds, args.deadline_seconds, args.limit_seconds)
+        run_all(
+            args.sims,
+            args.ingress_down_seconds,
+            args.deadline_seconds,
+            args.limit_seconds,
+            args.only_machines,
+        )
     )
     print()
     print(render(results))

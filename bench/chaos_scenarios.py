@@ -16,11 +16,13 @@ a scenario that cannot finish fails with what it was waiting for, it never hangs
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import itertools
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,13 +31,20 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
+from bench.dev_bench import simops
+from bench.machines import start_machines
 from bench.processes import ProcessStack, campaign_dir, log_tails, process_stack
 from simops.callbacks.urls import callback_url
 from simops.campaigns.migration_preparer import restore_rows
-from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.reports import FORMULA_TRIGGERS
+from simops.campaigns.rows import CampaignPhase, ReportRow
 from simops.campaigns.spec import (
     MIGRATION_ACTIONS,
     CampaignAction,
@@ -43,6 +52,7 @@ from simops.campaigns.spec import (
     CampaignSpec,
     MigrationSpec,
 )
+from simops.campaigns.store.backends import SqliteStores, StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import build_migration_spec
 from simops.core.codes import RuleCode
@@ -51,7 +61,7 @@ from simops.messages import CampaignResult
 from simops.starters import CampaignHandle, start_campaign
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
-from simops.workflows.campaign import CampaignWorkflow
+from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
 EMULATOR = ["--scheduled-delay", "0.5-1.5", "--max-concurrency", "100"]
 READ_BACK_AT_ONCE = 100
@@ -62,6 +72,11 @@ RPC_SECONDS = 30.0
 """The longest one call to Temporal may take: a call to a server that is down fails, and the
 caller tries again while its deadline allows."""
 LOG_TAIL_LINES = 25
+ONE_BATCH_AT_A_TIME = 5
+"""A concurrency that runs one batch at a time: a campaign runs at most its concurrency over 5
+batches at once. A campaign started with `simops campaign start` has batches of 1,000 rows, so
+its rows then end in steps of 1,000, and a scenario waiting for a third of them breaks things
+with the next batch in flight rather than once every batch is about to end."""
 
 T = TypeVar("T")
 
@@ -100,7 +115,8 @@ class Accounting:
     already_converged: int
     failed: Counter[str]
     unaccounted: int
-    """Rows without exactly one final outcome (must be 0)."""
+    """Rows without exactly one final outcome, a SIM's rows after its first, and rows of SIMs
+    not in the campaign (must be 0)."""
     false_converged: int
     """SIMs reported (already) converged that are not where they should be (must be 0)."""
     sims_written: int
@@ -375,8 +391,7 @@ async def _progress_or_none(handle: CampaignHandle) -> int | None:
 async def account(
     stack: ProcessStack, campaign_id: str, prepared: Prepared, written: Mapping[str, int]
 ) -> Accounting:
-    """Every SIM of the campaign, from its report, read back from the API, and checked
-    against `written`: the state-changing writes the emulator saw each SIM get."""
+    """Every SIM of the campaign, from its report in the stack's store (`account_rows`)."""
     with CampaignStore.open(stack.settings.campaign_dir, campaign_id) as store:
         rows = list(store.report_rows())
         # What `simops migrate rollback` would restore (an activation has no rollback).
@@ -385,7 +400,22 @@ async def account(
             if store.spec.action in MIGRATION_ACTIONS
             else None
         )
+    return await account_rows(stack, rows, prepared, written, restorable)
+
+
+async def account_rows(
+    stack: ProcessStack,
+    rows: Sequence[ReportRow],
+    prepared: Prepared,
+    written: Mapping[str, int],
+    restorable: set[str] | None = None,
+) -> Accounting:
+    """Every SIM of the campaign, from its report's `rows`, read back from the API, and checked
+    against `written`: the state-changing writes the emulator saw each SIM get. `restorable`:
+    the SIMs a migration's rollback would restore (`None`: the campaign has no rollback)."""
     ended = Counter(row.row_no for row in rows if row.outcome != "pending")
+    rows_per_sim = Counter(row.sim_sid for row in rows if row.sim_sid is not None)
+    campaign_sims = set(prepared.sids)
     by_sim = {row.sim_sid: row for row in rows if row.sim_sid is not None}
     outcomes = Counter(row.outcome for row in rows)
     found = await _read_back(stack, prepared.sids)
@@ -406,7 +436,10 @@ async def account(
         converged=outcomes[OutcomeKind.CONVERGED],
         already_converged=outcomes[OutcomeKind.ALREADY_CONVERGED],
         failed=Counter(row.message or "?" for row in rows if row.outcome == OutcomeKind.FAILED),
-        unaccounted=len(prepared.sids) - sum(1 for times in ended.values() if times == 1),
+        unaccounted=len(prepared.sids)
+        - sum(1 for times in ended.values() if times == 1)
+        # A SIM's second row, or a row of a SIM not in the campaign, accounts for nothing.
+        + sum(times - 1 if sid in campaign_sims else times for sid, times in rows_per_sim.items()),
         false_converged=sum(1 for sid in said_converged if found[sid] != prepared.expected[sid]),
         sims_written=len(written),
         max_writes_per_sim=max(written.values(), default=0),
@@ -458,12 +491,18 @@ def writes_since(before: Mapping[str, int], after: Mapping[str, int]) -> dict[st
     return {sid: n - before.get(sid, 0) for sid, n in after.items() if n > before.get(sid, 0)}
 
 
-def diagnostics(directory: Path) -> str:
+def diagnostics(directory: Path, stores: StoreBackend | None = None) -> str:
     """What a scenario in `directory` left: each campaign's counts and stop reason from its
-    store, and the end of each process log (dev server, emulator, worker, ingress)."""
+    store (in `stores`, by default the SQLite files of the stack's campaign directory), and the
+    end of each process log (dev server, emulator, workers, ingress)."""
     lines = []
-    stores = campaign_dir(directory)
-    for campaign_id in CampaignStore.list_ids(stores) if stores.is_dir() else []:
+    stores = stores or SqliteStores(campaign_dir(directory))
+    try:
+        campaign_ids = CampaignStore.list_ids(stores)
+    except Exception as error:  # a diagnosis must not fail on what it diagnoses
+        lines.append(f"campaign store {stores.describe()} unreadable: {error}")
+        campaign_ids = []
+    for campaign_id in campaign_ids:
         try:
             with CampaignStore.open(stores, campaign_id) as store:
                 counts = {outcome: n for outcome, n in store.counts().items() if n}
@@ -523,6 +562,91 @@ async def run_scenario(
         # Once the first SIM's error stops the campaign, only the SIMs already in flight may
         # still be written: the canary's, which is alone in flight.
         most_sims_written=(spec.canary or None) if stops else None,
+        notes=notes,
+    )
+
+
+def rows_of_csv_report(text: str) -> list[ReportRow]:
+    """The rows of a report as `simops campaign report --format csv` writes it: empty cells
+    are missing values, and a cell that would start a spreadsheet formula was quoted with `'`
+    (`csv_safe`)."""
+
+    def cell(value: str) -> str:
+        quoted = value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS)
+        return value[1:] if quoted else value
+
+    return [
+        ReportRow.model_validate({column: cell(value) for column, value in row.items() if value})
+        for row in csv.DictReader(io.StringIO(text))
+    ]
+
+
+async def run_on_machines(
+    name: str,
+    directory: Path,
+    sims: int,
+    scenario: Scenario,
+    *,
+    database_url: str,
+    limit_seconds: float,
+    concurrency: int = ONE_BATCH_AT_A_TIME,
+) -> ChaosResult:
+    """An activation of `sims` SIMs on two workers as on machines of their own
+    (bench/machines.py), which share only the PostgreSQL database at `database_url`, while
+    `scenario` breaks things; all of it within `limit_seconds`, as in `run_scenario`.
+
+    An operator's third directory upgrades the database, starts the campaign (`simops
+    campaign start`, with `--concurrency`) and reads its report (`simops campaign report
+    --format csv`), whose rows are then checked against the emulator's write log."""
+    deadline = Deadline(limit_seconds)
+    args = [*EMULATOR, "--seed-sims", str(sims)]
+    async with AsyncExitStack() as stacks:
+        stack = await deadline.wait(
+            stacks.enter_async_context(process_stack(directory, args, workers=0)),
+            "starting the stack",
+        )
+        machines = await deadline.wait(
+            start_machines(stack, database_url), "upgrading the database, starting the workers"
+        )
+        operator = machines.operator
+        prepared = await deadline.wait(activation.prepare(stack, sims), "preparing the SIMs")
+        before = await deadline.wait(writes_per_sim(stack), "reading the write log")
+        campaign_id = f"machines-{uuid.uuid4().hex[:8]}"
+        source = operator.directory / f"{campaign_id}.csv"
+        source.write_text("sim\n" + "".join(f"{sid}\n" for sid in prepared.sids))
+        started = time.perf_counter()
+        await deadline.wait(
+            simops(
+                operator,
+                *("campaign", "start", "--action", "activate", "--from-file", source.name),
+                *("--fleet", operator.fleet, "--id", campaign_id),
+                *("--concurrency", str(concurrency)),
+            ),
+            "simops campaign start",
+        )
+        handle: CampaignHandle = stack.client.get_workflow_handle_for(
+            CampaignWorkflow.run, campaign_workflow_id(campaign_id)
+        )
+        notes = await deadline.wait(scenario(stack, handle, sims), f"the scenario {name!r}")
+        result = await deadline.wait(_result(handle), "the campaign's result")
+        seconds = time.perf_counter() - started
+        after = await deadline.wait(writes_per_sim(stack), "reading the write log")
+        report = await deadline.wait(
+            simops(operator, "campaign", "report", campaign_id, "--format", "csv"),
+            "simops campaign report",
+        )
+        accounting = await deadline.wait(
+            account_rows(stack, rows_of_csv_report(report), prepared, writes_since(before, after)),
+            "accounting for every SIM",
+        )
+    return ChaosResult(
+        scenario=name,
+        sims=sims,
+        campaign_id=campaign_id,
+        phase=result.phase.value,
+        stop_reason=result.stop_reason,
+        accounting=accounting,
+        seconds=seconds,
         notes=notes,
     )
 
@@ -589,11 +713,11 @@ def terminate_batch() -> Scenario:
     return scenario
 
 
-async def _last_running_batch(
+async def _running_batches(
     stack: ProcessStack, campaign_workflow: str
-) -> WorkflowHandle[Any, Any]:
-    """The running batch child with the highest number (batches are numbered from 1)."""
-    running = None
+) -> AsyncIterator[tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]]:
+    """Each running batch child of the campaign, lowest number first (batches are numbered
+    from 1, and the first number not found ends them)."""
     for batch_no in itertools.count(1):
         batch = stack.client.get_workflow_handle(f"{campaign_workflow}-batch-{batch_no}")
         try:
@@ -601,12 +725,62 @@ async def _last_running_batch(
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-            break
+            return
         if description.status == WorkflowExecutionStatus.RUNNING:
-            running = batch
+            yield batch, description
+
+
+async def _last_running_batch(
+    stack: ProcessStack, campaign_workflow: str
+) -> WorkflowHandle[Any, Any]:
+    """The running batch child with the highest number."""
+    running = None
+    async for batch, _ in _running_batches(stack, campaign_workflow):
+        running = batch
     if running is None:
         raise RuntimeError(f"no batch of {campaign_workflow} was running")
     return running
+
+
+async def _busy_worker(stack: ProcessStack, campaign_workflow: str) -> tuple[int, str]:
+    """A live worker running an activity of a running batch (its number), and that batch;
+    the caller's deadline bounds the wait for one."""
+    live = {
+        worker.pid: number
+        for number, worker in enumerate(stack.workers, start=1)
+        if worker.returncode is None
+    }
+    while True:
+        async for batch, description in _running_batches(stack, campaign_workflow):
+            for activity in description.raw_description.pending_activities:
+                # A worker's identity is the SDK's default, "PID@HOST".
+                pid = activity.last_worker_identity.partition("@")[0]
+                if pid.isdigit() and int(pid) in live:
+                    return live[int(pid)], batch.id.removeprefix(campaign_workflow + "-")
+        await asyncio.sleep(0.2)
+
+
+def kill_busy_worker(writes_in_flight: int = 50) -> Scenario:
+    """Once a third of the rows ended, SIGKILL one worker, one running a batch's activity,
+    after the emulator saw `writes_in_flight` more SIMs written than rows had ended (the kill
+    interrupts writes whose rows have not ended), and leave it dead: the others must finish
+    the campaign. For an activation: it counts every SIM the emulator saw written."""
+
+    async def scenario(stack: ProcessStack, handle: CampaignHandle, sims: int) -> list[str]:
+        ended = await wait_for_rows(handle, sims // 3)
+        # The caller's deadline bounds the wait.
+        while True:
+            written = len(await writes_per_sim(stack))
+            if written >= ended + writes_in_flight:
+                break
+            await asyncio.sleep(0.1)
+        number, batch = await _busy_worker(stack, handle.id)
+        await stack.kill_worker(number)
+        return [
+            f"worker {number} (running {batch}) SIGKILLed at {ended} rows, {written} SIMs written"
+        ]
+
+    return scenario
 
 
 def ingress_down(seconds: float) -> Scenario:

@@ -47,7 +47,9 @@ class Stack:
 
 
 async def simops(stack: Stack, *arguments: str) -> str:
-    """Run one `simops` command against `stack`; its stdout, or exit with what it printed."""
+    """Run one `simops` command against `stack`; its stdout, or exit with what it printed.
+
+    A caller that stops waiting (a deadline) kills the command: none is left running."""
     process = await asyncio.create_subprocess_exec(
         *SIMOPS,
         *arguments,
@@ -56,7 +58,12 @@ async def simops(stack: Stack, *arguments: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     if process.returncode != 0:
         raise SystemExit(f"simops {' '.join(arguments)}: exit {process.returncode}: {err.decode()}")
     return out.decode()

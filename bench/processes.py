@@ -124,13 +124,16 @@ async def process_stack(
     emulator_args: list[str],
     *,
     settings_overrides: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[ProcessStack]:
-    """Start the dev server, the emulator, the ingress and one worker; stop all on exit."""
+    """Start the dev server, the emulator, the ingress and `workers` workers (0: the caller
+    starts its own); stop all on exit."""
     temporal_options = TemporalOptions(directory=directory, port=free_port(), ui_port=free_port())
     async with start_process_stack(
         temporal_options,
         emulator_args,
         lambda emulator: _environment(emulator, temporal_options, settings_overrides or {}),
+        workers=workers,
     ) as stack:
         _open_stacks.append(stack)
         try:

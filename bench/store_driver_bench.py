@@ -53,7 +53,6 @@ import re
 import statistics
 import tempfile
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,17 +60,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import psycopg
 
+from bench.postgres import start_server
 from simops.campaigns.rows import TrackedSim
 from simops.core.sim import DesiredState, SimSnapshot, SimStatus, SimUpdate
 from simops.runtime import event_loop
-
-if TYPE_CHECKING:
-    from pgserver.postgres_server import PostgresServer
 
 T = TypeVar("T")
 
@@ -639,16 +636,6 @@ def sorted_samples(samples: dict[Key, list[Sample]]) -> dict[Key, list[Sample]]:
         key=lambda key: (operations.index(key[0]), int(key[1] or 0)),
     )
     return {key: samples[key] for key in keys}
-
-
-def start_server(directory: Path) -> PostgresServer:
-    """A PostgreSQL server of the `pgserver` wheel with its data in `directory`."""
-    with warnings.catch_warnings():
-        # platformdirs warns (when pgserver is imported) that XDG_RUNTIME_DIR is unset.
-        warnings.simplefilter("ignore")
-        from pgserver.postgres_server import get_server
-
-        return get_server(directory, cleanup_mode="stop")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

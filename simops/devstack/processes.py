@@ -13,7 +13,7 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,20 +188,33 @@ class ProcessStack:
         """Start the dev server again on the same state file and port."""
         self.temporal = await start_temporal(self.temporal_options)
 
-    async def start_worker(self) -> asyncio.subprocess.Process:
-        """Start `simops worker` (one more process, logging to `worker-N.log`)."""
+    async def start_worker(
+        self, *, cwd: Path | None = None, environment: Mapping[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
+        """Start `simops worker` (one more process, logging to `worker-N.log` in the stack's
+        directory), in `cwd` (default: this process's) with `environment` over the stack's:
+        a worker as on a machine of its own, which shares no working directory with the others
+        and may have settings of its own (its campaign directory, its database)."""
         number = len(self.workers) + 1
-        worker = await _spawn(["worker"], self._environment_of(number), self._worker_log(number))
+        worker = await _spawn(
+            ["worker"],
+            {**self._environment_of(number), **(environment or {})},
+            self._worker_log(number),
+            cwd=cwd,
+        )
         self.workers.append(worker)
         return worker
 
-    async def kill_worker(self) -> None:
-        """SIGKILL every worker: no clean shutdown, as in a crash."""
-        for worker in self.workers:
+    async def kill_worker(self, number: int | None = None) -> None:
+        """SIGKILL worker `number` (1 is the first started), or every worker: no clean
+        shutdown, as in a crash. A single killed worker stays listed, dead, so that its log
+        keeps its name; once every worker is killed, the next one started is worker 1 again."""
+        for worker in self.workers if number is None else [self.workers[number - 1]]:
             if worker.returncode is None:
                 worker.kill()
                 await worker.wait()
-        self.workers.clear()
+        if number is None:
+            self.workers.clear()
 
     async def start_ingress(self) -> None:
         """Start `simops callbacks` and wait until it answers."""
@@ -281,7 +294,7 @@ class ProcessStack:
 
 
 async def _spawn(
-    arguments: list[str], environment: dict[str, str], log: Path
+    arguments: list[str], environment: dict[str, str], log: Path, cwd: Path | None = None
 ) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:
         # A session of its own: Ctrl-C in a terminal reaches only the parent, which stops the
@@ -292,6 +305,7 @@ async def _spawn(
             "simops",
             *arguments,
             env=environment,
+            cwd=cwd,
             stdout=sink,
             stderr=sink,
             start_new_session=True,

@@ -1,9 +1,10 @@
 """A chaos test that fails shows what its campaign and processes left, and leaves no process.
 
 A failed test's report gets a "chaos diagnostics" section: the campaign's counts from its store
-and the end of each process log (dev server, emulator, worker, ingress), read from the test's
-`tmp_path`, where the stack keeps them. That holds for a test pytest-timeout stopped, too; such
-a test never reached the end of its stack's block, so its processes are killed at teardown.
+(the test's PostgreSQL database, if it has one) and the end of each process log (dev server,
+emulator, workers, ingress), read from the test's `tmp_path`, where the stack keeps them. That
+holds for a test pytest-timeout stopped, too; such a test never reached the end of its stack's
+block, so its processes are killed at teardown.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pluggy import Result
 
 from bench.chaos_scenarios import diagnostics
 from bench.processes import kill_open_stacks
+from simops.campaigns.store.backends import PostgresStores
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -25,9 +27,13 @@ def pytest_runtest_makereport(
     """Add the diagnostics to the report of a chaos test that failed."""
     outcome = yield
     report = outcome.get_result()
-    directory = getattr(item, "funcargs", {}).get("tmp_path")
+    funcargs = getattr(item, "funcargs", {})
+    directory = funcargs.get("tmp_path")
     if report.when == "call" and report.failed and isinstance(directory, Path):
-        report.sections.append(("chaos diagnostics", diagnostics(directory)))
+        # A test on PostgreSQL (`postgres_url`) keeps its campaigns in that database.
+        url = funcargs.get("postgres_url")
+        stores = PostgresStores(url) if isinstance(url, str) else None
+        report.sections.append(("chaos diagnostics", diagnostics(directory, stores)))
 
 
 @pytest.fixture(autouse=True)

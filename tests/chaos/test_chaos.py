@@ -23,14 +23,18 @@ from bench.chaos_scenarios import (
     faults,
     forged_callbacks,
     ingress_down,
+    kill_busy_worker,
     kill_worker,
     migration,
     migration_without_beta,
     restart_server,
+    run_on_machines,
     run_scenario,
     terminate_batch,
     untouched,
 )
+from bench.machines import OPERATOR
+from bench.processes import campaign_dir
 
 SIMS = 300
 ROWS_ENDED = re.compile(r"(\d+) rows")
@@ -86,7 +90,7 @@ def assert_broken_mid_campaign(result: ChaosResult) -> None:
     ended: "... at 100 rows")."""
     ended_at = [int(match[1]) for note in result.notes if (match := ROWS_ENDED.search(note))]
     assert ended_at and len(ended_at) == len(result.notes), result.notes
-    assert all(rows < SIMS for rows in ended_at), result.notes
+    assert all(rows < result.sims for rows in ended_at), result.notes
 
 
 async def test_worker_killed_three_times(tmp_path: Path) -> None:
@@ -183,3 +187,33 @@ async def test_forged_and_lying_callbacks(tmp_path: Path, stuck_rate: float) -> 
     assert all("deadline" in reason for reason in failed), list(failed)[:3]
     answered = " ".join(result.notes)
     assert "forged-url 403" in answered and "bad-signature 403" in answered
+
+
+MACHINES_SIMS = 3_000
+"""Three of the CLI's batches of 1,000, run one at a time (`run_on_machines`): the worker is
+killed once the first ended, with the second's writes in flight."""
+
+
+async def test_two_machines_share_one_postgresql_and_survive_a_killed_worker(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Two workers in directories of their own, sharing only the database; the campaign started
+    # and reported from a third directory (bench/machines.py).
+    result = await run_on_machines(
+        "two machines",
+        tmp_path,
+        MACHINES_SIMS,
+        kill_busy_worker(),
+        database_url=postgres_url,
+        limit_seconds=LIMIT_SECONDS,
+    )
+
+    # Every SIM reported once, as converged, active in the emulator in its Fleet, written once
+    # and never reported already_converged: the CLI's report against the write log.
+    assert_accounted(result)
+    assert result.accounting.converged == MACHINES_SIMS
+    assert len(result.notes) == 1
+    assert_broken_mid_campaign(result)
+    # Nothing went through files: no machine, nor the stack, has a campaign store on disk.
+    for directory in (tmp_path, tmp_path / OPERATOR, *tmp_path.glob("machine-*")):
+        assert not campaign_dir(directory).exists(), f"{campaign_dir(directory)} was written"
