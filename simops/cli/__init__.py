@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
 
 from simops.campaigns.store.database import DATABASE_ERRORS
 from simops.campaigns.store.errors import CampaignStoreError
-from simops.cli.campaign import register as register_campaign
-from simops.cli.database import register as register_database
-from simops.cli.migrate import register as register_migrate
-from simops.cli.observability import register as register_observability
-from simops.cli.security import register as register_security
-from simops.cli.sim import register as register_sim
-from simops.cli.sims import register as register_supersim
-from simops.cli.stack import register as register_stack
 from simops.cli.support import ExitCode, store_problem
-from simops.cli.ui import register as register_ui
-from simops.emulator.cli import register as register_emulator
+
+if TYPE_CHECKING:
+    # Typer's own copy of click, named only for the signatures TyperGroup declares.
+    from typer._click import Command, Context
+
+COMMAND_MODULES: dict[str, str] = {
+    "emulator": "simops.emulator.cli",
+    "worker": "simops.cli.stack",
+    "callbacks": "simops.cli.stack",
+    "dev": "simops.cli.stack",
+    "sim": "simops.cli.sim",
+    "sims": "simops.cli.sims",
+    "fleets": "simops.cli.sims",
+    "campaign": "simops.cli.campaign",
+    "codec-key": "simops.cli.security",
+    "scan": "simops.cli.security",
+    "migrate": "simops.cli.migrate",
+    "db": "simops.cli.database",
+    "codec-server": "simops.cli.observability",
+    "ui": "simops.cli.ui",
+}
+"""Each sub-command and the module whose `register(app)` adds it, in the order `--help` lists
+them. A command imports only its own module: `simops campaign status` does not pay for the
+emulator, the UI or `simops dev` (half of the command's start-up when all were imported)."""
+
+
+class LazyCommands(TyperGroup):
+    """The `simops` group: a sub-command's module is imported when the command is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """Every sub-command, without importing any."""
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        """The sub-command `cmd_name`, its module imported and registered on its own app."""
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        registered = typer.Typer(pretty_exceptions_enable=False)
+        importlib.import_module(module_name).register(registered)
+        return typer.main.get_group(registered).commands[cmd_name]
+
 
 app = typer.Typer(
+    cls=LazyCommands,
     help="Durable bulk lifecycle changes for Super SIMs on Temporal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-register_emulator(app)
-register_stack(app)
-register_sim(app)
-register_supersim(app)
-register_campaign(app)
-register_security(app)
-register_migrate(app)
-register_database(app)
-register_observability(app)
-register_ui(app)
+
+
+@app.callback()
+def simops() -> None:
+    """Durable bulk lifecycle changes for Super SIMs on Temporal."""
+    # Typer makes a group of an app with a callback; its commands are all loaded lazily.
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ says which ones `list` shows; the commands themselves stay in each group's modul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import tempfile
@@ -22,8 +23,16 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from temporalio.client import Client, WorkflowExecutionStatus
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.service import RPCError
 
 from simops.campaigns.preparer import prepare_for_dry_run
 from simops.campaigns.reports import (
@@ -272,23 +281,53 @@ async def watch_campaign(
         transient=False,
     ) as bar:
         task = bar.add_task(group.noun, total=None, detail="")
-        while True:
-            status = await workflow_status(handle)
-            progress = await campaign_progress(settings, handle, status)
-            counts = " ".join(f"{kind}={count}" for kind, count in sorted(progress.counts.items()))
-            bar.update(
-                task,
-                # The bar's columns are rich markup; a campaign ID may hold `[`.
-                description=f"{escape(progress.campaign_id)} {progress.phase.value}",
-                total=progress.total_rows,
-                completed=progress.ended_rows,
-                detail=escape(counts),
-            )
-            if status != WorkflowExecutionStatus.RUNNING:
-                break
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+        ended = asyncio.ensure_future(campaign_ended(handle))
+        try:
+            progress = await follow_bar(settings, handle, bar, task, ended)
+        finally:
+            ended.cancel()
     typer.echo(progress_line(group, progress))
     return ExitCode.OK
+
+
+async def follow_bar(
+    settings: SimopsSettings,
+    handle: CampaignHandle,
+    bar: Progress,
+    task: TaskID,
+    ended: asyncio.Future[None],
+) -> CampaignProgress:
+    """Move `bar` with the campaign's progress until the campaign ends; its last progress.
+
+    Between two reads the bar waits `WATCH_INTERVAL_SECONDS`, or less when `ended` (the
+    workflow's result, long-polled) says the campaign just ended: the command exits as soon as
+    the campaign does, not up to an interval later."""
+    while True:
+        status = await workflow_status(handle)
+        progress = await campaign_progress(settings, handle, status)
+        counts = " ".join(f"{kind}={count}" for kind, count in sorted(progress.counts.items()))
+        bar.update(
+            task,
+            # The bar's columns are rich markup; a campaign ID may hold `[`.
+            description=f"{escape(progress.campaign_id)} {progress.phase.value}",
+            total=progress.total_rows,
+            completed=progress.ended_rows,
+            detail=escape(counts),
+        )
+        if status != WorkflowExecutionStatus.RUNNING:
+            return progress
+        if ended.done():
+            # Ended a run that continued as new, or the long poll failed: read at the interval.
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+        else:
+            await asyncio.wait({ended}, timeout=WATCH_INTERVAL_SECONDS)
+
+
+async def campaign_ended(handle: CampaignHandle) -> None:
+    """Return when the campaign's workflow has closed, however it closed (or the long poll
+    for it failed: the caller then reads the status to know which)."""
+    with contextlib.suppress(WorkflowFailureError, RPCError):
+        await handle.result()
 
 
 async def show_status(

@@ -40,7 +40,9 @@ def _command_shapes() -> dict[tuple[str, str], CommandShape]:
     root = typer.main.get_command(app)
     shapes: dict[tuple[str, str], CommandShape] = {}
     for group in GROUPS:
-        for name, command in root.commands[group].commands.items():  # type: ignore[attr-defined]
+        # The root loads a group's module when asked for it by name (simops.cli.LazyCommands).
+        group_command = root.get_command(typer.Context(root), group)  # type: ignore[attr-defined]
+        for name, command in group_command.commands.items():
             params = command.params
             shapes[(group, name)] = CommandShape(
                 arguments=sum(1 for param in params if param.param_type_name == "argument"),
