@@ -166,6 +166,8 @@ class BatchStepResult(BaseModel):
     ended: dict[OutcomeKind, int] = Field(default_factory=dict)
     stop_reason: str | None = None
     """Why the campaign stopped new first writes, when it has (seen by this activity)."""
+    read_again_sims: list[str] = Field(default_factory=list)
+    """Of `pending_sims`, those a transient error left unseen: no callback may come for them."""
 
 
 class BatchSummary(BaseModel):

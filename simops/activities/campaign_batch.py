@@ -321,8 +321,10 @@ class CampaignBatchActivities:
             for sim in pending:
                 journal.note(sim)
             await journal.flush()
+            read_again = stepper.read_again
         return BatchStepResult(
             pending_sims=[sim.sim_sid for sim in pending],
             ended=dict(Counter(outcome.outcome for outcome in ended_rows)),
             stop_reason=journal.stop_reason,
+            read_again_sims=[sim.sim_sid for sim in pending if sim.sim_sid in read_again],
         )

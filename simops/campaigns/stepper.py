@@ -153,6 +153,14 @@ class BatchStepper:
         self._final = final
         self._compensate = compensate
         self._record_reading = record_reading
+        self._read_again: set[str] = set()
+
+    @property
+    def read_again(self) -> frozenset[str]:
+        """SIMs this round left in progress because of a transient error (a write's answer lost,
+        a read failed, the SIM busy with someone else's update): no callback of this campaign
+        may come for them, so they are worth reading again soon rather than at the next poll."""
+        return frozenset(self._read_again)
 
     async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
         """One round for one SIM, recorded in the journal as it goes; what became of it."""
@@ -268,6 +276,7 @@ class BatchStepper:
             return ended(sim, OutcomeKind.FAILED, error.code, error.message)
         except SuperSimError as error:
             if error.retryable:
+                self._read_again.add(sim.sim_sid)
                 return sim
             self._stop_if_systemic(error, None, None)
             return ended(sim, OutcomeKind.FAILED, error.code, error.message)
@@ -279,6 +288,7 @@ class BatchStepper:
             periods = await self._client.list_billing_periods(sim.sim_sid)
         except SuperSimError as error:
             if error.retryable:
+                self._read_again.add(sim.sim_sid)
                 return sim
             # The period is a detail of the report: a SIM whose period cannot be read still
             # moves, and the report says why the period is missing.
@@ -324,11 +334,13 @@ class BatchStepper:
             except SuperSimError as error:
                 if error.retryable:
                     # The request may have reached the API: the next round reads the SIM.
+                    self._read_again.add(sim.sim_sid)
                     return intent
                 self._stop_if_systemic(error, update, observed)
                 refused = intent.model_copy(update={"pending_write": None})
                 if error.code == RuleCode.SCHEDULED_CONFLICT:
                     # Busy (scheduled by someone else): the next round reads it again.
+                    self._read_again.add(sim.sim_sid)
                     return refused.model_copy(update={"observed": None})
                 return Refusal(refused, error.code, error.message)
         after = SimSnapshot.of(result.sim)

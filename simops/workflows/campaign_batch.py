@@ -46,6 +46,10 @@ LONGEST_POLL_INTERVAL = timedelta(minutes=5)
 EAGER_SETTLE = "settle-sims-as-they-call-back"
 """Patch: settle the SIMs that called back at once, not once most of the batch did (batches
 started before it keep the old rounds on replay)."""
+READ_AGAIN_SOON = "read-again-sims-a-transient-error-hid"
+"""Patch: SIMs a transient error left unseen (a write's answer lost, say) are read again after
+`FIRST_POLL_INTERVAL`, doubling while errors last, not at the next poll (the callback wait):
+no callback may come for a write that never reached the API."""
 
 
 @workflow.defn(name="CampaignBatch")
@@ -57,6 +61,7 @@ class CampaignBatchWorkflow:
         self._batch = batch
         self._pending: set[str] = set()
         self._called: set[str] = set()
+        self._read_again: set[str] = set()
         self._seen_tokens: set[str] = set()
         self._ended: Counter[OutcomeKind] = Counter()
         self._stop_reason: str | None = None
@@ -95,30 +100,51 @@ class CampaignBatchWorkflow:
         """Start every row, then settle the SIMs in progress until all ended."""
         self._take(await self._run_step(CampaignBatchActivities.start_batch, self._request()))
         if workflow.patched(EAGER_SETTLE):
-            await self._settle_as_called()
+            await self._settle_as_called(read_again_soon=workflow.patched(READ_AGAIN_SOON))
         else:
             await self._settle_in_rounds(self._deadline)
         return BatchSummary(
             batch_no=batch.batch_no, counts=dict(self._ended), stop_reason=self._stop_reason
         )
 
-    async def _settle_as_called(self) -> None:
-        next_poll = workflow.now() + timedelta(seconds=self._batch.callback_wait_seconds)
+    async def _settle_as_called(self, *, read_again_soon: bool) -> None:
+        callback_wait = timedelta(seconds=self._batch.callback_wait_seconds)
+        next_poll = workflow.now() + callback_wait
         poll_interval = FIRST_POLL_INTERVAL
+        read_again_interval = FIRST_POLL_INTERVAL
+        read_again_at: datetime | None = None
         while self._pending:
             if workflow.now() >= self._deadline:
                 self._called.clear()
                 self._take(await self._settle(self._request(final=True)))
                 break
+            wake = min(next_poll, self._deadline)
+            if read_again_soon and self._read_again & self._pending:
+                if read_again_at is None:
+                    read_again_at = workflow.now() + read_again_interval
+                wake = min(wake, read_again_at)
+            else:
+                read_again_interval, read_again_at = FIRST_POLL_INTERVAL, None
             self._deadline_moved = False
             await wait_until(
-                lambda: self._any_called() or self._deadline_moved,
-                min(next_poll, self._deadline) - workflow.now(),
+                lambda: self._any_called() or self._deadline_moved, wake - workflow.now()
             )
-            sims = sorted(sim for sim in self._pending if sim in self._called)
+            due = set[str]()
+            if read_again_at is not None and workflow.now() >= read_again_at:
+                due, read_again_at = self._read_again & self._pending, None
+            sims = sorted(due | {sim for sim in self._pending if sim in self._called})
             if sims:
                 self._called.difference_update(sims)
                 self._take(await self._settle(self._request(sim_sids=sims)), settled=sims)
+                if due:
+                    # Back off only while every SIM read again met an error again (the API
+                    # failing, not a few unlucky requests).
+                    unseen_again = due <= self._read_again
+                    read_again_interval = (
+                        min(read_again_interval * 2, callback_wait)
+                        if unseen_again
+                        else FIRST_POLL_INTERVAL
+                    )
             elif workflow.now() >= next_poll and workflow.now() < self._deadline:
                 self._called.clear()
                 self._take(await self._settle(self._request()))
@@ -188,6 +214,8 @@ class CampaignBatchWorkflow:
         self._ended.update(result.ended)
         still = set(result.pending_sims)
         self._pending = still if settled is None else (self._pending - set(settled)) | still
+        unseen = set(result.read_again_sims)
+        self._read_again = unseen if settled is None else (self._read_again - set(settled)) | unseen
         self._stop_reason = self._stop_reason or result.stop_reason
 
     def _request(

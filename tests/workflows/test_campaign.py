@@ -24,9 +24,9 @@ from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.inspection import campaign_progress
+from simops.inspection import campaign_progress, workflow_status
 from simops.messages import CampaignRunInput
-from simops.starters import CampaignAlreadyStartedError, start_campaign
+from simops.starters import CampaignAlreadyStartedError, CampaignHandle, start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
 from tests.helpers.stacks import CALLBACK_SECRET, set_faults
@@ -69,6 +69,18 @@ def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpe
     fields.setdefault("source", CampaignSource(file_name="sims.csv"))
     fields.setdefault("batch_size", 10)
     return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
+
+
+async def start_activation(
+    stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
+) -> CampaignHandle:
+    """Start activating `sim_count` new SIMs into the first Fleet, from a file of their SIDs."""
+    sims = await new_sims(stack, sim_count)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        campaign_id, CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], **fields
+    )
+    return await start_campaign(stack.client, stack.settings, campaign, source)
 
 
 def report(stack: LocalStack, campaign_id: str) -> list[dict[str, str]]:
@@ -218,18 +230,18 @@ async def test_failure_threshold_stops_new_writes(
 ) -> None:
     stack = campaign_stack
     await set_faults(stack.emulator, stuck_rate=1.0)
-    sims = await new_sims(stack, 40)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "threshold",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        concurrency=5,
-        max_failures=5,
-        callback_wait_seconds=0.5,
-        deadline_seconds=2.0,
-    )
-    result = await (await start_campaign(stack.client, stack.settings, campaign, source)).result()
+    result = await (
+        await start_activation(
+            stack,
+            tmp_path,
+            "threshold",
+            40,
+            concurrency=5,
+            max_failures=5,
+            callback_wait_seconds=0.5,
+            deadline_seconds=2.0,
+        )
+    ).result()
     rows = report(stack, "threshold")
 
     assert result.phase == CampaignPhase.STOPPED
@@ -248,17 +260,11 @@ async def test_a_failing_canary_stops_the_campaign(
 ) -> None:
     stack = campaign_stack
     await set_faults(stack.emulator, stuck_rate=1.0)
-    sims = await new_sims(stack, 30)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "canary",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        canary=3,
-        callback_wait_seconds=0.5,
-        deadline_seconds=2.0,
-    )
-    result = await (await start_campaign(stack.client, stack.settings, campaign, source)).result()
+    result = await (
+        await start_activation(
+            stack, tmp_path, "canary", 30, canary=3, callback_wait_seconds=0.5, deadline_seconds=2.0
+        )
+    ).result()
     outcomes = Counter(row["outcome"] for row in report(stack, "canary"))
 
     assert result.phase == CampaignPhase.STOPPED
@@ -307,16 +313,9 @@ async def test_a_long_campaign_continues_as_new_and_loses_nothing(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    sims = await new_sims(stack, 30)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "continued",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        batch_size=5,
-        batches_per_run=2,
+    handle = await start_activation(
+        stack, tmp_path, "continued", 30, batch_size=5, batches_per_run=2
     )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
     result = await handle.result()
     first_run = stack.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
     first_history = await first_run.fetch_history()
@@ -369,15 +368,7 @@ async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
     stack = campaign_stack
     # Callbacks lost: batches wait, then poll, so there is time to terminate one mid-way.
     await set_faults(stack.emulator, drop_callback_rate=1.0)
-    sims = await new_sims(stack, 20)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "terminated",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        callback_wait_seconds=1.0,
-    )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "terminated", 20, callback_wait_seconds=1.0)
     await wait_until_running(stack, "campaign-terminated-batch-1")
     await wait_for_writes(stack, 10)
     first = stack.client.get_workflow_handle("campaign-terminated-batch-1")
@@ -394,6 +385,42 @@ async def test_a_terminated_batch_runs_again_and_the_campaign_finishes(
     assert again.status == WorkflowExecutionStatus.COMPLETED and again.run_id != first_run
 
 
+async def test_a_write_refused_by_a_5xx_is_read_again_without_waiting_for_the_next_poll(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    """A write answered 500 may never have reached the SIM, so no callback comes for it: the
+    batch reads such a SIM again within seconds, not at its next poll (10 minutes away here),
+    and every SIM is still written exactly once."""
+    stack = campaign_stack
+    sims = await new_sims(stack, 30)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        "lost-answers",
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        callback_wait_seconds=600.0,
+    )
+    # Every API request may fail: reads are retried by the client, writes are not (their
+    # answer is lost, the update may or may not have been made).
+    await set_faults(stack.emulator, error_rate=0.2)
+    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    try:
+        result = await asyncio.wait_for(handle.result(), 120)
+    except TimeoutError:
+        status = await workflow_status(handle)
+        progress = await campaign_progress(stack.settings, handle, status)
+        pytest.fail(f"the campaign did not end within 120 s: {progress.model_dump_json()}")
+    await set_faults(stack.emulator, error_rate=0.0)
+    rows = report(stack, "lost-answers")
+    stats = await emulator_stats(stack.emulator)
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert [(row["outcome"], row["writes"]) for row in rows] == [("converged", "1")] * 30
+    assert stats["max_writes_per_sim"] == 1
+    # Some first writes were answered 500 and sent again: what this test is about happened.
+    assert any(int(row["attempts"]) > 1 for row in rows), rows
+
+
 async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -401,15 +428,7 @@ async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs
     # Updates that never resolve: every run of the batch is still waiting when it is
     # terminated (with callbacks merely dropped, a re-run 20 s later finds the SIMs active).
     await set_faults(stack.emulator, stuck_rate=1.0)
-    sims = await new_sims(stack, 10)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "doomed",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        callback_wait_seconds=30.0,
-    )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "doomed", 10, callback_wait_seconds=30.0)
     run_id = None
     for _ in range(3):
         # Each new run starts 20 s after the last one failed.
@@ -425,7 +444,7 @@ async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs
     assert result.counts["failed"] == 10
     assert all("batch workflow failed 3 times" in row["message"] for row in rows)
     # What the campaign did to each SIM before the batch died is still in the report.
-    assert [int(row["writes"]) for row in rows] == [written.get(sim.sid, 0) for sim in sims]
+    assert [int(row["writes"]) for row in rows] == [written.get(row["sim_sid"], 0) for row in rows]
     assert {row["before_status"] for row in rows} == {"new"}
 
 
@@ -518,15 +537,7 @@ async def test_cancel_ends_a_campaign_whose_sims_stay_scheduled(
     stack = campaign_stack
     # Every update stays scheduled: without a cancel the batch would wait a day for them.
     await set_faults(stack.emulator, stuck_rate=1.0)
-    sims = await new_sims(stack, 10)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "stuck",
-        CampaignAction.ACTIVATE,
-        fleet=stack.emulator.parent.fleets[0],
-        callback_wait_seconds=1.0,
-    )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "stuck", 10, callback_wait_seconds=1.0)
     await wait_until_running(stack, "campaign-stuck-batch-1")
     await wait_for_writes(stack, 10)
     await handle.signal(CampaignWorkflow.cancel, "change freeze")
