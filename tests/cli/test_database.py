@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from simops.runtime.ports import free_port
 from tests.helpers.legacy_store import legacy_store
+from tests.helpers.processes import SIMOPS
 
-SIMOPS = [sys.executable, "-m", "simops"]
 TIMEOUT_SECONDS = 60
 
 

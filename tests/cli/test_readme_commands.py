@@ -22,8 +22,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +30,11 @@ import pytest
 
 from simops.emulator.cli import READY_LINE_PREFIX
 from simops.runtime.ports import free_port
-from tests.helpers.processes import clean_environment
+from tests.helpers.processes import SIMOPS, clean_environment, start_simops
 
 pytestmark = pytest.mark.timeout(900)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SIMOPS = [sys.executable, "-m", "simops"]
 DEV_READY_LINE = "Try, in another terminal"
 STARTUP_SECONDS = 120
 COMMAND_SECONDS = 180
@@ -184,22 +181,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "dashboard-port",
         )
     ]
-    process = subprocess.Popen(
-        [*SIMOPS, "dev", "--seed-sims", "400", "--scheduled-delay", "0.1", *ports],
-        cwd=directory,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, banner = start_simops(
+        ["dev", "--seed-sims", "400", "--scheduled-delay", "0.1", *ports],
+        directory,
+        DEV_READY_LINE,
+        STARTUP_SECONDS,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and not any(DEV_READY_LINE in line for line in banner):
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
     assert any(DEV_READY_LINE in line for line in banner), "".join(banner)
     try:
         yield _prepared(process, directory)
@@ -306,24 +293,9 @@ def _failure(command: list[str], code: int | None, out: str, err: str) -> str:
 def _comes_up(stack: Stack, command: list[str]) -> None:
     """Start a long-running command, wait for the line that says it serves, stop it with Ctrl-C."""
     env = {**clean_environment(), "SIMOPS_CALLBACK_PORT": str(free_port())}
-    process = subprocess.Popen(
-        [*SIMOPS, *command],
-        cwd=stack.directory,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, seen = start_simops(
+        command, stack.directory, LONG_RUNNING[command[0]], STARTUP_SECONDS, env
     )
-    assert process.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if LONG_RUNNING[command[0]] in line:
-            break
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=60)
     output = "".join(seen) + rest

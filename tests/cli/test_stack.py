@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from simops.runtime.ports import free_port
+from tests.helpers.processes import SIMOPS
 
-SIMOPS = [sys.executable, "-m", "simops"]
 ACCOUNT = "AC" + "a" * 32
 
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from simops.runtime.ports import free_port
-from tests.helpers.processes import clean_environment
+from tests.helpers.processes import SIMOPS, clean_environment, start_simops
 
-SIMOPS = [sys.executable, "-m", "simops"]
 READY_LINE = "simops dev is running"
 STARTUP_SECONDS = 120
 
@@ -82,24 +80,13 @@ def survivors(pids: set[int]) -> set[int]:
 def start_dev(directory: Path, ports: dict[str, int], *options: str) -> DevStack:
     """Start `simops dev` in `directory` and wait for its banner."""
     arguments = [f"--{name}={port}" for name, port in ports.items()]
-    process = subprocess.Popen(
-        [*SIMOPS, "dev", "--seed-sims", "20", *options, *arguments],
-        cwd=directory,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, lines = start_simops(
+        ["dev", "--seed-sims", "20", *options, *arguments],
+        directory,
+        "Try, in another terminal",
+        STARTUP_SECONDS,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line.rstrip())
-        if line.startswith("Try, in another terminal"):
-            break
+    banner = [line.rstrip() for line in lines]
     assert any(READY_LINE in line for line in banner), "\n".join(banner)
     return DevStack(process, directory, banner, ports)
 
