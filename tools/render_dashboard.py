@@ -1,5 +1,5 @@
 """Draw the Grafana dashboard (docs/grafana/simops.json) from a real campaign, as a PNG:
-    .venv/bin/python tools/render_dashboard.py --out docs/images/dashboard.png
+    .venv/bin/python -m tools.render_dashboard --out docs/images/dashboard.png
 
 Grafana cannot be installed where these docs are written; Prometheus can (Debian's `prometheus`
 package), and so can Chromium. So this tool starts `simops dev` in a temporary directory and a
@@ -33,10 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from selenium import webdriver
-
 from simops.devstack.processes import port_in_use
 from simops.runtime.ports import free_port
+from tools.chromium import headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "docs" / "grafana" / "simops.json"
@@ -77,15 +76,6 @@ COLORS = (
 )
 """Grafana's classic palette, in its order."""
 UNIT_SUFFIX = {"ops": " ops/s", "reqps": " req/s", "s": " s"}
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--force-device-scale-factor=1",
-)
 
 
 @dataclass(frozen=True)
@@ -373,12 +363,8 @@ def page_html(dashboard: dict[str, Any], panels: list[Panel], window: Window, ru
 
 def screenshot(page: Path, out: Path, chromium: str, chromedriver: str) -> None:
     """Open `page` in headless Chromium and save the whole of it as a PNG."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={page.parent / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        options=options, service=webdriver.ChromeService(executable_path=chromedriver)
+    driver = headless_chromium(
+        chromium, chromedriver, page.parent / "chromium", "--force-device-scale-factor=1"
     )
     try:
         driver.get(page.as_uri())

@@ -27,9 +27,11 @@ from simops.ui.app import build_app
 from simops.workflows.campaign import CampaignWorkflow
 from tests.ui.conftest import new_sids, start_file_campaign
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+
+from tools.chromium import headless_chromium
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -39,15 +41,6 @@ pytestmark = pytest.mark.skipif(
     "chromium-driver when it runs as root with apt-get",
 )
 SCREENSHOT_VARIABLE = "SIMOPS_UI_SCREENSHOT"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--window-size=1280,1500",
-)
 HTML_NAME = '<img src=x onerror="window.injected=1"><b>bold</b>'
 WAIT_SECONDS = 60.0
 T = TypeVar("T")
@@ -61,16 +54,17 @@ class Browser:
     """
 
     def __init__(self, profile: Path, downloads: Path) -> None:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-            options.add_argument(flag)
-        options.add_experimental_option(
-            "prefs",
-            {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+        assert CHROMIUM is not None and CHROMEDRIVER is not None
+        self.driver = headless_chromium(
+            CHROMIUM,
+            CHROMEDRIVER,
+            profile,
+            "--window-size=1280,1500",
+            prefs={
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+            },
         )
-        service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-        self.driver = webdriver.Chrome(options=options, service=service)
         self.driver.execute_cdp_cmd(
             "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
         )
