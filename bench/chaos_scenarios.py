@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import itertools
 import time
@@ -513,6 +514,51 @@ def diagnostics(directory: Path, stores: StoreBackend | None = None) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Run:
+    """A chaos campaign once started: what `observe` needs to finish it and account for it."""
+
+    name: str
+    sims: int
+    campaign_id: str
+    stack: ProcessStack
+    handle: CampaignHandle
+    deadline: Deadline
+    started: float
+    """`time.perf_counter()` when the campaign was started."""
+    writes_before: dict[str, int]
+    """The emulator's writes per SIM before the campaign: only what comes after counts."""
+
+    async def observe(
+        self,
+        scenario: Scenario,
+        account_for: Callable[[dict[str, int]], Awaitable[Accounting]],
+    ) -> ChaosResult:
+        """Let `scenario` break things, wait for the campaign's end, then account for every SIM
+        with `account_for` (given the writes the campaign made, by SIM), each step within the
+        deadline; the line of the chaos table, expecting a completed campaign."""
+        deadline = self.deadline
+        notes = await deadline.wait(
+            scenario(self.stack, self.handle, self.sims), f"the scenario {self.name!r}"
+        )
+        result = await deadline.wait(_result(self.handle), "the campaign's result")
+        seconds = time.perf_counter() - self.started
+        after = await deadline.wait(writes_per_sim(self.stack), "reading the write log")
+        accounting = await deadline.wait(
+            account_for(writes_since(self.writes_before, after)), "accounting for every SIM"
+        )
+        return ChaosResult(
+            scenario=self.name,
+            sims=self.sims,
+            campaign_id=self.campaign_id,
+            phase=result.phase.value,
+            stop_reason=result.stop_reason,
+            accounting=accounting,
+            seconds=seconds,
+            notes=notes,
+        )
+
+
 async def run_scenario(
     name: str,
     directory: Path,
@@ -540,29 +586,18 @@ async def run_scenario(
         handle, spec = await deadline.wait(
             _start(stack, prepared, campaign_id, spec_fields or {}), "starting the campaign"
         )
-        notes = await deadline.wait(scenario(stack, handle, sims), f"the scenario {name!r}")
-        result = await deadline.wait(_result(handle), "the campaign's result")
-        seconds = time.perf_counter() - started
-        after = await deadline.wait(writes_per_sim(stack), "reading the write log")
-        written = writes_since(before, after)
-        accounting = await deadline.wait(
-            account(stack, campaign_id, prepared, written), "accounting for every SIM"
+        run = Run(name, sims, campaign_id, stack, handle, deadline, started, before)
+        result = await run.observe(
+            scenario, lambda written: account(stack, campaign_id, prepared, written)
         )
     stops = workload.stops_on is not None
-    return ChaosResult(
-        scenario=name,
-        sims=sims,
-        campaign_id=campaign_id,
-        phase=result.phase.value,
-        stop_reason=result.stop_reason,
-        accounting=accounting,
-        seconds=seconds,
+    return dataclasses.replace(
+        result,
         expected_phase=(CampaignPhase.STOPPED if stops else CampaignPhase.COMPLETED).value,
         stops_on=workload.stops_on,
         # Once the first SIM's error stops the campaign, only the SIMs already in flight may
         # still be written: the canary's, which is alone in flight.
         most_sims_written=(spec.canary or None) if stops else None,
-        notes=notes,
     )
 
 
@@ -627,28 +662,16 @@ async def run_on_machines(
         handle: CampaignHandle = stack.client.get_workflow_handle_for(
             CampaignWorkflow.run, campaign_workflow_id(campaign_id)
         )
-        notes = await deadline.wait(scenario(stack, handle, sims), f"the scenario {name!r}")
-        result = await deadline.wait(_result(handle), "the campaign's result")
-        seconds = time.perf_counter() - started
-        after = await deadline.wait(writes_per_sim(stack), "reading the write log")
-        report = await deadline.wait(
-            simops(operator, "campaign", "report", campaign_id, "--format", "csv"),
-            "simops campaign report",
-        )
-        accounting = await deadline.wait(
-            account_rows(stack, rows_of_csv_report(report), prepared, writes_since(before, after)),
-            "accounting for every SIM",
-        )
-    return ChaosResult(
-        scenario=name,
-        sims=sims,
-        campaign_id=campaign_id,
-        phase=result.phase.value,
-        stop_reason=result.stop_reason,
-        accounting=accounting,
-        seconds=seconds,
-        notes=notes,
-    )
+
+        async def account_cli_report(written: dict[str, int]) -> Accounting:
+            report = await deadline.wait(
+                simops(operator, "campaign", "report", campaign_id, "--format", "csv"),
+                "simops campaign report",
+            )
+            return await account_rows(stack, rows_of_csv_report(report), prepared, written)
+
+        run = Run(name, sims, campaign_id, stack, handle, deadline, started, before)
+        return await run.observe(scenario, account_cli_report)
 
 
 async def _result(handle: CampaignHandle) -> CampaignResult:
