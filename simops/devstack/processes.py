@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.runtime.binaries import temporal_dev_server
+from simops.runtime.child_processes import ending_with_parent
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect
 from simops.workflows.search_attributes import ALL_KEYS
@@ -99,8 +100,7 @@ async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process
         arguments += ["--search-attribute", f"{key.name}=Keyword"]
     log_file = (options.directory / TEMPORAL_LOG).open("ab")
     process = await asyncio.create_subprocess_exec(
-        str(temporal_dev_server()),
-        *arguments,
+        *ending_with_parent([str(temporal_dev_server()), *arguments]),
         stdout=log_file,
         stderr=log_file,
         start_new_session=True,
@@ -300,10 +300,7 @@ async def _spawn(
         # A session of its own: Ctrl-C in a terminal reaches only the parent, which stops the
         # children in order (workers before what they call) instead of all at once.
         return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "simops",
-            *arguments,
+            *ending_with_parent([sys.executable, "-m", "simops", *arguments]),
             env=environment,
             cwd=cwd,
             stdout=sink,

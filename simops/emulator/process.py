@@ -17,6 +17,7 @@ import aiohttp
 
 from simops.emulator.cli import READY_LINE_PREFIX
 from simops.emulator.server import EmulatorAccount
+from simops.runtime.child_processes import ending_with_parent
 
 STARTUP_TIMEOUT_SECONDS = 180.0
 
@@ -105,10 +106,7 @@ async def spawn_emulator_process(args: list[str], *, log: Path | None = None) ->
     with contextlib.ExitStack() as files:
         stderr = files.enter_context(log.open("ab")) if log is not None else None
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "simops.emulator",
-            *args,
+            *ending_with_parent([sys.executable, "-m", "simops.emulator", *args]),
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,

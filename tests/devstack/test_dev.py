@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -347,3 +348,42 @@ def test_a_closed_terminal_stops_every_child(tmp_path: Path) -> None:
     assert code == 0
     assert len(children) == 5
     assert not survivors(children)
+
+
+def still_running(pids: set[int]) -> set[int]:
+    """Those of `pids` that run: neither gone nor ended and waiting to be reaped (a zombie,
+    which whoever adopted it may never reap)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None,
+    reason="no setpriv (util-linux): children cannot be bound to their parent's death",
+)
+def test_a_killed_dev_leaves_no_child_running(tmp_path: Path) -> None:
+    """SIGKILL runs no code in `simops dev`: its children end anyway (the parent-death signal
+    set by `simops.runtime.child_processes`), freeing their ports for the next start."""
+    stack = start_dev(tmp_path, free_ports(), "--workers", "1")
+    children = child_pids(stack.process.pid)
+    commands = {pid: command_line(pid) for pid in children}
+
+    stack.process.kill()
+    stack.process.communicate(timeout=60)
+    deadline = time.monotonic() + 60
+    while still_running(children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = still_running(children)
+    for pid in left:
+        # Leave nothing behind for the next test, whatever this one finds.
+        os.kill(pid, signal.SIGKILL)
+
+    assert len(children) == 5, commands
+    assert not left, {pid: commands[pid] for pid in left}
