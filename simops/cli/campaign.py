@@ -16,6 +16,7 @@ from simops.cli.campaign_commands import (
     CanaryOption,
     CommandGroup,
     ConcurrencyOption,
+    FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
     PlanOutput,
@@ -26,11 +27,10 @@ from simops.cli.campaign_commands import (
     add_control_commands,
     checked_spec,
     default_campaign_id,
+    dry_run_or_start,
     parse_max_failures,
-    print_plan,
-    start_and_watch,
 )
-from simops.cli.support import ExitCode, fail, load_settings, run_command
+from simops.cli.support import ExitCode, fail, load_settings
 from simops.core.sim import SimStatus
 
 GROUP = CommandGroup(noun="campaign", command="simops campaign")
@@ -115,9 +115,7 @@ def build_spec(
 @campaign_app.command()
 def start(
     action: Annotated[CampaignAction, typer.Option(help="What to do to every SIM.")],
-    from_file: Annotated[
-        Path | None, typer.Option(help="CSV with a header, or one SIM per line.")
-    ] = None,
+    from_file: FromFileOption = None,
     status: Annotated[
         SimStatus | None, typer.Option(help="Filter: every SIM with this status.")
     ] = None,
@@ -165,9 +163,16 @@ def start(
         canary=canary,
         min_ended=min_ended,
     )
-    if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
-    raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
+    dry_run_or_start(
+        GROUP,
+        settings,
+        spec,
+        from_file,
+        dry_run=dry_run,
+        watch=watch,
+        show_all=show_all,
+        output=output,
+    )
 
 
 add_control_commands(

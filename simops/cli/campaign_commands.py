@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -101,6 +101,9 @@ CanaryOption = Annotated[
     int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
 ]
 WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
+FromFileOption = Annotated[
+    Path | None, typer.Option(help="CSV with a header, or one SIM per line.")
+]
 ShowAllOption = Annotated[
     bool, typer.Option("--show-all", help="With --dry-run: after the summary, every row's plan.")
 ]
@@ -245,6 +248,24 @@ async def start_and_watch(
         typer.echo(f"follow it with: {group.command} status {spec.campaign_id} --watch")
         return ExitCode.OK
     return await watch_campaign(group, settings, handle, sys.stdout)
+
+
+def dry_run_or_start(
+    group: CommandGroup,
+    settings: SimopsSettings,
+    spec: CampaignSpec,
+    from_file: Path | None,
+    *,
+    dry_run: bool,
+    watch: bool,
+    show_all: bool,
+    output: PlanOutput,
+) -> NoReturn:
+    """What `start` of a campaign or a migration does with the spec it built: print the plan
+    (`dry_run`), or start it (and follow it with `watch`); exits with the command's code."""
+    if dry_run:
+        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
+    raise typer.Exit(run_command(start_and_watch(group, settings, spec, from_file, watch)))
 
 
 def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:

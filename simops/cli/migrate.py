@@ -23,6 +23,7 @@ from simops.campaigns.spec import (
 from simops.cli.campaign_commands import (
     CommandGroup,
     ConcurrencyOption,
+    FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
     PlanOutput,
@@ -33,6 +34,7 @@ from simops.cli.campaign_commands import (
     add_control_commands,
     checked_spec,
     default_campaign_id,
+    dry_run_or_start,
     open_store,
     parse_max_failures,
     print_plan,
@@ -199,9 +201,7 @@ def start_migration(
     to_account: Annotated[
         str, typer.Option(help="The account the SIMs move to: the parent or one of its children.")
     ],
-    from_file: Annotated[
-        Path | None, typer.Option(help="CSV with a header, or one SIM per line.")
-    ] = None,
+    from_file: FromFileOption = None,
     from_account: Annotated[
         str | None, typer.Option(help="Every SIM of this account (filtered by --status, --fleet).")
     ] = None,
@@ -304,9 +304,16 @@ def start_migration(
         canary=canary,
         compensate=compensate,
     )
-    if dry_run:
-        raise typer.Exit(run_command(print_plan(settings, spec, from_file, show_all, output)))
-    raise typer.Exit(run_command(start_and_watch(GROUP, settings, spec, from_file, watch)))
+    dry_run_or_start(
+        GROUP,
+        settings,
+        spec,
+        from_file,
+        dry_run=dry_run,
+        watch=watch,
+        show_all=show_all,
+        output=output,
+    )
 
 
 async def _start_rollback(settings: SimopsSettings, spec: CampaignSpec, watch: bool) -> int:
