@@ -182,21 +182,38 @@ class CallbackCoalescer:
 
 
 class RecentTokens:
-    """A bounded memory of idempotency tokens already signalled by this process."""
+    """A bounded memory of idempotency tokens already signalled by this process, and of those
+    being signalled: a duplicate that arrives while the first is on its way waits for it."""
 
     def __init__(self, capacity: int = DUPLICATE_CACHE_SIZE) -> None:
         self._capacity = capacity
         self._tokens: OrderedDict[str, None] = OrderedDict()
+        self._in_flight: dict[str, asyncio.Future[bool]] = {}
 
-    def seen(self, token: str) -> bool:
-        """Whether `token` was recorded before."""
-        return token in self._tokens
+    async def taken(self, token: str) -> bool:
+        """Whether a callback with `token` was signalled, waiting for one being signalled (if
+        that one fails, this one is not a duplicate: it may be delivered instead)."""
+        if token in self._tokens:
+            return True
+        first = self._in_flight.get(token)
+        return first is not None and await asyncio.shield(first)
 
-    def record(self, token: str) -> None:
-        """Remember `token`, forgetting the oldest beyond capacity."""
-        self._tokens[token] = None
-        if len(self._tokens) > self._capacity:
-            self._tokens.popitem(last=False)
+    def claim(self, token: str) -> asyncio.Future[bool]:
+        """Mark `token` as being signalled until `release`."""
+        claimed = asyncio.get_running_loop().create_future()
+        self._in_flight[token] = claimed
+        return claimed
+
+    def release(self, token: str, claimed: asyncio.Future[bool], *, taken: bool) -> None:
+        """End the claim: remember `token` when its callback was `taken` (signalled, or its
+        workflow is gone), and answer the duplicates that waited."""
+        if self._in_flight.get(token) is claimed:
+            del self._in_flight[token]
+        claimed.set_result(taken)
+        if taken:
+            self._tokens[token] = None
+            if len(self._tokens) > self._capacity:
+                self._tokens.popitem(last=False)
 
 
 class CallbackIngress:
@@ -238,6 +255,15 @@ class CallbackIngress:
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "callbacks": dict(self.counts)})
+
+    async def _deliver(self, workflow_id: str, callback: SimCallback) -> bool | None:
+        """Signal `callback` (coalesced): whether its workflow was there, `None` when Temporal
+        could not be reached (the provider sends it again)."""
+        try:
+            return await self._coalescer.deliver(workflow_id, callback)
+        except RPCError as error:
+            log.error("callback for %r not delivered: Temporal answered %s", workflow_id, error)
+            return None
 
     def _answer(self, outcome: str, status: int) -> web.Response:
         self.counts[outcome] += 1
@@ -300,16 +326,20 @@ class CallbackIngress:
             log.warning("callback refused: bad provider signature for workflow %r", workflow_id)
             return self._answer("forged", 403)
         token = callback.idempotency_token
-        if token is not None and self._recent.seen(token):
-            return self._answer("duplicate", 200)
-        try:
-            delivered = await self._coalescer.deliver(workflow_id, callback)
-        except RPCError as error:
-            log.error("callback for %r not delivered: Temporal answered %s", workflow_id, error)
+        if token is None:
+            delivered = await self._deliver(workflow_id, callback)
+        else:
+            if await self._recent.taken(token):
+                return self._answer("duplicate", 200)
+            claimed = self._recent.claim(token)
+            delivered = None
+            try:
+                delivered = await self._deliver(workflow_id, callback)
+            finally:
+                self._recent.release(token, claimed, taken=delivered is not None)
+        if delivered is None:
             return self._answer("unavailable", 503)
         metrics.CALLBACK_SIGNAL_SECONDS.observe(time.monotonic() - arrived)
-        if token is not None:
-            self._recent.record(token)
         if not delivered:
             log.info("callback for closed or unknown workflow %r dropped", workflow_id)
             return self._answer("no_workflow", 200)

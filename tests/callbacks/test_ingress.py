@@ -170,6 +170,20 @@ async def test_duplicates_are_dropped_even_by_another_ingress(waiting: Waiting) 
     assert (await waiting.progress()).callbacks_received == 1
 
 
+async def test_duplicates_arriving_together_are_signalled_once(waiting: Waiting) -> None:
+    """Copies of one callback sent at once: the first is signalled, the others wait for it and
+    are answered as duplicates, so the ingress's counts (and metrics) tell what happened."""
+    url, body, headers = signed(waiting.stack, waiting.url, _fields(waiting), token="event-2")
+
+    statuses = await asyncio.gather(*(send("POST", url, body, headers) for _ in range(5)))
+
+    assert statuses == [200] * 5
+    ingress = waiting.stack.ingress
+    assert ingress is not None
+    assert (ingress.counts["signalled"], ingress.counts["duplicate"]) == (1, 4)
+    assert (await waiting.progress()).callbacks_received == 1
+
+
 async def test_a_burst_of_callbacks_is_coalesced_into_few_signals(waiting: Waiting) -> None:
     requests = [signed(waiting.stack, waiting.url, _fields(waiting)) for _ in range(40)]
 
