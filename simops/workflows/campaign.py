@@ -93,16 +93,24 @@ class CampaignWorkflow:
     def pause(self) -> None:
         """Start no new batch until `resume`; running batches finish."""
         self._state.paused = True
+        self._publish_phase()
 
     @workflow.signal
     def resume(self) -> None:
         """Start batches again after `pause`."""
         self._state.paused = False
+        self._publish_phase()
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
         """Start no new batch; running batches settle; the rest is reported cancelled."""
         self._state.cancel_reason = reason or "cancelled by the operator"
+        self._publish_phase()
+
+    def _publish_phase(self) -> None:
+        # At once: the run loop republishes only when a batch ends, minutes later maybe. A
+        # metric is no command, so replays are unaffected.
+        record_campaign_gauges(self._spec.campaign_id, self._phase(), len(self._in_flight))
 
     @workflow.query
     def progress(self) -> CampaignProgress:
@@ -158,7 +166,7 @@ class CampaignWorkflow:
             if handles_failures and self._state.cancel_reason is not None and not self._wound_down:
                 await self._wind_down_batches()
             self._launch()
-            record_campaign_gauges(self._spec.campaign_id, self._phase(), len(self._in_flight))
+            self._publish_phase()
             if not self._in_flight:
                 if self._launch_allowed():
                     continue

@@ -137,6 +137,50 @@ async def test_every_metric_the_dashboard_queries_is_exported_after_a_campaign(
     assert not any("sim_sid" in labels or "sim" in labels for _, labels, _ in samples)
 
 
+async def test_the_phase_gauge_shows_a_pause_while_batches_still_run(
+    metrics_client: tuple[Client, str], emulator_factory: Any, tmp_path: Path
+) -> None:
+    """`pause` shows at once, not when a running batch ends (here not before 30 s)."""
+    client, sdk_url = metrics_client
+    emulator: RunningEmulator = await emulator_factory(seed_sims=10, scheduled_delay=(30.0, 30.0))
+    campaign_id = "paused-gauge"
+
+    def value(exposition: str, metric: str, **labels: str) -> float:
+        return sum(
+            v
+            for n, ls, v in exported_samples(exposition)
+            if n == metric and {"campaign": campaign_id, **labels}.items() <= ls.items()
+        )
+
+    async with local_stack(
+        client, emulator, callback_secret=CALLBACK_SECRET, campaign_dir=tmp_path / "campaigns"
+    ) as stack:
+        spec = CampaignSpec(
+            campaign_id=campaign_id,
+            action=CampaignAction.ACTIVATE,
+            fleet=emulator.parent.fleets[0],
+            source=CampaignSource(status=SimStatus.NEW),
+        )
+        handle = await start_campaign(stack.client, stack.settings, spec, None)
+        seen = ""
+        for _ in range(100):
+            _, seen = await _get(sdk_url)
+            if value(seen, "simops_campaign_batches_in_flight") >= 1:
+                break
+            await asyncio.sleep(0.1)
+        await handle.signal("pause")
+        for _ in range(50):
+            _, seen = await _get(sdk_url)
+            if value(seen, "simops_campaign_phase", phase="paused") == 1:
+                break
+            await asyncio.sleep(0.1)
+        await handle.terminate("test over")
+
+    assert value(seen, "simops_campaign_phase", phase="paused") == 1, seen
+    assert value(seen, "simops_campaign_phase", phase="running") == 0
+    assert value(seen, "simops_campaign_batches_in_flight") >= 1
+
+
 async def _wait_for_status(url: str, status: int) -> dict[str, Any]:
     for _ in range(100):
         answered, body = await _get(url)
