@@ -69,6 +69,19 @@ def test_the_promql_parser_finds_metric_names_not_labels_or_functions() -> None:
     assert metric_names(expression) == {"simops_x_bucket", "simops_y"}
 
 
+def activation_of_new_sims(
+    campaign_id: str, emulator: RunningEmulator, **fields: Any
+) -> CampaignSpec:
+    """A campaign activating every `new` SIM of the emulator's parent into its first Fleet."""
+    return CampaignSpec(
+        campaign_id=campaign_id,
+        action=CampaignAction.ACTIVATE,
+        fleet=emulator.parent.fleets[0],
+        source=CampaignSource(status=SimStatus.NEW),
+        **fields,
+    )
+
+
 @pytest.fixture
 async def metrics_client(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[Client, str]]:
     """A client of the dev server whose runtime publishes the SDK's metrics; their URL."""
@@ -101,13 +114,7 @@ async def test_every_metric_the_dashboard_queries_is_exported_after_a_campaign(
         campaign_dir=tmp_path / "campaigns",
         api_backoff_base_seconds=0.01,
     ) as stack:
-        spec = CampaignSpec(
-            campaign_id=campaign_id,
-            action=CampaignAction.ACTIVATE,
-            fleet=emulator.parent.fleets[0],
-            source=CampaignSource(status=SimStatus.NEW),
-            batch_size=10,
-        )
+        spec = activation_of_new_sims(campaign_id, emulator, batch_size=10)
         result = await (await start_campaign(stack.client, stack.settings, spec, None)).result()
         port = free_port()
         async with serve_observability("127.0.0.1", port, Readiness(), sdk_url):
@@ -155,12 +162,7 @@ async def test_the_phase_gauge_shows_a_pause_while_batches_still_run(
     async with local_stack(
         client, emulator, callback_secret=CALLBACK_SECRET, campaign_dir=tmp_path / "campaigns"
     ) as stack:
-        spec = CampaignSpec(
-            campaign_id=campaign_id,
-            action=CampaignAction.ACTIVATE,
-            fleet=emulator.parent.fleets[0],
-            source=CampaignSource(status=SimStatus.NEW),
-        )
+        spec = activation_of_new_sims(campaign_id, emulator)
         handle = await start_campaign(stack.client, stack.settings, spec, None)
         seen = ""
         for _ in range(100):
