@@ -148,15 +148,17 @@ class SimActivities:
     async def apply_update(self, request: ApplyUpdateRequest) -> ApplyUpdateResult:
         """Send one update, with a signed callback URL when the ingress is configured.
 
-        A retry follows a failure that may have reached the API (a 5xx, a lost connection, a
-        timeout), and the API has no idempotency key: so a retry first reads the SIM and, when
-        it is no longer as the update was planned from (`expected`), returns what it read
-        without writing, for the workflow to plan again from the truth.
+        The API has no idempotency key, and this activity may run again after an earlier run
+        reached the API: a retry after a 5xx, a lost connection or a timeout, and, since it is a
+        local activity, a run at attempt 1 again on another worker once the worker running it
+        died (nothing of it was recorded). So it first reads the SIM and, when the SIM is no
+        longer as the update was planned from (`expected`), returns what it read without
+        writing, for the workflow to plan again from the truth.
         """
         url = self._callback_url_for(request.callback_workflow_id)
         update = request.update.model_copy(update={"callback_url": url}) if url else request.update
         try:
-            if request.expected is not None and activity.info().attempt > 1:
+            if request.expected is not None:
                 observed = SimSnapshot.of(await self._client.fetch_sim(request.sim_sid))
                 if observed != request.expected:
                     # The earlier attempt's callback URL was this one: its callback still counts.
