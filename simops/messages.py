@@ -110,8 +110,8 @@ class SimFetchRequest(BaseModel):
 class ApplyUpdateRequest(BaseModel):
     """Input of the update activity; the activity adds the signed callback URL itself.
 
-    `expected` is the SIM as the update was planned from: a retry finding the SIM otherwise
-    (an earlier attempt took effect) writes nothing and returns what it read.
+    `expected` is the SIM as the update was planned from: the activity reads the SIM first, and
+    finding it otherwise (an earlier run took effect) writes nothing and returns what it read.
     """
 
     sim_sid: str
