@@ -157,6 +157,8 @@ class BatchStepRequest(BaseModel):
     final: bool = False
     sim_sids: list[str] | None = None
     """Settle only these SIMs (those that called back); `None`: every SIM in progress."""
+    campaign_workflow_id: str | None = None
+    """The campaign's workflow, told at once when an activity finds that the campaign stopped."""
 
 
 class BatchStepResult(BaseModel):
@@ -168,6 +170,9 @@ class BatchStepResult(BaseModel):
     """Why the campaign stopped new first writes, when it has (seen by this activity)."""
     read_again_sims: list[str] = Field(default_factory=list)
     """Of `pending_sims`, those a transient error left unseen: no callback may come for them."""
+    held_sims: list[str] = Field(default_factory=list)
+    """Of `pending_sims`, those not started because the campaign is on hold: no callback comes
+    for them; they go once the hold ends (the batch is told) or end at a stop."""
 
 
 class BatchSummary(BaseModel):
@@ -188,6 +193,12 @@ class CampaignRowsRequest(BaseModel):
     """With `first_row`, the range a request is about (`None`: every row from `first_row`)."""
 
 
+class CampaignStopNotice(BaseModel):
+    """Signal to a campaign: its batch activities found a reason to stop new first writes."""
+
+    reason: str
+
+
 class CampaignCounts(BaseModel):
     """Outcome counts of a campaign's rows, from its store."""
 
@@ -206,6 +217,14 @@ class CampaignState(BaseModel):
     cancel_reason: str | None = None
     stop_reason: str | None = None
     counts: dict[OutcomeKind, int] = Field(default_factory=dict)
+    hold_reason: str | None = None
+    """Why first writes are held (recorded in the store): paused, outside the windows."""
+    ramp_limit: int | None = None
+    """The ramp's current limit on SIMs started and not ended (`None`: not started yet)."""
+    ramp_converged: int = 0
+    """SIMs that converged since the ramp's limit was last raised."""
+    ramp_done: bool = False
+    """The ramp reached the campaign's concurrency: no limit beyond it any more."""
 
 
 class CampaignRunInput(BaseModel):
@@ -232,6 +251,8 @@ class CampaignProgress(BaseModel):
     stop_reason: str | None = None
     finished_at: datetime | None = None
     out_of_service: OutOfServiceSummary | None = None
+    ramp_limit: int | None = None
+    """While a ramp runs: how many SIMs may be past their first write and not yet ended."""
 
 
 class CampaignResult(BaseModel):

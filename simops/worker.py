@@ -50,6 +50,7 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
             batches.cancel_rows,
             batches.campaign_counts,
             batches.stop_campaign,
+            batches.hold_campaign,
             batches.fail_unfinished_rows,
             prepare.prepare_campaign,
         ],

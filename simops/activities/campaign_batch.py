@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from simops.callbacks.urls import callback_url
 from simops.campaigns.journal import SimJournal
@@ -42,11 +44,18 @@ from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.database import CONNECTION_ERRORS, DATABASE_ERRORS, is_transient
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.core.sim import OutcomeKind, SimSnapshot
-from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, CampaignRowsRequest
+from simops.messages import (
+    BatchStepRequest,
+    BatchStepResult,
+    CampaignCounts,
+    CampaignRowsRequest,
+    CampaignStopNotice,
+)
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError, mask_iccids
+from simops.workflows.signals import CAMPAIGN_STOPPED_SIGNAL
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
@@ -54,7 +63,23 @@ HEARTBEAT_INTERVAL_SECONDS = 2.0
 STORE_UNUSABLE = "CampaignStoreUnusable"
 """The error type of an activity whose campaign store is missing or corrupt: not retried."""
 
+ANNOUNCE_TIMEOUT_SECONDS = 10.0
+"""How long a round that saw its campaign stop waits for the campaign to be told."""
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _finishing(announcing: asyncio.Task[None], journal: SimJournal) -> AsyncIterator[None]:
+    """Let `announcing` tell the campaign of a stop the body saw; else drop it at the end."""
+    try:
+        yield
+    finally:
+        if journal.stop_reason is None:
+            announcing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(announcing, ANNOUNCE_TIMEOUT_SECONDS)
 
 
 @asynccontextmanager
@@ -107,6 +132,7 @@ class CampaignBatchActivities:
         self._stores: dict[str, CampaignStore] = {}
         self._pacers: dict[str, CampaignPacer] = {}
         self._journals: dict[str, SimJournal] = {}
+        self._stops_announced: set[str] = set()
         self._worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def store(self, campaign_id: str) -> CampaignStore:
@@ -147,11 +173,15 @@ class CampaignBatchActivities:
         if journal is None or journal.broken:
             budget = (await self.pacer(campaign_id)).budget
             store = await self.store(campaign_id)
-            stop_reason = await store.run(store.stop_reason)
+            stop_reason, hold_reason = await store.run(store.controls)
             journal = self._journals.get(campaign_id)
             if journal is None or journal.broken:
-                journal = SimJournal(store, lambda: budget.concurrency_limit, stop_reason)
+                journal = SimJournal(
+                    store, lambda: budget.concurrency_limit, stop_reason, hold_reason
+                )
                 self._journals[campaign_id] = journal
+        else:
+            await journal.refresh()
         return journal
 
     def _callback_url(self, workflow_id: str) -> str | None:
@@ -251,6 +281,21 @@ class CampaignBatchActivities:
 
         return await self._guarded(request.campaign_id, stop)
 
+    @activity.defn(name="hold_campaign")
+    async def hold_campaign(self, request: CampaignRowsRequest) -> CampaignCounts:
+        """Hold every new first write in every batch and worker for `request.reason` (paused,
+        outside the windows), or let them go again when it is `None`; counts."""
+
+        async def hold() -> CampaignCounts:
+            store = await self.store(request.campaign_id)
+            await store.run(store.hold, request.reason)
+            journal = self._journals.get(request.campaign_id)
+            if journal is not None:
+                journal.hold(request.reason)
+            return CampaignCounts(counts=await store.run(store.counts))
+
+        return await self._guarded(request.campaign_id, hold)
+
     @activity.defn(name="fail_unfinished_rows")
     async def fail_unfinished_rows(self, request: CampaignRowsRequest) -> CampaignCounts:
         """End `failed` (with the reason) every row of a range whose batch could not finish,
@@ -283,6 +328,22 @@ class CampaignBatchActivities:
 
         return await self._guarded(request.campaign_id, fail)
 
+    async def _announce_stop(self, request: BatchStepRequest, journal: SimJournal) -> None:
+        """Tell the campaign workflow as soon as this process learns that the campaign stopped
+        (a systemic error, its failure threshold, a canary): its status shows it within a
+        moment, not when the batch ends."""
+        reason = await journal.wait_stopped()
+        workflow_id = request.campaign_workflow_id
+        if workflow_id is None or request.campaign_id in self._stops_announced:
+            return
+        self._stops_announced.add(request.campaign_id)
+        try:
+            handle = activity.client().get_workflow_handle(workflow_id)
+            await handle.signal(CAMPAIGN_STOPPED_SIGNAL, CampaignStopNotice(reason=reason))
+        except (RPCError, RuntimeError) as error:
+            # The batch's result carries the stop too: the campaign learns it then.
+            log.warning("could not tell campaign %s it stopped: %s", request.campaign_id, error)
+
     async def _settled(self, sim: TrackedSim) -> TrackedSim:
         try:
             read = SimSnapshot.of(await self._client.fetch_sim(sim.sim_sid))
@@ -305,8 +366,9 @@ class CampaignBatchActivities:
 
             tracked = await with_recorded_periods(store, tracked)
         pacer = await self.pacer(request.campaign_id)
+        announcing = asyncio.create_task(self._announce_stop(request, journal))
         # Older batches first: their SIMs are the closest to ending.
-        async with pacer.activity(request.first_row) as budget:
+        async with pacer.activity(request.first_row) as budget, _finishing(announcing, journal):
             stepper = BatchStepper(
                 self._client.with_budget(budget),
                 url,
@@ -319,12 +381,15 @@ class CampaignBatchActivities:
             ended_rows = [result for result in results if isinstance(result, RowOutcome)]
             pending = [result for result in results if isinstance(result, TrackedSim)]
             for sim in pending:
-                journal.note(sim)
+                if not stepper.recorded(sim):
+                    journal.note(sim)
             await journal.flush()
             read_again = stepper.read_again
+            held = stepper.held
         return BatchStepResult(
             pending_sims=[sim.sim_sid for sim in pending],
             ended=dict(Counter(outcome.outcome for outcome in ended_rows)),
             stop_reason=journal.stop_reason,
             read_again_sims=[sim.sim_sid for sim in pending if sim.sim_sid in read_again],
+            held_sims=[sim.sim_sid for sim in pending if sim.sim_sid in held],
         )

@@ -3,19 +3,41 @@ about to write to a SIM (committed before the request), what came back, and how 
 
 Every SIM of a round records through one journal, and the journal commits what they queued in one
 transaction per turn of the event loop (a group commit), so durability before each write costs
-one commit per few hundred SIMs, not one per SIM. The same commit refuses a SIM's first write when
-the campaign is stopped (by any process), and a first write waits for a slot of at most the
-campaign's concurrency: after a stop, at most that many SIMs can still get a first write.
+one commit per few hundred SIMs, not one per SIM.
+
+That commit is also the gate of every first write (`send`): it runs after any pacing wait,
+immediately before the request, and refuses the write when the campaign is stopped (by any
+process) or holds it back when the campaign is on hold (paused, outside its windows). A first
+write still waiting for its turn when this process learns of a stop or a hold is withdrawn
+without waiting longer. So after a stop is recorded, only the first writes already on the wire
+(at most the campaign's concurrency: each holds a first-write slot) reach the API, whatever
+the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.store.campaign_store import CampaignStore, JournalCommit, JournalEntries
+
+T = TypeVar("T")
+
+BeforeSend = Callable[[], Awaitable[None]]
+"""Called once a request's slot is granted, immediately before it is sent; raising withholds it."""
+
+
+class WriteWithheld(Exception):
+    """A first write that was not sent: the campaign stopped (`held` false) or is on hold."""
+
+    def __init__(self, reason: str, *, held: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.held = held
 
 
 class SimJournal:
@@ -26,11 +48,19 @@ class SimJournal:
         store: CampaignStore,
         first_write_limit: Callable[[], int],
         stop_reason: str | None,
+        hold_reason: str | None = None,
     ) -> None:
-        """A journal of `store`, for a campaign stopped for `stop_reason` (`None`: running)."""
+        """A journal of `store`, for a campaign stopped for `stop_reason` (`None`: running)
+        and on hold for `hold_reason` (`None`: first writes may go)."""
         self._store = store
         self._first_write_limit = first_write_limit
-        self._stop_reason = stop_reason
+        self._stop_reason: str | None = None
+        self._hold_reason: str | None = None
+        self._withheld = asyncio.Event()
+        self._stopped = asyncio.Event()
+        if stop_reason is not None:
+            self._learn_stop(stop_reason)
+        self._set_hold(hold_reason)
         self._tracked: dict[int, TrackedSim] = {}
         self._ended: dict[int, RowOutcome] = {}
         self._first_writes: set[int] = set()
@@ -51,24 +81,96 @@ class SimJournal:
         """Why the campaign takes no new first write, as far as this process knows."""
         return self._stop_reason
 
+    @property
+    def hold_reason(self) -> str | None:
+        """Why first writes wait for now (paused, outside a window), as far as this process
+        knows; `None` when they may go."""
+        return self._hold_reason
+
     def stop(self, reason: str) -> None:
         """Stop new first writes at once in this process, and in the others at their next
         commit (the reason is committed with the next group)."""
         if self._stop_reason is None:
-            self._stop_reason = reason
+            self._learn_stop(reason)
             self._new_stop = reason
             self._schedule()
 
-    async def intend(self, sim: TrackedSim, *, first: bool) -> bool:
-        """Record durably that `sim.pending_write` is about to be sent; whether it may be (a
-        first write is refused once the campaign is stopped)."""
-        if first and self._stop_reason is not None:
-            return False
+    def hold(self, reason: str | None) -> None:
+        """Hold new first writes in this process (`None`: let them go again), as the store
+        already says for every process."""
+        self._set_hold(reason)
+
+    async def refresh(self) -> None:
+        """Learn from the store whether another process stopped or held the campaign."""
+        stop_reason, hold_reason = await self._store.run(self._store.controls)
+        if stop_reason is not None:
+            self._learn_stop(stop_reason)
+        self._set_hold(hold_reason)
+
+    async def wait_stopped(self) -> str:
+        """Wait until this process knows the campaign stopped; the reason."""
+        await self._stopped.wait()
+        return self._stop_reason or "the campaign stopped"
+
+    async def send(self, intent: TrackedSim, request: Callable[[BeforeSend], Awaitable[T]]) -> T:
+        """Send a SIM's first write: `request` is called with the gate it must pass once its
+        turn comes (after any pacing wait); raises `WriteWithheld` when the campaign stopped
+        or went on hold before the request passed the gate."""
+        passed = False
+
+        async def gate() -> None:
+            nonlocal passed
+            self._raise_if_withheld()
+            commit = await self._intend(intent, first=True)
+            if intent.row_no in commit.refused:
+                raise WriteWithheld(commit.stop_reason or "the campaign stopped", held=False)
+            if intent.row_no in commit.held:
+                raise WriteWithheld(commit.hold_reason or "on hold", held=True)
+            passed = True
+
+        self._raise_if_withheld()
+        sending = asyncio.ensure_future(request(gate))
+        withheld = asyncio.ensure_future(self._withheld.wait())
+        try:
+            await asyncio.wait((sending, withheld), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            withheld.cancel()
+        if not sending.done() and not passed:
+            # Still waiting for its turn (or for the gate's commit): nothing was sent.
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WriteWithheld):
+                await sending
+            self._raise_if_withheld()
+        return await sending
+
+    async def intend(self, sim: TrackedSim) -> None:
+        """Record durably that `sim.pending_write` (not a first write) is about to be sent."""
+        await self._intend(sim, first=False)
+
+    def _raise_if_withheld(self) -> None:
+        if self._stop_reason is not None:
+            raise WriteWithheld(self._stop_reason, held=False)
+        if self._hold_reason is not None:
+            raise WriteWithheld(self._hold_reason, held=True)
+
+    async def _intend(self, sim: TrackedSim, *, first: bool) -> JournalCommit:
         self._tracked[sim.row_no] = sim
         if first:
             self._first_writes.add(sim.row_no)
-        commit = await asyncio.shield(self._schedule())
-        return sim.row_no not in commit.refused
+        return await asyncio.shield(self._schedule())
+
+    def _learn_stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._withheld.set()
+            self._stopped.set()
+
+    def _set_hold(self, reason: str | None) -> None:
+        self._hold_reason = reason
+        if reason is not None:
+            self._withheld.set()
+        elif self._stop_reason is None:
+            self._withheld.clear()
 
     def note(self, sim: TrackedSim) -> None:
         """Record what is known of a SIM in progress, with the next commit (not awaited: a
@@ -139,6 +241,8 @@ class SimJournal:
                 # (`note`, `ended`) does not log "exception never retrieved".
                 commit.exception()
                 continue
-            if result.stop_reason is not None and self._stop_reason is None:
-                self._stop_reason = result.stop_reason
+            if result.stop_reason is not None:
+                self._learn_stop(result.stop_reason)
+            elif result.stop_reason is None and result.hold_reason != self._hold_reason:
+                self._set_hold(result.hold_reason)
             commit.set_result(result)

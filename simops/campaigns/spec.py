@@ -84,6 +84,17 @@ class MigrationSpec(BaseModel):
         return self
 
 
+class Ramp(BaseModel):
+    """`--ramp BASE[,FACTOR]`: at most `base` SIMs may be past their first write and not yet
+    ended; each time that many ended `converged`, the limit is multiplied by `factor`, up to the
+    campaign's concurrency (then the ramp is over). Failures never raise it, so a systemic error
+    met at a SIM's second step reaches at most the SIMs of the current wave (AWS IoT Jobs'
+    `exponentialRate`, gated by success rather than by time)."""
+
+    base: int = Field(ge=1)
+    factor: float = Field(default=2.0, ge=1.0)
+
+
 class CampaignSpec(BaseModel):
     """Everything a campaign needs to know, fixed when it starts."""
 
@@ -103,6 +114,8 @@ class CampaignSpec(BaseModel):
     migration: MigrationSpec | None = None
     compensate: bool = True
     """Put back what a SIM's failed multi-step path changed (a deactivated SIM reactivated)."""
+    ramp: Ramp | None = None
+    """Ramp-up after the canary; `None`: every batch may start at once (within the window)."""
     min_ended_for_ratio: int = Field(default=100, ge=1)
     """A `max_failure_ratio` is judged once this many SIMs ended (AWS IoT Jobs'
     `minNumberOfExecutedThings`), or every SIM did, so that the first failure of a campaign is

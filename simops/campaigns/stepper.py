@@ -15,12 +15,11 @@ row ends `failed`, unless the campaign opted out.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from simops.campaigns.controls import is_less_in_service, restore_goal, systemic_reason
-from simops.campaigns.journal import SimJournal
+from simops.campaigns.journal import SimJournal, WriteWithheld
 from simops.campaigns.migration_rules import billing_period_warning, current_billing_period
 from simops.campaigns.rows import BillingPeriodReading, PlannedRow, RowOutcome, TrackedSim
 from simops.campaigns.store.campaign_store import CampaignStore
@@ -154,6 +153,18 @@ class BatchStepper:
         self._compensate = compensate
         self._record_reading = record_reading
         self._read_again: set[str] = set()
+        self._held: set[str] = set()
+        self._noted: dict[int, TrackedSim] = {}
+
+    @property
+    def held(self) -> frozenset[str]:
+        """SIMs this round did not start because the campaign is on hold (paused, outside its
+        windows): untouched, they wait for the hold to end."""
+        return frozenset(self._held)
+
+    def recorded(self, sim: TrackedSim) -> bool:
+        """Whether this round already recorded `sim` exactly as it stands."""
+        return self._noted.get(sim.row_no) is sim
 
     @property
     def read_again(self) -> frozenset[str]:
@@ -170,9 +181,16 @@ class BatchStepper:
         return result
 
     async def _advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
-        stop_reason = self._journal.stop_reason
-        if stop_reason is not None and _untouched(sim):
-            return not_started(sim, stop_reason)
+        if _untouched(sim):
+            stop_reason = self._journal.stop_reason
+            if stop_reason is not None:
+                return not_started(sim, stop_reason)
+            hold_reason = self._journal.hold_reason
+            if hold_reason is not None:
+                if self._final:
+                    return not_started(sim, f"{hold_reason} until the operation deadline")
+                self._held.add(sim.sim_sid)
+                return sim
         if sim.started_at is None:
             sim = sim.model_copy(update={"started_at": now()})
         observed = sim.observed or sim.before
@@ -322,27 +340,35 @@ class BatchStepper:
                 **({"before": observed} if first else {}),
             }
         )
-        slot: AbstractAsyncContextManager[None] = (
-            self._journal.first_write_slot() if first else nullcontext()
-        )
-        async with slot:
-            if not await self._journal.intend(intent, first=first):
-                return not_started(sim, self._journal.stop_reason or "the campaign stopped")
-            sent_at = now()
-            try:
+        try:
+            if first:
+                async with self._journal.first_write_slot():
+                    result = await self._journal.send(
+                        intent,
+                        lambda gate: self._client.update_sim(sim.sim_sid, update, before_send=gate),
+                    )
+            else:
+                await self._journal.intend(intent)
                 result = await self._client.update_sim(sim.sim_sid, update)
-            except SuperSimError as error:
-                if error.retryable:
-                    # The request may have reached the API: the next round reads the SIM.
-                    self._read_again.add(sim.sim_sid)
-                    return intent
-                self._stop_if_systemic(error, update, observed)
-                refused = intent.model_copy(update={"pending_write": None})
-                if error.code == RuleCode.SCHEDULED_CONFLICT:
-                    # Busy (scheduled by someone else): the next round reads it again.
-                    self._read_again.add(sim.sim_sid)
-                    return refused.model_copy(update={"observed": None})
-                return Refusal(refused, error.code, error.message)
+        except WriteWithheld as withheld:
+            if withheld.held:
+                self._held.add(sim.sim_sid)
+                return sim
+            return not_started(sim, withheld.reason)
+        except SuperSimError as error:
+            if error.retryable:
+                # The request may have reached the API: the next round reads the SIM.
+                self._read_again.add(sim.sim_sid)
+                return intent
+            self._stop_if_systemic(error, update, observed)
+            refused = intent.model_copy(update={"pending_write": None})
+            if error.code == RuleCode.SCHEDULED_CONFLICT:
+                # Busy (scheduled by someone else): the next round reads it again.
+                self._read_again.add(sim.sim_sid)
+                return refused.model_copy(update={"observed": None})
+            return Refusal(refused, error.code, error.message)
+        # After any pacing wait: the request went out a round trip ago at most.
+        sent_at = now()
         after = SimSnapshot.of(result.sim)
         if result.accepted_async or after != observed:
             made = _made(intent, update, observed, sent_at)
@@ -351,11 +377,12 @@ class BatchStepper:
         scheduled_since = made.scheduled_since
         if after.status == SimStatus.SCHEDULED and scheduled_since is None:
             scheduled_since = sent_at
-        # Not recorded here: the round records every SIM it leaves in progress, and a crash
-        # before that leaves this write pending, which the retry settles by reading the SIM.
-        return made.model_copy(
-            update={"observed": after, "scheduled_since": scheduled_since}
-        ), after
+        answered = made.model_copy(update={"observed": after, "scheduled_since": scheduled_since})
+        # Recorded with the next group commit, not awaited: a report read mid-run shows the
+        # write; a crash before the commit leaves it pending, and the retry reads the SIM.
+        self._journal.note(answered)
+        self._noted[answered.row_no] = answered
+        return answered, after
 
 
 def _left_out_of_service(sim: TrackedSim) -> bool:

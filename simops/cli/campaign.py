@@ -21,6 +21,7 @@ from simops.cli.campaign_commands import (
     MinEndedOption,
     PlanOutput,
     PlanOutputOption,
+    RampOption,
     RateOption,
     ShowAllOption,
     WatchOption,
@@ -29,6 +30,7 @@ from simops.cli.campaign_commands import (
     default_campaign_id,
     dry_run_or_start,
     parse_max_failures,
+    parse_ramp,
 )
 from simops.cli.support import ExitCode, fail, load_settings
 from simops.core.sim import SimStatus
@@ -60,6 +62,7 @@ def build_spec(
     max_failures: str | None,
     canary: int,
     min_ended: int = 100,
+    ramp: str | None = None,
 ) -> CampaignSpec:
     """The campaign's spec from the command line, or a one-line error (exit 2)."""
     if action in MIGRATION_ACTIONS:
@@ -91,6 +94,8 @@ def build_spec(
             ExitCode.BAD_INPUT,
         )
     most, ratio = parse_max_failures(max_failures)
+    # Every campaign action is one write per SIM: no ramp unless asked.
+    ramp_spec = parse_ramp(ramp, default=None)
     return checked_spec(
         GROUP,
         lambda: CampaignSpec(
@@ -108,6 +113,7 @@ def build_spec(
             max_failure_ratio=ratio,
             min_ended_for_ratio=min_ended,
             canary=canary,
+            ramp=ramp_spec,
         ),
     )
 
@@ -134,6 +140,7 @@ def start(
     max_failures: MaxFailuresOption = None,
     min_ended: MinEndedOption = 100,
     canary: CanaryOption = 0,
+    ramp: RampOption = None,
     campaign_id: Annotated[
         str | None,
         typer.Option(
@@ -162,6 +169,7 @@ def start(
         max_failures=max_failures,
         canary=canary,
         min_ended=min_ended,
+        ramp=ramp,
     )
     dry_run_or_start(
         GROUP,

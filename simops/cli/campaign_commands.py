@@ -45,7 +45,7 @@ from simops.campaigns.reports import (
     write_report,
 )
 from simops.campaigns.sources import CampaignFile, FileSourceError, SourceError
-from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec, Ramp
 from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignNotFoundError, CampaignStoreError
@@ -99,6 +99,14 @@ MinEndedOption = Annotated[
 ]
 CanaryOption = Annotated[
     int, typer.Option(help="Converge this many SIMs first; go on only if none failed.")
+]
+RampOption = Annotated[
+    str | None,
+    typer.Option(
+        help="BASE[,FACTOR] or off: at most BASE SIMs started and not ended; each time BASE "
+        "converged, BASE times FACTOR (default 2), up to --concurrency. Default: 20,2 for "
+        "paths of several writes (after the canary), off otherwise."
+    ),
 ]
 WatchOption = Annotated[bool, typer.Option(help="Follow progress after starting.")]
 FromFileOption = Annotated[
@@ -160,6 +168,25 @@ def parse_max_failures(text: str | None) -> tuple[int | None, float | None]:
     if "." in number:
         fail(f"--max-failures {text}: a count is a whole number", ExitCode.BAD_INPUT)
     return int(number), None
+
+
+def parse_ramp(text: str | None, *, default: Ramp | None) -> Ramp | None:
+    """`--ramp 20,2` (base and factor), `--ramp 20` (factor 2), `--ramp off`; `default` when
+    not given."""
+    if text is None:
+        return default
+    if text.strip().lower() == "off":
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:,\s*(\d+(?:\.\d+)?)\s*)?", text)
+    if match is None:
+        fail(f"--ramp takes BASE[,FACTOR] (e.g. 20,2) or off, not {text!r}", ExitCode.BAD_INPUT)
+    base, factor = int(match[1]), float(match[2] or 2)
+    if base < 1 or factor < 1:
+        fail(
+            f"--ramp {text}: BASE is at least 1 and FACTOR at least 1 (1 keeps BASE)",
+            ExitCode.BAD_INPUT,
+        )
+    return Ramp(base=base, factor=factor)
 
 
 def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> CampaignSpec:

@@ -19,6 +19,7 @@ from simops.campaigns.spec import (
     CampaignSource,
     CampaignSpec,
     MigrationSpec,
+    Ramp,
 )
 from simops.cli.campaign_commands import (
     CommandGroup,
@@ -28,6 +29,7 @@ from simops.cli.campaign_commands import (
     MinEndedOption,
     PlanOutput,
     PlanOutputOption,
+    RampOption,
     RateOption,
     ShowAllOption,
     WatchOption,
@@ -37,6 +39,7 @@ from simops.cli.campaign_commands import (
     dry_run_or_start,
     open_store,
     parse_max_failures,
+    parse_ramp,
     print_plan,
     start_and_watch,
 )
@@ -54,6 +57,8 @@ from simops.starters import campaign_status
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
 DEFAULT_MULTI_WRITE_CANARY = 10
+DEFAULT_MULTI_WRITE_RAMP = Ramp(base=20, factor=2.0)
+"""After the canary, a path of several writes ramps up: 20 SIMs, then 40, 80… as they converge."""
 """SIMs that go the whole way before any other is touched when each SIM needs several writes."""
 
 migrate_app = typer.Typer(
@@ -112,6 +117,7 @@ def build_migration_spec(
     min_ended: int = 100,
     canary: int | None = None,
     compensate: bool = True,
+    ramp: str | None = None,
 ) -> CampaignSpec:
     """The migration's spec from the command line, or a one-line error (exit 2).
 
@@ -137,6 +143,7 @@ def build_migration_spec(
     if reactivate and not deactivate_first:
         fail("--reactivate applies to SIMs --deactivate-first deactivated", ExitCode.BAD_INPUT)
     most, ratio = parse_max_failures(max_failures)
+    ramp_spec = parse_ramp(ramp, default=DEFAULT_MULTI_WRITE_RAMP if deactivate_first else None)
     migration_fleets = parse_fleet_map(fleet_map or [])
     source = CampaignSource(
         file_name=from_file.name if from_file is not None else None,
@@ -159,6 +166,7 @@ def build_migration_spec(
             if canary is None
             else canary,
             compensate=compensate,
+            ramp=ramp_spec,
             migration=MigrationSpec(
                 to_account=to_account,
                 fleet_map=migration_fleets,
@@ -256,6 +264,7 @@ def start_migration(
             f"(default {DEFAULT_MULTI_WRITE_CANARY} with --deactivate-first, else 0).",
         ),
     ] = None,
+    ramp: RampOption = None,
     compensate: Annotated[
         bool,
         typer.Option(
@@ -303,6 +312,7 @@ def start_migration(
         min_ended=min_ended,
         canary=canary,
         compensate=compensate,
+        ramp=ramp,
     )
     dry_run_or_start(
         GROUP,

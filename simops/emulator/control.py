@@ -76,6 +76,12 @@ async def get_stats(request: web.Request) -> web.Response:
     return json_response(snapshot)
 
 
+async def get_writes(request: web.Request) -> web.Response:
+    """`GET /_emulator/writes`: every state-changing write (the newest 200,000), oldest first,
+    with its Unix time and what it asked: the record a test checks simops against."""
+    return web.json_response({"writes": context_of(request).stats.writes()})
+
+
 async def reset_stats(request: web.Request) -> web.Response:
     """`POST /_emulator/stats/reset`: zero the counters."""
     context_of(request).stats.reset()
@@ -164,6 +170,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_emulator/accounts", list_accounts)
     app.router.add_get("/_emulator/inventory", list_inventory)
     app.router.add_get("/_emulator/stats", get_stats)
+    app.router.add_get("/_emulator/writes", get_writes)
     app.router.add_post("/_emulator/stats/reset", reset_stats)
     app.router.add_get("/_emulator/faults", get_faults)
     app.router.add_post("/_emulator/faults", set_faults)

@@ -123,7 +123,14 @@ class Lifecycle:
         from_status = sim.status
         if verdict.changed:
             self._store.apply_state(sim, verdict.immediate, now)
-            self._stats.record_write(sim.sid)
+            self._stats.record_write(
+                sim.sid,
+                from_status.value,
+                status=request.status.value if request.status else None,
+                account_sid=request.account_sid,
+                fleet=request.fleet,
+                unique_name=request.unique_name,
+            )
         if verdict.final is None:
             if verdict.immediate.status != from_status:
                 self._entered(sim, verdict.immediate.status, now)

@@ -6,9 +6,26 @@ unique name; per-Sim counts live in a dict so the stats page stays O(written Sim
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+WRITE_LOG_SIZE = 200_000
+"""State-changing writes the log keeps (the newest): enough for any test, bounded for a 1M run."""
+
+
+class LoggedWrite(NamedTuple):
+    """One state-changing write as the API applied it: when (Unix time, the host's clock, not
+    the emulator's adjustable one), on which SIM, from which status, and what was asked."""
+
+    at: float
+    sim_sid: str
+    from_status: str
+    status: str | None
+    account_sid: str | None
+    fleet: str | None
+    unique_name: str | None
 
 
 @dataclass(slots=True)
@@ -31,6 +48,7 @@ class Stats:
     state_changing_writes: int = 0
     max_writes_per_sim: int = 0
     callbacks: CallbackCounters = field(default_factory=CallbackCounters)
+    write_log: deque[LoggedWrite] = field(default_factory=lambda: deque(maxlen=WRITE_LOG_SIZE))
 
     def record_request(self, method: str, route: str, status: int) -> None:
         """Count one answered request under `METHOD route-template`."""
@@ -40,8 +58,20 @@ class Stats:
             by_status = self.requests[key] = Counter()
         by_status[status] += 1
 
-    def record_write(self, sim_sid: str) -> None:
-        """Count one state-changing write on a Sim."""
+    def record_write(
+        self,
+        sim_sid: str,
+        from_status: str = "",
+        *,
+        status: str | None = None,
+        account_sid: str | None = None,
+        fleet: str | None = None,
+        unique_name: str | None = None,
+    ) -> None:
+        """Count one state-changing write on a Sim, and log it with what it asked."""
+        self.write_log.append(
+            LoggedWrite(time.time(), sim_sid, from_status, status, account_sid, fleet, unique_name)
+        )
         self.state_changing_writes += 1
         # `get` rather than indexing: a Counter's missing key goes through a Python `__missing__`.
         count = self.writes_per_sim.get(sim_sid, 0) + 1
@@ -56,6 +86,11 @@ class Stats:
         self.state_changing_writes = 0
         self.max_writes_per_sim = 0
         self.callbacks = CallbackCounters()
+        self.write_log.clear()
+
+    def writes(self) -> list[dict[str, Any]]:
+        """The write log, oldest first (`GET /_emulator/writes`)."""
+        return [entry._asdict() for entry in self.write_log]
 
     def snapshot(self, *, per_sim: bool) -> dict[str, Any]:
         """The stats page; `per_sim=False` leaves out the (possibly huge) per-Sim counts."""

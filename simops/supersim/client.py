@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
@@ -327,13 +327,24 @@ class SuperSimClient:
         sims, next_page_url = _parse_page(Sim, response.body, "sims")
         return SimPage(sims=sims, next_page_url=next_page_url)
 
-    async def update_sim(self, sid: str, update: SimUpdate) -> SimUpdateResult:
-        """Send one update; a write is retried only after a 429 (see `transport.py`)."""
+    async def update_sim(
+        self,
+        sid: str,
+        update: SimUpdate,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> SimUpdateResult:
+        """Send one update; a write is retried only after a 429 (see `transport.py`).
+
+        `before_send` runs immediately before each attempt is sent, after any pacing wait:
+        the place for a last check that may withhold the write (a campaign's stop).
+        """
         response = await self._transport.request(
             "POST",
             self._transport.url(f"Sims/{_segment(sid)}"),
             form=list(update.form().items()),
             repeatable=False,
+            before_send=before_send,
         )
         return SimUpdateResult(
             sim=_parse_body(Sim, response.body), accepted_async=response.status == 202

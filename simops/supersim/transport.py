@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -130,16 +131,19 @@ class ApiTransport:
         params: FormParameters | None = None,
         form: FormParameters | None = None,
         repeatable: bool,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Exchange:
         """Send one call with the retries above; a 2xx response or a typed error.
 
         `repeatable` says whether sending the call twice is harmless (true for reads).
+        `before_send` runs once the budget granted each attempt its slot (after any pacing
+        wait), immediately before the request goes out; what it raises ends the call unsent.
         """
         failures = 0
         rate_limited = 0
         renewed = False
         while True:
-            outcome = await self._attempt(method, url, params, form, rate_limited)
+            outcome = await self._attempt(method, url, params, form, rate_limited, before_send)
             if isinstance(outcome, Exchange):
                 return outcome
             error = outcome.error
@@ -176,8 +180,11 @@ class ApiTransport:
         params: FormParameters | None,
         form: FormParameters | None,
         rate_limited: int,
+        before_send: Callable[[], Awaitable[None]] | None,
     ) -> Exchange | _Failure:
         async with self.budget.slot() as slot:
+            if before_send is not None:
+                await before_send()
             # The credential is read once the slot is granted, not before waiting for it, so a
             # request that queued behind the budget never leaves with a token that expired
             # while it waited.

@@ -11,6 +11,7 @@ the history short whatever the campaign's size.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
     from simops.campaigns.rows import CampaignPhase
+    from simops.core.sim import OutcomeKind
     from simops.messages import (
         BatchInput,
         BatchSummary,
@@ -30,10 +32,12 @@ with workflow.unsafe.imports_passed_through():
         CampaignRowsRequest,
         CampaignRunInput,
         CampaignState,
+        CampaignStopNotice,
         PrepareRequest,
     )
     from simops.observability.campaign_gauges import record_campaign_gauges
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
+    from simops.workflows.signals import CAMPAIGN_STOPPED_SIGNAL
 
 MAX_WINDOW = 16
 """Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
@@ -53,6 +57,10 @@ MIN_STEP_TIMEOUT = timedelta(minutes=10)
 BATCH_RERUN_DELAY = timedelta(seconds=20)
 """Longer than a batch activity's heartbeat timeout (15 s), after which a worker that lost its
 workflow has stopped writing."""
+HOLD_AT_THE_SEND = "hold-first-writes-at-the-send"
+"""Patch: a pause holds first writes inside running batches too (recorded in the store, which
+every first write checks immediately before it is sent), and a resume releases them."""
+PAUSED_REASON = "paused by the operator"
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
@@ -82,6 +90,7 @@ class CampaignWorkflow:
         self._spec = run_input.spec
         self._state = run_input.state or CampaignState()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._rows_in_flight: dict[int, int] = {}
         self._launched_this_run = 0
         self._preparing = self._state.total_rows is None
         self._stop_recorded = False
@@ -106,6 +115,14 @@ class CampaignWorkflow:
         """Start no new batch; running batches settle; the rest is reported cancelled."""
         self._state.cancel_reason = reason or "cancelled by the operator"
         self._publish_phase()
+
+    @workflow.signal(name=CAMPAIGN_STOPPED_SIGNAL)
+    def stopped(self, notice: CampaignStopNotice) -> None:
+        """A batch activity found a reason to stop (systemic error, threshold, canary): show
+        it at once; batches already give no SIM a first write."""
+        if not self._stopping():
+            self._state.stop_reason = notice.reason
+            self._publish_phase()
 
     def _publish_phase(self) -> None:
         # At once: the run loop republishes only when a batch ends, minutes later maybe. A
@@ -137,6 +154,7 @@ class CampaignWorkflow:
             eta_seconds=eta,
             started_at=started_at,
             stop_reason=self._state.stop_reason or self._state.cancel_reason,
+            ramp_limit=self._ramp_limit(),
         )
 
     @workflow.run
@@ -156,6 +174,7 @@ class CampaignWorkflow:
             state.total_rows = prepared.rows
             self._preparing = False
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
+        holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
         while True:
             if self._store_unusable is not None:
                 raise ApplicationError(
@@ -165,6 +184,8 @@ class CampaignWorkflow:
                 await self._record_stop()
             if handles_failures and self._state.cancel_reason is not None and not self._wound_down:
                 await self._wind_down_batches()
+            if holds_at_the_send and self._hold_wanted() != state.hold_reason:
+                await self._record_hold(self._hold_wanted())
             self._launch()
             self._publish_phase()
             if not self._in_flight:
@@ -187,11 +208,13 @@ class CampaignWorkflow:
     async def _await_batch_or_room(self) -> None:
         in_flight = len(self._in_flight)
         stopping = self._stopping()
+        hold = self._hold_wanted()
         await workflow.wait_condition(
             lambda: (
                 len(self._in_flight) < in_flight
                 or self._launch_allowed()
                 or self._stopping() != stopping
+                or self._hold_wanted() != hold
             )
         )
 
@@ -211,6 +234,28 @@ class CampaignWorkflow:
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=BOOKKEEPING_RETRY,
         )
+
+    def _hold_wanted(self) -> str | None:
+        """Why first writes should be held now (`None`: they may go)."""
+        if self._stopping():
+            return None
+        if self._state.paused:
+            return PAUSED_REASON
+        return None
+
+    async def _record_hold(self, reason: str | None) -> None:
+        """Hold (or release) first writes in every running batch, through the store; released
+        SIMs are started at once."""
+        await workflow.execute_activity_method(
+            CampaignBatchActivities.hold_campaign,
+            CampaignRowsRequest(campaign_id=self._spec.campaign_id, reason=reason),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        self._state.hold_reason = reason
+        if reason is None:
+            for batch in list(self._batches.values()):
+                await batch.signal(CampaignBatchWorkflow.release_held)
 
     async def _wind_down_batches(self) -> None:
         """A cancel ends the campaign even when SIMs stay scheduled for hours: each running
@@ -241,6 +286,33 @@ class CampaignWorkflow:
     def _in_canary(self) -> bool:
         return self._spec.canary > 0 and not self._state.canary_done
 
+    def _ramp_limit(self) -> int | None:
+        """How many rows may be in flight under the ramp now (`None`: no ramp, or it is over)."""
+        ramp = self._spec.ramp
+        if ramp is None or self._state.ramp_done or self._in_canary():
+            return None
+        return self._state.ramp_limit or ramp.base
+
+    def _ramp_room(self) -> int | None:
+        """How many more rows may start under the ramp (`None`: as many as batches allow)."""
+        limit = self._ramp_limit()
+        return None if limit is None else limit - sum(self._rows_in_flight.values())
+
+    def _advance_ramp(self, converged: int) -> None:
+        """Raise the ramp's limit by its factor for each limit's worth of converged SIMs."""
+        ramp, state = self._spec.ramp, self._state
+        limit = self._ramp_limit()
+        if ramp is None or limit is None:
+            return
+        state.ramp_converged += converged
+        while state.ramp_converged >= limit:
+            state.ramp_converged -= limit
+            limit = max(limit, math.ceil(limit * ramp.factor))
+            if limit >= self._spec.concurrency:
+                state.ramp_done = True
+                break
+        state.ramp_limit = limit
+
     def _launch_allowed(self) -> bool:
         if self._stopping() or self._state.paused or not self._rows_left():
             return False
@@ -248,6 +320,9 @@ class CampaignWorkflow:
             return False
         if self._in_canary():
             return not self._in_flight
+        room = self._ramp_room()
+        if room is not None and room <= 0:
+            return False
         return len(self._in_flight) < self._window()
 
     def _launch(self) -> None:
@@ -255,6 +330,9 @@ class CampaignWorkflow:
             state = self._state
             total = state.total_rows or 0
             size = self._spec.canary if self._in_canary() else self._spec.batch_size
+            room = self._ramp_room()
+            if room is not None:
+                size = min(size, room)
             row_count = min(size, total - state.next_row + 1)
             batch = BatchInput(
                 campaign_id=self._spec.campaign_id,
@@ -268,6 +346,7 @@ class CampaignWorkflow:
             state.next_row += row_count
             state.next_batch_no += 1
             self._launched_this_run += 1
+            self._rows_in_flight[batch.batch_no] = row_count
             self._in_flight[batch.batch_no] = asyncio.create_task(self._run_batch(batch))
 
     def _step_timeout(self, row_count: int) -> float | None:
@@ -285,8 +364,11 @@ class CampaignWorkflow:
                 self._state.stop_reason = summary.stop_reason
             if self._in_canary():
                 self._state.canary_done = True
+            else:
+                self._advance_ramp(summary.counts.get(OutcomeKind.CONVERGED, 0))
         finally:
             del self._in_flight[batch.batch_no]
+            del self._rows_in_flight[batch.batch_no]
 
     async def _run_child(self, batch: BatchInput, reuse: WorkflowIDReusePolicy) -> BatchSummary:
         handle = await workflow.start_child_workflow(

@@ -62,6 +62,7 @@ class CampaignBatchWorkflow:
         self._pending: set[str] = set()
         self._called: set[str] = set()
         self._read_again: set[str] = set()
+        self._held: set[str] = set()
         self._seen_tokens: set[str] = set()
         self._ended: Counter[OutcomeKind] = Counter()
         self._stop_reason: str | None = None
@@ -76,6 +77,13 @@ class CampaignBatchWorkflow:
         if grace < self._deadline:
             self._deadline = grace
             self._deadline_moved = True
+        # SIMs held back before their first write end at once (`not started`).
+        self._called.update(self._held)
+
+    @workflow.signal
+    def release_held(self) -> None:
+        """The campaign's hold ended (resumed, a window opened): start the SIMs it held back."""
+        self._called.update(self._held)
 
     @workflow.signal(name=CALLBACK_SIGNAL)
     def sim_callbacks(self, callbacks: SimCallbackBatch) -> None:
@@ -216,6 +224,8 @@ class CampaignBatchWorkflow:
         self._pending = still if settled is None else (self._pending - set(settled)) | still
         unseen = set(result.read_again_sims)
         self._read_again = unseen if settled is None else (self._read_again - set(settled)) | unseen
+        held = set(result.held_sims)
+        self._held = held if settled is None else (self._held - set(settled)) | held
         self._stop_reason = self._stop_reason or result.stop_reason
 
     def _request(
@@ -228,4 +238,5 @@ class CampaignBatchWorkflow:
             row_count=self._batch.row_count,
             final=final,
             sim_sids=sim_sids,
+            campaign_workflow_id=parent.workflow_id if (parent := workflow.info().parent) else None,
         )

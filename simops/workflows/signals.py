@@ -2,3 +2,5 @@
 
 CALLBACK_SIGNAL = "sim_callbacks"
 """Carries a `SimCallbackBatch`: the callbacks the ingress coalesced for one workflow."""
+CAMPAIGN_STOPPED_SIGNAL = "stopped"
+"""Carries a `CampaignStopNotice`: a batch activity learned that its campaign stopped."""

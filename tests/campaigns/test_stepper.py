@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simops.campaigns.journal import SimJournal
+from simops.campaigns.journal import BeforeSend, SimJournal, WriteWithheld
 from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
@@ -153,10 +153,16 @@ async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
             "observed": planned.before,
         }
     )
-    assert await journal.intend(intent, first=True)
+    await journal.intend(intent)
     ended = await run_to_the_end(rig.stepper(journal), journal, [intent])
     assert [(o.outcome, o.writes) for o in ended] == [(OutcomeKind.CONVERGED, 1)]
     assert rig.emulator.context.stats.writes_per_sim[row.sim_sid or ""] == 1
+
+
+async def sent_after_the_gate(gate: BeforeSend) -> None:
+    """A request that passes the gate and would then be sent: a test fails if it is."""
+    await gate()
+    raise AssertionError("the first write passed the gate")
 
 
 async def test_a_stop_in_one_process_refuses_first_writes_in_another(rig: Rig) -> None:
@@ -172,10 +178,12 @@ async def test_a_stop_in_one_process_refuses_first_writes_in_another(rig: Rig) -
         assert store.stop_reason() == "20003: credentials refused"
         # `there` has not heard of the stop: its first write's commit finds it.
         assert there.stop_reason is None
-        assert not await there.intend(sims[0], first=True)
+        with pytest.raises(WriteWithheld) as withheld:
+            await there.send(sims[0], sent_after_the_gate)
+        assert (withheld.value.reason, withheld.value.held) == ("20003: credentials refused", False)
         assert there.stop_reason == "20003: credentials refused"
         # A SIM already on its path may go on (its next write, its compensation).
-        assert await there.intend(sims[1], first=False)
+        await there.intend(sims[1])
         # A later stop keeps the first reason.
         assert other_process.stop("another") == "20003: credentials refused"
         ended = await run_to_the_end(rig.stepper(there), there, [sims[2]])

@@ -48,6 +48,15 @@ async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
         return stats
 
 
+async def emulator_writes(emulator: RunningEmulator) -> list[dict[str, Any]]:
+    """The emulator's write log (`GET /_emulator/writes`): every state-changing write, oldest
+    first, with its Unix time: the record simops is checked against, which simops never wrote."""
+    url = f"{emulator.root_url}/_emulator/writes"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        writes: list[dict[str, Any]] = (await response.json())["writes"]
+        return writes
+
+
 async def set_faults(emulator: RunningEmulator, **faults: float) -> None:
     """Turn on the emulator's fault injection."""
     url = f"{emulator.root_url}/_emulator/faults"

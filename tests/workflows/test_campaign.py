@@ -3,94 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
-from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
-from simops.campaigns.store.campaign_store import CampaignStore
+from simops.campaigns.spec import CampaignAction, CampaignSource
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
-from simops.emulator.server import RunningEmulator
 from simops.inspection import campaign_progress, workflow_status
 from simops.messages import CampaignRunInput
-from simops.starters import CampaignAlreadyStartedError, CampaignHandle, start_campaign
-from simops.supersim.resources import Sim
+from simops.starters import CampaignAlreadyStartedError, start_campaign
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
-from tests.helpers.stacks import CALLBACK_SECRET, set_faults
-
-
-async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{emulator.root_url}/_emulator/stats") as response,
-    ):
-        stats: dict[str, Any] = await response.json()
-        return stats
-
-
-@pytest.fixture
-async def campaign_stack(
-    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
-) -> AsyncIterator[LocalStack]:
-    emulator = await emulator_factory(seed_sims=60, scheduled_delay=(0.05, 0.2))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-        api_max_rps=2000.0,
-    ) as stack:
-        yield stack
-
-
-async def new_sims(stack: LocalStack, count: int) -> list[Sim]:
-    return [sim async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=count)]
-
-
-def write_lines(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
-    fields.setdefault("source", CampaignSource(file_name="sims.csv"))
-    fields.setdefault("batch_size", 10)
-    return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
-
-
-async def start_activation(
-    stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
-) -> CampaignHandle:
-    """Start activating `sim_count` new SIMs into the first Fleet, from a file of their SIDs."""
-    sims = await new_sims(stack, sim_count)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        campaign_id, CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], **fields
-    )
-    return await start_campaign(stack.client, stack.settings, campaign, source)
-
-
-def report(stack: LocalStack, campaign_id: str) -> list[dict[str, str]]:
-    store = CampaignStore.open(stack.settings.campaign_dir, campaign_id)
-    out = io.StringIO()
-    try:
-        write_report(store.report_rows(), out, "csv")
-    finally:
-        store.close()
-    return list(csv.DictReader(io.StringIO(out.getvalue())))
+from tests.helpers.campaigns import new_sims, report, spec, start_activation, write_lines
+from tests.helpers.stacks import CALLBACK_SECRET, emulator_stats, set_faults
 
 
 async def test_activation_from_a_file_accounts_for_every_row(

@@ -8,6 +8,7 @@ that each SIM got exactly the writes its path needs.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,7 +19,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase, ReportRow
-from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
+from simops.campaigns.spec import (
+    CampaignAction,
+    CampaignSource,
+    CampaignSpec,
+    MigrationSpec,
+    Ramp,
+)
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack, local_stack
@@ -28,7 +35,7 @@ from simops.starters import start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import CALLBACK_SECRET
+from tests.helpers.stacks import CALLBACK_SECRET, emulator_writes
 
 STACK_SETTINGS: dict[str, Any] = {"callback_secret": CALLBACK_SECRET, "api_max_rps": 2000.0}
 
@@ -404,3 +411,80 @@ async def test_a_worker_restart_between_deactivation_and_move_loses_nothing(
     assert set(states) == {(m.child, SimStatus.ACTIVE, m.child_fleets["default"])}
     assert {writes[sim.sid] - before_writes[sim.sid] for sim in sims} == {3}
     assert all(row.billing_period_start is not None for row in report.values())
+
+
+async def test_a_ramp_starts_each_wave_once_the_last_one_converged(
+    migrations: Migrations,
+) -> None:
+    m = migrations
+    active = await m.new_sims(14)
+    default = m.parent_fleets["default"]
+    await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+    before = len(await emulator_writes(m.stack.emulator))
+
+    result = await m.run(
+        "ramped",
+        active,
+        m.migration(deactivate_first=True, reactivate=True),
+        concurrency=8,
+        ramp=Ramp(base=2, factor=2),
+    )
+    writes = (await emulator_writes(m.stack.emulator))[before:]
+
+    assert result.phase == CampaignPhase.COMPLETED
+    assert result.counts.get("converged") == 14
+    rows = {sim.sid: row_no for row_no, sim in enumerate(active, start=1)}
+    first_write: dict[str, float] = {}
+    last_write: dict[str, float] = {}
+    for write in writes:
+        first_write.setdefault(write["sim_sid"], write["at"])
+        last_write[write["sim_sid"]] = write["at"]
+    # Waves of 2, then 4, then (8 = the concurrency: the ramp is over) the rest: no SIM of a
+    # wave is deactivated before every SIM of the wave before it was back in service.
+    waves = [range(1, 3), range(3, 7), range(7, 15)]
+    for earlier, later in itertools.pairwise(waves):
+        earlier_end = max(last_write[sid] for sid, row in rows.items() if row in earlier)
+        later_start = min(first_write[sid] for sid, row in rows.items() if row in later)
+        assert later_start > earlier_end, (earlier, later, writes)
+    assert Counter(Counter(write["sim_sid"] for write in writes).values()) == {3: 14}
+
+
+async def test_a_systemic_stop_shows_in_status_while_its_batch_still_runs(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    # Without the private beta the first move after a deactivation is refused (83010): the
+    # batch then restores the deactivated SIMs, which takes a scheduled delay, so it runs on
+    # for a while after the stop. Its status must say so at once, not when the batch ends.
+    emulator = await emulator_factory(seed_sims=10, scheduled_delay=(1.5, 2.0))
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        m = Migrations(stack, tmp_path)
+        active = await m.new_sims(6)
+        await m.prepare(
+            active, SimUpdate(status=SimStatus.ACTIVE, fleet=m.parent_fleets["default"])
+        )
+        source = tmp_path / "stopping.csv"
+        source.write_text("".join(f"{sim.sid}\n" for sim in active))
+        campaign = CampaignSpec(
+            campaign_id="stopping",
+            action=CampaignAction.MOVE,
+            source=CampaignSource(file_name=source.name),
+            migration=m.migration(deactivate_first=True, reactivate=True),
+            batch_size=6,
+        )
+        handle = await start_campaign(stack.client, stack.settings, campaign, source)
+        seen = []
+        for _ in range(600):
+            progress = await handle.query(CampaignWorkflow.progress)
+            seen.append((progress.phase, progress.batches_in_flight, progress.stop_reason))
+            if progress.stop_reason is not None or progress.phase == CampaignPhase.STOPPED:
+                break
+            await asyncio.sleep(0.05)
+        result = await handle.result()
+
+    phase, batches, stop_reason = seen[-1]
+    assert result.phase == CampaignPhase.STOPPED
+    assert stop_reason is not None and "83010" in stop_reason, seen
+    # Known while the batch was still restoring its SIMs.
+    assert (phase, batches) == (CampaignPhase.STOPPING, 1), seen

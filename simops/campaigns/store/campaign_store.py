@@ -114,6 +114,8 @@ ON CONFLICT (campaign_id, row_no) DO UPDATE SET
 
 STOP_REASON = "stop_reason"
 """The `meta` key of why the campaign takes no new first write (stopped or cancelled)."""
+HOLD_REASON = "hold_reason"
+"""The `meta` key of why first writes wait for now (paused, outside a window); empty: none."""
 
 ENDED_BY_SIM = ("converged", "already_converged", "failed")
 """Outcomes of SIMs the campaign ran to an end (a failure ratio's denominator)."""
@@ -156,6 +158,9 @@ class JournalCommit:
 
     refused: frozenset[int] = field(default_factory=frozenset)
     stop_reason: str | None = None
+    held: frozenset[int] = field(default_factory=frozenset)
+    """First writes that must wait: the campaign is on hold (`hold_reason`), not stopped."""
+    hold_reason: str | None = None
 
 
 def _outcome_columns(campaign_id: str, outcome: RowOutcome) -> tuple[Any, ...]:
@@ -328,7 +333,8 @@ class CampaignStore:
     def commit_journal(self, entries: JournalEntries) -> JournalCommit:
         """Record, in one transaction, SIMs in progress (a write about to be sent, or what came
         back), outcomes, and a stop reason; refuse the first writes of `entries.first_writes`
-        (rows) when the campaign is stopped, recorded by this process or another one.
+        (rows) when the campaign is stopped, recorded by this process or another one, and
+        hold them back when it is on hold (paused, outside its windows).
 
         The stop reason recorded first stays. When outcomes include failures, the failure
         threshold is judged here, so that every worker's failures count at once.
@@ -336,12 +342,14 @@ class CampaignStore:
         self._check_rows([*(o.row_no for o in entries.ended), *(s.row_no for s in entries.tracked)])
         campaign_id = self._db.campaign_id
         with self._db.write() as db:
-            stop_reason = self._db.meta(STOP_REASON)
+            meta = self._db.metas(STOP_REASON, HOLD_REASON)
+            stop_reason = meta.get(STOP_REASON)
             if stop_reason is None and entries.stop_reason is not None:
                 stop_reason = entries.stop_reason
                 self._db.set_meta(db, STOP_REASON, stop_reason)
-            refused = set(entries.first_writes) if stop_reason is not None else set()
-            tracked = [sim for sim in entries.tracked if sim.row_no not in refused]
+            hold_reason = meta.get(HOLD_REASON) or None
+            withheld = set(entries.first_writes) if stop_reason or hold_reason else set()
+            tracked = [sim for sim in entries.tracked if sim.row_no not in withheld]
             for sims in _chunks(tracked):
                 db.executemany(
                     "INSERT INTO in_progress (campaign_id, row_no, sim_sid, tracked) "
@@ -362,7 +370,9 @@ class CampaignStore:
             if stop_reason is None and failures:
                 stop_reason = self._judge_failures(db, failures)
         self._count_ended(Counter(o.outcome.value for o in entries.ended))
-        return JournalCommit(refused=frozenset(refused), stop_reason=stop_reason)
+        if stop_reason is not None:
+            return JournalCommit(refused=frozenset(withheld), stop_reason=stop_reason)
+        return JournalCommit(held=frozenset(withheld), hold_reason=hold_reason)
 
     def _judge_failures(self, db: Connection, failures: Sequence[RowOutcome]) -> str | None:
         spec = self.spec
@@ -408,6 +418,21 @@ class CampaignStore:
         """Stop new first writes from now on, in every process; the reason that holds (an
         earlier one stays)."""
         return self.commit_journal(JournalEntries(stop_reason=reason)).stop_reason or reason
+
+    def hold_reason(self) -> str | None:
+        """Why first writes wait for now (paused, outside a window), if they do."""
+        return self._db.meta(HOLD_REASON) or None
+
+    def controls(self) -> tuple[str | None, str | None]:
+        """Why the campaign stopped and why it holds first writes (`None`: it does not)."""
+        meta = self._db.metas(STOP_REASON, HOLD_REASON)
+        return meta.get(STOP_REASON), meta.get(HOLD_REASON) or None
+
+    def hold(self, reason: str | None) -> None:
+        """Hold every new first write, in every process, until `hold(None)` (the journal's
+        commit checks it immediately before each send)."""
+        with self._db.write() as db:
+            self._db.set_meta(db, HOLD_REASON, reason or "")
 
     def in_progress(
         self, first_row: int, count: int, sim_sids: Sequence[str] | None = None

@@ -320,6 +320,15 @@ class CampaignDatabase:
         ).fetchone()
         return row[0] if row is not None else None
 
+    def metas(self, *keys: str) -> dict[str, str]:
+        """The values the campaign keeps under `keys` (one statement; missing keys left out)."""
+        cursor = self.execute(
+            "SELECT key, value FROM meta WHERE campaign_id = ? "
+            f"AND key IN ({placeholders(len(keys))})",
+            (self.campaign_id, *keys),
+        )
+        return dict(cursor.fetchall())
+
     def set_meta(self, transaction: Connection, key: str, value: str) -> None:
         """Set a value the campaign keeps under `key`, inside a write transaction."""
         transaction.execute(

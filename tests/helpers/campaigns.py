@@ -1,0 +1,57 @@
+"""Campaign test helpers: SIMs to change, source files, specs, reports and the emulator's record."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from simops.campaigns.reports import write_report
+from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.campaign_store import CampaignStore
+from simops.core.sim import SimStatus
+from simops.devstack.in_process import LocalStack
+from simops.starters import CampaignHandle, start_campaign
+from simops.supersim.resources import Sim
+
+
+async def new_sims(stack: LocalStack, count: int) -> list[Sim]:
+    """`count` SIMs still `new` in the emulator's parent account."""
+    return [sim async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=count)]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    """A source file of one line per entry."""
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
+    """A campaign spec reading `sims.csv`, in batches of 10 unless `fields` say otherwise."""
+    fields.setdefault("source", CampaignSource(file_name="sims.csv"))
+    fields.setdefault("batch_size", 10)
+    return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
+
+
+async def start_activation(
+    stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
+) -> CampaignHandle:
+    """Start activating `sim_count` new SIMs into the first Fleet, from a file of their SIDs."""
+    sims = await new_sims(stack, sim_count)
+    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    campaign = spec(
+        campaign_id, CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], **fields
+    )
+    return await start_campaign(stack.client, stack.settings, campaign, source)
+
+
+def report(stack: LocalStack, campaign_id: str) -> list[dict[str, str]]:
+    """The campaign's CSV report as rows of strings, read from its store."""
+    store = CampaignStore.open(stack.settings.campaign_dir, campaign_id)
+    out = io.StringIO()
+    try:
+        write_report(store.report_rows(), out, "csv")
+    finally:
+        store.close()
+    return list(csv.DictReader(io.StringIO(out.getvalue())))

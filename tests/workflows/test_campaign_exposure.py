@@ -1,0 +1,100 @@
+"""How many SIMs a campaign touches after it is told to stop or hold, checked against the
+emulator's write log (a record simops never writes): a stop and a pause act at the send, not
+before the rate limiter's wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+from simops.campaigns.rows import CampaignPhase
+from simops.devstack.in_process import LocalStack
+from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.campaigns import report, start_activation
+from tests.helpers.stacks import emulator_writes
+
+
+async def wait_for_logged_writes(stack: LocalStack, count: int, seconds: float = 30.0) -> None:
+    """Wait until the emulator logged `count` writes; fail naming what it saw."""
+    writes: list[dict[str, object]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        writes = await emulator_writes(stack.emulator)
+        if len(writes) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(writes)} writes after {seconds} s, waiting for {count}")
+
+
+def first_writes_after(writes: list[dict[str, object]], moment: float) -> list[str]:
+    """SIMs whose first write in the log came after `moment` (Unix time)."""
+    first_at: dict[str, float] = {}
+    for write in writes:
+        sim_sid, at = str(write["sim_sid"]), float(str(write["at"]))
+        first_at.setdefault(sim_sid, at)
+    return sorted(sim for sim, at in first_at.items() if at > moment)
+
+
+async def test_a_cancel_under_a_low_rate_stops_first_writes_at_the_send(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    # One batch of 40 at 2 requests/s: most SIMs wait in the rate limiter when the cancel
+    # comes, each with a first-write slot (concurrency 20) and its intent recorded.
+    handle = await start_activation(
+        stack, tmp_path, "slow", 40, rate=2.0, concurrency=20, batch_size=40,
+        callback_wait_seconds=3.0,
+    )  # fmt: skip
+    await wait_for_logged_writes(stack, 4)
+    cancelled_at = time.time()
+    await handle.signal(CampaignWorkflow.cancel, "cut")
+    progress = await handle.query(CampaignWorkflow.progress)
+    # Ends within one callback wait of the cancel (plus the dev server's own latency).
+    result = await asyncio.wait_for(handle.result(), 3.0 + 15.0)
+    writes = await emulator_writes(stack.emulator)
+    rows = report(stack, "slow")
+
+    assert (progress.phase, progress.stop_reason) == (CampaignPhase.STOPPING, "cut")
+    assert result.phase == CampaignPhase.CANCELLED
+    late = first_writes_after(writes, cancelled_at)
+    # At 2 requests/s at most one request is on the wire at any moment; the stop is recorded
+    # a moment after the signal, so allow the one in flight then and one more.
+    assert len(late) <= 2, f"{len(late)} SIMs got a first write after the cancel: {late}"
+    written = Counter(str(write["sim_sid"]) for write in writes)
+    outcomes = Counter(row["outcome"] for row in rows)
+    assert sum(outcomes.values()) == 40 and set(outcomes) <= {"converged", "cancelled"}
+    for row in rows:
+        # The report's writes are the API's: one for each converged SIM, none for the rest.
+        expected = 1 if row["outcome"] == "converged" else 0
+        assert (row["writes"], written[row["sim_sid"]]) == (str(expected), expected), row
+        if row["outcome"] == "cancelled":
+            assert row["message"] == "not started: cut"
+
+
+async def test_pause_holds_first_writes_inside_a_running_batch(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    handle = await start_activation(
+        stack, tmp_path, "held", 30, rate=4.0, concurrency=20, batch_size=30
+    )
+    await wait_for_logged_writes(stack, 4)
+    paused_at = time.time()
+    await handle.signal(CampaignWorkflow.pause)
+    progress = await handle.query(CampaignWorkflow.progress)
+    await asyncio.sleep(4)
+    during_pause = await emulator_writes(stack.emulator)
+    await handle.signal(CampaignWorkflow.resume)
+    result = await asyncio.wait_for(handle.result(), 60)
+    writes = await emulator_writes(stack.emulator)
+
+    assert progress.phase == CampaignPhase.PAUSED
+    late = first_writes_after(during_pause, paused_at)
+    assert len(late) <= 2, f"{len(late)} SIMs got a first write during the pause: {late}"
+    assert len(during_pause) < 30
+    assert result.phase == CampaignPhase.COMPLETED
+    assert result.counts.get("converged") == 30
+    # Held SIMs went once the pause ended, each written exactly once.
+    assert Counter(Counter(str(write["sim_sid"]) for write in writes).values()) == {1: 30}
