@@ -42,7 +42,13 @@ from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.database import CONNECTION_ERRORS, DATABASE_ERRORS, is_transient
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.core.sim import OutcomeKind, SimSnapshot
-from simops.messages import BatchStepRequest, BatchStepResult, CampaignCounts, CampaignRowsRequest
+from simops.messages import (
+    BatchStepRequest,
+    BatchStepResult,
+    CampaignCounts,
+    CampaignRowsRequest,
+    CanaryRows,
+)
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
@@ -179,11 +185,12 @@ class CampaignBatchActivities:
 
     async def _start(self, request: BatchStepRequest) -> BatchStepResult:
         store = await self.store(request.campaign_id)
-        first_row, row_count = request.first_row, request.row_count
-        rows = await store.run(store.planned_rows, first_row, row_count)
-        ended_before = await store.run(store.finished_rows, first_row, row_count)
+        first_row, row_count, only = request.first_row, request.row_count, request.row_nos
+        rows = await store.run(store.planned_rows, first_row, row_count, only)
+        ended_before = await store.run(store.finished_rows, first_row, row_count, only)
         recorded = {
-            sim.row_no: sim for sim in await store.run(store.in_progress, first_row, row_count)
+            sim.row_no: sim
+            for sim in await store.run(store.in_progress, first_row, row_count, row_nos=only)
         }
         todo = [row for row in rows if row.row_no not in ended_before]
         invalid_rows = [invalid(row) for row in todo if row.invalid_reason is not None]
@@ -207,7 +214,11 @@ class CampaignBatchActivities:
         async def settle() -> BatchStepResult:
             store = await self.store(request.campaign_id)
             tracked = await store.run(
-                store.in_progress, request.first_row, request.row_count, request.sim_sids
+                store.in_progress,
+                request.first_row,
+                request.row_count,
+                request.sim_sids,
+                request.row_nos,
             )
             return await self._advance_all(request, tracked, fresh=True)
 
@@ -260,13 +271,15 @@ class CampaignBatchActivities:
             store = await self.store(request.campaign_id)
             first_row = request.first_row
             count = request.row_count or max(await store.run(store.row_count) - first_row + 1, 0)
-            finished = await store.run(store.finished_rows, first_row, count)
+            only = request.row_nos
+            finished = await store.run(store.finished_rows, first_row, count, only)
             recorded = {
-                sim.row_no: sim for sim in await store.run(store.in_progress, first_row, count)
+                sim.row_no: sim
+                for sim in await store.run(store.in_progress, first_row, count, row_nos=only)
             }
             reason = request.reason or "the batch could not finish"
             outcomes: list[RowOutcome] = []
-            for row in await store.run(store.planned_rows, first_row, count):
+            for row in await store.run(store.planned_rows, first_row, count, only):
                 if row.row_no in finished:
                     continue
                 if row.invalid_reason is not None:
@@ -282,6 +295,16 @@ class CampaignBatchActivities:
             return CampaignCounts(counts=await store.run(store.counts))
 
         return await self._guarded(request.campaign_id, fail)
+
+    @activity.defn(name="canary_rows")
+    async def canary_rows(self, request: CampaignRowsRequest) -> CanaryRows:
+        """The canary's rows: the first SIMs (by row number) of every path the plan has."""
+
+        async def rows() -> CanaryRows:
+            store = await self.store(request.campaign_id)
+            return CanaryRows(row_nos=sorted(await store.run(store.canary_paths)))
+
+        return await self._guarded(request.campaign_id, rows)
 
     async def _settled(self, sim: TrackedSim) -> TrackedSim:
         try:

@@ -35,6 +35,7 @@ class SimJournal:
         self._ended: dict[int, RowOutcome] = {}
         self._first_writes: set[int] = set()
         self._new_stop: str | None = None
+        self._new_stop_row: int | None = None
         self._next_commit: asyncio.Future[JournalCommit] | None = None
         self._committing: asyncio.Task[None] | None = None
         self._first_writes_in_flight = 0
@@ -51,12 +52,14 @@ class SimJournal:
         """Why the campaign takes no new first write, as far as this process knows."""
         return self._stop_reason
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, row_no: int | None = None) -> None:
         """Stop new first writes at once in this process, and in the others at their next
-        commit (the reason is committed with the next group)."""
+        commit (the reason is committed with the next group); `row_no`: the row whose SIM met
+        the error (the store words the reason of a canary row's)."""
         if self._stop_reason is None:
             self._stop_reason = reason
             self._new_stop = reason
+            self._new_stop_row = row_no
             self._schedule()
 
     async def intend(self, sim: TrackedSim, *, first: bool) -> bool:
@@ -126,9 +129,10 @@ class SimJournal:
                 ended=list(self._ended.values()),
                 first_writes=sorted(self._first_writes),
                 stop_reason=self._new_stop,
+                stop_row=self._new_stop_row,
             )
             self._tracked, self._ended, self._first_writes = {}, {}, set()
-            self._new_stop = None
+            self._new_stop, self._new_stop_row = None, None
             try:
                 # On the store's thread: SIMs of the next group queue while this one commits.
                 result = await self._store.run(self._store.commit_journal, entries)
@@ -139,6 +143,7 @@ class SimJournal:
                 # (`note`, `ended`) does not log "exception never retrieved".
                 commit.exception()
                 continue
-            if result.stop_reason is not None and self._stop_reason is None:
+            if result.stop_reason is not None:
+                # The recorded reason holds for every process, over the one this one met.
                 self._stop_reason = result.stop_reason
             commit.set_result(result)
