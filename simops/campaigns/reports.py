@@ -238,11 +238,12 @@ def _canary_lines(canary: CanaryStatus) -> list[str]:
     for sim in canary.sims:
         by_path.setdefault(sim.path, []).append(f"    row {sim.row_no:<8} {sim.sim_sid}")
     lines = [
-        f"canary: the first {canary.per_path} SIMs of each path go their whole path, as the "
-        "first batch and alone, before any other SIM is written:"
+        f"canary, {canary.per_path} per path (its first rows): each goes its whole path, in the "
+        "first batch and alone, before any other SIM is written"
     ]
     for path, sims in by_path.items():
-        lines += [f"  {path_text(path) if path else 'the first rows'} ({len(sims)} SIMs):", *sims]
+        noun = "SIM" if len(sims) == 1 else "SIMs"
+        lines += [f"  {path_text(path) if path else 'the first rows'} ({len(sims)} {noun}):", *sims]
     return lines
 
 
