@@ -115,13 +115,12 @@ ON CONFLICT (campaign_id, row_no) DO UPDATE SET
     out_of_service_seconds = excluded.out_of_service_seconds
 """
 
-CANARY_ROWS = """
-SELECT row_no, path FROM (
-    SELECT row_no, path, ROW_NUMBER() OVER (PARTITION BY path ORDER BY row_no) AS rank
-    FROM rows WHERE campaign_id = ? AND path <> '' AND invalid_reason IS NULL
-) AS ranked WHERE rank <= ? ORDER BY row_no
-"""
-"""The first rows (by number) of every path; rows that need no call (empty path) are none."""
+NEXT_PATH = "SELECT MIN(path) FROM rows WHERE campaign_id = ? AND path <> '' AND path > ?"
+"""The next path after one (in the index `rows_by_path`: a few lookups, whatever the rows)."""
+FIRST_ROWS_OF_PATH = (
+    "SELECT row_no FROM rows WHERE campaign_id = ? AND path <> '' AND path = ? "
+    "ORDER BY row_no LIMIT ?"
+)
 
 CANARY_STATES: dict[str, str] = {
     OutcomeKind.CONVERGED.value: "converged",
@@ -350,18 +349,24 @@ class CampaignStore:
         if not self.is_prepared():
             raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
         size, campaign_id = self.spec.canary, self._db.campaign_id
-        if size == 0:
-            paths: dict[int, str] = {}
-        elif self._db.execute(
-            "SELECT 1 FROM rows WHERE campaign_id = ? AND plan_id IS NOT NULL AND path IS NULL "
-            "LIMIT 1",
-            (campaign_id,),
-        ).fetchone():
+        paths: dict[int, str] = {}
+        path = ""
+        # Path by path through the index, never a scan: `status` asks for the canary too.
+        while size and (path := self._db.execute(NEXT_PATH, (campaign_id, path)).fetchone()[0]):
+            cursor = self._db.execute(FIRST_ROWS_OF_PATH, (campaign_id, path, size))
+            paths.update((row_no, path) for (row_no,) in cursor)
+        if (
+            size
+            and not paths
+            and self._db.execute(
+                "SELECT 1 FROM rows WHERE campaign_id = ? AND plan_id IS NOT NULL AND path IS NULL "
+                "LIMIT 1",
+                (campaign_id,),
+            ).fetchone()
+        ):
             paths = dict.fromkeys(range(1, min(size, self.row_count()) + 1), "")
-        else:
-            paths = dict(self._db.execute(CANARY_ROWS, (campaign_id, size)).fetchall())
-        self._canary_paths = paths
-        return paths
+        self._canary_paths = dict(sorted(paths.items()))
+        return self._canary_paths
 
     def canary(self) -> CanaryStatus | None:
         """The canary's SIMs, their paths and how each stands (`None`: the spec has none)."""
