@@ -326,6 +326,39 @@ async def test_the_canary_takes_every_path_and_no_other_sim_of_a_failing_path_is
     assert '"canary":{"per_path":10' in status.model_dump_json()
 
 
+async def test_the_canary_of_every_path_ends_before_the_other_sims_start_and_none_is_redone(
+    migrations: Migrations,
+) -> None:
+    m = migrations
+    sims = await m.new_sims(12)
+    active = sims[4::2]
+    await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=m.parent_fleets["default"]))
+    before_writes = await writes_per_sim(m.stack.emulator)
+
+    result = await m.run(
+        "migrate-canary",
+        sims,
+        m.migration(deactivate_first=True, reactivate=True),
+        batch_size=4,
+        concurrency=4,
+        canary=2,
+    )
+    writes = await writes_per_sim(m.stack.emulator)
+    report = m.report("migrate-canary")
+
+    assert result.phase == CampaignPhase.COMPLETED and result.counts["converged"] == 12
+    # Each SIM got its path's writes once: the batches after the canary skipped its rows.
+    for sim in sims:
+        needed = 3 if sim in active else 1
+        assert writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0) == needed
+        assert report[sim.sid].writes == needed
+    rows = sorted(report.values(), key=lambda row: row.row_no)
+    canary = [row for row in rows if row.row_no in (1, 2, 5, 7)]
+    others = [row for row in rows if row not in canary]
+    canary_ended = max(row.finished_at for row in canary if row.finished_at is not None)
+    assert all(row.started_at is not None and row.started_at >= canary_ended for row in others)
+
+
 async def test_no_compensate_leaves_deactivated_sims_inactive_and_says_so(
     dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
