@@ -44,6 +44,7 @@ def with_store_counts(
             return progress
         counts = store.counts()
         downtime = out_of_service_summary(store.out_of_service_seconds()) if ended else None
+        canary = store.canary()
     pending = counts.get(PENDING, 0)
     ended_rows = total - pending
     run_by_sims = ended_rows - counts.get(OutcomeKind.INVALID.value, 0)
@@ -61,6 +62,7 @@ def with_store_counts(
             "rows_per_second": rate,
             "eta_seconds": 0.0 if ended else eta,
             "out_of_service": downtime,
+            "canary": canary,
         }
     )
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from simops.campaigns.rows import CampaignPhase, OutOfServiceSummary
+from simops.campaigns.rows import CampaignPhase, CanaryStatus, OutOfServiceSummary
 from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus, SimUpdate
 
@@ -141,6 +141,8 @@ class BatchInput(BaseModel):
     deadline_seconds: float = Field(default=86_400.0, gt=0)
     step_timeout_seconds: float | None = Field(default=None, gt=0)
     """The time limit of one batch activity attempt, sized by the campaign to its rate."""
+    row_nos: list[int] | None = None
+    """Only these rows of the range (the canary's); `None`: every row of the range."""
 
 
 class BatchStepRequest(BaseModel):
@@ -159,6 +161,8 @@ class BatchStepRequest(BaseModel):
     """Settle only these SIMs (those that called back); `None`: every SIM in progress."""
     campaign_workflow_id: str | None = None
     """The campaign's workflow, told at once when an activity finds that the campaign stopped."""
+    row_nos: list[int] | None = None
+    """Only these rows of the range (the canary's); `None`: every row of the range."""
 
 
 class BatchStepResult(BaseModel):
@@ -191,6 +195,14 @@ class CampaignRowsRequest(BaseModel):
     reason: str | None = None
     row_count: int | None = None
     """With `first_row`, the range a request is about (`None`: every row from `first_row`)."""
+    row_nos: list[int] | None = None
+    """Only these rows of the range (the canary's); `None`: every row of the range."""
+
+
+class CanaryRows(BaseModel):
+    """The canary's rows, in order: the first SIMs of every path (see `CanaryStatus`)."""
+
+    row_nos: list[int] = Field(default_factory=list)
 
 
 class CampaignStopNotice(BaseModel):
@@ -213,6 +225,9 @@ class CampaignState(BaseModel):
     next_row: int = 1
     next_batch_no: int = 1
     canary_done: bool = False
+    canary_rows: list[int] | None = None
+    """The canary's rows, once read from the store (`None`: not read, or a campaign started
+    before the canary took every path, whose canary is its first rows)."""
     paused: bool = False
     cancel_reason: str | None = None
     stop_reason: str | None = None
@@ -253,6 +268,8 @@ class CampaignProgress(BaseModel):
     out_of_service: OutOfServiceSummary | None = None
     ramp_limit: int | None = None
     """While a ramp runs: how many SIMs may be past their first write and not yet ended."""
+    canary: CanaryStatus | None = None
+    """The canary's SIMs and how each stands (`None`: no canary)."""
 
 
 class CampaignResult(BaseModel):

@@ -52,6 +52,7 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
             batches.stop_campaign,
             batches.hold_campaign,
             batches.fail_unfinished_rows,
+            batches.canary_rows,
             prepare.prepare_campaign,
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,

@@ -53,7 +53,8 @@ async def _record_campaign(stack: LocalStack, name: str, spec: CampaignSpec, out
 
 
 async def _record_campaigns(stack: LocalStack, out: Path) -> None:
-    """An activation campaign by filter, a migration to the child account, and its rollback."""
+    """An activation campaign by filter, a migration to the child account, its rollback, and
+    a migration with a canary."""
     emulator = stack.emulator
     child = emulator.accounts[1].account_sid
     await _record_campaign(
@@ -95,6 +96,25 @@ async def _record_campaigns(stack: LocalStack, out: Path) -> None:
             action=CampaignAction.ROLLBACK,
             source=CampaignSource(rollback_of="record-migrate"),
             batch_size=4,
+        ),
+        out,
+    )
+    await _record_campaign(
+        stack,
+        "campaign_migration_canary",
+        CampaignSpec(
+            campaign_id="record-migrate-canary",
+            action=CampaignAction.MOVE,
+            source=CampaignSource(status=SimStatus.ACTIVE),
+            # The SIMs the rollback brought back: a canary batch first, then the others.
+            migration=MigrationSpec(
+                to_account=child,
+                fleet_map={"default": "default"},
+                deactivate_first=True,
+                reactivate=True,
+            ),
+            batch_size=4,
+            canary=2,
         ),
         out,
     )

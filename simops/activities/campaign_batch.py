@@ -50,6 +50,7 @@ from simops.messages import (
     CampaignCounts,
     CampaignRowsRequest,
     CampaignStopNotice,
+    CanaryRows,
 )
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
@@ -209,11 +210,12 @@ class CampaignBatchActivities:
 
     async def _start(self, request: BatchStepRequest) -> BatchStepResult:
         store = await self.store(request.campaign_id)
-        first_row, row_count = request.first_row, request.row_count
-        rows = await store.run(store.planned_rows, first_row, row_count)
-        ended_before = await store.run(store.finished_rows, first_row, row_count)
+        first_row, row_count, only = request.first_row, request.row_count, request.row_nos
+        rows = await store.run(store.planned_rows, first_row, row_count, only)
+        ended_before = await store.run(store.finished_rows, first_row, row_count, only)
         recorded = {
-            sim.row_no: sim for sim in await store.run(store.in_progress, first_row, row_count)
+            sim.row_no: sim
+            for sim in await store.run(store.in_progress, first_row, row_count, row_nos=only)
         }
         todo = [row for row in rows if row.row_no not in ended_before]
         invalid_rows = [invalid(row) for row in todo if row.invalid_reason is not None]
@@ -237,7 +239,11 @@ class CampaignBatchActivities:
         async def settle() -> BatchStepResult:
             store = await self.store(request.campaign_id)
             tracked = await store.run(
-                store.in_progress, request.first_row, request.row_count, request.sim_sids
+                store.in_progress,
+                request.first_row,
+                request.row_count,
+                request.sim_sids,
+                request.row_nos,
             )
             return await self._advance_all(request, tracked, fresh=True)
 
@@ -305,13 +311,15 @@ class CampaignBatchActivities:
             store = await self.store(request.campaign_id)
             first_row = request.first_row
             count = request.row_count or max(await store.run(store.row_count) - first_row + 1, 0)
-            finished = await store.run(store.finished_rows, first_row, count)
+            only = request.row_nos
+            finished = await store.run(store.finished_rows, first_row, count, only)
             recorded = {
-                sim.row_no: sim for sim in await store.run(store.in_progress, first_row, count)
+                sim.row_no: sim
+                for sim in await store.run(store.in_progress, first_row, count, row_nos=only)
             }
             reason = request.reason or "the batch could not finish"
             outcomes: list[RowOutcome] = []
-            for row in await store.run(store.planned_rows, first_row, count):
+            for row in await store.run(store.planned_rows, first_row, count, only):
                 if row.row_no in finished:
                     continue
                 if row.invalid_reason is not None:
@@ -343,6 +351,16 @@ class CampaignBatchActivities:
         except (RPCError, RuntimeError) as error:
             # The batch's result carries the stop too: the campaign learns it then.
             log.warning("could not tell campaign %s it stopped: %s", request.campaign_id, error)
+
+    @activity.defn(name="canary_rows")
+    async def canary_rows(self, request: CampaignRowsRequest) -> CanaryRows:
+        """The canary's rows: the first SIMs (by row number) of every path the plan has."""
+
+        async def rows() -> CanaryRows:
+            store = await self.store(request.campaign_id)
+            return CanaryRows(row_nos=sorted(await store.run(store.canary_paths)))
+
+        return await self._guarded(request.campaign_id, rows)
 
     async def _settled(self, sim: TrackedSim) -> TrackedSim:
         try:

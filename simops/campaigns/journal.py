@@ -59,12 +59,13 @@ class SimJournal:
         self._withheld = asyncio.Event()
         self._stopped = asyncio.Event()
         if stop_reason is not None:
-            self._learn_stop(stop_reason)
+            self._learn_stop(stop_reason, recorded=True)
         self._set_hold(hold_reason)
         self._tracked: dict[int, TrackedSim] = {}
         self._ended: dict[int, RowOutcome] = {}
         self._first_writes: set[int] = set()
         self._new_stop: str | None = None
+        self._new_stop_row: int | None = None
         self._next_commit: asyncio.Future[JournalCommit] | None = None
         self._committing: asyncio.Task[None] | None = None
         self._first_writes_in_flight = 0
@@ -87,12 +88,14 @@ class SimJournal:
         knows; `None` when they may go."""
         return self._hold_reason
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, row_no: int | None = None) -> None:
         """Stop new first writes at once in this process, and in the others at their next
-        commit (the reason is committed with the next group)."""
+        commit (the reason is committed with the next group); `row_no`: the row whose SIM met
+        the error (the store words the reason of a canary row's)."""
         if self._stop_reason is None:
             self._learn_stop(reason)
             self._new_stop = reason
+            self._new_stop_row = row_no
             self._schedule()
 
     def hold(self, reason: str | None) -> None:
@@ -104,11 +107,11 @@ class SimJournal:
         """Learn from the store whether another process stopped or held the campaign."""
         stop_reason, hold_reason = await self._store.run(self._store.controls)
         if stop_reason is not None:
-            self._learn_stop(stop_reason)
+            self._learn_stop(stop_reason, recorded=True)
         self._set_hold(hold_reason)
 
     async def wait_stopped(self) -> str:
-        """Wait until this process knows the campaign stopped; the reason."""
+        """Wait until this process knows the store recorded a stop; its reason."""
         await self._stopped.wait()
         return self._stop_reason or "the campaign stopped"
 
@@ -159,10 +162,14 @@ class SimJournal:
             self._first_writes.add(sim.row_no)
         return await asyncio.shield(self._schedule())
 
-    def _learn_stop(self, reason: str) -> None:
-        if self._stop_reason is None:
+    def _learn_stop(self, reason: str, *, recorded: bool = False) -> None:
+        """Take `reason` as the stop's: at once for this process's first writes, and once
+        `recorded` (read from the store, where the first reason holds for every process) as
+        the reason the campaign is told."""
+        if self._stop_reason is None or recorded:
             self._stop_reason = reason
             self._withheld.set()
+        if recorded:
             self._stopped.set()
 
     def _set_hold(self, reason: str | None) -> None:
@@ -228,9 +235,10 @@ class SimJournal:
                 ended=list(self._ended.values()),
                 first_writes=sorted(self._first_writes),
                 stop_reason=self._new_stop,
+                stop_row=self._new_stop_row,
             )
             self._tracked, self._ended, self._first_writes = {}, {}, set()
-            self._new_stop = None
+            self._new_stop, self._new_stop_row = None, None
             try:
                 # On the store's thread: SIMs of the next group queue while this one commits.
                 result = await self._store.run(self._store.commit_journal, entries)
@@ -242,7 +250,8 @@ class SimJournal:
                 commit.exception()
                 continue
             if result.stop_reason is not None:
-                self._learn_stop(result.stop_reason)
-            elif result.stop_reason is None and result.hold_reason != self._hold_reason:
+                # The recorded reason holds for every process, over the one this one met.
+                self._learn_stop(result.stop_reason, recorded=True)
+            elif result.hold_reason != self._hold_reason:
                 self._set_hold(result.hold_reason)
             commit.set_result(result)

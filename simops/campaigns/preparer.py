@@ -355,6 +355,7 @@ def plan_summary(store: CampaignStore) -> DryRunPlan:
         changes=tally.changes(),
         invalid_reasons=tally.invalid_reasons(),
         notes=store.preparation.notes(),
+        canary=store.canary(),
     )
 
 

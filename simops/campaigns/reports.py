@@ -11,12 +11,21 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, TextIO
 
-from simops.campaigns.rows import PENDING, DryRunPlan, OutOfServiceSummary, ReportRow, RowSample
+from simops.campaigns.rows import (
+    PENDING,
+    CanaryStatus,
+    DryRunPlan,
+    OutOfServiceSummary,
+    ReportRow,
+    RowSample,
+)
+from simops.campaigns.rules import path_text
 from simops.campaigns.spec import MIGRATION_ACTIONS
 from simops.campaigns.store.preparation import PlanRow
 from simops.core.sim import OutcomeKind
@@ -215,8 +224,35 @@ def render_plan(plan: DryRunPlan) -> str:
     if plan.invalid_reasons:
         lines.append(f"invalid ({plan.invalid:,} rows), by reason:")
         lines += [mask_iccids(_sample_line(sample)) for sample in plan.invalid_reasons]
+    if plan.canary is not None:
+        lines += _canary_lines(plan.canary)
     lines.append("dry run: nothing was written")
     return "\n".join(lines)
+
+
+def _canary_lines(canary: CanaryStatus) -> list[str]:
+    """The canary's SIMs per path, paths in the order of their first row."""
+    if not canary.sims:
+        return ["canary: none (no SIM needs a write)"]
+    by_path: dict[str, list[str]] = {}
+    for sim in canary.sims:
+        by_path.setdefault(sim.path, []).append(f"    row {sim.row_no:<8} {sim.sim_sid}")
+    lines = [
+        f"canary, {canary.per_path} per path (its first rows): each goes its whole path, in the "
+        "first batch and alone, before any other SIM is written"
+    ]
+    for path, sims in by_path.items():
+        noun = "SIM" if len(sims) == 1 else "SIMs"
+        lines += [f"  {path_text(path) if path else 'the first rows'} ({len(sims)} {noun}):", *sims]
+    return lines
+
+
+def describe_canary(canary: CanaryStatus) -> str:
+    """The canary in a few words: `canary 20 SIMs, 2 paths: 10 converged, 1 failed, 9 pending`."""
+    states = Counter(sim.state for sim in canary.sims)
+    paths = len({sim.path for sim in canary.sims})
+    told = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    return f"canary {len(canary.sims)} SIMs, {paths} paths: {told or 'none'}"
 
 
 def plan_row_line(row: PlanRow) -> str:

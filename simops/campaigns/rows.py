@@ -140,6 +140,25 @@ class RowSample(BaseModel):
     first_rows: list[int] = Field(default_factory=list)
 
 
+class CanarySim(BaseModel):
+    """A SIM of the canary: its row, its path (`simops.campaigns.rules.path_key`), and how it
+    stands: `pending` (no outcome yet, or a dry run), else its outcome, `converged` for a SIM
+    that needed no write too."""
+
+    row_no: int
+    sim_sid: str | None = None
+    path: str
+    state: Literal["pending", "converged", "failed", "cancelled", "invalid"] = "pending"
+
+
+class CanaryStatus(BaseModel):
+    """The canary: the first `per_path` SIMs (by row number) of every path the plan has, run
+    whole, as the campaign's first batch and alone, before any other SIM gets a write."""
+
+    per_path: int
+    sims: list[CanarySim] = Field(default_factory=list)
+
+
 class DryRunPlan(PrepareResult):
     """What `--dry-run` prints: rows per planned change and per invalid reason, each with the
     first few row numbers (`changes` includes the already-converged rows).
@@ -154,6 +173,8 @@ class DryRunPlan(PrepareResult):
     changes: list[RowSample] = Field(default_factory=list)
     invalid_reasons: list[RowSample] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    canary: CanaryStatus | None = None
+    """The SIMs the canary would take (`None`: no canary)."""
 
 
 class ReportRow(BaseModel):

@@ -103,6 +103,15 @@ class RowVerdict(NamedTuple):
     invalid_code: int | None = None
     invalid_reason: str | None = None
     note: str | None = None
+    path: str | None = None
+    """The SIM's path (`path_key`) of a valid row: empty when it needs no call now."""
+
+
+class PlannedChange(NamedTuple):
+    """The change a valid row needs, worded for the dry run, and its path (`path_key`)."""
+
+    change: str
+    path: str
 
 
 class Target(NamedTuple):
@@ -208,28 +217,45 @@ def change_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex)
     return ", ".join(parts) or "wait for the update in progress"
 
 
+def call_kinds(state: SimState, update: SimUpdate) -> list[str]:
+    """What one call does, in words without its targets: `deactivate`, `reactivate`,
+    `to active`, `move`, `fleet`, `rename`. A move's Fleet is part of the move (a move always
+    names the Fleet the SIM gets in the destination, or none)."""
+    kinds: list[str] = []
+    if update.status is SimStatus.INACTIVE:
+        kinds.append("deactivate")
+    elif update.status is not None:
+        kinds.append(
+            "reactivate" if state.status is SimStatus.INACTIVE else f"to {update.status.value}"
+        )
+    if update.account_sid is not None:
+        kinds.append("move")
+    elif update.fleet is not None:
+        kinds.append("fleet")
+    if update.unique_name is not None:
+        kinds.append("rename")
+    return kinds
+
+
 def _call_label(state: SimState, update: SimUpdate, fleets: FleetIndex) -> str:
     words: list[str] = []
-    if update.status is SimStatus.INACTIVE:
-        words.append("deactivate")
-    elif update.status is not None:
-        verb = "reactivate" if state.status is SimStatus.INACTIVE else f"to {update.status.value}"
-        words.append(verb)
-    if update.account_sid is not None:
-        words.append(f"move to {update.account_sid}")
-    if update.fleet is not None:
-        target = fleets.label(update.fleet or None)
-        words.append(f"fleet {fleets.label(state.fleet_sid)} → {target}")
-    if update.unique_name is not None:
-        words.append("rename")
+    for kind in call_kinds(state, update):
+        if kind == "move":
+            words.append(f"move to {update.account_sid}")
+        elif kind != "fleet":
+            words.append(kind)
+        if kind in ("move", "fleet") and update.fleet is not None:
+            target = fleets.label(update.fleet or None)
+            words.append(f"fleet {fleets.label(state.fleet_sid)} → {target}")
     return " ".join(words)
 
 
-def path_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex) -> str:
-    """The calls the planner takes a SIM through, e.g. `active: deactivate → move to AC… fleet
-    default (HF…) → default (HF…) → reactivate` (each one checked against the rules)."""
+def planned_calls(before: SimSnapshot, desired: DesiredState) -> list[tuple[SimState, SimUpdate]]:
+    """The calls the planner takes a SIM through from `before`, each with the state it is sent
+    in and checked against the rules. None for a SIM already converged, or `scheduled` (its
+    path depends on the status it settles in)."""
     state = before.state()
-    calls: list[str] = []
+    calls: list[tuple[SimState, SimUpdate]] = []
     for _ in range(MAX_PATH_STEPS):
         step = plan(state, desired)
         if step.kind is not PlanKind.CALL or step.update is None:
@@ -239,8 +265,27 @@ def path_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex) -
         )
         if isinstance(verdict, RuleViolation):
             break
-        calls.append(_call_label(state, step.update, fleets))
+        calls.append((state, step.update))
         state = verdict.final or verdict.immediate
+    return calls
+
+
+def path_key(before: SimSnapshot, desired: DesiredState) -> str:
+    """A SIM's path as a short stable key, its calls' kinds in order, e.g.
+    `deactivate,move,reactivate` or `to active+fleet`; empty when it needs no call now. The
+    canary takes SIMs of every key (`CampaignStore.canary_rows`)."""
+    return ",".join("+".join(call_kinds(*call)) for call in planned_calls(before, desired))
+
+
+def path_text(key: str) -> str:
+    """A path key as people read it: `deactivate → move → reactivate`."""
+    return " → ".join(key.split(",")) if key else "no write"
+
+
+def path_label(before: SimSnapshot, desired: DesiredState, fleets: FleetIndex) -> str:
+    """The calls the planner takes a SIM through, e.g. `active: deactivate → move to AC… fleet
+    default (HF…) → default (HF…) → reactivate` (each one checked against the rules)."""
+    calls = [_call_label(state, update, fleets) for state, update in planned_calls(before, desired)]
     return f"{before.status.value}: {' → '.join(calls) or 'wait for the update in progress'}"
 
 
@@ -338,7 +383,7 @@ class RowJudge:
         self._from_statuses = targets.from_statuses
         # Most rows of a campaign share a handful of desired states and SIM states: what was
         # decided once for a combination is reused (bounded).
-        self._changes: dict[tuple[object, ...], str | Failure] = {}
+        self._changes: dict[tuple[object, ...], PlannedChange | Failure] = {}
 
     def judge_all(self, rows: Sequence[ResolvedRow], claims: Claims) -> list[RowVerdict]:
         """Verdicts of consecutive rows; `claims` (earlier rows') grows with these rows'."""
@@ -367,19 +412,20 @@ class RowJudge:
             claims.names.setdefault((sim.account_sid, verdict.desired.unique_name), row.row_no)
         return verdict
 
-    def change_for(self, sim: SimSnapshot, desired: DesiredState) -> str:
-        """The change the SIM needs (or `already converged`); `RowInvalidError` if forbidden."""
+    def change_for(self, sim: SimSnapshot, desired: DesiredState) -> PlannedChange:
+        """The change the SIM needs (or `already converged`) and its path; `RowInvalidError`
+        if forbidden."""
         relevant_name = sim.unique_name if desired.unique_name is not None else None
         key = (desired, sim.status, sim.fleet_sid, sim.account_sid, relevant_name)
         change = self._changes.get(key)
         if change is None:
             change = self._plan_change(sim, desired)
             remember(self._changes, key, change)
-        if isinstance(change, tuple):
+        if not isinstance(change, PlannedChange):
             raise RowInvalidError(*change)
         return change
 
-    def _plan_change(self, sim: SimSnapshot, desired: DesiredState) -> str | Failure:
+    def _plan_change(self, sim: SimSnapshot, desired: DesiredState) -> PlannedChange | Failure:
         observed = sim.state()
         statuses = list(self._from_statuses) if self._from_statuses else None
         violation = check_applies_to(observed, desired, statuses)
@@ -392,8 +438,8 @@ class RowJudge:
                 step.reason or "the Super SIM rules forbid this change",
             )
         if step.kind is PlanKind.DONE:
-            return ALREADY_CONVERGED
-        return change_label(sim, desired, self._fleets)
+            return PlannedChange(ALREADY_CONVERGED, "")
+        return PlannedChange(change_label(sim, desired, self._fleets), path_key(sim, desired))
 
     def _check_new_name(self, sim: SimSnapshot, name: str, claims: Claims) -> None:
         if name == sim.unique_name:
@@ -417,7 +463,7 @@ class RowJudge:
         desired, note = self._targets.target(row, sim)
         if desired.unique_name is not None:
             self._check_new_name(sim, desired.unique_name, claims)
-        change = self.change_for(sim, desired)
+        change, path = self.change_for(sim, desired)
         return RowVerdict(
             row.row_no,
             sim.sid,
@@ -426,4 +472,5 @@ class RowJudge:
             from_statuses=self._from_statuses,
             change=change,
             note=note,
+            path=path,
         )

@@ -296,7 +296,7 @@ class BatchStepper:
             if error.retryable:
                 self._read_again.add(sim.sim_sid)
                 return sim
-            self._stop_if_systemic(error, None, None)
+            self._stop_if_systemic(sim, error, None, None)
             return ended(sim, OutcomeKind.FAILED, error.code, error.message)
 
     async def _read_billing_period(self, sim: TrackedSim) -> TrackedSim:
@@ -320,13 +320,17 @@ class BatchStepper:
         return sim.model_copy(update={"billing_period": reading})
 
     def _stop_if_systemic(
-        self, error: SuperSimError, update: SimUpdate | None, observed: SimSnapshot | None
+        self,
+        sim: TrackedSim,
+        error: SuperSimError,
+        update: SimUpdate | None,
+        observed: SimSnapshot | None,
     ) -> None:
         reason = systemic_reason(
             error.code, error.http_status, error.message, update=update, observed=observed
         )
         if reason is not None:
-            self._journal.stop(reason)
+            self._journal.stop(reason, sim.row_no)
 
     async def _apply(
         self, sim: TrackedSim, update: SimUpdate, observed: SimSnapshot
@@ -360,7 +364,7 @@ class BatchStepper:
                 # The request may have reached the API: the next round reads the SIM.
                 self._read_again.add(sim.sim_sid)
                 return intent
-            self._stop_if_systemic(error, update, observed)
+            self._stop_if_systemic(sim, error, update, observed)
             refused = intent.model_copy(update={"pending_write": None})
             if error.code == RuleCode.SCHEDULED_CONFLICT:
                 # Busy (scheduled by someone else): the next round reads it again.

@@ -36,6 +36,7 @@ from temporalio.service import RPCError
 
 from simops.campaigns.preparer import prepare_for_dry_run
 from simops.campaigns.reports import (
+    describe_canary,
     describe_out_of_service,
     out_of_service_summary,
     plan_row_line,
@@ -308,9 +309,10 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
         else ""
     )
     counts = summarize(progress.counts) if progress.counts else "nothing yet"
+    canary = f"; {describe_canary(progress.canary)}" if progress.canary is not None else ""
     return (
         f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}{rate}{eta}; "
-        f"{counts}{downtime}"
+        f"{counts}{canary}{downtime}"
     )
 
 

@@ -64,6 +64,9 @@ PAUSED_REASON = "paused by the operator"
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
+CANARY_PER_PATH = "canary-per-path"
+"""Patch: the canary is the first `canary` rows of every path (read from the store once
+prepared), not the first `canary` rows; campaigns started before it keep theirs on replay."""
 
 
 def batch_step_timeout(row_count: int, window: int, rate: float | None) -> float | None:
@@ -173,6 +176,16 @@ class CampaignWorkflow:
             )
             state.total_rows = prepared.rows
             self._preparing = False
+        if self._in_canary() and state.canary_rows is None and workflow.patched(CANARY_PER_PATH):
+            canary = await workflow.execute_activity_method(
+                CampaignBatchActivities.canary_rows,
+                CampaignRowsRequest(campaign_id=self._spec.campaign_id),
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            state.canary_rows = canary.row_nos
+            # A plan whose every SIM needs no call has nothing to sample.
+            state.canary_done = not canary.row_nos
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
         while True:
@@ -329,21 +342,29 @@ class CampaignWorkflow:
         while self._launch_allowed():
             state = self._state
             total = state.total_rows or 0
-            size = self._spec.canary if self._in_canary() else self._spec.batch_size
-            room = self._ramp_room()
-            if room is not None:
-                size = min(size, room)
-            row_count = min(size, total - state.next_row + 1)
+            # The canary's rows are spread over the file: later batches over ranges skip them
+            # once they ended, so the ranges still start at the first row.
+            canary = state.canary_rows if self._in_canary() else None
+            if canary:
+                first_row, row_count = canary[0], canary[-1] - canary[0] + 1
+            else:
+                size = self._spec.canary if self._in_canary() else self._spec.batch_size
+                room = self._ramp_room()
+                if room is not None:
+                    size = min(size, room)
+                first_row, row_count = state.next_row, min(size, total - state.next_row + 1)
             batch = BatchInput(
                 campaign_id=self._spec.campaign_id,
                 batch_no=state.next_batch_no,
-                first_row=state.next_row,
+                first_row=first_row,
                 row_count=row_count,
                 callback_wait_seconds=self._spec.callback_wait_seconds,
                 deadline_seconds=self._spec.deadline_seconds,
-                step_timeout_seconds=self._step_timeout(row_count),
+                step_timeout_seconds=self._step_timeout(len(canary) if canary else row_count),
+                row_nos=canary,
             )
-            state.next_row += row_count
+            if not canary:
+                state.next_row += row_count
             state.next_batch_no += 1
             self._launched_this_run += 1
             self._rows_in_flight[batch.batch_no] = row_count
@@ -412,6 +433,7 @@ class CampaignWorkflow:
                 campaign_id=batch.campaign_id,
                 first_row=batch.first_row,
                 row_count=batch.row_count,
+                row_nos=batch.row_nos,
                 reason=f"its batch workflow failed {BATCH_ATTEMPTS} times: {reason}",
             ),
             start_to_close_timeout=timedelta(minutes=10),

@@ -54,7 +54,8 @@ no callback may come for a write that never reached the API."""
 
 @workflow.defn(name="CampaignBatch")
 class CampaignBatchWorkflow:
-    """Converges the rows `first_row`..`first_row + row_count - 1` of a campaign."""
+    """Converges the rows `first_row`..`first_row + row_count - 1` of a campaign (only those
+    of `row_nos` when given: the canary's)."""
 
     @workflow.init
     def __init__(self, batch: BatchInput) -> None:
@@ -239,4 +240,5 @@ class CampaignBatchWorkflow:
             final=final,
             sim_sids=sim_sids,
             campaign_workflow_id=parent.workflow_id if (parent := workflow.info().parent) else None,
+            row_nos=self._batch.row_nos,
         )

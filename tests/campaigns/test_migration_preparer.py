@@ -46,13 +46,14 @@ class World:
     directory: Path
 
     async def dry_run(
-        self, campaign_id: str, source: CampaignSource, migration: MigrationSpec
+        self, campaign_id: str, source: CampaignSource, migration: MigrationSpec, canary: int = 0
     ) -> tuple[DryRunPlan, dict[str, ReportRow]]:
         spec = CampaignSpec(
             campaign_id=campaign_id,
             action=CampaignAction.MOVE,
             source=source,
             migration=migration,
+            canary=canary,
         )
         path = self.directory / f"{campaign_id}.csv"
         path.write_text("".join(f"{sim.sid}\n" for sim in self.sims.values()))
@@ -152,6 +153,36 @@ async def test_the_dry_run_prints_each_path_and_writes_nothing(world: World) -> 
     assert deactivate_path in text and "nothing was written" in text
     assert {row.outcome for row in rows.values()} == {"pending"}
     assert await state_changing_writes(world.emulator) == writes
+
+
+async def test_the_dry_run_shows_the_canary_of_every_path(world: World) -> None:
+    # Rows: active (default), active (iot-eu), new (iot-eu), new: two paths, two SIMs each.
+    migration = MigrationSpec(
+        to_account=world.child,
+        fleet_map={"default": "default", world.parent_fleets["iot-eu"]: "iot-eu"},
+        deactivate_first=True,
+        reactivate=True,
+    )
+
+    plan, _ = await world.dry_run("canary", world.from_file(), migration, canary=1)
+
+    sims = world.sims
+    assert plan.canary is not None
+    assert [(sim.row_no, sim.sim_sid, sim.path) for sim in plan.canary.sims] == [
+        (1, sims["active-default"].sid, "deactivate,move,reactivate"),
+        (3, sims["new-eu"].sid, "move"),
+    ]
+    lines = render_plan(plan).splitlines()
+    start = lines.index(
+        "canary, 1 per path (its first rows): each goes its whole path, in the first batch "
+        "and alone, before any other SIM is written"
+    )
+    assert lines[start + 1 : start + 5] == [
+        "  deactivate → move → reactivate (1 SIM):",
+        f"    row 1        {sims['active-default'].sid}",
+        "  move (1 SIM):",
+        f"    row 3        {sims['new-eu'].sid}",
+    ]
 
 
 async def test_fleet_map_errors_are_caught_in_the_dry_run(world: World) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase, ReportRow
@@ -27,13 +28,15 @@ from simops.campaigns.spec import (
     Ramp,
 )
 from simops.campaigns.store.campaign_store import CampaignStore
+from simops.cli.migrate import DEFAULT_MULTI_WRITE_CANARY
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import RunningEmulator
+from simops.inspection import campaign_progress
 from simops.messages import CampaignResult
 from simops.starters import start_campaign
 from simops.supersim.resources import Sim
-from simops.workflows.campaign import CampaignWorkflow
+from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
 from tests.helpers.stacks import CALLBACK_SECRET, emulator_writes
 
@@ -261,6 +264,106 @@ async def test_a_migration_without_the_beta_stops_at_once_and_leaves_no_sim_out_
         assert await m.state(sim) == (m.parent, SimStatus.ACTIVE, default)
         extra = writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0)
         assert extra == report[sim.sid].writes == (2 if report[sim.sid].outcome == "failed" else 0)
+
+
+async def test_the_canary_takes_every_path_and_no_other_sim_of_a_failing_path_is_touched(
+    dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    # Issue 24: a file whose first 15 rows are `new` SIMs and the rest alternate `active` and
+    # `new`, into an account without the inactive-move beta. A canary of the first 10 rows (all
+    # `new`, one move each) passed, then every `active` SIM was deactivated before the first
+    # move of a deactivated SIM was refused. The canary must take SIMs of both paths.
+    emulator = await emulator_factory(seed_sims=100, scheduled_delay=(0.05, 0.1))
+    async with local_stack(
+        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
+    ) as stack:
+        m = Migrations(stack, tmp_path)
+        sims = await m.new_sims(95)
+        active = sims[15::2]
+        default = m.parent_fleets["default"]
+        await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=default))
+        before_writes = await writes_per_sim(emulator)
+
+        result = await m.run(
+            "migrate-mixed",
+            sims,
+            m.migration(deactivate_first=True, reactivate=True),
+            batch_size=1000,
+            concurrency=4,
+            canary=DEFAULT_MULTI_WRITE_CANARY,
+        )
+        writes = await writes_per_sim(emulator)
+        report = m.report("migrate-mixed")
+        handle = stack.client.get_workflow_handle_for(
+            CampaignWorkflow.run, campaign_workflow_id("migrate-mixed")
+        )
+        status = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.COMPLETED)
+        states = [await m.state(sim) for sim in active]
+
+    def extra(sim: Sim) -> int:
+        return writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0)
+
+    # The emulator's counts, not our report: no `active` SIM but the canary's first 10 (rows
+    # 16, 18, …, 34) got any write, and no SIM got a write the report does not tell.
+    canary_active = active[:DEFAULT_MULTI_WRITE_CANARY]
+    assert [sim.sid for sim in active if extra(sim)] == [
+        sim.sid for sim in canary_active if extra(sim)
+    ]
+    assert any(extra(sim) for sim in canary_active)
+    assert {sim.sid: extra(sim) for sim in sims} == {
+        sim.sid: report[sim.sid].writes for sim in sims
+    }
+    # Nor any `new` SIM outside the canary's first 10 rows: the canary ran alone.
+    assert not [
+        sim.sid for sim in sims[DEFAULT_MULTI_WRITE_CANARY:] if sim not in active and extra(sim)
+    ]
+    assert result.phase == CampaignPhase.STOPPED
+    reason = result.stop_reason or ""
+    assert reason.startswith("canary: the SIM of row "), reason
+    assert "(path deactivate → move → reactivate)" in reason and "83010" in reason
+    # Every SIM the canary deactivated was restored where it was.
+    assert states == [(m.parent, SimStatus.ACTIVE, default)] * len(active)
+    canary = status.canary
+    assert canary is not None and canary.per_path == DEFAULT_MULTI_WRITE_CANARY
+    assert [(sim.row_no, sim.path) for sim in canary.sims] == sorted(
+        [(row_no, "move") for row_no in range(1, 11)]
+        + [(row_no, "deactivate,move,reactivate") for row_no in range(16, 35, 2)]
+    )
+    assert "failed" in {sim.state for sim in canary.sims if sim.path != "move"}
+    assert '"canary":{"per_path":10' in status.model_dump_json()
+
+
+async def test_the_canary_of_every_path_ends_before_the_other_sims_start_and_none_is_redone(
+    migrations: Migrations,
+) -> None:
+    m = migrations
+    sims = await m.new_sims(12)
+    active = sims[4::2]
+    await m.prepare(active, SimUpdate(status=SimStatus.ACTIVE, fleet=m.parent_fleets["default"]))
+    before_writes = await writes_per_sim(m.stack.emulator)
+
+    result = await m.run(
+        "migrate-canary",
+        sims,
+        m.migration(deactivate_first=True, reactivate=True),
+        batch_size=4,
+        concurrency=4,
+        canary=2,
+    )
+    writes = await writes_per_sim(m.stack.emulator)
+    report = m.report("migrate-canary")
+
+    assert result.phase == CampaignPhase.COMPLETED and result.counts["converged"] == 12
+    # Each SIM got its path's writes once: the batches after the canary skipped its rows.
+    for sim in sims:
+        needed = 3 if sim in active else 1
+        assert writes.get(sim.sid, 0) - before_writes.get(sim.sid, 0) == needed
+        assert report[sim.sid].writes == needed
+    rows = sorted(report.values(), key=lambda row: row.row_no)
+    canary = [row for row in rows if row.row_no in (1, 2, 5, 7)]
+    others = [row for row in rows if row not in canary]
+    canary_ended = max(row.finished_at for row in canary if row.finished_at is not None)
+    assert all(row.started_at is not None and row.started_at >= canary_ended for row in others)
 
 
 async def test_no_compensate_leaves_deactivated_sims_inactive_and_says_so(

@@ -237,7 +237,12 @@ class PostgresStores(StoreBackend):
             applied = upgrade_schema(connection)
         finally:
             connection.close()
-        return [f"schema {before} → {m.version}: {m.description}" for m in applied]
+        # Each line from the version the database had before that migration.
+        versions = [before, *(migration.version for migration in applied)]
+        return [
+            f"schema {version} → {migration.version}: {migration.description}"
+            for version, migration in zip(versions, applied, strict=False)
+        ]
 
     def check(self) -> None:
         """Check the database's schema version."""

@@ -29,11 +29,14 @@ from simops.campaigns.controls import failure_threshold_reason
 from simops.campaigns.rows import (
     PENDING,
     BillingPeriodReading,
+    CanarySim,
+    CanaryStatus,
     PlannedRow,
     ReportRow,
     RowOutcome,
     TrackedSim,
 )
+from simops.campaigns.rules import path_text
 from simops.campaigns.spec import CampaignSpec
 from simops.campaigns.store.backends import StoreBackend, as_backend
 from simops.campaigns.store.database import (
@@ -112,6 +115,19 @@ ON CONFLICT (campaign_id, row_no) DO UPDATE SET
     out_of_service_seconds = excluded.out_of_service_seconds
 """
 
+NEXT_PATH = "SELECT MIN(path) FROM rows WHERE campaign_id = ? AND path <> '' AND path > ?"
+"""The next path after one (in the index `rows_by_path`: a few lookups, whatever the rows)."""
+FIRST_ROWS_OF_PATH = (
+    "SELECT row_no FROM rows WHERE campaign_id = ? AND path <> '' AND path = ? "
+    "ORDER BY row_no LIMIT ?"
+)
+
+CANARY_STATES: dict[str, str] = {
+    OutcomeKind.CONVERGED.value: "converged",
+    OutcomeKind.ALREADY_CONVERGED.value: "converged",
+}
+"""How a canary SIM's outcome shows in its state (other outcomes show as they are)."""
+
 STOP_REASON = "stop_reason"
 """The `meta` key of why the campaign takes no new first write (stopped or cancelled)."""
 HOLD_REASON = "hold_reason"
@@ -150,6 +166,8 @@ class JournalEntries:
     first_writes: Sequence[int] = ()
     """Rows among `tracked` whose SIM is about to get its first write: refused when stopped."""
     stop_reason: str | None = None
+    stop_row: int | None = None
+    """The row whose SIM met the error behind `stop_reason` (a canary row's names it)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +234,8 @@ class CampaignStore:
         self._prepared_rows: int | None = None
         """The row count once the campaign is prepared: it never changes after (every journal
         commit checks its rows against it, and need not ask the database)."""
+        self._canary_paths: dict[int, str] | None = None
+        """The canary's rows and their paths, once read (prepared rows never change)."""
 
     @classmethod
     def create(
@@ -307,19 +327,78 @@ class CampaignStore:
             return self._prepared_rows
         return self.preparation.row_count()
 
-    def planned_rows(self, first_row: int, count: int) -> list[PlannedRow]:
-        """Rows `first_row`..`first_row + count - 1` in order, invalid ones with their reason."""
+    def planned_rows(
+        self, first_row: int, count: int, row_nos: Sequence[int] | None = None
+    ) -> list[PlannedRow]:
+        """Rows `first_row`..`first_row + count - 1` in order (only those of `row_nos` when
+        given), invalid ones with their reason."""
         if not self.is_prepared():
             raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
+        only, chosen = _only_rows("r.row_no", row_nos)
         cursor = self._db.execute(
             "SELECT r.row_no, r.sim_sid, p.desired, p.from_statuses, r.invalid_code, "
             "r.invalid_reason, r.note, r.before_status, r.before_fleet, r.before_account, "
             "r.before_name FROM rows r "
             "LEFT JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id "
-            "WHERE r.campaign_id = ? AND r.row_no BETWEEN ? AND ? ORDER BY r.row_no",
-            (self._db.campaign_id, first_row, first_row + count - 1),
+            f"WHERE r.campaign_id = ? AND r.row_no BETWEEN ? AND ?{only} ORDER BY r.row_no",
+            (self._db.campaign_id, first_row, first_row + count - 1, *chosen),
         )
         return [_planned_row(record) for record in cursor]
+
+    def canary_paths(self) -> dict[int, str]:
+        """The canary's rows, each with its path: the first `spec.canary` rows (by number) of
+        every path the plan has; none for a row that needs no call. In a campaign prepared
+        before paths were recorded, its first `spec.canary` rows (as the canary was then)."""
+        if self._canary_paths is not None:
+            return self._canary_paths
+        if not self.is_prepared():
+            raise CampaignStoreError(f"campaign {self.spec.campaign_id} is not prepared yet")
+        size, campaign_id = self.spec.canary, self._db.campaign_id
+        paths: dict[int, str] = {}
+        path = ""
+        # Path by path through the index, never a scan: `status` asks for the canary too.
+        while size and (path := self._db.execute(NEXT_PATH, (campaign_id, path)).fetchone()[0]):
+            cursor = self._db.execute(FIRST_ROWS_OF_PATH, (campaign_id, path, size))
+            paths.update((row_no, path) for (row_no,) in cursor)
+        if (
+            size
+            and not paths
+            and self._db.execute(
+                "SELECT 1 FROM rows WHERE campaign_id = ? AND plan_id IS NOT NULL AND path IS NULL "
+                "LIMIT 1",
+                (campaign_id,),
+            ).fetchone()
+        ):
+            paths = dict.fromkeys(range(1, min(size, self.row_count()) + 1), "")
+        self._canary_paths = dict(sorted(paths.items()))
+        return self._canary_paths
+
+    def canary(self) -> CanaryStatus | None:
+        """The canary's SIMs, their paths and how each stands (`None`: the spec has none)."""
+        if self.spec.canary == 0:
+            return None
+        paths = self.canary_paths()
+        sims: list[CanarySim] = []
+        for chunk in _chunks(sorted(paths), READ_CHUNK):
+            cursor = self._db.execute(
+                f"SELECT r.row_no, r.sim_sid, {ROW_OUTCOME} FROM rows r LEFT JOIN outcomes o "
+                "ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no "
+                f"WHERE r.campaign_id = ? AND r.row_no IN ({placeholders(len(chunk))}) "
+                "ORDER BY r.row_no",
+                [self._db.campaign_id, *chunk],
+            )
+            sims.extend(
+                CanarySim.model_validate(
+                    {
+                        "row_no": row_no,
+                        "sim_sid": sim_sid,
+                        "path": paths[row_no],
+                        "state": CANARY_STATES.get(outcome, outcome),
+                    }
+                )
+                for row_no, sim_sid, outcome in cursor
+            )
+        return CanaryStatus(per_path=self.spec.canary, sims=sims)
 
     def record_outcomes(self, outcomes: Sequence[RowOutcome]) -> None:
         """Record how rows ended; a row's outcome recorded again replaces the earlier one."""
@@ -345,7 +424,10 @@ class CampaignStore:
             meta = self._db.metas(STOP_REASON, HOLD_REASON)
             stop_reason = meta.get(STOP_REASON)
             if stop_reason is None and entries.stop_reason is not None:
-                stop_reason = entries.stop_reason
+                stop_reason = (
+                    self._canary_reason(entries.stop_row, f": {entries.stop_reason}")
+                    or entries.stop_reason
+                )
                 self._db.set_meta(db, STOP_REASON, stop_reason)
             hold_reason = meta.get(HOLD_REASON) or None
             withheld = set(entries.first_writes) if stop_reason or hold_reason else set()
@@ -376,15 +458,14 @@ class CampaignStore:
 
     def _judge_failures(self, db: Connection, failures: Sequence[RowOutcome]) -> str | None:
         spec = self.spec
-        canary = next((o for o in failures if o.row_no <= spec.canary), None)
-        if canary is not None:
-            reason = (
-                f"canary: the SIM of row {canary.row_no}, one of the first {spec.canary}, "
-                f"failed ({canary.code or 'no code'}: {canary.message}); "
-                "no SIM after the canary was changed"
+        for failure in failures:
+            reason = self._canary_reason(
+                failure.row_no, f" ({failure.code or 'no code'}: {failure.message})"
             )
-            self._db.set_meta(db, STOP_REASON, reason)
-            return reason
+            if reason is not None:
+                reason += "; no SIM outside the canary got a write"
+                self._db.set_meta(db, STOP_REASON, reason)
+                return reason
         if spec.max_failures is None and spec.max_failure_ratio is None:
             return None
         counts = dict(
@@ -403,6 +484,17 @@ class CampaignStore:
         if threshold_reason is not None:
             self._db.set_meta(db, STOP_REASON, threshold_reason)
         return threshold_reason
+
+    def _canary_reason(self, row_no: int | None, failure: str) -> str | None:
+        """Why the campaign stops when the canary SIM of `row_no` failed for `failure`; `None`
+        when the row is not a canary row."""
+        if row_no is None or self.spec.canary == 0:
+            return None
+        path = self.canary_paths().get(row_no)
+        if path is None:
+            return None
+        naming = f"row {row_no} (path {path_text(path)})" if path else f"row {row_no}"
+        return f"canary: the SIM of {naming} failed{failure}"
 
     def _check_rows(self, row_nos: Sequence[int]) -> None:
         rows = self.row_count()
@@ -435,16 +527,21 @@ class CampaignStore:
             self._db.set_meta(db, HOLD_REASON, reason or "")
 
     def in_progress(
-        self, first_row: int, count: int, sim_sids: Sequence[str] | None = None
+        self,
+        first_row: int,
+        count: int,
+        sim_sids: Sequence[str] | None = None,
+        row_nos: Sequence[int] | None = None,
     ) -> list[TrackedSim]:
         """The SIMs of a range still in progress (without an outcome), as last recorded; only
-        those of `sim_sids` when given."""
+        those of `sim_sids` and of `row_nos` when given."""
+        only, chosen = _only_rows("p.row_no", row_nos)
         query = (
             "SELECT p.tracked FROM in_progress p WHERE p.campaign_id = ? "
-            "AND p.row_no BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM outcomes o "
+            f"AND p.row_no BETWEEN ? AND ?{only} AND NOT EXISTS (SELECT 1 FROM outcomes o "
             "WHERE o.campaign_id = p.campaign_id AND o.row_no = p.row_no)"
         )
-        parameters: list[Any] = [self._db.campaign_id, first_row, first_row + count - 1]
+        parameters: list[Any] = [self._db.campaign_id, first_row, first_row + count - 1, *chosen]
         if sim_sids is not None:
             query += f" AND p.sim_sid IN ({placeholders(len(sim_sids))})"
             parameters += sim_sids
@@ -515,11 +612,14 @@ class CampaignStore:
             ).fetchone()
         return int(total)
 
-    def finished_rows(self, first_row: int, count: int) -> set[int]:
-        """The rows of a range that have an outcome recorded."""
+    def finished_rows(
+        self, first_row: int, count: int, row_nos: Sequence[int] | None = None
+    ) -> set[int]:
+        """The rows of a range (only those of `row_nos` when given) that have an outcome."""
+        only, chosen = _only_rows("row_no", row_nos)
         cursor = self._db.execute(
-            "SELECT row_no FROM outcomes WHERE campaign_id = ? AND row_no BETWEEN ? AND ?",
-            (self._db.campaign_id, first_row, first_row + count - 1),
+            f"SELECT row_no FROM outcomes WHERE campaign_id = ? AND row_no BETWEEN ? AND ?{only}",
+            (self._db.campaign_id, first_row, first_row + count - 1, *chosen),
         )
         return {row_no for (row_no,) in cursor}
 
@@ -622,6 +722,15 @@ class CampaignStore:
                 REPORT_ROWS, (self._db.campaign_id, first, first + READ_CHUNK - 1)
             ).fetchall()
             yield from (_report_row(record) for record in chunk)
+
+
+def _only_rows(column: str, row_nos: Sequence[int] | None) -> tuple[str, Sequence[int]]:
+    """A condition keeping only the rows `row_nos` (nothing when `None`), and its parameters."""
+    if row_nos is None:
+        return "", ()
+    if not row_nos:
+        return " AND 1 = 0", ()
+    return f" AND {column} IN ({placeholders(len(row_nos))})", row_nos
 
 
 def _planned_row(record: Iterable[Any]) -> PlannedRow:

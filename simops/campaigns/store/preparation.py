@@ -430,6 +430,7 @@ class PreparationStore:
                             verdict.invalid_code,
                             verdict.invalid_reason,
                             verdict.note,
+                            verdict.path,
                             self._db.campaign_id,
                             verdict.row_no,
                         )
@@ -437,7 +438,7 @@ class PreparationStore:
                 db.executemany(
                     "UPDATE rows SET sim_sid = ?, before_status = ?, before_fleet = ?, "
                     "before_account = ?, before_name = ?, plan_id = ?, invalid_code = ?, "
-                    "invalid_reason = ?, note = ? WHERE campaign_id = ? AND row_no = ?",
+                    "invalid_reason = ?, note = ?, path = ? WHERE campaign_id = ? AND row_no = ?",
                     updates,
                 )
                 self._db.set_meta(db, "validated_through", str(through))

@@ -6,9 +6,10 @@ A migration is a list of statements in the SQL both understand; `{blob}` stands 
 they spell differently. A database records the migrations applied in `simops_schema`; a
 migration is never edited once released, only followed by another.
 
-Rows keep a SIM's state as plain columns, and a row's plan (desired state, the statuses it
-applies to, the change for the dry run) once per distinct plan in `plans`: a million rows
-mostly share a handful of plans.
+Rows keep a SIM's state as plain columns, its path (`path`: the kinds of the calls it needs,
+empty when none; `NULL` in rows prepared before migration 2), and a row's plan (desired state,
+the statuses it applies to, the change for the dry run) once per distinct plan in `plans`: a
+million rows mostly share a handful of plans.
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE pacing_leases (campaign_id TEXT NOT NULL, worker_id TEXT NOT NULL, "
             "running INTEGER NOT NULL, renewed_at DOUBLE PRECISION NOT NULL, "
             "PRIMARY KEY (campaign_id, worker_id))",
+        ),
+    ),
+    Migration(
+        2,
+        "each row's path (the kinds of the calls its SIM needs), so that the canary samples "
+        "every path",
+        (
+            "ALTER TABLE rows ADD COLUMN path TEXT",
+            "CREATE INDEX rows_by_path ON rows (campaign_id, path, row_no) WHERE path <> ''",
         ),
     ),
 )

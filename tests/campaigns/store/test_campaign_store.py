@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from simops.campaigns.rows import PENDING, BillingPeriodReading, RowOutcome, TrackedSim
+from simops.campaigns.rows import (
+    PENDING,
+    BillingPeriodReading,
+    CanarySim,
+    CanaryStatus,
+    RowOutcome,
+    TrackedSim,
+)
 from simops.campaigns.rules import RowVerdict
 from simops.campaigns.sources import ReferenceKind, SourceError, SourceRow
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
@@ -56,9 +63,18 @@ def before(row_no: int) -> SimSnapshot:
     return SimSnapshot(sid=sid(row_no), status=SimStatus.INACTIVE, account_sid=ACCOUNT)
 
 
-def prepared_store(stores: StoreBackend, tmp_path: Path, rows: int = ROWS) -> CampaignStore:
-    """A store whose rows went through the preparation steps (without an API)."""
-    store = CampaignStore.create(stores, spec(), source_file(tmp_path, rows))
+def prepared_store(
+    stores: StoreBackend,
+    tmp_path: Path,
+    rows: int = ROWS,
+    *,
+    canary: int = 0,
+    paths: dict[int, str] | None = None,
+) -> CampaignStore:
+    """A store whose rows went through the preparation steps (without an API); `paths`: each
+    valid row's path (none given: a store prepared before paths were recorded)."""
+    campaign = spec().model_copy(update={"canary": canary})
+    store = CampaignStore.create(stores, campaign, source_file(tmp_path, rows))
     store.preparation.add_rows(
         [
             SourceRow(row_no=n, reference=sid(n), kind=ReferenceKind.SID, line_no=n)
@@ -77,6 +93,7 @@ def prepared_store(stores: StoreBackend, tmp_path: Path, rows: int = ROWS) -> Ca
                 desired=desired,
                 from_statuses=(SimStatus.INACTIVE,),
                 change="inactive → active",
+                path=None if paths is None else paths[n],
             )
             for n in range(1, rows + 1)
         ],
@@ -438,6 +455,71 @@ def test_a_stop_recorded_by_one_process_refuses_first_writes_in_another(
         assert other.in_progress(1, ROWS) == []
 
 
+SEVERAL_WRITES = "deactivate,move,reactivate"
+PATHS = {
+    **dict.fromkeys((1, 4, 6, 10), "move"),
+    **dict.fromkeys((5, 8, 9, 12), SEVERAL_WRITES),
+    **dict.fromkeys((2, 11), ""),
+}
+"""Rows 3 and 7 are invalid; 2 and 11 need no write."""
+
+
+def test_the_canary_is_the_first_rows_of_every_path(stores: StoreBackend, tmp_path: Path) -> None:
+    with prepared_store(stores, tmp_path, canary=2, paths=PATHS) as store:
+        paths = store.canary_paths()
+        # The canary's batch reads its rows only, wherever they are in the range.
+        planned = store.planned_rows(1, 8, [1, 4, 5, 8])
+        store.record_outcomes([outcome(1)])
+        finished = (store.finished_rows(1, 8), store.finished_rows(1, 8, [4, 5, 8]))
+        outside = store.commit_journal(
+            JournalEntries(ended=[outcome(9, OutcomeKind.FAILED, code=83010, message="refused")])
+        )
+        inside = store.commit_journal(
+            JournalEntries(ended=[outcome(8, OutcomeKind.FAILED, code=83010, message="refused")])
+        )
+        canary = store.canary()
+
+    assert paths == {1: "move", 4: "move", 5: SEVERAL_WRITES, 8: SEVERAL_WRITES}
+    assert [row.row_no for row in planned] == [1, 4, 5, 8]
+    assert finished == ({1}, set())
+    assert outside.stop_reason is None
+    assert inside.stop_reason == (
+        "canary: the SIM of row 8 (path deactivate → move → reactivate) failed "
+        "(83010: refused); no SIM outside the canary got a write"
+    )
+    assert canary == CanaryStatus(
+        per_path=2,
+        sims=[
+            CanarySim(row_no=1, sim_sid=sid(1), path="move", state="converged"),
+            CanarySim(row_no=4, sim_sid=sid(4), path="move", state="pending"),
+            CanarySim(row_no=5, sim_sid=sid(5), path=SEVERAL_WRITES, state="pending"),
+            CanarySim(row_no=8, sim_sid=sid(8), path=SEVERAL_WRITES, state="failed"),
+        ],
+    )
+
+
+def test_a_systemic_stop_met_by_a_canary_sim_names_its_row_and_path(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    systemic = "83010: refused (the account cannot move inactive SIMs); no new SIM is written"
+    with prepared_store(stores, tmp_path, canary=1, paths=PATHS) as store:
+        commit = store.commit_journal(JournalEntries(stop_reason=systemic, stop_row=5))
+
+    assert commit.stop_reason == (
+        f"canary: the SIM of row 5 (path deactivate → move → reactivate) failed: {systemic}"
+    )
+
+
+def test_a_store_prepared_before_paths_has_its_first_rows_as_canary(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path, canary=2) as store:
+        assert store.canary_paths() == {1: "", 2: ""}
+        commit = store.commit_journal(JournalEntries(ended=[outcome(2, OutcomeKind.FAILED)]))
+
+    assert (commit.stop_reason or "").startswith("canary: the SIM of row 2 failed (no code")
+
+
 def test_billing_periods_and_warnings_reach_the_report(
     stores: StoreBackend, tmp_path: Path
 ) -> None:
@@ -463,7 +545,8 @@ def test_a_store_written_before_schema_versions_is_adopted_by_db_upgrade(tmp_pat
     with pytest.raises(SchemaBehindError, match=r"version 0.*simops db upgrade"):
         CampaignStore.open(stores, "spring-rollout")
     done = stores.upgrade()
-    assert len(done) == 1 and "adopted an unversioned store (12 rows" in done[0]
+    assert "adopted an unversioned store (12 rows" in done[0]
+    assert done[1:] == ["spring-rollout: schema 0 → 2 (2 applied)"]
     assert stores.upgrade() == []
     stores.check()
 
@@ -493,7 +576,7 @@ def test_a_postgresql_database_is_used_only_once_upgraded(postgres_url: str) -> 
 
     applied = stores.upgrade()
 
-    assert [line.split(":")[0] for line in applied] == ["schema 0 → 1"]
+    assert [line.split(":")[0] for line in applied] == ["schema 0 → 1", "schema 1 → 2"]
     assert stores.upgrade() == []
     stores.check()
     assert CampaignStore.list_ids(stores) == []
