@@ -232,6 +232,8 @@ class CampaignProgress(BaseModel):
     stop_reason: str | None = None
     finished_at: datetime | None = None
     out_of_service: OutOfServiceSummary | None = None
+    retry_of: str | None = None
+    """The campaign whose failed rows this one runs again (`simops campaign retry`)."""
 
 
 class CampaignResult(BaseModel):

@@ -80,6 +80,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (campaign_id, worker_id))",
         ),
     ),
+    Migration(
+        2,
+        "rows copied from an earlier campaign (a retry's, a rollback's) keep the row number "
+        "they had there, for the report",
+        ("ALTER TABLE rows ADD COLUMN source_row_no BIGINT",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
