@@ -453,8 +453,7 @@ RETRY_SUFFIX = "-retry-"
 def _check_retried_group(group: CommandGroup, campaign_id: str, action: CampaignAction) -> None:
     """Refuse (exit 2) to retry a migration as a campaign, or a campaign as a migration: each
     group's commands name its own kind of campaign."""
-    migration = action in MIGRATION_ACTIONS
-    if group.actions is None and migration:
+    if group.actions is None and action in MIGRATION_ACTIONS:
         fail(
             f"{campaign_id} is a migration: retry it with `simops migrate retry {campaign_id}`",
             ExitCode.BAD_INPUT,
