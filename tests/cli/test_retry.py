@@ -307,6 +307,10 @@ async def test_a_migration_stopped_for_want_of_the_beta_is_retried_once_it_has_i
     finished = await result_of(stack, f"{campaign_id}-b")
     after_all = await writes_per_sim(stack)
     all_rows = await report(f"{campaign_id}-b", "migrate")
+    # Rolling back the first retry takes its SIMs back, under the migration's row numbers.
+    rolled_back = await simops("migrate", "rollback", f"{campaign_id}-a")
+    await result_of(stack, f"{campaign_id}-a-rollback")
+    undo_rows = await report(f"{campaign_id}-a-rollback", "migrate")
 
     assert stopped.phase == CampaignPhase.STOPPED
     assert failed and cancelled and sorted(failed + cancelled) == list(range(1, 7))
@@ -336,6 +340,11 @@ async def test_a_migration_stopped_for_want_of_the_beta_is_retried_once_it_has_i
     assert written_since(after_failed, after_all, sims) == [
         3 if row_no in cancelled else 0 for row_no in range(1, 7)
     ]
-    for sim in sims:
+    assert rolled_back.exit_code == ExitCode.OK, rolled_back.output
+    assert [(row["row_no"], row["outcome"]) for row in undo_rows] == [
+        (row_no, "converged") for row_no in failed
+    ]
+    for row_no, sim in enumerate(sims, start=1):
         current = await stack.api.fetch_sim(sim.sid)
-        assert (current.account_sid, current.status) == (child, SimStatus.ACTIVE)
+        home = parent if row_no in failed else child
+        assert (current.account_sid, current.status) == (home, SimStatus.ACTIVE)
