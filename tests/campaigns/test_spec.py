@@ -29,7 +29,7 @@ def test_a_retry_reads_the_failed_rows_and_the_cancelled_ones_when_asked() -> No
 )
 def test_a_retry_is_a_source_of_its_own(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        CampaignSource(**fields)  # type: ignore[arg-type]
+        CampaignSource.model_validate(fields)
 
 
 def test_a_retry_of_a_rollback_is_a_rollback_and_only_a_rollback_reads_a_migration() -> None:
