@@ -39,6 +39,7 @@ def with_store_counts(
     except CampaignStoreError:
         return progress
     with store:
+        progress = progress.model_copy(update={"retry_of": store.spec.source.retry_of})
         total = store.row_count() or progress.total_rows
         if total is None or not store.is_prepared():
             return progress

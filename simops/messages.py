@@ -270,6 +270,8 @@ class CampaignProgress(BaseModel):
     """While a ramp runs: how many SIMs may be past their first write and not yet ended."""
     canary: CanaryStatus | None = None
     """The canary's SIMs and how each stands (`None`: no canary)."""
+    retry_of: str | None = None
+    """The campaign whose failed rows this one runs again (`simops campaign retry`)."""
 
 
 class CampaignResult(BaseModel):

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from simops.campaigns.rows import PENDING, ReportRow
 from simops.campaigns.rules import Failure, RestoreTarget
 from simops.campaigns.sources import ReferenceKind, SourceRow
 from simops.campaigns.spec import MIGRATION_ACTIONS
-from simops.campaigns.store.backends import StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignStoreError
-from simops.campaigns.store.preparation import PreparationStore, RestoreRow
+from simops.campaigns.store.preparation import CopiedRow
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind
 from simops.core.wording import with_article
@@ -32,7 +30,6 @@ from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import AuthenticationError
 from simops.supersim.resources import Fleet
 
-RESTORE_CHUNK = 5000
 CHANGED_OUTCOMES = (OutcomeKind.CONVERGED.value, OutcomeKind.FAILED.value)
 """Outcomes of rows whose SIM the migration may have changed (the others made no write)."""
 
@@ -105,22 +102,6 @@ async def _list_as(
         found.notes.append(f"destination {account}: {how}, {len(fleets)} Fleets")
 
 
-def import_rollback_rows(stores: StoreBackend, migration_id: str, tables: PreparationStore) -> int:
-    """Import a rollback's rows from the store of migration `migration_id`; how many."""
-    with CampaignStore.open(stores, migration_id) as original:
-        if original.spec.action not in MIGRATION_ACTIONS:
-            raise CampaignStoreError(
-                f"campaign {migration_id} is {with_article(original.spec.action.value)} "
-                "campaign, not a migration: only migrations can be rolled back"
-            )
-        rows = restore_rows(original, migration_id)
-        imported = 0
-        while chunk := list(islice(rows, RESTORE_CHUNK)):
-            tables.add_restore_rows(chunk)
-            imported += len(chunk)
-        return imported
-
-
 def _changed(row: ReportRow) -> bool:
     """Whether the migration changed the row's SIM: it wrote it (whatever the outcome: a
     retried batch, a failed one), or its state after differs from before."""
@@ -132,7 +113,7 @@ def _changed(row: ReportRow) -> bool:
     return before != (row.after_status, row.after_fleet, row.after_account)
 
 
-def restore_row(row: ReportRow, migration_id: str) -> RestoreRow:
+def restore_row(row: ReportRow, migration_id: str) -> CopiedRow:
     """A rollback's row for one row of the migration: the same row number, the same SIM."""
     outcome = str(row.outcome)
     if row.sim_sid is None or row.outcome == PENDING:
@@ -150,6 +131,14 @@ def restore_row(row: ReportRow, migration_id: str) -> RestoreRow:
     return source, target, None
 
 
-def restore_rows(original: CampaignStore, migration_id: str) -> Iterator[RestoreRow]:
-    """Every row of a migration as a rollback's row."""
-    return (restore_row(row, migration_id) for row in original.report_rows())
+def restore_rows(original: CampaignStore, migration_id: str) -> Iterator[CopiedRow]:
+    """Every row of a migration as a rollback's row, with the same number in the store (and
+    in the report, a migration's retry's row the number it had there)."""
+    if original.spec.action not in MIGRATION_ACTIONS:
+        raise CampaignStoreError(
+            f"campaign {migration_id} is {with_article(original.spec.action.value)} "
+            "campaign, not a migration: only migrations can be rolled back"
+        )
+    for row in original.earlier_rows():
+        source, target, note = restore_row(row.report, migration_id)
+        yield source._replace(row_no=row.row_no, source_row_no=row.report.row_no), target, note

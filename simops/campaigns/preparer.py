@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from functools import partial
 from itertools import islice
 from typing import TypeVar
 
-from simops.campaigns.migration_preparer import import_rollback_rows, list_account_fleets
+from simops.campaigns.copied_rows import copy_rows, retried_rows
+from simops.campaigns.migration_preparer import list_account_fleets, restore_rows
 from simops.campaigns.migration_rules import MigrationTargets, RollbackTargets
 from simops.campaigns.reports import RowTally
 from simops.campaigns.rows import DryRunPlan, PrepareResult
@@ -41,7 +43,7 @@ from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction
 from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignStoreError
-from simops.campaigns.store.preparation import PrepareStage
+from simops.campaigns.store.preparation import CopiedRow, PrepareStage
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
 from simops.supersim.errors import NotFoundError
@@ -91,7 +93,9 @@ class CampaignPreparer:
         self._page_size = page_size
         self._validate_chunk_rows = validate_chunk
         source = store.spec.source
-        self._is_filter = source.file_name is None and source.rollback_of is None
+        self._is_filter = (
+            source.file_name is None and source.rollback_of is None and source.retry_of is None
+        )
 
     async def _gather_in_groups(
         self, items: Sequence[str], look_up: Callable[[str], Awaitable[T]], stage: str
@@ -134,10 +138,16 @@ class CampaignPreparer:
 
     async def _import(self) -> None:
         await self._store.run(self._tables.reset)
-        rollback_of = self._store.spec.source.rollback_of
-        if rollback_of is not None:
+        source = self._store.spec.source
+        earlier = source.rollback_of or source.retry_of
+        if earlier is not None:
+            copied: Callable[[CampaignStore], Iterable[CopiedRow]] = (
+                partial(restore_rows, migration_id=earlier)
+                if source.rollback_of is not None
+                else partial(retried_rows, source=source)
+            )
             imported = await self._store.run(
-                import_rollback_rows, store_backend(self._settings), rollback_of, self._tables
+                copy_rows, store_backend(self._settings), earlier, self._tables, copied
             )
             self._progress("import", imported)
             return

@@ -202,3 +202,6 @@ class ReportRow(BaseModel):
     writes: int = 0
     restored: bool | None = None
     out_of_service_seconds: float | None = None
+    retry_of: str | None = None
+    """The campaign whose failed rows this campaign runs again (`simops campaign retry`);
+    `row_no` and `line_no` are then the row's in that campaign."""

@@ -113,7 +113,9 @@ class SourceRow(NamedTuple):
     `row_no` counts data rows from 1, blank lines and the header excluded: it is the row's
     number in the report. `line_no` is the line in the file, for a person looking at it (none
     for a filter). `problem`, when set, makes the row invalid; `kind` is `None` when the
-    reference is malformed.
+    reference is malformed. A row copied from an earlier campaign (a rollback's, a retry's)
+    keeps the number it has in that campaign's report as `source_row_no`, which its report
+    shows, while `row_no` numbers the rows of this campaign without gaps.
     """
 
     row_no: int
@@ -123,6 +125,7 @@ class SourceRow(NamedTuple):
     problem: str | None = None
     kind: ReferenceKind | None = None
     line_no: int | None = None
+    source_row_no: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
-from simops.core.sim import SimStatus
+from simops.core.sim import OutcomeKind, SimStatus
 
 
 class CampaignAction(StrEnum):
@@ -30,8 +30,11 @@ MIGRATION_ACTIONS = frozenset({CampaignAction.MOVE, CampaignAction.ROLLBACK})
 
 
 class CampaignSource(BaseModel):
-    """Where a campaign's SIMs come from: a file copied into the campaign store, a filter, or
-    the rows of an earlier migration (`rollback_of`, whose changes a rollback undoes).
+    """Where a campaign's SIMs come from: a file copied into the campaign store, a filter, the
+    rows of an earlier migration (`rollback_of`, whose changes a rollback undoes), or the rows
+    of an earlier campaign that ended `failed` (`retry_of`; only those whose error code is one
+    of `retry_codes` when there are any; with `retry_cancelled`, those that ended `cancelled`
+    too), each keeping its row number and file line.
 
     `account_sid` keeps only the SIMs of one account (the parent's listing shows its children's
     SIMs too); `fleet` is then resolved in that account. `file_sha256` is the digest of the
@@ -44,18 +47,35 @@ class CampaignSource(BaseModel):
     fleet: str | None = None
     account_sid: str | None = None
     rollback_of: str | None = None
+    retry_of: str | None = None
+    retry_codes: list[int] = Field(default_factory=list)
+    retry_cancelled: bool = False
 
     @model_validator(mode="after")
     def _check_one_source(self) -> CampaignSource:
         filtered = self.status is not None or self.fleet is not None or self.account_sid is not None
-        given = [self.file_name is not None, filtered, self.rollback_of is not None]
+        given = [
+            self.file_name is not None,
+            filtered,
+            self.rollback_of is not None,
+            self.retry_of is not None,
+        ]
         if not any(given):
             raise ValueError("a campaign needs a file or a filter (status and/or fleet)")
         if sum(given) > 1:
             raise ValueError(
-                "a campaign reads either a file, a filter or an earlier migration, not several"
+                "a campaign reads either a file, a filter or an earlier campaign, not several"
             )
+        if self.retry_of is None and (self.retry_codes or self.retry_cancelled):
+            raise ValueError("retry_codes and retry_cancelled choose the rows of a retry_of")
         return self
+
+    @property
+    def retried_outcomes(self) -> tuple[OutcomeKind, ...]:
+        """The outcomes of the rows a retry runs again: `failed`, and `cancelled` if asked."""
+        if self.retry_cancelled:
+            return (OutcomeKind.FAILED, OutcomeKind.CANCELLED)
+        return (OutcomeKind.FAILED,)
 
 
 class MigrationSpec(BaseModel):
@@ -125,6 +145,10 @@ class CampaignSpec(BaseModel):
     def _check_migration(self) -> CampaignSpec:
         if (self.action is CampaignAction.MOVE) != (self.migration is not None):
             raise ValueError("a move campaign needs a migration, and only a move has one")
-        if (self.action is CampaignAction.ROLLBACK) != (self.source.rollback_of is not None):
-            raise ValueError("a rollback reads an earlier migration, and only a rollback does")
+        if self.source.rollback_of is not None and self.action is not CampaignAction.ROLLBACK:
+            raise ValueError("only a rollback reads an earlier migration")
+        # A retry of a rollback is a rollback too: the rows it copies say where SIMs go back to.
+        copies = self.source.rollback_of is not None or self.source.retry_of is not None
+        if self.action is CampaignAction.ROLLBACK and not copies:
+            raise ValueError("a rollback reads an earlier migration (or retries a rollback)")
         return self

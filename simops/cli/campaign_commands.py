@@ -45,8 +45,15 @@ from simops.campaigns.reports import (
     write_plan_csv,
     write_report,
 )
+from simops.campaigns.rows import ReportRow
 from simops.campaigns.sources import CampaignFile, FileSourceError, SourceError
-from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpec, Ramp
+from simops.campaigns.spec import (
+    MIGRATION_ACTIONS,
+    CampaignAction,
+    CampaignSource,
+    CampaignSpec,
+    Ramp,
+)
 from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignNotFoundError, CampaignStoreError
@@ -58,6 +65,7 @@ from simops.cli.support import (
     load_settings,
     run_command,
 )
+from simops.core.wording import with_article
 from simops.inspection import (
     CampaignNotRunningError,
     campaign_progress,
@@ -75,6 +83,7 @@ from simops.starters import (
     start_campaign,
 )
 from simops.supersim.client import SuperSimClient
+from simops.supersim.errors import mask_iccids
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
 WATCH_INTERVAL_SECONDS = 1.0
@@ -303,6 +312,7 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     rate = f", {progress.rows_per_second:,.0f} rows/s" if progress.rows_per_second else ""
     eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds else ""
     reason = f" ({progress.stop_reason})" if progress.stop_reason else ""
+    retried = f" (retry of {progress.retry_of})" if progress.retry_of else ""
     downtime = (
         f"; {describe_out_of_service(progress.out_of_service)}"
         if progress.action in MIGRATION_ACTIONS and progress.finished_at is not None
@@ -311,7 +321,7 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     counts = summarize(progress.counts) if progress.counts else "nothing yet"
     canary = f"; {describe_canary(progress.canary)}" if progress.canary is not None else ""
     return (
-        f"{group.noun} {progress.campaign_id}: {progress.phase.value}{reason}{rate}{eta}; "
+        f"{group.noun} {progress.campaign_id}{retried}: {progress.phase.value}{reason}{rate}{eta}; "
         f"{counts}{canary}{downtime}"
     )
 
@@ -471,6 +481,134 @@ def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None)
         typer.echo(describe_out_of_service(downtime), err=True)
 
 
+RETRY_SUFFIX = "-retry-"
+"""A retry's default ID is the retried campaign's ID, this, and the first number not in use."""
+
+
+def _check_retried_group(group: CommandGroup, campaign_id: str, action: CampaignAction) -> None:
+    """Refuse (exit 2) to retry a migration as a campaign, or a campaign as a migration: each
+    group's commands name its own kind of campaign."""
+    if group.actions is None and action in MIGRATION_ACTIONS:
+        fail(
+            f"{campaign_id} is a migration: retry it with `simops migrate retry {campaign_id}`",
+            ExitCode.BAD_INPUT,
+        )
+    if group.actions is not None and action not in group.actions:
+        what = f"{with_article(action.value)} campaign, not a {group.noun}"
+        fail(
+            f"{campaign_id} is {what}: retry it with `simops campaign retry {campaign_id}`",
+            ExitCode.BAD_INPUT,
+        )
+
+
+def store_exists(settings: SimopsSettings, campaign_id: str) -> bool:
+    """Whether a campaign store of this ID exists (whatever its state)."""
+    try:
+        CampaignStore.open(store_backend(settings), campaign_id).close()
+    except CampaignNotFoundError:
+        return False
+    return True
+
+
+async def id_in_use(client: Client, settings: SimopsSettings, campaign_id: str) -> bool:
+    """Whether a campaign of this ID was ever created (a store) or started (a workflow)."""
+    if await asyncio.to_thread(store_exists, settings, campaign_id):
+        return True
+    return await campaign_status(client, campaign_id) is not None
+
+
+async def retry_id(
+    client: Client, settings: SimopsSettings, campaign_id: str, given: str | None
+) -> str:
+    """The retry's ID: `given`, refused (exit 2) when in use; else `ID-retry-N` with the
+    first N from 1 not in use."""
+    if given is not None:
+        if await id_in_use(client, settings, given):
+            fail(f"--id {given} is already used: give another", ExitCode.BAD_INPUT)
+        return given
+    number = 1
+    while await id_in_use(client, settings, f"{campaign_id}{RETRY_SUFFIX}{number}"):
+        number += 1
+    return f"{campaign_id}{RETRY_SUFFIX}{number}"
+
+
+def _nothing_to_retry(group: CommandGroup, campaign_id: str, source: CampaignSource) -> str:
+    codes = ", ".join(str(code) for code in source.retry_codes)
+    which = f"failed with code {codes}" if codes else "failed"
+    if source.retry_cancelled:
+        which += " or was cancelled"
+    return f"nothing to retry: no row of {group.noun} {campaign_id} {which}"
+
+
+def retried_row_line(row: ReportRow) -> str:
+    """One row of a retry's dry run: its number and line, SIM, outcome, code and message (the
+    ICCID masked: the listing goes to terminals and CI logs)."""
+    where = f"row {row.row_no}" + (f" (line {row.line_no})" if row.line_no else "")
+    sim = f" {row.sim_sid}" if row.sim_sid and row.sim_sid != row.reference else ""
+    code = f" [{row.code}]" if row.code is not None else ""
+    return mask_iccids(f"  {where} {row.reference}{sim}: {row.outcome}{code} {row.message or ''}")
+
+
+async def retry_campaign(
+    group: CommandGroup,
+    campaign_id: str,
+    *,
+    new_id: str | None,
+    only_codes: list[int],
+    include_cancelled: bool,
+    dry_run: bool,
+    watch: bool,
+) -> int:
+    """Start a new campaign with the spec of `campaign_id` over its rows that ended `failed`
+    (those with one of `only_codes`, when given; with `include_cancelled`, `cancelled` rows
+    too); with `dry_run`, list those rows and write nothing.
+
+    A campaign that has not ended is refused: its rows may still fail, converge or be written,
+    so what failed is not known yet, and a retry could write a SIM the campaign is writing."""
+    settings = load_settings()
+    with open_store(group, settings, campaign_id) as earlier:
+        earlier_spec = earlier.spec
+    _check_retried_group(group, campaign_id, earlier_spec.action)
+    client = await connect_temporal(settings)
+    if await campaign_status(client, campaign_id) == WorkflowExecutionStatus.RUNNING:
+        fail(
+            f"{group.noun} {campaign_id} is still running: what failed is known once it ends "
+            f"(wait, or `{group.command} cancel {campaign_id}` and let it settle)",
+            ExitCode.BAD_INPUT,
+        )
+    source = CampaignSource(
+        retry_of=campaign_id,
+        retry_codes=sorted(set(only_codes)),
+        retry_cancelled=include_cancelled,
+    )
+    identifier = await retry_id(client, settings, campaign_id, new_id)
+    # The same spec (action, Fleet, controls, migration) under its own ID, over the rows chosen.
+    spec = checked_spec(
+        group,
+        lambda: CampaignSpec.model_validate(
+            {**earlier_spec.model_dump(), "campaign_id": identifier, "source": source.model_dump()}
+        ),
+    )
+    with open_store(group, settings, campaign_id) as earlier:
+        # Streamed: the dry run lists every row chosen, however many, without holding them.
+        count = 0
+        for row in earlier.retried_rows(source):
+            if not dry_run:
+                break
+            if not count:
+                typer.echo(f"{group.noun} {identifier} would retry these rows of {campaign_id}:")
+            typer.echo(retried_row_line(row.report))
+            count += 1
+        else:  # every row listed (a dry run), or none at all
+            if not count:
+                fail(_nothing_to_retry(group, campaign_id, source), ExitCode.BAD_INPUT)
+    if dry_run:
+        noun = "row" if count == 1 else "rows"
+        typer.echo(f"{count:,} {noun} to {spec.action.value}; dry run: nothing was written")
+        return ExitCode.OK
+    return await start_and_watch(group, settings, spec, None, watch)
+
+
 IdArgument = Annotated[str, typer.Argument(help="The ID it was started with (--id).")]
 
 
@@ -507,6 +645,45 @@ def add_control_commands(app: typer.Typer, group: CommandGroup, report_help: str
     @app.command("list", help=f"Every {noun}, newest first.")
     def list_all() -> None:
         raise typer.Exit(run_command(list_campaigns(group)))
+
+    @app.command(
+        help=f"Start a new {noun} with the same spec over the rows of an ended one that failed "
+        "(each keeps its row number and line in the report)."
+    )
+    def retry(
+        identifier: IdArgument,
+        new_id: Annotated[
+            str | None,
+            typer.Option("--id", help="The retry's ID (default: ID-retry-1, then -2, …)."),
+        ] = None,
+        only_code: Annotated[
+            list[int] | None,
+            typer.Option(
+                "--only-code", help="Only failed rows with this error code; repeat for several."
+            ),
+        ] = None,
+        include_cancelled: Annotated[
+            bool, typer.Option("--include-cancelled", help="Rows that ended cancelled too.")
+        ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option("--dry-run", help="List the rows it would retry; write nothing."),
+        ] = False,
+        watch: WatchOption = False,
+    ) -> None:
+        raise typer.Exit(
+            run_command(
+                retry_campaign(
+                    group,
+                    identifier,
+                    new_id=new_id,
+                    only_codes=only_code or [],
+                    include_cancelled=include_cancelled,
+                    dry_run=dry_run,
+                    watch=watch,
+                )
+            )
+        )
 
     @app.command("report", help=report_help)
     def report_rows(

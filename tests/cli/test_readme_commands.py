@@ -10,7 +10,8 @@ comes up and stops cleanly on Ctrl-C. A failure prints the command, its exit cod
 Values chosen where the README's cannot be taken literally:
 - `pause`, `resume` and `cancel` need a campaign (migration) that is still running, and the
   README's `launch-1` and `customer-7` were followed to their end with `--watch`: those commands
-  act on a campaign and a migration this module starts at 1 request/s instead.
+  act on a campaign and a migration this module starts at 1 request/s instead; `retry` on them
+  once cancelled and ended (their `cancelled` rows are what it retries).
 - `simops callbacks` listens on a free port: `simops dev`'s ingress holds the configured one.
 """
 
@@ -250,10 +251,13 @@ def substitute(stack: Stack, command: str) -> list[str]:
         sim = next(stack.sims)
     else:
         sim = stack.current_sim
-    if verb[0] in ("campaign", "migrate") and verb[1] in ("pause", "resume", "cancel"):
+    if verb[0] in ("campaign", "migrate") and verb[1] in ("pause", "resume", "cancel", "retry"):
         running = RUNNING_CAMPAIGN if verb[0] == "campaign" else RUNNING_MIGRATION
         if verb[1] == "pause":
             start_slowly(stack, verb[0])
+        if verb[1] == "retry":
+            # What the README retries is the campaign it cancelled, once it has ended.
+            _checked(stack.run(verb[0], "status", running, "--watch"))
         words = [running if word in ("launch-1", "customer-7") else word for word in words]
     if words[1:3] == ["migrate", "…"]:
         words[2] = "list"

@@ -164,6 +164,8 @@ class SqliteStores(StoreBackend):
                     source_dir = self.directory / campaign_id / LEGACY_SOURCE_DIR
                     adopted = adopt_legacy(connection, campaign_id, source_dir)
                     done.append(f"{campaign_id}: {adopted}")
+                    # Adopting applies the first migration: the rest follow from there.
+                    before = schema_version(connection)
                 applied = upgrade_schema(connection)
             finally:
                 connection.close()
@@ -233,16 +235,11 @@ class PostgresStores(StoreBackend):
         """Apply the database's missing migrations (concurrent runs take turns)."""
         connection = Connection.postgresql(self.url)
         try:
-            before = schema_version(connection)
             applied = upgrade_schema(connection)
         finally:
             connection.close()
-        # Each line from the version the database had before that migration.
-        versions = [before, *(migration.version for migration in applied)]
-        return [
-            f"schema {version} → {migration.version}: {migration.description}"
-            for version, migration in zip(versions, applied, strict=False)
-        ]
+        # Migrations are numbered without gaps: each one takes the schema from the one before.
+        return [f"schema {m.version - 1} → {m.version}: {m.description}" for m in applied]
 
     def check(self) -> None:
         """Check the database's schema version."""

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from simops.campaigns.controls import failure_threshold_reason
 from simops.campaigns.rows import (
@@ -36,8 +36,9 @@ from simops.campaigns.rows import (
     RowOutcome,
     TrackedSim,
 )
-from simops.campaigns.rules import path_text
-from simops.campaigns.spec import CampaignSpec
+from simops.campaigns.rules import RestoreTarget, path_text
+from simops.campaigns.sources import ReferenceKind, SourceRow
+from simops.campaigns.spec import CampaignSource, CampaignSpec
 from simops.campaigns.store.backends import StoreBackend, as_backend
 from simops.campaigns.store.database import (
     CampaignDatabase,
@@ -49,7 +50,7 @@ from simops.campaigns.store.database import (
 from simops.campaigns.store.errors import (
     CampaignStoreError,
 )
-from simops.campaigns.store.preparation import PreparationStore, PrepareStage
+from simops.campaigns.store.preparation import PreparationStore, PrepareStage, restore_target
 from simops.campaigns.store.source_files import source_copy, source_sha256, store_source
 from simops.core.sim import DesiredState, OutcomeKind, SimStatus
 from simops.observability import metrics
@@ -65,12 +66,22 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.before_status, o.before_fleet, o.before_account, o.before_name,
        o.after_status, o.after_fleet, o.after_account, o.after_name,
        o.attempts, o.started_at, o.finished_at,
-       o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds
+       o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds,
+       r.source_row_no, r.kind, r.fleet, r.unique_name,
+       r.target_account, r.target_status, r.target_fleet, r.note
 FROM rows r LEFT JOIN outcomes o ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no
 LEFT JOIN billing_periods b ON b.campaign_id = r.campaign_id AND b.row_no = r.row_no
 WHERE r.campaign_id = ?
 """
 REPORT_ROWS = REPORT_SELECT + " AND r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
+"""Rows of the report; each row's last columns are what copying it to a later campaign needs."""
+
+RETRIED = (
+    " AND ((o.outcome = ? {codes}) OR (o.outcome = ? AND ? = 1)) AND r.row_no > ? "
+    "ORDER BY r.row_no LIMIT ?"
+)
+"""The rows a retry runs again: failed (with one of the codes, when given), and cancelled
+when asked; a chunk of them after a row."""
 
 FAILURE_GROUPS = """
 SELECT outcome, code, message, count, row_no FROM (
@@ -147,6 +158,18 @@ class FailureGroup:
     message: str | None
     count: int
     examples: list[ReportRow]
+
+
+class EarlierRow(NamedTuple):
+    """A row of a campaign, to copy into a later one (a rollback's, a retry's): its number in
+    the campaign's store, the row as its report shows it, and as it was imported (the SIM's
+    reference, its Fleet and new name, where a rollback takes its SIM back to, its note)."""
+
+    row_no: int
+    report: ReportRow
+    imported: SourceRow
+    target: RestoreTarget | None
+    note: str | None
 
 
 @dataclass(frozen=True)
@@ -690,7 +713,7 @@ class CampaignStore:
             REPORT_SELECT + f" AND r.row_no IN ({placeholders(len(wanted))})",
             [campaign_id, *wanted],
         )
-        rows = {row.row_no: row for row in map(_report_row, cursor)}
+        rows = {record[0]: self._report_row(record) for record in cursor}
         return [
             FailureGroup(*key, count, [rows[row_no] for row_no in row_nos])
             for key, (count, row_nos) in groups.items()
@@ -716,12 +739,58 @@ class CampaignStore:
 
     def report_rows(self) -> Iterator[ReportRow]:
         """Every input row exactly once, in row order, read a chunk at a time."""
+        return (row.report for row in self.earlier_rows())
+
+    def earlier_rows(self) -> Iterator[EarlierRow]:
+        """Every row, in row order, read a chunk at a time, as a later campaign copies it."""
         total = self.row_count()
         for first in range(1, total + 1, READ_CHUNK):
             chunk = self._db.execute(
                 REPORT_ROWS, (self._db.campaign_id, first, first + READ_CHUNK - 1)
             ).fetchall()
-            yield from (_report_row(record) for record in chunk)
+            yield from map(self._earlier_row, chunk)
+
+    def retried_rows(self, source: CampaignSource) -> Iterator[EarlierRow]:
+        """The rows a retry from `source` (`retry_of` this campaign) runs again, in row order:
+        those that ended `failed`, with one of `source.retry_codes` when there are any, and
+        with `source.retry_cancelled` those that ended `cancelled`."""
+        codes = list(source.retry_codes)
+        query = REPORT_SELECT + RETRIED.format(
+            codes=f"AND o.code IN ({placeholders(len(codes))})" if codes else ""
+        )
+        last = 0
+        while True:
+            parameters = [
+                self._db.campaign_id,
+                OutcomeKind.FAILED.value,
+                *codes,
+                OutcomeKind.CANCELLED.value,
+                int(source.retry_cancelled),
+                last,
+                READ_CHUNK,
+            ]
+            chunk = self._db.execute(query, parameters).fetchall()
+            if not chunk:
+                return
+            yield from map(self._earlier_row, chunk)
+            last = chunk[-1][0]
+
+    def _report_row(self, record: Sequence[Any]) -> ReportRow:
+        return _report_row(record, self.spec.source.retry_of)
+
+    def _earlier_row(self, record: Sequence[Any]) -> EarlierRow:
+        report = self._report_row(record)
+        kind, fleet, unique_name, *target, note = record[32:]
+        imported = SourceRow(
+            row_no=record[0],
+            reference=report.reference,
+            fleet=fleet,
+            unique_name=unique_name,
+            kind=ReferenceKind(kind) if kind is not None else None,
+            line_no=report.line_no,
+            source_row_no=report.row_no,
+        )
+        return EarlierRow(record[0], report, imported, restore_target(*target), note)
 
 
 def _only_rows(column: str, row_nos: Sequence[int] | None) -> tuple[str, Sequence[int]]:
@@ -749,14 +818,16 @@ def _planned_row(record: Iterable[Any]) -> PlannedRow:
     )
 
 
-def _report_row(record: Sequence[Any]) -> ReportRow:
+def _report_row(record: Sequence[Any], retry_of: str | None) -> ReportRow:
+    """A row of `REPORT_SELECT` as the report shows it: a copied row by the number it had in
+    the campaign it was copied from."""
     row_no, line_no, reference, sim_sid, invalid_code, invalid_reason = record[:6]
     prepared_before = record[6:10]
     outcome, outcome_sid, code, message = record[10:14]
     before, after = record[14:18], record[18:22]
     attempts, started_at, finished_at = record[22:25]
     warning, period_start, period_end = record[25:28]
-    writes, restored, out_of_service = record[28:31]
+    writes, restored, out_of_service, source_row_no = record[28:32]
     if outcome is None:
         invalid = invalid_reason is not None
         outcome = OutcomeKind.INVALID.value if invalid else PENDING
@@ -764,7 +835,7 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
     if before[0] is None:
         before = prepared_before
     return ReportRow(
-        row_no=row_no,
+        row_no=row_no if source_row_no is None else source_row_no,
         line_no=line_no,
         reference=reference,
         sim_sid=outcome_sid or sim_sid,
@@ -786,4 +857,5 @@ def _report_row(record: Sequence[Any]) -> ReportRow:
         writes=writes or 0,
         restored=None if restored is None else bool(restored),
         out_of_service_seconds=out_of_service,
+        retry_of=retry_of,
     )

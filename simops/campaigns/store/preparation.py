@@ -39,14 +39,18 @@ from simops.supersim.resources import Fleet, Sim
 PLAN_CHUNK = 2000
 
 PLAN_ROWS = """
-SELECT r.row_no, r.line_no, r.reference, r.sim_sid, p.change, r.invalid_code, r.invalid_reason
+SELECT r.row_no, COALESCE(r.source_row_no, r.row_no), r.line_no, r.reference, r.sim_sid,
+       p.change, r.invalid_code, r.invalid_reason
 FROM rows r LEFT JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id
 WHERE r.campaign_id = ? AND r.row_no > ? ORDER BY r.row_no LIMIT ?
 """
 
 
 class PlanRow(NamedTuple):
-    """A prepared row as the dry run shows it: its planned change, or why it is invalid."""
+    """A prepared row as the dry run shows it: its planned change, or why it is invalid.
+
+    `row_no` is the row's number in the report (a copied row's number in the campaign it was
+    copied from)."""
 
     row_no: int
     line_no: int | None
@@ -77,13 +81,15 @@ ORDER BY r.row_no
 """Each well-formed row of a range with the snapshot SIM its reference names (or nulls)."""
 
 
-RestoreRow = tuple[SourceRow, RestoreTarget | None, str | None]
-"""A rollback's row: the SIM, where it goes back to (`None`: nowhere), and its note."""
+CopiedRow = tuple[SourceRow, RestoreTarget | None, str | None]
+"""A row copied from an earlier campaign (a rollback's, a retry's): the row, where its SIM goes
+back to (a rollback's; `None`: nowhere), and its note."""
 
 
-def _restore_target(
+def restore_target(
     account_sid: str | None, status: str | None, fleet: str | None
 ) -> RestoreTarget | None:
+    """Where a row's SIM goes back to, from its `target_*` columns (`None`: nowhere)."""
     if account_sid is None or status is None:
         return None
     return RestoreTarget(account_sid, SimStatus(status), fleet or None)
@@ -164,13 +170,14 @@ class PreparationStore:
             )
             self._insert_sims(db, sims)
 
-    def add_restore_rows(self, rows: Sequence[RestoreRow]) -> None:
-        """Import a rollback's rows: each SIM with where it goes back to and its note."""
+    def add_copied_rows(self, rows: Sequence[CopiedRow]) -> None:
+        """Import rows copied from an earlier campaign: each row (with the number it had
+        there), where its SIM goes back to (a rollback's) and its note."""
         with self._db.write() as db:
             db.executemany(
-                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, "
-                "target_account, target_status, target_fleet, note, invalid_code, "
-                "invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, fleet, "
+                "unique_name, source_row_no, target_account, target_status, target_fleet, note, "
+                "invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         self._db.campaign_id,
@@ -178,6 +185,9 @@ class PreparationStore:
                         row.line_no,
                         row.reference,
                         row.kind.value if row.kind is not None and row.problem is None else None,
+                        row.fleet,
+                        row.unique_name,
+                        row.source_row_no,
                         target.account_sid if target is not None else None,
                         target.status.value if target is not None else None,
                         (target.fleet_sid or NO_FLEET) if target is not None else None,
@@ -352,7 +362,7 @@ class PreparationStore:
                     fleet=fleet,
                     unique_name=unique_name,
                     sim=snapshot_of(sid, sim_columns),
-                    target=_restore_target(columns[4], columns[5], columns[6]),
+                    target=restore_target(columns[4], columns[5], columns[6]),
                     note=columns[7],
                 )
             )
@@ -503,5 +513,5 @@ class PreparationStore:
             chunk = self._db.execute(PLAN_ROWS, (self._db.campaign_id, last, PLAN_CHUNK)).fetchall()
             if not chunk:
                 return
-            yield from map(PlanRow._make, chunk)
+            yield from (PlanRow._make(record[1:]) for record in chunk)
             last = chunk[-1][0]

@@ -90,6 +90,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX rows_by_path ON rows (campaign_id, path, row_no) WHERE path <> ''",
         ),
     ),
+    Migration(
+        3,
+        "rows copied from an earlier campaign (a retry's, a rollback's) keep the row number "
+        "they had there, for the report",
+        ("ALTER TABLE rows ADD COLUMN source_row_no BIGINT",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from simops.campaigns.copied_rows import copy_rows, retried_rows
 from simops.campaigns.rows import (
     PENDING,
     BillingPeriodReading,
@@ -31,6 +33,7 @@ from simops.campaigns.store.errors import (
     CampaignNotFoundError,
     CampaignStoreError,
 )
+from simops.campaigns.store.schema import LATEST_VERSION
 from simops.core.sim import DesiredState, OutcomeKind, SimSnapshot, SimStatus
 from tests.helpers.legacy_store import legacy_store
 
@@ -546,7 +549,8 @@ def test_a_store_written_before_schema_versions_is_adopted_by_db_upgrade(tmp_pat
         CampaignStore.open(stores, "spring-rollout")
     done = stores.upgrade()
     assert "adopted an unversioned store (12 rows" in done[0]
-    assert done[1:] == ["spring-rollout: schema 0 → 2 (2 applied)"]
+    # Adopting applies the first migration; `upgrade` applies the later ones from there.
+    assert len(done) == 2 and done[1].startswith("spring-rollout: schema 1 → ")
     assert stores.upgrade() == []
     stores.check()
 
@@ -576,7 +580,9 @@ def test_a_postgresql_database_is_used_only_once_upgraded(postgres_url: str) -> 
 
     applied = stores.upgrade()
 
-    assert [line.split(":")[0] for line in applied] == ["schema 0 → 1", "schema 1 → 2"]
+    assert [line.split(":")[0] for line in applied] == [
+        f"schema {version - 1} → {version}" for version in range(1, LATEST_VERSION + 1)
+    ]
     assert stores.upgrade() == []
     stores.check()
     assert CampaignStore.list_ids(stores) == []
@@ -586,3 +592,44 @@ def test_a_postgresql_database_is_used_only_once_upgraded(postgres_url: str) -> 
 def test_urls_are_described_without_their_password() -> None:
     described = PostgresStores("postgresql://simops:s3cret@db.example:5432/simops").describe()
     assert described == "postgresql://simops:***@db.example:5432/simops"
+
+
+def test_a_retry_copies_the_rows_it_chooses_under_their_numbers(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    with prepared_store(stores, tmp_path) as store:
+        store.record_outcomes(
+            [
+                outcome(1),
+                outcome(2, OutcomeKind.FAILED, code=83009, message="SIM is busy"),
+                outcome(4, OutcomeKind.FAILED, code=20404, message="not found"),
+                outcome(5, OutcomeKind.CANCELLED, message="not started: cancelled"),
+                outcome(6, OutcomeKind.FAILED, message="deadline"),
+            ]
+        )
+
+        def chosen(**fields: object) -> list[int]:
+            source = CampaignSource.model_validate({"retry_of": "spring-rollout", **fields})
+            return [row.report.row_no for row in store.retried_rows(source)]
+
+        assert chosen() == [2, 4, 6]
+        assert chosen(retry_codes=[83009, 20404]) == [2, 4]
+        assert chosen(retry_cancelled=True) == [2, 4, 5, 6]
+        assert chosen(retry_codes=[83009], retry_cancelled=True) == [2, 5]
+        assert chosen(retry_codes=[83011]) == []
+
+    source = CampaignSource(retry_of="spring-rollout", retry_cancelled=True)
+    retry_spec = spec("spring-rollout-retry-1").model_copy(update={"source": source})
+    with CampaignStore.create(stores, retry_spec, None) as retry:
+        copied = copy_rows(
+            stores, "spring-rollout", retry.preparation, partial(retried_rows, source=source)
+        )
+        rows = list(retry.report_rows())
+        plan_rows = list(retry.preparation.plan_rows())
+        assert copied == retry.row_count() == 4
+
+    assert [(row.row_no, row.line_no, row.reference) for row in rows] == [
+        (n, n, sid(n)) for n in (2, 4, 5, 6)
+    ]
+    assert {row.retry_of for row in rows} == {"spring-rollout"}
+    assert [row.row_no for row in plan_rows] == [2, 4, 5, 6]
