@@ -232,6 +232,8 @@ class CampaignProgress(BaseModel):
     stop_reason: str | None = None
     finished_at: datetime | None = None
     out_of_service: OutOfServiceSummary | None = None
+    next_window_at: datetime | None = None
+    """While the campaign waits for its schedule: when first writes may next happen (UTC)."""
 
 
 class CampaignResult(BaseModel):
