@@ -134,9 +134,7 @@ class CampaignSchedule(BaseModel):
     def _end_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         start = info.data.get("start_at")
         if value is not None and start is not None and value <= start:
-            raise ScheduleError(
-                f"the end ({_utc_text(value)}) must be after the start ({_utc_text(start)})"
-            )
+            raise ScheduleError(f"{_utc_text(value)} is not after the start, {_utc_text(start)}")
         return value
 
     @field_validator("windows")

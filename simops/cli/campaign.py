@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSource, CampaignSpec
 from simops.cli.campaign_commands import (
     CanaryOption,
     CommandGroup,
     ConcurrencyOption,
+    EndAtOption,
     FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
@@ -23,12 +25,16 @@ from simops.cli.campaign_commands import (
     PlanOutputOption,
     RateOption,
     ShowAllOption,
+    StartAtOption,
+    TimezoneOption,
     WatchOption,
+    WindowOption,
     add_control_commands,
     checked_spec,
     default_campaign_id,
     dry_run_or_start,
     parse_max_failures,
+    parse_schedule,
 )
 from simops.cli.support import ExitCode, fail, load_settings
 from simops.core.sim import SimStatus
@@ -60,6 +66,7 @@ def build_spec(
     max_failures: str | None,
     canary: int,
     min_ended: int = 100,
+    schedule: CampaignSchedule | None = None,
 ) -> CampaignSpec:
     """The campaign's spec from the command line, or a one-line error (exit 2)."""
     if action in MIGRATION_ACTIONS:
@@ -108,6 +115,7 @@ def build_spec(
             max_failure_ratio=ratio,
             min_ended_for_ratio=min_ended,
             canary=canary,
+            schedule=schedule,
         ),
     )
 
@@ -134,6 +142,10 @@ def start(
     max_failures: MaxFailuresOption = None,
     min_ended: MinEndedOption = 100,
     canary: CanaryOption = 0,
+    start_at: StartAtOption = None,
+    end_at: EndAtOption = None,
+    window: WindowOption = None,
+    timezone: TimezoneOption = None,
     campaign_id: Annotated[
         str | None,
         typer.Option(
@@ -162,6 +174,9 @@ def start(
         max_failures=max_failures,
         canary=canary,
         min_ended=min_ended,
+        schedule=parse_schedule(
+            start_at=start_at, end_at=end_at, windows=window, timezone=timezone
+        ),
     )
     dry_run_or_start(
         GROUP,

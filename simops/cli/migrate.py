@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from temporalio.client import WorkflowExecutionStatus
 
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import (
     MIGRATION_ACTIONS,
     CampaignAction,
@@ -23,6 +24,7 @@ from simops.campaigns.spec import (
 from simops.cli.campaign_commands import (
     CommandGroup,
     ConcurrencyOption,
+    EndAtOption,
     FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
@@ -30,13 +32,17 @@ from simops.cli.campaign_commands import (
     PlanOutputOption,
     RateOption,
     ShowAllOption,
+    StartAtOption,
+    TimezoneOption,
     WatchOption,
+    WindowOption,
     add_control_commands,
     checked_spec,
     default_campaign_id,
     dry_run_or_start,
     open_store,
     parse_max_failures,
+    parse_schedule,
     print_plan,
     start_and_watch,
 )
@@ -112,6 +118,7 @@ def build_migration_spec(
     min_ended: int = 100,
     canary: int | None = None,
     compensate: bool = True,
+    schedule: CampaignSchedule | None = None,
 ) -> CampaignSpec:
     """The migration's spec from the command line, or a one-line error (exit 2).
 
@@ -159,6 +166,7 @@ def build_migration_spec(
             if canary is None
             else canary,
             compensate=compensate,
+            schedule=schedule,
             migration=MigrationSpec(
                 to_account=to_account,
                 fleet_map=migration_fleets,
@@ -264,6 +272,10 @@ def start_migration(
             "fails (default), or leave it inactive.",
         ),
     ] = True,
+    start_at: StartAtOption = None,
+    end_at: EndAtOption = None,
+    window: WindowOption = None,
+    timezone: TimezoneOption = None,
     campaign_id: Annotated[
         str | None,
         typer.Option(
@@ -303,6 +315,9 @@ def start_migration(
         min_ended=min_ended,
         canary=canary,
         compensate=compensate,
+        schedule=parse_schedule(
+            start_at=start_at, end_at=end_at, windows=window, timezone=timezone
+        ),
     )
     dry_run_or_start(
         GROUP,
