@@ -1,11 +1,9 @@
 """`--start-at`, `--end-at`, `--window` and `--timezone` of `simops campaign start` and
-`simops migrate start`: each mistake is one line naming the option (exit 2), and the dry run
-prints the schedule."""
+`simops migrate start`: each mistake is one line naming the option (exit 2), and what they
+make of the spec (the dry run that prints it is in test_dry_run.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,22 +18,12 @@ from simops.cli.campaign import build_spec
 from simops.cli.campaign_commands import parse_schedule
 from simops.cli.migrate import build_migration_spec
 from simops.cli.support import ExitCode
-from simops.emulator.server import RunningEmulator
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated")]
 
 CHILD = "AC" + "2" * 32
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 """A Monday, noon UTC."""
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SIMOPS_* variables and no `.simops/env` but what a test sets."""
-    for name in list(os.environ):
-        if name.startswith("SIMOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -183,29 +171,3 @@ def test_an_end_is_judged_against_the_time_of_the_start(capsys: pytest.CaptureFi
 
     assert refused.value.exit_code == ExitCode.BAD_INPUT
     assert "--end-at 2026-12-07T12:00:00Z has already passed" in capsys.readouterr().err
-
-
-async def test_the_dry_run_prints_the_schedule(emulator: RunningEmulator, tmp_path: Path) -> None:
-    sims = tmp_path / "sims.csv"
-    sims.write_text("\n".join(["sim", *emulator.context.store.sims]) + "\n")
-    env = {
-        "SIMOPS_API_URL": emulator.api_url,
-        "SIMOPS_TWILIO_ACCOUNT_SID": emulator.parent.account_sid,
-        "SIMOPS_TWILIO_AUTH_TOKEN": emulator.parent.auth_token,
-        "SIMOPS_CAMPAIGN_DIR": str(tmp_path / "campaigns"),
-    }
-    arguments = [*START_COMMANDS["campaign"], "--from-file", str(sims), "--fleet", "default"]
-    # 2099-06-05 is a Friday; the first window after the start is Monday's, in summer time.
-    arguments += ["--start-at", "2099-06-05T06:00:00+02:00", "--end-at", "2099-06-30T00:00:00Z"]
-    arguments += ["--window", "Mon-Fri 01:00-05:00", "--timezone", "Europe/Berlin", "--dry-run"]
-
-    # In a thread, so that this loop keeps serving the emulator.
-    result = await asyncio.to_thread(CliRunner().invoke, app, arguments, env=env)
-
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-4:] == [
-        "schedule: time zone Europe/Berlin; windows: Mon-Fri 01:00-05:00",
-        "  start: 2099-06-05 04:00:00 UTC (Fri 2099-06-05 06:00:00 CEST, Europe/Berlin)",
-        "  end: 2099-06-30 00:00:00 UTC (Tue 2099-06-30 02:00:00 CEST, Europe/Berlin)",
-        "  next opening: 2099-06-07 23:00:00 UTC (Mon 2099-06-08 01:00:00 CEST, Europe/Berlin)",
-    ], result.stdout
