@@ -272,6 +272,8 @@ class CampaignProgress(BaseModel):
     """The canary's SIMs and how each stands (`None`: no canary)."""
     retry_of: str | None = None
     """The campaign whose failed rows this one runs again (`simops campaign retry`)."""
+    next_window_at: datetime | None = None
+    """While the campaign waits for its schedule: when first writes may next happen (UTC)."""
 
 
 class CampaignResult(BaseModel):

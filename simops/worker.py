@@ -19,6 +19,7 @@ from simops.runtime.temporal import connect_when_up
 from simops.supersim.client import SuperSimClient
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
+from simops.workflows.sandbox import WORKFLOW_RUNNER
 from simops.workflows.sim_operation import SimOperationWorkflow
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[
             sims.fetch_sim,
             sims.poll_until_settled,

@@ -1,6 +1,6 @@
 """What a campaign is asked to do, fixed when it starts: its action, its source (a file, an API
-filter or an earlier migration), its controls and, for a migration, the destination, the Fleet
-map and the flags.
+filter or an earlier migration), its controls, its schedule and, for a migration, the
+destination, the Fleet map and the flags.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
+from simops.campaigns.schedule import CampaignSchedule
 from simops.core.sim import OutcomeKind, SimStatus
 
 
@@ -140,6 +141,8 @@ class CampaignSpec(BaseModel):
     """A `max_failure_ratio` is judged once this many SIMs ended (AWS IoT Jobs'
     `minNumberOfExecutedThings`), or every SIM did, so that the first failure of a campaign is
     not 100%."""
+    schedule: CampaignSchedule | None = None
+    """When SIMs may get their first write (start, end, windows); `None`: at once, until done."""
 
     @model_validator(mode="after")
     def _check_migration(self) -> CampaignSpec:

@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSource, CampaignSpec
 from simops.cli.campaign_commands import (
     CanaryOption,
     CommandGroup,
     ConcurrencyOption,
+    EndAtOption,
     FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
@@ -24,13 +26,17 @@ from simops.cli.campaign_commands import (
     RampOption,
     RateOption,
     ShowAllOption,
+    StartAtOption,
+    TimezoneOption,
     WatchOption,
+    WindowOption,
     add_control_commands,
     checked_spec,
     default_campaign_id,
     dry_run_or_start,
     parse_max_failures,
     parse_ramp,
+    parse_schedule,
 )
 from simops.cli.support import ExitCode, fail, load_settings
 from simops.core.sim import SimStatus
@@ -63,6 +69,7 @@ def build_spec(
     canary: int,
     min_ended: int = 100,
     ramp: str | None = None,
+    schedule: CampaignSchedule | None = None,
 ) -> CampaignSpec:
     """The campaign's spec from the command line, or a one-line error (exit 2)."""
     if action in MIGRATION_ACTIONS:
@@ -114,6 +121,7 @@ def build_spec(
             min_ended_for_ratio=min_ended,
             canary=canary,
             ramp=ramp_spec,
+            schedule=schedule,
         ),
     )
 
@@ -141,6 +149,10 @@ def start(
     min_ended: MinEndedOption = 100,
     canary: CanaryOption = 0,
     ramp: RampOption = None,
+    start_at: StartAtOption = None,
+    end_at: EndAtOption = None,
+    window: WindowOption = None,
+    timezone: TimezoneOption = None,
     campaign_id: Annotated[
         str | None,
         typer.Option(
@@ -170,6 +182,9 @@ def start(
         canary=canary,
         min_ended=min_ended,
         ramp=ramp,
+        schedule=parse_schedule(
+            start_at=start_at, end_at=end_at, windows=window, timezone=timezone
+        ),
     )
     dry_run_or_start(
         GROUP,

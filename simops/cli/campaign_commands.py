@@ -21,6 +21,7 @@ from typing import Annotated, NoReturn, TextIO
 
 import typer
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -46,6 +47,7 @@ from simops.campaigns.reports import (
     write_report,
 )
 from simops.campaigns.rows import ReportRow
+from simops.campaigns.schedule import CampaignSchedule, ScheduleError, describe_schedule
 from simops.campaigns.sources import CampaignFile, FileSourceError, SourceError
 from simops.campaigns.spec import (
     MIGRATION_ACTIONS,
@@ -125,6 +127,42 @@ FromFileOption = Annotated[
 ShowAllOption = Annotated[
     bool, typer.Option("--show-all", help="With --dry-run: after the summary, every row's plan.")
 ]
+StartAtOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TIME",
+        help="No first write before this time (ISO 8601 with an offset, e.g. "
+        "2026-12-08T01:00:00+01:00).",
+    ),
+]
+EndAtOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TIME",
+        help="No first write from this time (ISO 8601 with an offset); the rows not started "
+        "then end cancelled.",
+    ),
+]
+WindowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        metavar="WINDOW",
+        help="First writes only inside this weekly window, e.g. 'Mon-Fri 01:00-05:00' or "
+        "'22:00-02:00' (every day, into the next); repeat for more. SIMs on their path finish it.",
+    ),
+]
+TimezoneOption = Annotated[
+    str | None,
+    typer.Option(metavar="ZONE", help="IANA time zone of the --window times (default UTC)."),
+]
+SCHEDULE_OPTIONS = {
+    "start_at": "--start-at",
+    "end_at": "--end-at",
+    "windows": "--window",
+    "timezone": "--timezone",
+}
+"""The option that gives each field of a `CampaignSchedule`, to name it in an error."""
 
 
 class PlanOutput(StrEnum):
@@ -199,6 +237,76 @@ def parse_ramp(text: str | None, *, default: Ramp | None) -> Ramp | None:
     return Ramp(base=base, factor=factor)
 
 
+def parse_schedule(
+    *,
+    start_at: str | None,
+    end_at: str | None,
+    windows: list[str] | None,
+    timezone: str | None,
+    now: datetime | None = None,
+) -> CampaignSchedule | None:
+    """The schedule `--start-at`, `--end-at`, `--window` and `--timezone` give (`None`
+    without any), or one line naming the option at fault (exit 2).
+
+    An end already past at `now` (default: the clock's), or one no window opens before, is
+    refused: the campaign would write nothing.
+    """
+    if start_at is None and end_at is None and not windows and timezone is None:
+        return None
+    if timezone is not None and not windows:
+        fail(
+            "--timezone is the time zone of --window's times; --start-at and --end-at carry "
+            "their own offset",
+            ExitCode.BAD_INPUT,
+        )
+    try:
+        schedule = CampaignSchedule(
+            start_at=_instant("--start-at", start_at),
+            end_at=_instant("--end-at", end_at),
+            windows=windows or [],
+            timezone=timezone or "UTC",
+        )
+    except ValidationError as error:
+        fail(
+            "; ".join(_schedule_problem(issue) for issue in error.errors()),
+            ExitCode.BAD_INPUT,
+        )
+    now = now or datetime.now(UTC)
+    if schedule.ended(now):
+        fail(f"--end-at {end_at} has already passed", ExitCode.BAD_INPUT)
+    if schedule.next_open_at(now) is None:
+        fail(
+            f"--end-at {end_at} comes before any --window opens: the campaign would write nothing",
+            ExitCode.BAD_INPUT,
+        )
+    return schedule
+
+
+def _instant(option: str, text: str | None) -> datetime | None:
+    """`text` as an aware time, or one line saying what it lacks (exit 2)."""
+    if text is None:
+        return None
+    example = "2026-12-08T01:00:00+01:00 (Z for UTC)"
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(
+            f"{option} {text!r} is not an ISO 8601 time: give one such as {example}",
+            ExitCode.BAD_INPUT,
+        )
+    if instant.utcoffset() is None:
+        fail(f"{option} {text!r} has no UTC offset: add one, as in {example}", ExitCode.BAD_INPUT)
+    return instant
+
+
+def _schedule_problem(issue: ErrorDetails) -> str:
+    """The option at fault and its problem, as the schedule put it (without pydantic's
+    `Value error,` prefix)."""
+    error = issue.get("ctx", {}).get("error")
+    problem = str(error) if isinstance(error, ScheduleError) else issue["msg"]
+    return f"{SCHEDULE_OPTIONS[str(issue['loc'][0])]} {problem}"
+
+
 def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> CampaignSpec:
     """The spec `build` makes, or one line naming what is wrong with it (exit 2)."""
     try:
@@ -235,6 +343,9 @@ async def print_plan(
                 if as_csv:
                     write_plan_csv(store.preparation.plan_rows(), sys.stdout)
                 typer.echo(render_plan(plan), err=as_csv)
+                if spec.schedule is not None:
+                    for line in describe_schedule(spec.schedule, datetime.now(UTC)):
+                        typer.echo(line, err=as_csv)
                 if show_all and not as_csv:
                     typer.echo("every row:")
                     for row in store.preparation.plan_rows():

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from temporalio.client import WorkflowExecutionStatus
 
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import (
     MIGRATION_ACTIONS,
     CampaignAction,
@@ -24,6 +25,7 @@ from simops.campaigns.spec import (
 from simops.cli.campaign_commands import (
     CommandGroup,
     ConcurrencyOption,
+    EndAtOption,
     FromFileOption,
     MaxFailuresOption,
     MinEndedOption,
@@ -32,7 +34,10 @@ from simops.cli.campaign_commands import (
     RampOption,
     RateOption,
     ShowAllOption,
+    StartAtOption,
+    TimezoneOption,
     WatchOption,
+    WindowOption,
     add_control_commands,
     checked_spec,
     default_campaign_id,
@@ -40,6 +45,7 @@ from simops.cli.campaign_commands import (
     open_store,
     parse_max_failures,
     parse_ramp,
+    parse_schedule,
     print_plan,
     start_and_watch,
 )
@@ -118,6 +124,7 @@ def build_migration_spec(
     canary: int | None = None,
     compensate: bool = True,
     ramp: str | None = None,
+    schedule: CampaignSchedule | None = None,
 ) -> CampaignSpec:
     """The migration's spec from the command line, or a one-line error (exit 2).
 
@@ -167,6 +174,7 @@ def build_migration_spec(
             else canary,
             compensate=compensate,
             ramp=ramp_spec,
+            schedule=schedule,
             migration=MigrationSpec(
                 to_account=to_account,
                 fleet_map=migration_fleets,
@@ -273,6 +281,10 @@ def start_migration(
             "fails (default), or leave it inactive.",
         ),
     ] = True,
+    start_at: StartAtOption = None,
+    end_at: EndAtOption = None,
+    window: WindowOption = None,
+    timezone: TimezoneOption = None,
     campaign_id: Annotated[
         str | None,
         typer.Option(
@@ -313,6 +325,9 @@ def start_migration(
         canary=canary,
         compensate=compensate,
         ramp=ramp,
+        schedule=parse_schedule(
+            start_at=start_at, end_at=end_at, windows=window, timezone=timezone
+        ),
     )
     dry_run_or_start(
         GROUP,

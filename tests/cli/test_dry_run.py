@@ -1,12 +1,11 @@
 """`simops campaign start --dry-run` on a live emulator: counts by change and by reason, every row
-on request, and errors that name the user's file."""
+on request, errors that name the user's file, and the schedule."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,9 @@ from typer.testing import CliRunner, Result
 from simops.cli import app
 from simops.emulator.server import RunningEmulator
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated")]
 
 UNKNOWN_ROWS = 1000
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SIMOPS_* variables and no `.simops/env` but what a test sets."""
-    for name in list(os.environ):
-        if name.startswith("SIMOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 async def dry_run(emulator: RunningEmulator, source: Path, *options: str) -> Result:
@@ -105,3 +95,24 @@ async def test_a_bad_file_is_named_as_the_user_gave_it(
     assert result.stderr.startswith(f"error: {source}: "), result.stderr
     assert problem in result.stderr and "simops-dry-run" not in result.stderr
     assert result.stderr.endswith("\n")
+
+
+async def test_the_dry_run_prints_the_schedule(emulator: RunningEmulator, tmp_path: Path) -> None:
+    sims = tmp_path / "sims.csv"
+    sims.write_text("\n".join(["sim", *emulator.context.store.sims]) + "\n")
+
+    # 2099-06-05 is a Friday; the first window after the start is Monday's, in summer time.
+    result = await dry_run(
+        emulator,
+        sims,
+        *("--start-at", "2099-06-05T06:00:00+02:00", "--end-at", "2099-06-30T00:00:00Z"),
+        *("--window", "mon-fri 1:00-5:00", "--timezone", "Europe/Berlin"),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-4:] == [
+        "schedule: time zone Europe/Berlin; windows: Mon-Fri 01:00-05:00",
+        "  start: 2099-06-05 04:00:00 UTC (Fri 2099-06-05 06:00:00 CEST, Europe/Berlin)",
+        "  end: 2099-06-30 00:00:00 UTC (Tue 2099-06-30 02:00:00 CEST, Europe/Berlin)",
+        "  next opening: 2099-06-07 23:00:00 UTC (Mon 2099-06-08 01:00:00 CEST, Europe/Berlin)",
+    ], result.stdout

@@ -20,16 +20,7 @@ from simops.core.sim import SimUpdate
 from simops.emulator.server import RunningEmulator
 from simops.supersim.client import SuperSimClient
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SIMOPS_* variables and no `.simops/env` but what a test sets."""
-    for name in list(os.environ):
-        if name.startswith("SIMOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("isolated")]
 
 
 def credentials(emulator: RunningEmulator) -> dict[str, str]:
