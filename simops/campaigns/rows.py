@@ -95,6 +95,8 @@ class CampaignPhase(StrEnum):
     PREPARING = "preparing"
     RUNNING = "running"
     PAUSED = "paused"
+    WAITING = "waiting"
+    """Outside its schedule (before the start, between windows): first writes are held."""
     STOPPING = "stopping"
     COMPLETED = "completed"
     CANCELLED = "cancelled"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
     from simops.campaigns.rows import CampaignPhase
+    from simops.campaigns.schedule import next_window_at
     from simops.core.sim import OutcomeKind
     from simops.messages import (
         BatchInput,
@@ -38,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from simops.observability.campaign_gauges import record_campaign_gauges
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
     from simops.workflows.signals import CAMPAIGN_STOPPED_SIGNAL
+    from simops.workflows.waiting import wait_until
 
 MAX_WINDOW = 16
 """Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
@@ -61,6 +64,9 @@ HOLD_AT_THE_SEND = "hold-first-writes-at-the-send"
 """Patch: a pause holds first writes inside running batches too (recorded in the store, which
 every first write checks immediately before it is sent), and a resume releases them."""
 PAUSED_REASON = "paused by the operator"
+WAITING_REASON = "outside its schedule"
+END_REASON = "end time reached"
+"""The stop reason at `--end-at` (rows not started end "not started: end time reached")."""
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
@@ -100,6 +106,7 @@ class CampaignWorkflow:
         self._wound_down = False
         self._batches: dict[int, ChildWorkflowHandle[CampaignBatchWorkflow, BatchSummary]] = {}
         self._store_unusable: str | None = None
+        self._outside_schedule = False
 
     @workflow.signal
     def pause(self) -> None:
@@ -158,6 +165,7 @@ class CampaignWorkflow:
             started_at=started_at,
             stop_reason=self._state.stop_reason or self._state.cancel_reason,
             ramp_limit=self._ramp_limit(),
+            next_window_at=next_window_at(self._spec.schedule, workflow.now()),
         )
 
     @workflow.run
@@ -189,6 +197,7 @@ class CampaignWorkflow:
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
         while True:
+            self._follow_schedule()
             if self._store_unusable is not None:
                 raise ApplicationError(
                     self._store_unusable, type=STORE_UNUSABLE, non_retryable=True
@@ -204,8 +213,8 @@ class CampaignWorkflow:
             if not self._in_flight:
                 if self._launch_allowed():
                     continue
-                if state.paused and not self._stopping():
-                    await workflow.wait_condition(lambda: not state.paused or self._stopping())
+                if (state.paused or self._outside_schedule) and not self._stopping():
+                    await self._wait_for_a_change()
                     continue
                 if (
                     self._launched_this_run >= self._spec.batches_per_run
@@ -222,7 +231,7 @@ class CampaignWorkflow:
         in_flight = len(self._in_flight)
         stopping = self._stopping()
         hold = self._hold_wanted()
-        await workflow.wait_condition(
+        await self._wait(
             lambda: (
                 len(self._in_flight) < in_flight
                 or self._launch_allowed()
@@ -230,6 +239,34 @@ class CampaignWorkflow:
                 or self._hold_wanted() != hold
             )
         )
+
+    async def _wait_for_a_change(self) -> None:
+        """Wait, with nothing running, until a pause or a stop changes or the schedule does."""
+        paused = self._state.paused
+        await self._wait(lambda: self._stopping() or self._state.paused != paused)
+
+    async def _wait(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition` holds, or the schedule's next change (a durable timer)."""
+        schedule = self._spec.schedule
+        change = schedule.next_change_at(workflow.now()) if schedule is not None else None
+        if change is None:
+            await workflow.wait_condition(condition)
+        else:
+            await wait_until(condition, change - workflow.now())
+
+    def _follow_schedule(self) -> None:
+        """Whether the schedule holds first writes now; at its end, stop for good."""
+        schedule = self._spec.schedule
+        if schedule is None:
+            return
+        now = workflow.now()
+        if schedule.ended(now) or schedule.next_open_at(now) is None:
+            # No first write may come any more: the rows not started end `cancelled`.
+            self._outside_schedule = False
+            if not self._stopping():
+                self._state.stop_reason = END_REASON
+            return
+        self._outside_schedule = not schedule.is_open(now)
 
     def _fail_if_store_unusable(self) -> None:
         if self._store_unusable is not None:
@@ -254,6 +291,8 @@ class CampaignWorkflow:
             return None
         if self._state.paused:
             return PAUSED_REASON
+        if self._outside_schedule:
+            return WAITING_REASON
         return None
 
     async def _record_hold(self, reason: str | None) -> None:
@@ -284,6 +323,8 @@ class CampaignWorkflow:
             return CampaignPhase.STOPPING
         if self._state.paused:
             return CampaignPhase.PAUSED
+        if self._outside_schedule:
+            return CampaignPhase.WAITING
         return CampaignPhase.RUNNING
 
     def _stopping(self) -> bool:
@@ -327,7 +368,9 @@ class CampaignWorkflow:
         state.ramp_limit = limit
 
     def _launch_allowed(self) -> bool:
-        if self._stopping() or self._state.paused or not self._rows_left():
+        if self._stopping() or self._state.paused or self._outside_schedule:
+            return False
+        if not self._rows_left():
             return False
         if self._launched_this_run >= self._spec.batches_per_run:
             return False

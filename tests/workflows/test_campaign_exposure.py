@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.schedule import CampaignSchedule
 from simops.devstack.in_process import LocalStack
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.campaigns import report, start_activation
@@ -98,3 +101,47 @@ async def test_pause_holds_first_writes_inside_a_running_batch(
     assert result.counts.get("converged") == 30
     # Held SIMs went once the pause ended, each written exactly once.
     assert Counter(Counter(str(write["sim_sid"]) for write in writes).values()) == {1: 30}
+
+
+async def test_first_writes_happen_only_inside_the_window(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    berlin = ZoneInfo("Europe/Berlin")
+    # A window of one minute that opens at least 30 s from now, in Berlin's wall-clock time;
+    # at 0.5 requests/s it cannot take all 40 SIMs, and the end comes 10 s after it closes.
+    opens = (datetime.now(UTC) + timedelta(seconds=90)).replace(second=0, microsecond=0)
+    closes = opens + timedelta(minutes=1)
+    local_open, local_close = opens.astimezone(berlin), closes.astimezone(berlin)
+    window = f"{local_open:%H:%M}-{local_close:%H:%M}"
+    schedule = CampaignSchedule(
+        end_at=closes + timedelta(seconds=10), windows=[window], timezone="Europe/Berlin"
+    )
+    handle = await start_activation(
+        stack, tmp_path, "windowed", 40, rate=0.5, concurrency=10, batch_size=40,
+        schedule=schedule,
+    )  # fmt: skip
+    waiting = None
+    for _ in range(200):
+        waiting = await handle.query(CampaignWorkflow.progress)
+        if waiting.phase == CampaignPhase.WAITING:
+            break
+        await asyncio.sleep(0.05)
+    result = await asyncio.wait_for(handle.result(), 180)
+    writes = await emulator_writes(stack.emulator)
+    rows = report(stack, "windowed")
+
+    assert waiting is not None and waiting.phase == CampaignPhase.WAITING, waiting
+    assert waiting.next_window_at == opens
+    times = [float(write["at"]) for write in writes]
+    assert times, "nothing was written inside the window"
+    # Every write inside the window; one request may be on the wire as it closes.
+    assert min(times) >= opens.timestamp(), (opens, min(times))
+    assert len([at for at in times if at > closes.timestamp()]) <= 1, (closes, times)
+    outcomes = Counter(row["outcome"] for row in rows)
+    assert result.phase == CampaignPhase.STOPPED
+    assert result.stop_reason == "end time reached"
+    assert outcomes["converged"] == len(writes) and outcomes["cancelled"] == 40 - len(writes)
+    assert {row["message"] for row in rows if row["outcome"] == "cancelled"} == {
+        "not started: end time reached"
+    }
