@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from simops.campaigns.reports import (
     out_of_service_summary,
@@ -144,6 +145,15 @@ class ListedCampaign:
     run_id: str
     started_at: datetime | None
     closed_at: datetime | None
+
+
+async def running_progress(client: Client, campaign_id: str) -> CampaignProgress | None:
+    """A running campaign's progress, or `None` when no worker answers the query now."""
+    handle = client.get_workflow_handle(campaign_workflow_id(campaign_id))
+    try:
+        return await handle.query(CampaignWorkflow.progress)
+    except (RPCError, WorkflowQueryFailedError):
+        return None
 
 
 async def listed_campaigns(

@@ -72,6 +72,7 @@ from simops.inspection import (
     CampaignNotRunningError,
     campaign_progress,
     listed_campaigns,
+    running_progress,
     signal_campaign,
     workflow_status,
 )
@@ -546,15 +547,28 @@ async def send_signal(group: CommandGroup, campaign_id: str, signal: str, *argum
 
 
 async def list_campaigns(group: CommandGroup) -> int:
-    """Every campaign of the group, newest first, with its action and state."""
+    """Every campaign of the group, newest first, with its action and state; a running one
+    also with its phase (`waiting` for a window, `paused`…) and when its next window opens."""
     settings = load_settings()
     client = await connect_temporal(settings)
-    typer.echo(f"{'ID':<40} {'ACTION':<12} {'STATUS':<12} STARTED")
+    typer.echo(
+        f"{'ID':<40} {'ACTION':<12} {'STATUS':<12} {'STARTED':<19} {'PHASE':<10} NEXT WINDOW"
+    )
     async for listed in listed_campaigns(client, settings, group.actions):
         started = listed.started_at.strftime("%Y-%m-%d %H:%M:%S") if listed.started_at else ""
         state = listed.status.name.lower() if listed.status else "unknown"
         shown = listed.action.value if listed.action is not None else "?"
-        typer.echo(f"{listed.campaign_id:<40} {shown:<12} {state:<12} {started}")
+        phase, next_window = "", ""
+        if listed.status == WorkflowExecutionStatus.RUNNING:
+            progress = await running_progress(client, listed.campaign_id)
+            if progress is not None:
+                phase = progress.phase.value
+                if progress.next_window_at is not None:
+                    next_window = f"{progress.next_window_at:%Y-%m-%d %H:%M:%S} UTC"
+        typer.echo(
+            f"{listed.campaign_id:<40} {shown:<12} {state:<12} {started:<19} {phase:<10} "
+            f"{next_window}".rstrip()
+        )
     return ExitCode.OK
 
 
