@@ -17,10 +17,9 @@ the rate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.store.campaign_store import CampaignStore, JournalCommit, JournalEntries
@@ -56,8 +55,9 @@ class SimJournal:
         self._first_write_limit = first_write_limit
         self._stop_reason: str | None = None
         self._hold_reason: str | None = None
-        self._withheld = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._waiting_to_send: set[asyncio.Task[Any]] = set()
+        self._withdrawn: set[asyncio.Task[Any]] = set()
         if stop_reason is not None:
             self._learn_stop(stop_reason, recorded=True)
         self._set_hold(hold_reason)
@@ -118,33 +118,47 @@ class SimJournal:
     async def send(self, intent: TrackedSim, request: Callable[[BeforeSend], Awaitable[T]]) -> T:
         """Send a SIM's first write: `request` is called with the gate it must pass once its
         turn comes (after any pacing wait); raises `WriteWithheld` when the campaign stopped
-        or went on hold before the request passed the gate."""
-        passed = False
+        or went on hold before the request passed the gate.
+
+        Until it passes the gate, the calling task is withdrawn (cancelled, and the
+        cancellation taken back here) as soon as this process learns of a stop or a hold: it
+        may be waiting for its turn under the rate, which can be long. No task is created per
+        write: this runs for every SIM.
+        """
+        self._raise_if_withheld()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a first write is sent from a task")
 
         async def gate() -> None:
-            nonlocal passed
             self._raise_if_withheld()
             commit = await self._intend(intent, first=True)
             if intent.row_no in commit.refused:
                 raise WriteWithheld(commit.stop_reason or "the campaign stopped", held=False)
             if intent.row_no in commit.held:
                 raise WriteWithheld(commit.hold_reason or "on hold", held=True)
-            passed = True
+            # Past the gate the request goes out: it is never withdrawn from here on.
+            self._waiting_to_send.discard(task)
 
-        self._raise_if_withheld()
-        sending = asyncio.ensure_future(request(gate))
-        withheld = asyncio.ensure_future(self._withheld.wait())
+        self._waiting_to_send.add(task)
         try:
-            await asyncio.wait((sending, withheld), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            withheld.cancel()
-        if not sending.done() and not passed:
-            # Still waiting for its turn (or for the gate's commit): nothing was sent.
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WriteWithheld):
-                await sending
+            return await request(gate)
+        except asyncio.CancelledError:
+            if task not in self._withdrawn:
+                raise
+            self._withdrawn.discard(task)
+            task.uncancel()
             self._raise_if_withheld()
-        return await sending
+            raise RuntimeError("a first write was withdrawn without a stop or a hold") from None
+        finally:
+            self._waiting_to_send.discard(task)
+
+    def _withdraw_waiting(self) -> None:
+        """Withdraw every first write still waiting for the gate (a stop or a hold came)."""
+        for task in self._waiting_to_send:
+            self._withdrawn.add(task)
+            task.cancel()
+        self._waiting_to_send.clear()
 
     async def intend(self, sim: TrackedSim) -> None:
         """Record durably that `sim.pending_write` (not a first write) is about to be sent."""
@@ -168,16 +182,14 @@ class SimJournal:
         the reason the campaign is told."""
         if self._stop_reason is None or recorded:
             self._stop_reason = reason
-            self._withheld.set()
+            self._withdraw_waiting()
         if recorded:
             self._stopped.set()
 
     def _set_hold(self, reason: str | None) -> None:
         self._hold_reason = reason
         if reason is not None:
-            self._withheld.set()
-        elif self._stop_reason is None:
-            self._withheld.clear()
+            self._withdraw_waiting()
 
     def note(self, sim: TrackedSim) -> None:
         """Record what is known of a SIM in progress, with the next commit (not awaited: a

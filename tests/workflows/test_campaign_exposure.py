@@ -16,7 +16,7 @@ from simops.campaigns.schedule import CampaignSchedule
 from simops.devstack.in_process import LocalStack
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.campaigns import report, start_activation
-from tests.helpers.stacks import emulator_writes
+from tests.helpers.stacks import emulator_writes, set_faults
 
 
 async def wait_for_logged_writes(stack: LocalStack, count: int, seconds: float = 30.0) -> None:
@@ -145,3 +145,29 @@ async def test_first_writes_happen_only_inside_the_window(
     assert {row["message"] for row in rows if row["outcome"] == "cancelled"} == {
         "not started: end time reached"
     }
+
+
+async def test_a_report_read_mid_run_shows_the_writes_the_api_made(
+    campaign_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = campaign_stack
+    # Every update stays scheduled: the rows stay pending, written once each.
+    await set_faults(stack.emulator, stuck_rate=1.0)
+    handle = await start_activation(
+        stack, tmp_path, "midway", 6, batch_size=6, callback_wait_seconds=1.0
+    )
+    await wait_for_logged_writes(stack, 6)
+    rows: list[dict[str, str]] = []
+    for _ in range(100):
+        # The write is recorded with the group commit after the API's answer: a moment later.
+        rows = report(stack, "midway")
+        if all(row["writes"] == "1" for row in rows):
+            break
+        await asyncio.sleep(0.05)
+    await handle.signal(CampaignWorkflow.cancel, "enough")
+    await asyncio.wait_for(handle.result(), 30)
+    written = {str(write["sim_sid"]) for write in await emulator_writes(stack.emulator)}
+
+    assert [(row["outcome"], row["writes"]) for row in rows] == [("pending", "1")] * 6, rows
+    assert {row["sim_sid"] for row in rows} == written
+    assert all(row["before_status"] == "new" and row["after_status"] == "scheduled" for row in rows)

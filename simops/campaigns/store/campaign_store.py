@@ -68,9 +68,10 @@ SELECT r.row_no, r.line_no, r.reference, r.sim_sid, r.invalid_code, r.invalid_re
        o.attempts, o.started_at, o.finished_at,
        o.warning, b.start_time, b.end_time, o.writes, o.restored, o.out_of_service_seconds,
        r.source_row_no, r.kind, r.fleet, r.unique_name,
-       r.target_account, r.target_status, r.target_fleet, r.note
+       r.target_account, r.target_status, r.target_fleet, r.note, p.tracked
 FROM rows r LEFT JOIN outcomes o ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no
 LEFT JOIN billing_periods b ON b.campaign_id = r.campaign_id AND b.row_no = r.row_no
+LEFT JOIN in_progress p ON p.campaign_id = r.campaign_id AND p.row_no = r.row_no
 WHERE r.campaign_id = ?
 """
 REPORT_ROWS = REPORT_SELECT + " AND r.row_no BETWEEN ? AND ? ORDER BY r.row_no"
@@ -780,7 +781,7 @@ class CampaignStore:
 
     def _earlier_row(self, record: Sequence[Any]) -> EarlierRow:
         report = self._report_row(record)
-        kind, fleet, unique_name, *target, note = record[32:]
+        kind, fleet, unique_name, *target, note = record[32:39]
         imported = SourceRow(
             row_no=record[0],
             reference=report.reference,
@@ -832,6 +833,14 @@ def _report_row(record: Sequence[Any], retry_of: str | None) -> ReportRow:
         invalid = invalid_reason is not None
         outcome = OutcomeKind.INVALID.value if invalid else PENDING
         code, message = (invalid_code, invalid_reason) if invalid else (None, None)
+        if record[39] is not None:
+            # A SIM on its path: what the store recorded of it so far (its writes, as each
+            # was answered), so a report read mid-run shows what the API already did.
+            sim = TrackedSim.model_validate_json(record[39])
+            writes, attempts, started_at = sim.writes, sim.attempts, _iso(sim.started_at)
+            if sim.before is not None:
+                before = snapshot_columns(sim.before)
+            after = snapshot_columns(sim.observed)
     if before[0] is None:
         before = prepared_before
     return ReportRow(
