@@ -399,8 +399,7 @@ class CampaignBatchActivities:
             ended_rows = [result for result in results if isinstance(result, RowOutcome)]
             pending = [result for result in results if isinstance(result, TrackedSim)]
             for sim in pending:
-                if not stepper.recorded(sim):
-                    journal.note(sim)
+                journal.note(sim)
             await journal.flush()
             read_again = stepper.read_again
             held = stepper.held

@@ -154,17 +154,12 @@ class BatchStepper:
         self._record_reading = record_reading
         self._read_again: set[str] = set()
         self._held: set[str] = set()
-        self._noted: dict[int, TrackedSim] = {}
 
     @property
     def held(self) -> frozenset[str]:
         """SIMs this round did not start because the campaign is on hold (paused, outside its
         windows): untouched, they wait for the hold to end."""
         return frozenset(self._held)
-
-    def recorded(self, sim: TrackedSim) -> bool:
-        """Whether this round already recorded `sim` exactly as it stands."""
-        return self._noted.get(sim.row_no) is sim
 
     @property
     def read_again(self) -> frozenset[str]:
@@ -381,12 +376,13 @@ class BatchStepper:
         scheduled_since = made.scheduled_since
         if after.status == SimStatus.SCHEDULED and scheduled_since is None:
             scheduled_since = sent_at
-        answered = made.model_copy(update={"observed": after, "scheduled_since": scheduled_since})
-        # Recorded with the next group commit, not awaited: a report read mid-run shows the
-        # write; a crash before the commit leaves it pending, and the retry reads the SIM.
-        self._journal.note(answered)
-        self._noted[answered.row_no] = answered
-        return answered, after
+        # Not recorded here: the round records every SIM it leaves in progress (a commit per
+        # answer costs a tenth of the worker's CPU per SIM), and until then the report counts
+        # the write recorded at the gate. A crash before that leaves this write pending, which
+        # the retry settles by reading the SIM.
+        return made.model_copy(
+            update={"observed": after, "scheduled_since": scheduled_since}
+        ), after
 
 
 def _left_out_of_service(sim: TrackedSim) -> bool:

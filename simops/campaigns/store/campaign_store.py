@@ -834,10 +834,12 @@ def _report_row(record: Sequence[Any], retry_of: str | None) -> ReportRow:
         outcome = OutcomeKind.INVALID.value if invalid else PENDING
         code, message = (invalid_code, invalid_reason) if invalid else (None, None)
         if record[39] is not None:
-            # A SIM on its path: what the store recorded of it so far (its writes, as each
-            # was answered), so a report read mid-run shows what the API already did.
+            # A SIM on its path: what the store recorded of it so far, so a report read
+            # mid-run shows what was sent. A write recorded at its gate, immediately before
+            # its request, counts until its answer is recorded (at the round's end).
             sim = TrackedSim.model_validate_json(record[39])
-            writes, attempts, started_at = sim.writes, sim.attempts, _iso(sim.started_at)
+            writes = sim.writes + (sim.pending_write is not None)
+            attempts, started_at = sim.attempts, _iso(sim.started_at)
             if sim.before is not None:
                 before = snapshot_columns(sim.before)
             after = snapshot_columns(sim.observed)
