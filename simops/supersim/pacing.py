@@ -263,7 +263,13 @@ class RateBudget:
         self._theoretical_arrival = arrival + self._interval
         wait = arrival - self._tolerance - now
         if wait > 0:
-            await self._sleep(wait)
+            try:
+                await self._sleep(wait)
+            except asyncio.CancelledError:
+                # A request withdrawn before its turn (a campaign stopped) gives its turn
+                # back, so the requests after it are not paced as if it had been sent.
+                self._theoretical_arrival -= self._interval
+                raise
 
     def _release(self) -> None:
         self._in_flight -= 1

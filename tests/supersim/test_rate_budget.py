@@ -268,3 +268,37 @@ async def test_a_combined_lease_gives_back_what_it_took_when_a_member_fails() ->
     async with combined.slot():
         assert (narrow.stats().in_flight, account.stats().in_flight) == (1, 1)
     assert (narrow.stats().in_flight, account.stats().in_flight) == (0, 0)
+
+
+class StoppedClock:
+    """Time that never passes: a paced request waits until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.Event().wait()
+
+
+async def test_requests_withdrawn_before_their_turn_give_their_turns_back() -> None:
+    clock = StoppedClock()
+    budget = RateBudget(10, 1.0, clock=clock, sleep=clock.sleep)
+    first = budget.slot()
+    await first.__aenter__()
+    queued = [asyncio.create_task(budget.slot().__aenter__()) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert clock.waits == [1.0, 2.0, 3.0, 4.0]
+    # A stopped campaign withdraws them: the next request waits one turn, not five.
+    for request in queued:
+        request.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
+    following = asyncio.create_task(budget.slot().__aenter__())
+    await asyncio.sleep(0)
+    assert clock.waits[-1] == 1.0
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    await first.__aexit__(None, None, None)

@@ -44,10 +44,10 @@ async def test_a_cancel_under_a_low_rate_stops_first_writes_at_the_send(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    # One batch of 40 at 2 requests/s: most SIMs wait in the rate limiter when the cancel
-    # comes, each with a first-write slot (concurrency 20) and its intent recorded.
+    # One batch of 40 at 1 request/s: most SIMs wait in the rate limiter when the cancel
+    # comes, each with a first-write slot (concurrency 20).
     handle = await start_activation(
-        stack, tmp_path, "slow", 40, rate=2.0, concurrency=20, batch_size=40,
+        stack, tmp_path, "slow", 40, rate=1.0, concurrency=20, batch_size=40,
         callback_wait_seconds=3.0,
     )  # fmt: skip
     await wait_for_logged_writes(stack, 4)
@@ -62,7 +62,7 @@ async def test_a_cancel_under_a_low_rate_stops_first_writes_at_the_send(
     assert (progress.phase, progress.stop_reason) == (CampaignPhase.STOPPING, "cut")
     assert result.phase == CampaignPhase.CANCELLED
     late = first_writes_after(writes, cancelled_at)
-    # At 2 requests/s at most one request is on the wire at any moment; the stop is recorded
+    # At 1 request/s at most one request is on the wire at any moment; the stop is recorded
     # a moment after the signal, so allow the one in flight then and one more.
     assert len(late) <= 2, f"{len(late)} SIMs got a first write after the cancel: {late}"
     written = Counter(str(write["sim_sid"]) for write in writes)
