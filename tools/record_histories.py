@@ -69,25 +69,21 @@ async def _record_campaigns(stack: LocalStack, out: Path) -> None:
         ),
         out,
     )
-    await _record_campaign(
-        stack,
-        "campaign_migration",
-        CampaignSpec(
-            campaign_id="record-migrate",
-            action=CampaignAction.MOVE,
-            source=CampaignSource(status=SimStatus.ACTIVE),
-            # Active SIMs take the whole path (deactivate, move, reactivate): the batch's
-            # history then holds every kind of round, settles included.
-            migration=MigrationSpec(
-                to_account=child,
-                fleet_map={"default": "default"},
-                deactivate_first=True,
-                reactivate=True,
-            ),
-            batch_size=4,
+    migration = CampaignSpec(
+        campaign_id="record-migrate",
+        action=CampaignAction.MOVE,
+        source=CampaignSource(status=SimStatus.ACTIVE),
+        # Active SIMs take the whole path (deactivate, move, reactivate): the batch's
+        # history then holds every kind of round, settles included.
+        migration=MigrationSpec(
+            to_account=child,
+            fleet_map={"default": "default"},
+            deactivate_first=True,
+            reactivate=True,
         ),
-        out,
+        batch_size=4,
     )
+    await _record_campaign(stack, "campaign_migration", migration, out)
     await _record_campaign(
         stack,
         "campaign_rollback",
@@ -102,20 +98,8 @@ async def _record_campaigns(stack: LocalStack, out: Path) -> None:
     await _record_campaign(
         stack,
         "campaign_migration_canary",
-        CampaignSpec(
-            campaign_id="record-migrate-canary",
-            action=CampaignAction.MOVE,
-            source=CampaignSource(status=SimStatus.ACTIVE),
-            # The SIMs the rollback brought back: a canary batch first, then the others.
-            migration=MigrationSpec(
-                to_account=child,
-                fleet_map={"default": "default"},
-                deactivate_first=True,
-                reactivate=True,
-            ),
-            batch_size=4,
-            canary=2,
-        ),
+        # The SIMs the rollback brought back: a canary batch first, then the others.
+        migration.model_copy(update={"campaign_id": "record-migrate-canary", "canary": 2}),
         out,
     )
 

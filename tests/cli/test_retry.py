@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -23,14 +22,14 @@ from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, 
 from simops.cli import app
 from simops.cli.support import ExitCode
 from simops.core.sim import SimStatus, SimUpdate
-from simops.devstack.in_process import LocalStack, local_stack
+from simops.devstack.in_process import LocalStack
 from simops.emulator.lifecycle import STUCK_SECONDS
 from simops.messages import CampaignResult
 from simops.starters import start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import CALLBACK_SECRET, set_faults
+from tests.helpers.stacks import campaign_test_stack, reach_from_the_cli, set_faults
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -45,21 +44,8 @@ async def stack(
     """A worker on an emulator without the inactive-move beta, and an environment where
     `simops` reaches the same Temporal and campaign store."""
     emulator = await emulator_factory(seed_sims=16, scheduled_delay=(0.05, 0.2))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-        api_max_rps=2000.0,
-    ) as running:
-        for name in [name for name in os.environ if name.startswith("SIMOPS_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv(
-            "SIMOPS_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host
-        )
-        monkeypatch.setenv("SIMOPS_TASK_QUEUE", running.settings.task_queue)
-        monkeypatch.setenv("SIMOPS_CAMPAIGN_DIR", str(running.settings.campaign_dir))
-        monkeypatch.chdir(tmp_path)
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as running:
+        reach_from_the_cli(monkeypatch, dev_env, running, tmp_path)
         yield running
 
 

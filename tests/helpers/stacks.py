@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from simops.core.sim import SimStatus
@@ -31,6 +34,33 @@ def running_stack(
     return local_stack(
         env.client, emulator, with_ingress=with_ingress, callback_secret=CALLBACK_SECRET
     )
+
+
+def campaign_test_stack(
+    env: WorkflowEnvironment, emulator: RunningEmulator, directory: Path, **overrides: Any
+) -> AbstractAsyncContextManager[LocalStack]:
+    """The local stack most campaign tests run on: the tests' callback secret, campaigns
+    stored under `directory`, and an account budget the emulator never limits."""
+    settings: dict[str, Any] = {
+        "callback_secret": CALLBACK_SECRET,
+        "campaign_dir": directory / "campaigns",
+        "api_max_rps": 2000.0,
+        **overrides,
+    }
+    return local_stack(env.client, emulator, **settings)
+
+
+def reach_from_the_cli(
+    monkeypatch: pytest.MonkeyPatch, env: WorkflowEnvironment, stack: LocalStack, directory: Path
+) -> None:
+    """Point `simops` commands run in this test at the stack's Temporal, task queue and
+    campaign store, from `directory`, whatever SIMOPS_* the environment had."""
+    for name in [name for name in os.environ if name.startswith("SIMOPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SIMOPS_TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("SIMOPS_TASK_QUEUE", stack.settings.task_queue)
+    monkeypatch.setenv("SIMOPS_CAMPAIGN_DIR", str(stack.settings.campaign_dir))
+    monkeypatch.chdir(directory)
 
 
 async def new_sim_sids(stack: Stack, count: int) -> list[str]:

@@ -15,10 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.core.sim import SimStatus
-from simops.devstack.in_process import LocalStack, local_stack
+from simops.devstack.in_process import LocalStack
 from simops.starters import CampaignHandle, start_campaign
 from simops.ui.app import build_app
-from tests.helpers.stacks import CALLBACK_SECRET
+from tests.helpers.stacks import campaign_test_stack
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
@@ -29,13 +29,7 @@ async def ui_stack(
 ) -> AsyncIterator[LocalStack]:
     """The local stack on 40 new SIMs, its campaigns stored under the test's directory."""
     emulator = await emulator_factory(seed_sims=40, scheduled_delay=(0.05, 0.1))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-        api_max_rps=2000.0,
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         yield stack
 
 

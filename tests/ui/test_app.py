@@ -6,12 +6,14 @@ import asyncio
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus
 
 from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import CampaignAction
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack
@@ -220,3 +222,32 @@ async def test_a_campaign_without_a_store_here_still_shows_its_progress(
     assert page.status == 200 and "no store of this campaign" in text
     assert 'data-outcome="converged">3<' in text
     assert report.status == 404
+
+
+async def test_a_campaign_waiting_for_its_window_shows_when_it_opens(
+    ui_stack: LocalStack, tmp_path: Path
+) -> None:
+    stack = ui_stack
+    sids = await new_sids(stack, 4)
+    opens = datetime.now(UTC) + timedelta(hours=1)
+    handle = await start_file_campaign(
+        stack,
+        tmp_path,
+        "to-wait",
+        CampaignAction.ACTIVATE,
+        sids,
+        fleet=stack.emulator.parent.fleets[0],
+        schedule=CampaignSchedule(start_at=opens),
+    )
+    async with dashboard(stack) as client:
+        for _ in range(50):
+            live = await (await client.get("/campaigns/to-wait/live")).text()
+            if 'id="phase">waiting<' in live:
+                break
+            await asyncio.sleep(0.2)
+    await handle.signal(CampaignWorkflow.cancel, "done")
+    result = await handle.result()
+
+    assert 'id="phase">waiting<' in live
+    assert 'id="next-window"' in live
+    assert result.counts.get("cancelled") == 4

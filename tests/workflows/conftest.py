@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from simops.devstack.in_process import LocalStack, local_stack
-from tests.helpers.stacks import CALLBACK_SECRET
+from simops.devstack.in_process import LocalStack
+from tests.helpers.stacks import campaign_test_stack
 
 
 @pytest.fixture
@@ -19,11 +19,5 @@ async def campaign_stack(
 ) -> AsyncIterator[LocalStack]:
     """60 `new` SIMs whose updates resolve in 0.05-0.2 s, and the whole stack in process."""
     emulator = await emulator_factory(seed_sims=60, scheduled_delay=(0.05, 0.2))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-        api_max_rps=2000.0,
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         yield stack

@@ -22,7 +22,7 @@ from simops.messages import CampaignRunInput
 from simops.starters import CampaignAlreadyStartedError, start_campaign
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
 from tests.helpers.campaigns import new_sims, report, spec, start_activation, write_lines
-from tests.helpers.stacks import CALLBACK_SECRET, emulator_stats, set_faults
+from tests.helpers.stacks import CALLBACK_SECRET, campaign_test_stack, emulator_stats, set_faults
 
 
 async def test_activation_from_a_file_accounts_for_every_row(
@@ -436,13 +436,7 @@ async def test_progress_moves_as_sims_end_within_one_batch(
     # One batch of 120 SIMs whose updates resolve over three seconds: progress must not wait
     # for the batch to end.
     emulator = await emulator_factory(seed_sims=120, scheduled_delay=(0.2, 3.0))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-        api_max_rps=2000.0,
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         sims = await new_sims(stack, 120)
         source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
         campaign = spec(

@@ -5,7 +5,6 @@ nothing ever runs a spec the user did not give."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,11 +21,11 @@ from simops.cli import app
 from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode
 from simops.core.sim import SimStatus
-from simops.devstack.in_process import LocalStack, local_stack
+from simops.devstack.in_process import LocalStack
 from simops.messages import CampaignRunInput
 from simops.starters import campaign_status
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
-from tests.helpers.stacks import CALLBACK_SECRET, emulator_stats
+from tests.helpers.stacks import campaign_test_stack, emulator_stats, reach_from_the_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,20 +42,8 @@ async def stack(
 ) -> AsyncIterator[LocalStack]:
     """A worker on the emulator, and an environment where `simops` reaches the same ones."""
     emulator = await emulator_factory(seed_sims=12, scheduled_delay=(0.05, 0.2))
-    async with local_stack(
-        dev_env.client,
-        emulator,
-        callback_secret=CALLBACK_SECRET,
-        campaign_dir=tmp_path / "campaigns",
-    ) as running:
-        for name in [name for name in os.environ if name.startswith("SIMOPS_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv(
-            "SIMOPS_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host
-        )
-        monkeypatch.setenv("SIMOPS_TASK_QUEUE", running.settings.task_queue)
-        monkeypatch.setenv("SIMOPS_CAMPAIGN_DIR", str(running.settings.campaign_dir))
-        monkeypatch.chdir(tmp_path)
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as running:
+        reach_from_the_cli(monkeypatch, dev_env, running, tmp_path)
         yield running
 
 

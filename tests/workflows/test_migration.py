@@ -38,7 +38,7 @@ from simops.starters import start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import CALLBACK_SECRET, emulator_writes
+from tests.helpers.stacks import CALLBACK_SECRET, campaign_test_stack, emulator_writes
 
 STACK_SETTINGS: dict[str, Any] = {"callback_secret": CALLBACK_SECRET, "api_max_rps": 2000.0}
 
@@ -138,9 +138,7 @@ async def migrations(
     emulator = await emulator_factory(
         seed_sims=30, inactive_move_beta=True, scheduled_delay=(0.05, 0.1)
     )
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         yield Migrations(stack, tmp_path)
 
 
@@ -214,9 +212,7 @@ async def test_a_migration_without_the_beta_stops_at_once_and_leaves_no_sim_out_
     # first refusal is about the account, so no other SIM gets a first write, and the SIMs
     # already deactivated are reactivated where they are.
     emulator = await emulator_factory(seed_sims=20, scheduled_delay=(0.05, 0.1))
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         m = Migrations(stack, tmp_path)
         active = await m.new_sims(12)
         default = m.parent_fleets["default"]
@@ -274,9 +270,7 @@ async def test_the_canary_takes_every_path_and_no_other_sim_of_a_failing_path_is
     # `new`, one move each) passed, then every `active` SIM was deactivated before the first
     # move of a deactivated SIM was refused. The canary must take SIMs of both paths.
     emulator = await emulator_factory(seed_sims=100, scheduled_delay=(0.05, 0.1))
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         m = Migrations(stack, tmp_path)
         sims = await m.new_sims(95)
         active = sims[15::2]
@@ -370,9 +364,7 @@ async def test_no_compensate_leaves_deactivated_sims_inactive_and_says_so(
     dev_env: WorkflowEnvironment, emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
     emulator = await emulator_factory(seed_sims=10, scheduled_delay=(0.05, 0.1))
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         m = Migrations(stack, tmp_path)
         active = await m.new_sims(2)
         default = m.parent_fleets["default"]
@@ -407,9 +399,7 @@ async def test_a_rollback_after_a_cancelled_migration_moves_back_what_moved(
     emulator = await emulator_factory(
         seed_sims=30, inactive_move_beta=True, scheduled_delay=(0.3, 0.3)
     )
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         m = Migrations(stack, tmp_path)
         sims = await m.new_sims(24)
         default, eu = m.parent_fleets["default"], m.parent_fleets["iot-eu"]
@@ -559,9 +549,7 @@ async def test_a_systemic_stop_shows_in_status_while_its_batch_still_runs(
     # batch then restores the deactivated SIMs, which takes a scheduled delay, so it runs on
     # for a while after the stop. Its status must say so at once, not when the batch ends.
     emulator = await emulator_factory(seed_sims=10, scheduled_delay=(1.5, 2.0))
-    async with local_stack(
-        dev_env.client, emulator, campaign_dir=tmp_path / "campaigns", **STACK_SETTINGS
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         m = Migrations(stack, tmp_path)
         active = await m.new_sims(6)
         await m.prepare(
