@@ -40,7 +40,7 @@ test: lint browser
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python tools/demo.py
+	$(BIN)/python -m tools.demo
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos

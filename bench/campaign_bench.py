@@ -28,7 +28,6 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
 
-from bench.processes import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.core.sim import OutcomeKind, SimStatus
@@ -36,6 +35,7 @@ from simops.messages import SimOperationRequest
 from simops.runtime import event_loop
 from simops.starters import start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
+from tests.helpers.process_stack import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 
 EMULATOR_MAX_CONCURRENCY = 100
 THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", str(EMULATOR_MAX_CONCURRENCY)]

@@ -28,7 +28,9 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench.chaos_scenarios import (
+from simops.campaigns.store.backends import PostgresStores, StoreBackend
+from simops.starters import CampaignHandle
+from tests.helpers.chaos_scenarios import (
     ChaosResult,
     Scenario,
     activation,
@@ -46,10 +48,8 @@ from bench.chaos_scenarios import (
     terminate_batch,
     untouched,
 )
-from bench.postgres import fresh_database, postgres_server
-from bench.processes import ProcessStack
-from simops.campaigns.store.backends import PostgresStores, StoreBackend
-from simops.starters import CampaignHandle
+from tests.helpers.postgres_server import fresh_database, postgres_server
+from tests.helpers.process_stack import ProcessStack
 
 
 async def run_all(

@@ -1,5 +1,5 @@
 """A 10,000-SIM activation campaign through the command line, on `simops dev` and on the stack
-in separate processes started by the benchmarks (bench/processes.py).
+in separate processes started by the benchmarks (tests/helpers/process_stack.py).
 
     .venv/bin/python -m bench.dev_bench [--sims 10000] [--warm-up-sims 200] [--workers N]
         [--scheduled-delay 1] [--stacks dev,processes]
@@ -18,7 +18,6 @@ import csv
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,51 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bench.processes import cpu_seconds, process_stack
 from simops.devstack.dev import default_workers
-from simops.runtime.ports import free_port
+from tests.helpers.process_stack import cpu_seconds, process_stack
+from tests.helpers.processes import (
+    SIMOPS,
+    CliStack,
+    DevBanner,
+    clean_environment,
+    dev_ports,
+    port_options,
+    simops,
+)
 
-SIMOPS = [sys.executable, "-m", "simops"]
-BANNER_END = "Try, in another terminal"
 STARTUP_SECONDS = 300.0
-
-
-@dataclass
-class Stack:
-    """Where to run `simops` commands against a stack, and its processes."""
-
-    directory: Path
-    environment: dict[str, str]
-    fleet: str
-    pids: Callable[[], dict[str, int]]
-
-
-async def simops(stack: Stack, *arguments: str) -> str:
-    """Run one `simops` command against `stack`; its stdout, or exit with what it printed.
-
-    A caller that stops waiting (a deadline) kills the command: none is left running."""
-    process = await asyncio.create_subprocess_exec(
-        *SIMOPS,
-        *arguments,
-        cwd=stack.directory,
-        env=stack.environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        raise SystemExit(f"simops {' '.join(arguments)}: exit {process.returncode}: {err.decode()}")
-    return out.decode()
-
-
-def without_settings() -> dict[str, str]:
-    """This process's environment without SIMOPS_* settings: `.simops/env` supplies them."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
 
 
 def child_pids(parent: int) -> dict[str, int]:
@@ -102,42 +69,43 @@ def machine_busy_seconds() -> float:
 
 
 @asynccontextmanager
-async def dev_stack(directory: Path, seed: int, workers: int, delay: str) -> AsyncIterator[Stack]:
+async def dev_stack(
+    directory: Path, seed: int, workers: int, delay: str
+) -> AsyncIterator[CliStack]:
     """`simops dev` in `directory`, on free ports, until it is stopped with SIGINT (Ctrl-C)."""
-    ports = {name: free_port() for name in ("temporal", "ui", "emulator", "callback")}
-    arguments = [f"--{name}-port={port}" for name, port in ports.items()]
+    arguments = port_options(dev_ports())
     arguments += ["--seed-sims", str(seed), "--scheduled-delay", delay, "--workers", str(workers)]
     process = await asyncio.create_subprocess_exec(
         *SIMOPS,
         "dev",
         *arguments,
         cwd=directory,
-        env=without_settings(),
+        env=clean_environment(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
-    fleet = ""
+    lines: list[str] = []
     async with asyncio.timeout(STARTUP_SECONDS):
-        while not (line := (await process.stdout.readline()).decode()).startswith(BANNER_END):
+        while not DevBanner(lines).ready:
+            lines.append(line := (await process.stdout.readline()).decode())
             if not line:
                 raise SystemExit(f"simops dev exited with code {await process.wait()}")
-            label, _, value = line.strip().partition(":")
-            if label == "fleets (parent)":
-                fleet = value.split(",")[0].strip()
     try:
-        yield Stack(directory, without_settings(), fleet, lambda: child_pids(process.pid))
+        yield CliStack(
+            directory, clean_environment(), DevBanner(lines).fleet, lambda: child_pids(process.pid)
+        )
     finally:
         process.send_signal(signal.SIGINT)
         await process.communicate()
 
 
 @asynccontextmanager
-async def separate_processes(directory: Path, seed: int, delay: str) -> AsyncIterator[Stack]:
+async def separate_processes(directory: Path, seed: int, delay: str) -> AsyncIterator[CliStack]:
     """The benchmarks' stack: dev server, emulator, `simops callbacks`, one `simops worker`."""
     emulator_args = ["--seed-sims", str(seed), "--scheduled-delay", delay]
     async with process_stack(directory, emulator_args) as stack:
-        yield Stack(directory, stack.environment, stack.emulator.parent.fleets[0], stack.pids)
+        yield CliStack(directory, stack.environment, stack.emulator.parent.fleets[0], stack.pids)
 
 
 @dataclass
@@ -151,7 +119,7 @@ class Timed:
     counts: dict[str, int]
 
 
-async def campaign(stack: Stack, campaign_id: str, sids: list[str]) -> Timed:
+async def campaign(stack: CliStack, campaign_id: str, sids: list[str]) -> Timed:
     """Activate `sids` into the stack's first Fleet with one `campaign start --watch`."""
     source = stack.directory / f"{campaign_id}.csv"
     with source.open("w", newline="") as file:
@@ -176,7 +144,7 @@ async def campaign(stack: Stack, campaign_id: str, sids: list[str]) -> Timed:
 
 async def measure(
     name: str,
-    stack_of: Callable[[Path], AbstractAsyncContextManager[Stack]],
+    stack_of: Callable[[Path], AbstractAsyncContextManager[CliStack]],
     args: argparse.Namespace,
 ) -> None:
     """Warm up, time one campaign of `args.sims` SIMs, print the figures."""
@@ -221,7 +189,7 @@ async def main(args: argparse.Namespace) -> None:
             args,
         ),
         "processes": lambda: measure(
-            "separate processes (bench/processes.py, 1 worker)",
+            "separate processes (tests/helpers/process_stack.py, 1 worker)",
             lambda directory: separate_processes(directory, seed, args.scheduled_delay),
             args,
         ),

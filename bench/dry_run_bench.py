@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.emulator.seed import iccid_for
+from tests.helpers.processes import SIMOPS, clean_environment
 
 DUPLICATES = 1000
 
@@ -47,7 +46,7 @@ def write_campaign_file(path: Path, rows: int) -> int:
 
 def dry_run_environment(emulator: EmulatorProcess, directory: Path) -> dict[str, str]:
     """The emulator's parent account and the default pacing, nothing read from `.simops/env`."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+    environment = clean_environment()
     environment.update(
         {
             "SIMOPS_API_URL": emulator.api_url,
@@ -71,7 +70,7 @@ async def run(rows: int) -> None:
             written = write_campaign_file(source, rows)
             size = source.stat().st_size / 1024 / 1024
             print(f"campaign file: {written:,} rows, {size:.1f} MiB")
-            command = [sys.executable, "-m", "simops", "campaign", "start", "--action"]
+            command = [*SIMOPS, "campaign", "start", "--action"]
             command += ["activate", "--from-file", str(source), "--fleet", "default", "--dry-run"]
             started = time.perf_counter()
             process = await asyncio.create_subprocess_exec(

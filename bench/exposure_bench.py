@@ -2,14 +2,14 @@
 
     .venv/bin/python -m bench.exposure_bench [--sims 1000]
 
-Everything local and in separate processes (bench/processes.py), the emulator with one child
-account WITHOUT the inactive-move beta and `--scheduled-delay 1 --max-concurrency 100`. Each
-run moves `--sims` active SIMs (activated by a campaign of their own first) from the parent to
-the child with `--deactivate-first --reactivate --default-fleet default`, concurrency 100. The
-deactivation is accepted; the move after it is refused (83010), an error about the account that
-no dry run can foresee, met at each SIM's second step. So every SIM deactivated before simops
-stops is a SIM taken out of service by the mistake (each is restored; the run checks that none
-is left out of service). Three configurations:
+Everything local and in separate processes (tests/helpers/process_stack.py), the emulator with
+one child account WITHOUT the inactive-move beta and `--scheduled-delay 1 --max-concurrency
+100`. Each run moves `--sims` active SIMs (activated by a campaign of their own first) from the
+parent to the child with `--deactivate-first --reactivate --default-fleet default`, concurrency
+100. The deactivation is accepted; the move after it is refused (83010), an error about the
+account that no dry run can foresee, met at each SIM's second step. So every SIM deactivated
+before simops stops is a SIM taken out of service by the mistake (each is restored; the run
+checks that none is left out of service). Three configurations:
 
 1. no canary, no ramp (`--canary 0 --ramp off`): what the concurrency alone bounds;
 2. no canary, the ramp (`--canary 0 --ramp 20,2`): the first wave;
@@ -27,8 +27,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench.chaos_scenarios import migration_without_beta, run_scenario, untouched
 from simops.campaigns.spec import Ramp
+from tests.helpers.chaos_scenarios import migration_without_beta, run_scenario, untouched
 
 EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", "100"]
 LIMIT_SECONDS = 1800.0

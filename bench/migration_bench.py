@@ -20,13 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.processes import ProcessStack, process_stack
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
 from simops.core.sim import SimStatus
 from simops.messages import CampaignResult
 from simops.starters import start_campaign
 from simops.supersim.client import SuperSimClient
+from tests.helpers.process_stack import ProcessStack, process_stack
 
 EMULATOR_MAX_CONCURRENCY = 100
 EMULATOR = [

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.migration_safety_bench [--sims 1000]
 
-Everything local and in separate processes (bench/processes.py), the emulator with one child
-account and `--scheduled-delay 1 --max-concurrency 100`. Both migrations move `--sims` active
-SIMs (activated by a campaign of their own first) from the parent to the child with
+Everything local and in separate processes (tests/helpers/process_stack.py), the emulator
+with one child account and `--scheduled-delay 1 --max-concurrency 100`. Both migrations move
+`--sims` active SIMs (activated by a campaign of their own first) from the parent to the child with
 `--deactivate-first --reactivate --default-fleet default`, the spec built as `simops migrate
 start` builds it (so with its default canary of 10 SIMs):
 
@@ -24,7 +24,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench.chaos_scenarios import (
+from simops.campaigns.reports import describe_out_of_service, out_of_service_summary
+from simops.campaigns.store.campaign_store import CampaignStore
+from tests.helpers.chaos_scenarios import (
     ChaosResult,
     Workload,
     active_migration,
@@ -32,9 +34,7 @@ from bench.chaos_scenarios import (
     run_scenario,
     untouched,
 )
-from bench.processes import campaign_dir
-from simops.campaigns.reports import describe_out_of_service, out_of_service_summary
-from simops.campaigns.store.campaign_store import CampaignStore
+from tests.helpers.process_stack import campaign_dir
 
 SCHEDULED_DELAY_SECONDS = 1
 EMULATOR = ["--scheduled-delay", str(SCHEDULED_DELAY_SECONDS), "--max-concurrency", "100"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.secrets_scan_bench [--activations 50] [--campaign-sims 200]
 
-For each mode, the stack runs as separate processes (bench/processes.py): a Temporal dev
+For each mode, the stack runs as separate processes (tests/helpers/process_stack.py): a Temporal dev
 server, the emulator, `simops callbacks`, and `simops worker` holding a bearer token this
 process obtained from the emulator's token endpoint (plus `SIMOPS_PAYLOAD_KEY` with the codec
 on). It runs single activations (timed, one at a time), refused and unknown-SIM operations,
@@ -24,7 +24,6 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.processes import ProcessStack, process_stack
 from simops.callbacks.urls import callback_url
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
@@ -38,6 +37,7 @@ from simops.scan import Finding, configured_secrets, scan_histories, scan_log_fi
 from simops.starters import sim_workflow_id, start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
+from tests.helpers.process_stack import ProcessStack, process_stack
 
 UNKNOWN_ICCID = iccid_for(999_999)
 REFUSED_ACTIVATIONS = 3

@@ -1,6 +1,6 @@
 """Campaign throughput and the campaign store's statements per SIM, SQLite against PostgreSQL,
 on the same stack: dev server, emulator, ingress and two workers as on machines of their own
-(bench/machines.py), the campaigns started from a third directory.
+(tests/helpers/machines.py), the campaigns started from a third directory.
 
     .venv/bin/python -m bench.store_backends_bench [--sims 10000] [--runs 2] [--warm-up-sims 200]
 
@@ -32,16 +32,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.chaos_scenarios import new_sims
 from bench.dev_bench import campaign
-from bench.machines import start_machines, store_statements
-from bench.postgres import (
+from tests.helpers.chaos_scenarios import new_sims
+from tests.helpers.machines import start_machines, store_statements
+from tests.helpers.postgres_server import (
     committed_transactions,
     fresh_database,
     postgres_server,
     wait_for_sessions_to_end,
 )
-from bench.processes import cpu_seconds, process_stack
+from tests.helpers.process_stack import cpu_seconds, process_stack
 
 BACKENDS = ("sqlite", "postgresql")
 EMULATOR = ["--scheduled-delay", "1"]

@@ -65,10 +65,10 @@ from typing import Any, TypeVar
 import asyncpg
 import psycopg
 
-from bench.postgres import start_server
 from simops.campaigns.rows import TrackedSim
 from simops.core.sim import DesiredState, SimSnapshot, SimStatus, SimUpdate
 from simops.runtime import event_loop
+from tests.helpers.postgres_server import start_server
 
 T = TypeVar("T")
 

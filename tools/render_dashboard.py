@@ -17,7 +17,6 @@ import argparse
 import html
 import json
 import math
-import os
 import re
 import shutil
 import signal
@@ -35,12 +34,18 @@ from typing import Any
 
 from simops.devstack.processes import port_in_use
 from simops.runtime.ports import free_port
+from tests.helpers.processes import (
+    DEV_READY_LINE,
+    DevBanner,
+    dev_ports,
+    port_options,
+    run_simops,
+    start_simops,
+)
 from tools.chromium import headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "docs" / "grafana" / "simops.json"
-SIMOPS = [sys.executable, "-m", "simops"]
-DEV_READY_LINE = "Try, in another terminal"
 STARTUP_SECONDS = 180.0
 SCRAPE_SECONDS = 1
 BASELINE_SECONDS = 20.0
@@ -392,15 +397,7 @@ class Stack:
 
     def simops(self, *arguments: str) -> str:
         """Run a simops command against the stack, as a user would in its directory."""
-        print(f"$ simops {' '.join(arguments)}", flush=True)
-        result = subprocess.run(
-            [*SIMOPS, *arguments],
-            cwd=self.directory,
-            env=clean_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = run_simops(arguments, self.directory, echo=True)
         if result.returncode != 0:
             raise RuntimeError(f"simops {' '.join(arguments)} failed:\n{result.stderr}")
         return result.stdout
@@ -417,11 +414,6 @@ def interrupt(*processes: subprocess.Popen[Any]) -> None:
             process.send_signal(signal.SIGINT)
     for process in processes:
         process.wait(timeout=120)
-
-
-def clean_environment() -> dict[str, str]:
-    """This environment without SIMOPS_* settings: the stack's `.simops/env` is what counts."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
 
 
 def free_port_range(count: int) -> int:
@@ -452,38 +444,14 @@ def get_json(url: str, body: dict[str, Any] | None = None) -> Any:
 def start_stack(directory: Path, sims: int, workers: int, prometheus_binary: str) -> Stack:
     """Start `simops dev` with free ports and `sims` new SIMs, and a Prometheus scraping its
     ingress and workers every `SCRAPE_SECONDS`; return once every target is up."""
-    metrics = free_port_range(workers)
-    emulator_port, prometheus_port = free_port(), free_port()
-    ports = {
-        "temporal-port": free_port(),
-        "ui-port": free_port(),
-        "emulator-port": emulator_port,
-        "callback-port": free_port(),
-        "metrics-port": metrics,
-        "dashboard-port": free_port(),
-    }
-    command = [*SIMOPS, "dev", "--seed-sims", str(sims), "--workers", str(workers)]
-    command += [f"--{name}={port}" for name, port in ports.items()]
-    dev = subprocess.Popen(
-        command,
-        cwd=directory,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    ports = dev_ports(metrics_port=free_port_range(workers))
+    metrics, prometheus_port = ports["metrics-port"], free_port()
+    command = ["dev", "--seed-sims", str(sims), "--workers", str(workers), *port_options(ports)]
+    dev, lines = start_simops(command, directory, DEV_READY_LINE, STARTUP_SECONDS, echo=True)
     prometheus: subprocess.Popen[bytes] | None = None
     try:
-        assert dev.stdout is not None
-        fleet = ""
-        for line in dev.stdout:
-            print(line, end="", flush=True)
-            label, _, value = line.strip().partition(":")
-            if label == "fleets (parent)":
-                fleet = value.split(",")[0].strip()
-            if line.startswith(DEV_READY_LINE):
-                break
-        if dev.poll() is not None or not fleet:
+        banner = DevBanner(lines)
+        if dev.poll() is not None or not banner.ready or not banner.fleet:
             raise RuntimeError(f"simops dev did not start (see {directory / '.simops'}/*.log)")
         targets = [f"127.0.0.1:{metrics + n}" for n in range(workers + 1)]
         config = directory / "prometheus.yml"
@@ -515,8 +483,8 @@ def start_stack(directory: Path, sims: int, workers: int, prometheus_binary: str
             dev,
             prometheus,
             f"http://127.0.0.1:{prometheus_port}",
-            f"http://127.0.0.1:{emulator_port}",
-            fleet,
+            f"http://127.0.0.1:{ports['emulator-port']}",
+            banner.fleet,
         )
 
         def all_up() -> bool:

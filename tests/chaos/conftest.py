@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from pluggy import Result
 
-from bench.chaos_scenarios import diagnostics
-from bench.processes import kill_open_stacks
 from simops.campaigns.store.backends import PostgresStores
+from tests.helpers.chaos_scenarios import diagnostics
+from tests.helpers.process_stack import kill_open_stacks
 
 
 @pytest.hookimpl(hookwrapper=True)

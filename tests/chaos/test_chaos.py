@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos_scenarios import (
+from tests.helpers.chaos_scenarios import (
     ChaosResult,
     Scenario,
     Workload,
@@ -33,8 +33,8 @@ from bench.chaos_scenarios import (
     terminate_batch,
     untouched,
 )
-from bench.machines import OPERATOR
-from bench.processes import campaign_dir
+from tests.helpers.machines import OPERATOR
+from tests.helpers.process_stack import campaign_dir
 
 SIMS = 300
 ROWS_ENDED = re.compile(r"(\d+) rows")
@@ -198,7 +198,7 @@ async def test_two_machines_share_one_postgresql_and_survive_a_killed_worker(
     tmp_path: Path, postgres_url: str
 ) -> None:
     # Two workers in directories of their own, sharing only the database; the campaign started
-    # and reported from a third directory (bench/machines.py).
+    # and reported from a third directory (tests/helpers/machines.py).
     result = await run_on_machines(
         "two machines",
         tmp_path,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.postgres import fresh_database
-from bench.postgres import postgres_server as start_postgres
 from simops.campaigns.store.backends import PostgresStores, SqliteStores, StoreBackend
+from tests.helpers.postgres_server import fresh_database
+from tests.helpers.postgres_server import postgres_server as start_postgres
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos_scenarios import new_sims, writes_per_sim
-from bench.processes import process_stack
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.processes import ProcessStack
 from simops.messages import SimOperationRequest
 from simops.starters import start_sim_operation
+from tests.helpers.chaos_scenarios import new_sims, writes_per_sim
+from tests.helpers.process_stack import process_stack
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -39,9 +39,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from bench.dev_bench import simops
-from bench.machines import start_machines
-from bench.processes import ProcessStack, campaign_dir, log_tails, process_stack
 from simops.callbacks.urls import callback_url
 from simops.campaigns.migration_preparer import restore_rows
 from simops.campaigns.reports import FORMULA_TRIGGERS
@@ -63,6 +60,9 @@ from simops.starters import CampaignHandle, start_campaign
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from tests.helpers.machines import start_machines
+from tests.helpers.process_stack import ProcessStack, campaign_dir, log_tails, process_stack
+from tests.helpers.processes import simops
 
 EMULATOR = ["--scheduled-delay", "0.5-1.5", "--max-concurrency", "100"]
 READ_BACK_AT_ONCE = 100
@@ -627,7 +627,7 @@ async def run_on_machines(
     concurrency: int = ONE_BATCH_AT_A_TIME,
 ) -> ChaosResult:
     """An activation of `sims` SIMs on two workers as on machines of their own
-    (bench/machines.py), which share only the PostgreSQL database at `database_url`, while
+    (tests/helpers/machines.py), which share only the PostgreSQL database at `database_url`, while
     `scenario` breaks things; all of it within `limit_seconds`, as in `run_scenario`.
 
     An operator's third directory upgrades the database, starts the campaign (`simops

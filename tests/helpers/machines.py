@@ -1,8 +1,8 @@
 """Workers as on machines of their own, which share one PostgreSQL database and nothing else.
 
-`start_machines` starts `simops worker` processes on a stack (bench/processes.py, started with
-no worker), each in a working directory of its own, and makes a third directory, the operator's,
-from which `simops` commands run (`dev_bench.simops`). With a database URL the campaign store is
+`start_machines` starts `simops worker` processes on a stack (process_stack.py, started with no
+worker), each in a working directory of its own, and makes a third directory, the operator's,
+from which `simops` commands run (`processes.simops`). With a database URL the campaign store is
 that PostgreSQL database: `simops db upgrade` runs first, from the operator's directory as a
 user would, and each machine's campaign directory lies inside its own directory, so that nothing
 can pass between machines through files. Without a URL every machine uses the stack's campaign
@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.dev_bench import Stack, simops
-from bench.processes import ProcessStack
 from simops.runtime.ports import free_port
+from tests.helpers.process_stack import ProcessStack
+from tests.helpers.processes import CliStack, simops
 
 OPERATOR = "operator"
 """The operator's directory, in the stack's: where `simops campaign …` runs."""
@@ -31,7 +31,7 @@ STORE_STATEMENTS = "simops_store_statements_total"
 class Machines:
     """The operator's machine and the workers' directories and metrics."""
 
-    operator: Stack
+    operator: CliStack
     """Where `simops` commands run, with the environment they get."""
     directories: list[Path]
     """Each worker's working directory, worker 1's first."""
@@ -58,7 +58,7 @@ async def start_machines(
     its own and serving its metrics on a port of its own."""
     operator_directory = stack.directory / OPERATOR
     operator_directory.mkdir()
-    operator = Stack(
+    operator = CliStack(
         operator_directory,
         {**stack.environment, **machine_environment(operator_directory, database_url)},
         stack.emulator.parent.fleets[0],

@@ -1,5 +1,6 @@
-"""The benchmarks' process stack: `simops.devstack.processes` on free ports, with a fresh task
-queue, and what the benchmarks measure of its processes (CPU time, peak memory).
+"""The stack in separate processes, as the benchmarks and the chaos tests run it:
+`simops.devstack.processes` on free ports, with a fresh task queue, and what the benchmarks
+measure of its processes (CPU time, peak memory).
 
 Each process writes its output to a log file in the stack's directory (`log_tails` reads their
 ends), and a stack a test abandoned (pytest-timeout) can still be killed (`kill_open_stacks`).
@@ -19,6 +20,7 @@ from simops.devstack.processes import ProcessStack, TemporalOptions
 from simops.devstack.processes import process_stack as start_process_stack
 from simops.emulator.process import EmulatorProcess
 from simops.runtime.ports import free_port
+from tests.helpers.processes import clean_environment
 
 __all__ = [
     "ProcessStack",
@@ -91,7 +93,7 @@ def _environment(
     emulator: EmulatorProcess, temporal: TemporalOptions, overrides: dict[str, str]
 ) -> dict[str, str]:
     callback_port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+    environment = clean_environment()
     environment.update(
         {
             "SIMOPS_API_URL": emulator.api_url,
