@@ -31,12 +31,18 @@ import pytest
 
 from simops.emulator.cli import READY_LINE_PREFIX
 from simops.runtime.ports import free_port
-from tests.helpers.processes import SIMOPS, clean_environment, start_simops
+from tests.helpers.processes import (
+    DEV_READY_LINE,
+    clean_environment,
+    dev_ports,
+    port_options,
+    run_simops,
+    start_simops,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-DEV_READY_LINE = "Try, in another terminal"
 STARTUP_SECONDS = 120
 COMMAND_SECONDS = 180
 CAMPAIGN_SIMS = 20
@@ -151,14 +157,11 @@ class Stack:
     def run(
         self, *arguments: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*SIMOPS, *arguments],
-            cwd=self.directory,
-            env={**clean_environment(), **(env or {})},
-            capture_output=True,
-            text=True,
+        return run_simops(
+            arguments,
+            self.directory,
+            {**clean_environment(), **(env or {})},
             timeout=COMMAND_SECONDS,
-            check=False,
         )
 
 
@@ -171,19 +174,8 @@ def _checked(result: subprocess.CompletedProcess[str]) -> str:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`simops dev` with free ports, the files the README names, and two slow campaigns."""
     directory = tmp_path_factory.mktemp("readme")
-    ports = [
-        f"--{name}={free_port()}"
-        for name in (
-            "temporal-port",
-            "ui-port",
-            "emulator-port",
-            "callback-port",
-            "metrics-port",
-            "dashboard-port",
-        )
-    ]
     process, banner = start_simops(
-        ["dev", "--seed-sims", "400", "--scheduled-delay", "0.1", *ports],
+        ["dev", "--seed-sims", "400", "--scheduled-delay", "0.1", *port_options(dev_ports())],
         directory,
         DEV_READY_LINE,
         STARTUP_SECONDS,

@@ -29,7 +29,12 @@ from simops.starters import start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import campaign_test_stack, reach_from_the_cli, set_faults
+from tests.helpers.stacks import (
+    campaign_test_stack,
+    reach_from_the_cli,
+    set_faults,
+    writes_per_sim,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -66,14 +71,6 @@ def refused(result: Result, message: str) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert message in lines[0], result.output
-
-
-async def writes_per_sim(stack: LocalStack) -> dict[str, int]:
-    """The emulator's log of state-changing writes, per SIM."""
-    url = f"{stack.emulator.root_url}/_emulator/stats"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        stats: dict[str, Any] = await response.json()
-    return dict(stats["state_changing_writes"]["per_sim"])
 
 
 def written_since(before: dict[str, int], after: dict[str, int], sims: Sequence[Sim]) -> list[int]:
@@ -146,14 +143,14 @@ async def test_a_retry_converges_the_rows_that_failed_under_their_own_numbers(
     # The busy SIMs' updates end, and one of them is activated by someone else meanwhile.
     await advance_emulator_clock(stack, STUCK_SECONDS + 60)
     await settled(stack, busy[2].sid, SimUpdate(status=SimStatus.ACTIVE, fleet=spec.fleet))
-    before = await writes_per_sim(stack)
+    before = await writes_per_sim(stack.emulator)
 
     dry_run = await simops("campaign", "retry", campaign_id, "--dry-run")
-    after_dry_run = await writes_per_sim(stack)
+    after_dry_run = await writes_per_sim(stack.emulator)
     retried = await simops("campaign", "retry", campaign_id)
     retry_id = f"{campaign_id}-retry-1"
     second = await result_of(stack, retry_id)
-    after = await writes_per_sim(stack)
+    after = await writes_per_sim(stack.emulator)
     rows = await report(retry_id)
     status = await simops("campaign", "status", retry_id, "-o", "json")
     next_dry_run = await simops("campaign", "retry", campaign_id, "--dry-run")
@@ -275,23 +272,23 @@ async def test_a_migration_stopped_for_want_of_the_beta_is_retried_once_it_has_i
     failed = [row["row_no"] for row in first_rows if row["outcome"] == "failed"]
     cancelled = [row["row_no"] for row in first_rows if row["outcome"] == "cancelled"]
     emulator.context.store.accounts[parent].inactive_move_beta = True
-    before = await writes_per_sim(stack)
+    before = await writes_per_sim(stack.emulator)
 
     as_a_campaign = await simops("campaign", "retry", campaign_id)
     other_code = await simops("migrate", "retry", campaign_id, "--only-code", "20003")
     dry_run = await simops("migrate", "retry", campaign_id, "--include-cancelled", "--dry-run")
-    after_dry_run = await writes_per_sim(stack)
+    after_dry_run = await writes_per_sim(stack.emulator)
     only_failed = await simops(
         "migrate", "retry", campaign_id, "--only-code", "83010", "--id", f"{campaign_id}-a"
     )
     await result_of(stack, f"{campaign_id}-a")
-    after_failed = await writes_per_sim(stack)
+    after_failed = await writes_per_sim(stack.emulator)
     failed_rows = await report(f"{campaign_id}-a", "migrate")
     with_cancelled = await simops(
         "migrate", "retry", campaign_id, "--include-cancelled", "--id", f"{campaign_id}-b"
     )
     finished = await result_of(stack, f"{campaign_id}-b")
-    after_all = await writes_per_sim(stack)
+    after_all = await writes_per_sim(stack.emulator)
     all_rows = await report(f"{campaign_id}-b", "migrate")
     # Rolling back the first retry takes its SIMs back, under the migration's row numbers.
     rolled_back = await simops("migrate", "rollback", f"{campaign_id}-a")

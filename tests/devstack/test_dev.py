@@ -18,11 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from simops.runtime.ports import free_port
-from tests.helpers.processes import SIMOPS, clean_environment, start_simops
+from tests.helpers.processes import (
+    DEV_READY_LINE,
+    DevBanner,
+    dev_ports,
+    port_options,
+    run_simops,
+    start_simops,
+)
 
 READY_LINE = "simops dev is running"
 STARTUP_SECONDS = 120
+COMMAND_SECONDS = 120
 
 
 @dataclass
@@ -31,28 +38,12 @@ class DevStack:
 
     process: subprocess.Popen[str]
     directory: Path
-    banner: list[str]
+    banner: DevBanner
     ports: dict[str, int]
 
-    def value(self, label: str) -> str:
-        line = next(line for line in self.banner if line.strip().startswith(label))
-        return line.split(":", 1)[1].strip()
-
     def simops(self, *arguments: str) -> subprocess.CompletedProcess[str]:
-        return run_simops(self.directory, *arguments)
-
-
-def run_simops(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run one `simops` command in `directory` (where `.simops/env` is) with a clean env."""
-    return subprocess.run(
-        [*SIMOPS, *arguments],
-        cwd=directory,
-        env=clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+        """Run one `simops` command in the stack's directory (where `.simops/env` is)."""
+        return run_simops(arguments, self.directory, timeout=COMMAND_SECONDS)
 
 
 def child_pids(parent: int) -> set[int]:
@@ -80,16 +71,15 @@ def survivors(pids: set[int]) -> set[int]:
 
 def start_dev(directory: Path, ports: dict[str, int], *options: str) -> DevStack:
     """Start `simops dev` in `directory` and wait for its banner."""
-    arguments = [f"--{name}={port}" for name, port in ports.items()]
     process, lines = start_simops(
-        ["dev", "--seed-sims", "20", *options, *arguments],
+        ["dev", "--seed-sims", "20", *options, *port_options(ports)],
         directory,
-        "Try, in another terminal",
+        DEV_READY_LINE,
         STARTUP_SECONDS,
     )
     banner = [line.rstrip() for line in lines]
     assert any(READY_LINE in line for line in banner), "\n".join(banner)
-    return DevStack(process, directory, banner, ports)
+    return DevStack(process, directory, DevBanner(banner), ports)
 
 
 def stop_dev(stack: DevStack, signum: signal.Signals) -> tuple[int, str]:
@@ -100,25 +90,10 @@ def stop_dev(stack: DevStack, signum: signal.Signals) -> tuple[int, str]:
     return stack.process.returncode, rest
 
 
-def free_ports() -> dict[str, int]:
-    """A free port for each of the ports `simops dev` binds."""
-    return {
-        name: free_port()
-        for name in (
-            "temporal-port",
-            "ui-port",
-            "emulator-port",
-            "callback-port",
-            "metrics-port",
-            "dashboard-port",
-        )
-    }
-
-
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     stack = start_dev(
-        tmp_path_factory.mktemp("dev"), free_ports(), "--scheduled-delay", "0.1", "--workers", "2"
+        tmp_path_factory.mktemp("dev"), dev_ports(), "--scheduled-delay", "0.1", "--workers", "2"
     )
     yield stack
     stop_dev(stack, signal.SIGINT)
@@ -140,8 +115,8 @@ def test_dev_writes_settings_and_prints_where_everything_is(dev_stack: DevStack)
     # The dev server keeps its state in write-ahead-log mode.
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert str(dev_stack.ports["ui-port"]) in dev_stack.value("Temporal Web UI")
-    dashboard = dev_stack.value("campaign dashboard")
+    assert str(dev_stack.ports["ui-port"]) in dev_stack.banner.value("Temporal Web UI")
+    dashboard = dev_stack.banner.value("campaign dashboard")
     assert dashboard == f"http://127.0.0.1:{dev_stack.ports['dashboard-port']}/"
     with urllib.request.urlopen(dashboard, timeout=30) as page:
         assert "Campaigns and migrations" in page.read().decode()
@@ -160,7 +135,7 @@ def _get(url: str) -> tuple[int, str]:
 
 def test_dev_serves_metrics_and_health_of_worker_and_ingress(dev_stack: DevStack) -> None:
     port = dev_stack.ports["metrics-port"]
-    shown = dev_stack.value("metrics, health")
+    shown = dev_stack.banner.value("metrics, health")
     assert shown.startswith(
         f"http://127.0.0.1:{port}/metrics (ingress), ports {port + 1}-{port + 2}"
     )
@@ -181,7 +156,7 @@ def test_dev_serves_metrics_and_health_of_worker_and_ingress(dev_stack: DevStack
 
 def test_activate_then_again_is_already_converged(dev_stack: DevStack) -> None:
     sim_sid = _new_sim(dev_stack)
-    fleet = dev_stack.value("fleets (parent)").split(",")[0].strip()
+    fleet = dev_stack.banner.fleet
 
     first = dev_stack.simops("sim", "activate", sim_sid, "--fleet", fleet)
     second = dev_stack.simops("sim", "activate", sim_sid, "--fleet", fleet, "--output", "json")
@@ -213,7 +188,7 @@ def test_unknown_sim_exits_2_without_traceback(dev_stack: DevStack) -> None:
 
 
 def test_no_configuration_exits_2_naming_the_settings(tmp_path: Path) -> None:
-    result = run_simops(tmp_path, "sim", "activate", "HS" + "0" * 32)
+    result = run_simops(["sim", "activate", "HS" + "0" * 32], tmp_path, timeout=COMMAND_SECONDS)
 
     assert result.returncode == 2
     assert "SIMOPS_" in result.stderr
@@ -221,7 +196,7 @@ def test_no_configuration_exits_2_naming_the_settings(tmp_path: Path) -> None:
 
 
 def test_campaign_dry_run_then_start_watch_report_and_duplicate_id(dev_stack: DevStack) -> None:
-    fleet = dev_stack.value("fleets (parent)").split(",")[0].strip()
+    fleet = dev_stack.banner.fleet
     new_before = len(
         json.loads(dev_stack.simops("sims", "list", "--status", "new", "-o", "json").stdout)
     )
@@ -299,9 +274,9 @@ def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
 
 
 def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path: Path) -> None:
-    ports = free_ports()
+    ports = dev_ports()
     first = start_dev(tmp_path, ports, "--scheduled-delay", "3", "--workers", "1")
-    fleet = first.value("fleets (parent)").split(",")[0].strip()
+    fleet = first.banner.fleet
     started = first.simops(
         "campaign", "start", "--action", "activate", "--status", "new", "--fleet", fleet,
         "--id", "resumed",
@@ -340,7 +315,7 @@ def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path
 
 
 def test_a_closed_terminal_stops_every_child(tmp_path: Path) -> None:
-    stack = start_dev(tmp_path, free_ports(), "--workers", "1")
+    stack = start_dev(tmp_path, dev_ports(), "--workers", "1")
     children = child_pids(stack.process.pid)
 
     code, _ = stop_dev(stack, signal.SIGHUP)
@@ -371,7 +346,7 @@ def still_running(pids: set[int]) -> set[int]:
 def test_a_killed_dev_leaves_no_child_running(tmp_path: Path) -> None:
     """SIGKILL runs no code in `simops dev`: its children end anyway (the parent-death signal
     set by `simops.runtime.child_processes`), freeing their ports for the next start."""
-    stack = start_dev(tmp_path, free_ports(), "--workers", "1")
+    stack = start_dev(tmp_path, dev_ports(), "--workers", "1")
     children = child_pids(stack.process.pid)
     commands = {pid: command_line(pid) for pid in children}
 

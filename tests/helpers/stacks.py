@@ -78,6 +78,11 @@ async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
         return stats
 
 
+async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
+    """State-changing writes per SIM since the emulator started (or its stats were reset)."""
+    return dict((await emulator_stats(emulator))["state_changing_writes"]["per_sim"])
+
+
 async def emulator_writes(emulator: RunningEmulator) -> list[dict[str, Any]]:
     """The emulator's write log (`GET /_emulator/writes`): every state-changing write, oldest
     first, with its Unix time: the record simops is checked against, which simops never wrote."""

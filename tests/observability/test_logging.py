@@ -16,13 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.core.sim import SimStatus
-from simops.devstack.in_process import local_stack
 from simops.emulator.server import RunningEmulator
 from simops.observability.logging import JsonFormatter, campaign_of
 from simops.starters import start_campaign
 from simops.workflows.campaign import campaign_workflow_id
 from tests.helpers.stack_scan import capture_log_records
-from tests.helpers.stacks import CALLBACK_SECRET, set_faults
+from tests.helpers.stacks import campaign_test_stack, set_faults
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,12 +60,8 @@ async def test_a_campaign_logs_json_lines_naming_campaign_batch_and_activity(
     await set_faults(emulator, rate_limit_rate=0.3)
     log = tmp_path / "simops.jsonl"
     with capture_log_records(log, JsonFormatter()):
-        async with local_stack(
-            dev_env.client,
-            emulator,
-            callback_secret=CALLBACK_SECRET,
-            campaign_dir=tmp_path / "campaigns",
-            api_backoff_base_seconds=0.01,
+        async with campaign_test_stack(
+            dev_env, emulator, tmp_path, api_backoff_base_seconds=0.01
         ) as stack:
             spec = CampaignSpec(
                 campaign_id="logged",

@@ -16,13 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource
 from simops.core.sim import SimStatus
-from simops.devstack.in_process import LocalStack, local_stack
+from simops.devstack.in_process import LocalStack
 from simops.inspection import campaign_progress, workflow_status
 from simops.messages import CampaignRunInput
 from simops.starters import CampaignAlreadyStartedError, start_campaign
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
 from tests.helpers.campaigns import new_sims, report, spec, start_activation, write_lines
-from tests.helpers.stacks import CALLBACK_SECRET, campaign_test_stack, emulator_stats, set_faults
+from tests.helpers.stacks import campaign_test_stack, emulator_stats, set_faults
 
 
 async def test_activation_from_a_file_accounts_for_every_row(
@@ -209,13 +209,8 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
     emulator = await emulator_factory(seed_sims=120, scheduled_delay=(1.0, 1.5))
-    overrides: dict[str, Any] = {
-        "callback_secret": CALLBACK_SECRET,
-        "campaign_dir": tmp_path / "campaigns",
-        "task_queue": "restart-test",
-        "api_max_rps": 2000.0,
-    }
-    async with local_stack(dev_env.client, emulator, **overrides) as first:
+    task_queue = "restart-test"
+    async with campaign_test_stack(dev_env, emulator, tmp_path, task_queue=task_queue) as first:
         sims = await new_sims(first, 120)
         source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
         campaign = spec(
@@ -228,7 +223,9 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
                 break
             await asyncio.sleep(0.1)
     # The first worker is gone mid-campaign; a second one takes over from the history.
-    async with local_stack(dev_env.client, emulator, **overrides) as second:
+    async with campaign_test_stack(
+        dev_env, emulator, tmp_path, task_queue="restart-test"
+    ) as second:
         result = await handle.result()
         rows = report(second, "restart")
     stats = await emulator_stats(emulator)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -30,7 +29,7 @@ from simops.campaigns.spec import (
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import DEFAULT_MULTI_WRITE_CANARY
 from simops.core.sim import SimStatus, SimUpdate
-from simops.devstack.in_process import LocalStack, local_stack
+from simops.devstack.in_process import LocalStack
 from simops.emulator.server import RunningEmulator
 from simops.inspection import campaign_progress
 from simops.messages import CampaignResult
@@ -38,19 +37,7 @@ from simops.starters import start_campaign
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import CALLBACK_SECRET, campaign_test_stack, emulator_writes
-
-STACK_SETTINGS: dict[str, Any] = {"callback_secret": CALLBACK_SECRET, "api_max_rps": 2000.0}
-
-
-async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
-    """State-changing writes per SIM since the emulator started (or its stats were reset)."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{emulator.root_url}/_emulator/stats") as response,
-    ):
-        stats: dict[str, Any] = await response.json()
-    return dict(stats["state_changing_writes"]["per_sim"])
+from tests.helpers.stacks import campaign_test_stack, emulator_writes, writes_per_sim
 
 
 def fleets_of(emulator: RunningEmulator, account_sid: str) -> dict[str, str]:
@@ -456,12 +443,8 @@ async def test_a_worker_restart_between_deactivation_and_move_loses_nothing(
     emulator = await emulator_factory(
         seed_sims=20, inactive_move_beta=True, scheduled_delay=(1.0, 1.5)
     )
-    settings = {
-        **STACK_SETTINGS,
-        "campaign_dir": tmp_path / "campaigns",
-        "task_queue": "migration-restart",
-    }
-    async with local_stack(dev_env.client, emulator, **settings) as first:
+    task_queue = "migration-restart"
+    async with campaign_test_stack(dev_env, emulator, tmp_path, task_queue=task_queue) as first:
         m = Migrations(first, tmp_path)
         sims = await m.new_sims(20)
         default = m.parent_fleets["default"]
@@ -490,7 +473,7 @@ async def test_a_worker_restart_between_deactivation_and_move_loses_nothing(
         moving = [(await first.api.fetch_sim(sim.sid)).status for sim in sims]
     # The first worker is gone while every SIM is scheduled to deactivate; a second one takes
     # over from the history: it must move each SIM once, reactivate it once, nothing more.
-    async with local_stack(dev_env.client, emulator, **settings) as second:
+    async with campaign_test_stack(dev_env, emulator, tmp_path, task_queue=task_queue) as second:
         result = await handle.result()
         m = Migrations(second, tmp_path)
         report = m.report("migrate-restart")
