@@ -3,16 +3,15 @@ on request, errors that name the user's file, and the schedule."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from simops.cli import app
 from simops.emulator.server import RunningEmulator
+from tests.helpers.stacks import invoke_cli
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated")]
 
@@ -29,8 +28,7 @@ async def dry_run(emulator: RunningEmulator, source: Path, *options: str) -> Res
     }
     arguments = ["campaign", "start", "--action", "activate", "--from-file", str(source)]
     arguments += ["--fleet", "default", "--dry-run", *options]
-    # In a thread, so that this loop keeps serving the emulator.
-    return await asyncio.to_thread(CliRunner().invoke, app, arguments, env=env)
+    return await invoke_cli(*arguments, env=env)
 
 
 @pytest.fixture

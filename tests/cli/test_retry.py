@@ -15,11 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
-from simops.cli import app
 from simops.cli.support import ExitCode
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack
@@ -31,6 +30,7 @@ from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.emulators import EmulatorFactory
 from tests.helpers.stacks import (
     campaign_test_stack,
+    invoke_cli,
     reach_from_the_cli,
     set_faults,
     writes_per_sim,
@@ -58,11 +58,6 @@ async def stack(
 def campaign_id() -> str:
     """An ID no other test of the session's Temporal server used."""
     return f"retry-{uuid.uuid4().hex[:10]}"
-
-
-async def simops(*args: str) -> Result:
-    """Run `simops ARGS` in a thread, so that this loop keeps serving the worker."""
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
 
 
 def refused(result: Result, message: str) -> None:
@@ -107,7 +102,9 @@ async def result_of(stack: LocalStack, campaign_id: str) -> CampaignResult:
 
 async def report(campaign_id: str, *command: str) -> list[dict[str, Any]]:
     """The campaign's report as JSON, through the command line."""
-    printed = await simops(*(command or ("campaign",)), "report", campaign_id, "--format", "json")
+    printed = await invoke_cli(
+        *(command or ("campaign",)), "report", campaign_id, "--format", "json"
+    )
     assert printed.exit_code == ExitCode.OK, printed.output
     rows: list[dict[str, Any]] = json.loads(printed.stdout)
     return rows
@@ -145,15 +142,15 @@ async def test_a_retry_converges_the_rows_that_failed_under_their_own_numbers(
     await settled(stack, busy[2].sid, SimUpdate(status=SimStatus.ACTIVE, fleet=spec.fleet))
     before = await writes_per_sim(stack.emulator)
 
-    dry_run = await simops("campaign", "retry", campaign_id, "--dry-run")
+    dry_run = await invoke_cli("campaign", "retry", campaign_id, "--dry-run")
     after_dry_run = await writes_per_sim(stack.emulator)
-    retried = await simops("campaign", "retry", campaign_id)
+    retried = await invoke_cli("campaign", "retry", campaign_id)
     retry_id = f"{campaign_id}-retry-1"
     second = await result_of(stack, retry_id)
     after = await writes_per_sim(stack.emulator)
     rows = await report(retry_id)
-    status = await simops("campaign", "status", retry_id, "-o", "json")
-    next_dry_run = await simops("campaign", "retry", campaign_id, "--dry-run")
+    status = await invoke_cli("campaign", "status", retry_id, "-o", "json")
+    next_dry_run = await invoke_cli("campaign", "retry", campaign_id, "--dry-run")
 
     assert {kind: n for kind, n in first.counts.items() if n} == {"converged": 5, "failed": 3}
     assert [row["row_no"] for row in first_rows if row["outcome"] == "failed"] == [3, 6, 7]
@@ -211,12 +208,12 @@ async def test_what_cannot_be_retried_is_refused_in_one_line(
     )
     handle = await start_campaign(stack.client, stack.settings, running, running_source)
     try:
-        unknown = await simops("campaign", "retry", f"{campaign_id}-nothing")
-        still_running = await simops("campaign", "retry", running.campaign_id)
-        nothing = await simops("campaign", "retry", campaign_id)
-        no_such_code = await simops("campaign", "retry", campaign_id, "--only-code", "83010")
-        used = await simops("campaign", "retry", campaign_id, "--id", running.campaign_id)
-        not_a_migration = await simops("migrate", "retry", campaign_id)
+        unknown = await invoke_cli("campaign", "retry", f"{campaign_id}-nothing")
+        still_running = await invoke_cli("campaign", "retry", running.campaign_id)
+        nothing = await invoke_cli("campaign", "retry", campaign_id)
+        no_such_code = await invoke_cli("campaign", "retry", campaign_id, "--only-code", "83010")
+        used = await invoke_cli("campaign", "retry", campaign_id, "--id", running.campaign_id)
+        not_a_migration = await invoke_cli("migrate", "retry", campaign_id)
     finally:
         await handle.signal(CampaignWorkflow.cancel, "test over")
 
@@ -274,24 +271,24 @@ async def test_a_migration_stopped_for_want_of_the_beta_is_retried_once_it_has_i
     emulator.context.store.accounts[parent].inactive_move_beta = True
     before = await writes_per_sim(stack.emulator)
 
-    as_a_campaign = await simops("campaign", "retry", campaign_id)
-    other_code = await simops("migrate", "retry", campaign_id, "--only-code", "20003")
-    dry_run = await simops("migrate", "retry", campaign_id, "--include-cancelled", "--dry-run")
+    as_a_campaign = await invoke_cli("campaign", "retry", campaign_id)
+    other_code = await invoke_cli("migrate", "retry", campaign_id, "--only-code", "20003")
+    dry_run = await invoke_cli("migrate", "retry", campaign_id, "--include-cancelled", "--dry-run")
     after_dry_run = await writes_per_sim(stack.emulator)
-    only_failed = await simops(
+    only_failed = await invoke_cli(
         "migrate", "retry", campaign_id, "--only-code", "83010", "--id", f"{campaign_id}-a"
     )
     await result_of(stack, f"{campaign_id}-a")
     after_failed = await writes_per_sim(stack.emulator)
     failed_rows = await report(f"{campaign_id}-a", "migrate")
-    with_cancelled = await simops(
+    with_cancelled = await invoke_cli(
         "migrate", "retry", campaign_id, "--include-cancelled", "--id", f"{campaign_id}-b"
     )
     finished = await result_of(stack, f"{campaign_id}-b")
     after_all = await writes_per_sim(stack.emulator)
     all_rows = await report(f"{campaign_id}-b", "migrate")
     # Rolling back the first retry takes its SIMs back, under the migration's row numbers.
-    rolled_back = await simops("migrate", "rollback", f"{campaign_id}-a")
+    rolled_back = await invoke_cli("migrate", "rollback", f"{campaign_id}-a")
     await result_of(stack, f"{campaign_id}-a-rollback")
     undo_rows = await report(f"{campaign_id}-a-rollback", "migrate")
 

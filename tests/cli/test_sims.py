@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -12,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from simops.cli import app
 from simops.cli.sims import SIM_COLUMNS
 from simops.core.sim import SimUpdate
 from simops.emulator.server import RunningEmulator
 from simops.supersim.client import SuperSimClient
+from tests.helpers.stacks import invoke_cli
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("isolated")]
 
@@ -39,7 +38,7 @@ async def simops(
     """Run `simops ARGS` in a thread, so that this loop keeps serving the emulator."""
     settings = credentials(emulator) if emulator is not None else {}
     settings.update(env or {})
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=settings)
+    return await invoke_cli(*args, env=settings)
 
 
 async def test_list_as_a_table(emulator: RunningEmulator, client: SuperSimClient) -> None:

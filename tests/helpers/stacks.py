@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
 
+from simops.cli import app
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
@@ -61,6 +65,12 @@ def reach_from_the_cli(
     monkeypatch.setenv("SIMOPS_TASK_QUEUE", stack.settings.task_queue)
     monkeypatch.setenv("SIMOPS_CAMPAIGN_DIR", str(stack.settings.campaign_dir))
     monkeypatch.chdir(directory)
+
+
+async def invoke_cli(*arguments: str, env: Mapping[str, str] | None = None) -> Result:
+    """Run `simops ARGUMENTS` in this process (typer's `CliRunner`, `env` over the environment)
+    in a thread, so that this event loop keeps serving the stack's worker and emulator."""
+    return await asyncio.to_thread(CliRunner().invoke, app, list(arguments), env=env)
 
 
 async def new_sim_sids(stack: Stack, count: int) -> list[str]:

@@ -4,7 +4,6 @@ nothing ever runs a spec the user did not give."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,12 +11,11 @@ from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from simops.campaigns.identity import with_file_sha256
 from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
-from simops.cli import app
 from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode
 from simops.core.sim import SimStatus
@@ -25,7 +23,12 @@ from simops.devstack.in_process import LocalStack
 from simops.messages import CampaignRunInput
 from simops.starters import campaign_status
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
-from tests.helpers.stacks import campaign_test_stack, emulator_stats, reach_from_the_cli
+from tests.helpers.stacks import (
+    campaign_test_stack,
+    emulator_stats,
+    invoke_cli,
+    reach_from_the_cli,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,11 +54,6 @@ async def stack(
 def campaign_id() -> str:
     """An ID no other test of the session's Temporal server used."""
     return f"ids-{uuid.uuid4().hex[:12]}"
-
-
-async def simops(*args: str) -> Result:
-    """Run `simops ARGS` in a thread, so that this loop keeps serving the worker."""
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
 
 
 async def sims_file(stack: LocalStack, path: Path, count: int) -> Path:
@@ -126,9 +124,9 @@ async def test_the_same_spec_attaches_to_the_campaign(
     source = await sims_file(stack, tmp_path / "sims.csv", 3)
     arguments = start_args(CampaignAction.ACTIVATE, source, campaign_id)
 
-    first = await simops(*arguments)
-    again = await simops(*arguments, "--watch")
-    ended = await simops(*arguments)
+    first = await invoke_cli(*arguments)
+    again = await invoke_cli(*arguments, "--watch")
+    ended = await invoke_cli(*arguments)
 
     assert first.exit_code == ExitCode.OK, first.output
     assert f"started campaign {campaign_id}" in first.output
@@ -147,9 +145,9 @@ async def test_another_action_is_refused_naming_it(
     stack: LocalStack, tmp_path: Path, campaign_id: str
 ) -> None:
     source = await sims_file(stack, tmp_path / "sims.csv", 3)
-    started = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
+    started = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
 
-    refused = await simops(*start_args(CampaignAction.DEACTIVATE, source, campaign_id))
+    refused = await invoke_cli(*start_args(CampaignAction.DEACTIVATE, source, campaign_id))
 
     assert started.exit_code == ExitCode.OK, started.output
     assert refused.exit_code == ExitCode.BAD_INPUT, refused.output
@@ -163,10 +161,10 @@ async def test_another_file_of_the_same_name_is_refused(
     stack: LocalStack, tmp_path: Path, campaign_id: str
 ) -> None:
     source = await sims_file(stack, tmp_path / "sims.csv", 2)
-    started = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
+    started = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
     await sims_file(stack, source, 3)
 
-    refused = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
+    refused = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
 
     assert started.exit_code == ExitCode.OK, started.output
     assert refused.exit_code == ExitCode.BAD_INPUT, refused.output
@@ -181,7 +179,7 @@ async def test_a_leftover_store_runs_when_given_its_spec(
     source = await sims_file(stack, tmp_path / "sims.csv", 3)
     leftover_store(stack, CampaignAction.ACTIVATE, source, campaign_id, digest_recorded)
 
-    result = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
+    result = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id), "--watch")
 
     assert result.exit_code == ExitCode.OK, result.output
     assert completed_with(result, campaign_id, converged=3)
@@ -194,8 +192,8 @@ async def test_a_leftover_store_of_another_spec_is_refused_and_nothing_runs(
     source = await sims_file(stack, tmp_path / "sims.csv", 3)
     leftover_store(stack, CampaignAction.DEACTIVATE, source, campaign_id)
 
-    as_campaign = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
-    as_migration = await simops(
+    as_campaign = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
+    as_migration = await invoke_cli(
         "migrate",
         "start",
         "--to-account",
@@ -229,8 +227,8 @@ async def test_a_workflow_started_with_another_spec_than_its_store_is_never_atta
         task_queue="nobody-polls-this",
     )
     try:
-        as_stored = await simops(*start_args(CampaignAction.DEACTIVATE, source, campaign_id))
-        as_started = await simops(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
+        as_stored = await invoke_cli(*start_args(CampaignAction.DEACTIVATE, source, campaign_id))
+        as_started = await invoke_cli(*start_args(CampaignAction.ACTIVATE, source, campaign_id))
     finally:
         await handle.terminate("test over")
 
