@@ -20,7 +20,7 @@ from pathlib import Path
 
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.emulator.seed import iccid_for
-from tests.helpers.processes import SIMOPS, clean_environment
+from tests.helpers.processes import SIMOPS, api_settings, clean_environment
 
 DUPLICATES = 1000
 
@@ -46,16 +46,9 @@ def write_campaign_file(path: Path, rows: int) -> int:
 
 def dry_run_environment(emulator: EmulatorProcess, directory: Path) -> dict[str, str]:
     """The emulator's parent account and the default pacing, nothing read from `.simops/env`."""
-    environment = clean_environment()
-    environment.update(
-        {
-            "SIMOPS_API_URL": emulator.api_url,
-            "SIMOPS_TWILIO_ACCOUNT_SID": emulator.parent.account_sid,
-            "SIMOPS_TWILIO_AUTH_TOKEN": emulator.parent.auth_token,
-            "SIMOPS_CAMPAIGN_DIR": str(directory / "campaigns"),
-        }
+    return clean_environment() | api_settings(
+        emulator.api_url, emulator.parent, directory / "campaigns"
     )
-    return environment
 
 
 async def run(rows: int) -> None:

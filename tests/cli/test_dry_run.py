@@ -11,6 +11,7 @@ import pytest
 from typer.testing import Result
 
 from simops.emulator.server import RunningEmulator
+from tests.helpers.processes import api_settings
 from tests.helpers.stacks import invoke_cli
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated")]
@@ -20,12 +21,7 @@ UNKNOWN_ROWS = 1000
 
 async def dry_run(emulator: RunningEmulator, source: Path, *options: str) -> Result:
     """`simops campaign start --action activate --from-file SOURCE --dry-run OPTIONS`."""
-    env = {
-        "SIMOPS_API_URL": emulator.api_url,
-        "SIMOPS_TWILIO_ACCOUNT_SID": emulator.parent.account_sid,
-        "SIMOPS_TWILIO_AUTH_TOKEN": emulator.parent.auth_token,
-        "SIMOPS_CAMPAIGN_DIR": str(source.parent / "campaigns"),
-    }
+    env = api_settings(emulator.api_url, emulator.parent, source.parent / "campaigns")
     arguments = ["campaign", "start", "--action", "activate", "--from-file", str(source)]
     arguments += ["--fleet", "default", "--dry-run", *options]
     return await invoke_cli(*arguments, env=env)

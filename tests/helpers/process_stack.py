@@ -20,7 +20,7 @@ from simops.devstack.processes import ProcessStack, TemporalOptions
 from simops.devstack.processes import process_stack as start_process_stack
 from simops.emulator.process import EmulatorProcess
 from simops.runtime.ports import free_port
-from tests.helpers.processes import clean_environment
+from tests.helpers.processes import api_settings, clean_environment
 
 __all__ = [
     "ProcessStack",
@@ -95,10 +95,10 @@ def _environment(
     callback_port = free_port()
     environment = clean_environment()
     environment.update(
+        api_settings(emulator.api_url, emulator.parent, campaign_dir(temporal.directory))
+    )
+    environment.update(
         {
-            "SIMOPS_API_URL": emulator.api_url,
-            "SIMOPS_TWILIO_ACCOUNT_SID": emulator.parent.account_sid,
-            "SIMOPS_TWILIO_AUTH_TOKEN": emulator.parent.auth_token,
             "SIMOPS_KORE_WEBHOOK_SECRETS": json.dumps(
                 {a.account_sid: a.webhook_secret for a in emulator.accounts}
             ),
@@ -113,7 +113,6 @@ def _environment(
             "SIMOPS_TASK_QUEUE": f"bench-{uuid.uuid4()}",
             "SIMOPS_CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
             "SIMOPS_CALLBACK_PORT": str(callback_port),
-            "SIMOPS_CAMPAIGN_DIR": str(campaign_dir(temporal.directory)),
         }
     )
     environment.update(overrides)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from simops.emulator.server import EmulatorAccount
 from simops.runtime.ports import free_port
 
 SIMOPS = [sys.executable, "-m", "simops"]
@@ -39,6 +40,17 @@ def clean_environment() -> dict[str, str]:
     """This process's environment without SIMOPS_* settings (other tests may have set some):
     what `.simops/env` or the test gives is what counts."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SIMOPS_")}
+
+
+def api_settings(api_url: str, account: EmulatorAccount, campaigns: Path) -> dict[str, str]:
+    """The SIMOPS_* settings of a process acting as `account` (its Twilio credentials) on the
+    emulator's API at `api_url`, with its campaigns stored in the directory `campaigns`."""
+    return {
+        "SIMOPS_API_URL": api_url,
+        "SIMOPS_TWILIO_ACCOUNT_SID": account.account_sid,
+        "SIMOPS_TWILIO_AUTH_TOKEN": account.auth_token,
+        "SIMOPS_CAMPAIGN_DIR": str(campaigns),
+    }
 
 
 def dev_ports(**chosen: int) -> dict[str, int]:
