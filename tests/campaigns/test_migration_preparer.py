@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from simops.campaigns.migration_preparer import restore_row
@@ -27,6 +26,7 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.resources import Sim
 from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.stacks import emulator_stats
 
 NOT_A_CHILD = "AC" + "5" * 32
 
@@ -86,12 +86,7 @@ async def settle(client: SuperSimClient, sid: str, update: SimUpdate) -> Sim:
 
 
 async def state_changing_writes(emulator: RunningEmulator) -> int:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{emulator.root_url}/_emulator/stats?per_sim=false") as response,
-    ):
-        stats: dict[str, Any] = await response.json()
-    return int(stats["state_changing_writes"]["total"])
+    return int((await emulator_stats(emulator))["state_changing_writes"]["total"])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.core.sim import OutcomeKind, SimStatus
-from simops.emulator.server import RunningEmulator
 from simops.messages import SimOperationOutcome, SimOperationRequest
 from simops.starters import SimBusyError, start_sim_operation
 from simops.workflows.search_attributes import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
@@ -21,6 +20,7 @@ from tests.helpers.stacks import (
     new_sim_sids,
     running_stack,
     set_faults,
+    writes_per_sim,
 )
 
 
@@ -29,11 +29,6 @@ async def _run(stack: Stack, **fields: Any) -> SimOperationOutcome:
         stack.client, stack.settings.task_queue, SimOperationRequest(**fields)
     )
     return await handle.result()
-
-
-async def _writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
-    writes: dict[str, int] = (await emulator_stats(emulator))["state_changing_writes"]["per_sim"]
-    return writes
 
 
 @pytest.fixture
@@ -69,7 +64,7 @@ async def test_activation_converges_through_the_callback(stack: Stack) -> None:
     iccid = (await stack.api.fetch_sim(sim_sid)).iccid
     assert iccid is not None
     assert all(iccid not in str(value) for value in attributes)
-    assert (await _writes_per_sim(stack.emulator))[sim_sid] == 1
+    assert (await writes_per_sim(stack.emulator))[sim_sid] == 1
 
 
 async def test_second_run_is_already_converged_and_writes_nothing(stack: Stack) -> None:
@@ -86,7 +81,7 @@ async def test_second_run_is_already_converged_and_writes_nothing(stack: Stack) 
     assert first.outcome == OutcomeKind.CONVERGED
     assert second.outcome == OutcomeKind.ALREADY_CONVERGED
     assert second.writes == 0
-    assert (await _writes_per_sim(stack.emulator))[sim_sid] == 1
+    assert (await writes_per_sim(stack.emulator))[sim_sid] == 1
 
 
 async def test_a_busy_sim_refuses_a_second_operation_naming_the_first(stack: Stack) -> None:
@@ -118,7 +113,7 @@ async def test_activation_without_a_fleet_fails_with_the_rule(stack: Stack) -> N
     assert outcome.outcome == OutcomeKind.FAILED
     assert outcome.code == 83007
     assert outcome.writes == 0
-    assert sim_sid not in await _writes_per_sim(stack.emulator)
+    assert sim_sid not in await writes_per_sim(stack.emulator)
 
 
 async def test_reactivate_applies_only_to_inactive_sims(stack: Stack) -> None:
@@ -159,7 +154,7 @@ async def test_full_lifecycle_deactivate_reactivate_and_fleet_change(stack: Stac
     ] * 4
     assert moved_fleet.after is not None and moved_fleet.after.fleet_sid == fleets[1]
     assert reactivated.after is not None and reactivated.after.status == SimStatus.ACTIVE
-    assert (await _writes_per_sim(stack.emulator))[sim_sid] == 4
+    assert (await writes_per_sim(stack.emulator))[sim_sid] == 4
 
 
 async def test_move_a_new_sim_to_a_child_without_its_fleet(stack: Stack) -> None:
