@@ -9,7 +9,6 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
@@ -19,6 +18,7 @@ from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
 from simops.runtime.settings import SimopsSettings
+from tests.helpers.supersim import EmulatorControl
 
 CALLBACK_SECRET = "test-callback-secret"
 
@@ -82,10 +82,7 @@ async def new_sim_sids(stack: Stack, count: int) -> list[str]:
 
 async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
     """The emulator's counters (`GET /_emulator/stats`), per-SIM writes included."""
-    url = f"{emulator.root_url}/_emulator/stats"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        stats: dict[str, Any] = await response.json()
-        return stats
+    return await EmulatorControl(emulator).stats()
 
 
 async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
@@ -96,14 +93,9 @@ async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
 async def emulator_writes(emulator: RunningEmulator) -> list[dict[str, Any]]:
     """The emulator's write log (`GET /_emulator/writes`): every state-changing write, oldest
     first, with its Unix time: the record simops is checked against, which simops never wrote."""
-    url = f"{emulator.root_url}/_emulator/writes"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        writes: list[dict[str, Any]] = (await response.json())["writes"]
-        return writes
+    return await EmulatorControl(emulator).writes()
 
 
 async def set_faults(emulator: RunningEmulator, **faults: float) -> None:
     """Turn on the emulator's fault injection."""
-    url = f"{emulator.root_url}/_emulator/faults"
-    async with aiohttp.ClientSession() as session, session.post(url, json=faults) as response:
-        assert response.status == 200, await response.text()
+    await EmulatorControl(emulator).faults(**faults)

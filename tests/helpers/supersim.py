@@ -75,6 +75,11 @@ class EmulatorControl:
         stats: dict[str, Any] = await self._call("GET", "/stats")
         return stats
 
+    async def writes(self) -> list[dict[str, Any]]:
+        """The write log: every state-changing write, oldest first, with its Unix time."""
+        log: dict[str, Any] = await self._call("GET", "/writes")
+        return list(log["writes"])
+
     async def answers(self, route: str) -> Counter[int]:
         """How often `route` ("METHOD /template") was answered with each status."""
         by_status = (await self.stats())["requests"].get(route, {})
