@@ -34,8 +34,13 @@ from simops.core.sim import OutcomeKind, SimStatus
 from simops.messages import SimOperationRequest
 from simops.runtime import event_loop
 from simops.starters import start_campaign, start_sim_operation
-from simops.supersim.client import SuperSimClient
-from tests.helpers.process_stack import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
+from tests.helpers.process_stack import (
+    ProcessStack,
+    cpu_seconds,
+    new_sims,
+    peak_rss_mib,
+    process_stack,
+)
 
 EMULATOR_MAX_CONCURRENCY = 100
 THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", str(EMULATOR_MAX_CONCURRENCY)]
@@ -47,12 +52,6 @@ class Figure:
 
     name: str
     value: str
-
-
-async def new_sim_sids(stack: ProcessStack, count: int) -> list[str]:
-    """SIDs of `count` new SIMs of the parent account."""
-    async with SuperSimClient.from_settings(stack.settings) as api:
-        return [s.sid async for s in api.list_sims(status=SimStatus.NEW, limit=count)]
 
 
 async def run_campaign(
@@ -142,7 +141,7 @@ async def throughput(
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
         async with process_stack(Path(scratch), args) as stack:
-            sids = await new_sim_sids(stack, seed)
+            sids = await new_sims(stack, seed)
             if warm_up_sims:
                 warm_up_seconds, _ = await run_campaign(stack, "warm-up", sids[:warm_up_sims])
                 figures.append(
@@ -225,7 +224,7 @@ async def rate_limited(sims: int, workers: int, figures: list[Figure]) -> None:
         async with process_stack(Path(scratch), args) as stack:
             for _ in range(workers - 1):
                 await stack.start_worker()
-            sids = await new_sim_sids(stack, sims)
+            sids = await new_sims(stack, sims)
             await stack.emulator_json("POST", "/_emulator/stats/reset")
             elapsed, counts = await run_campaign(stack, "paced", sids, rate=200.0)
             stats = await stack.emulator_json("GET", "/_emulator/stats?per_sim=false")
@@ -253,7 +252,7 @@ async def big(sims: int, figures: list[Figure]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(sims)]
         async with process_stack(Path(scratch), args) as stack:
-            sids = await new_sim_sids(stack, sims)
+            sids = await new_sims(stack, sims)
             elapsed, counts = await run_campaign(stack, "big", sids)
             peaks = {name: peak_rss_mib(pid) for name, pid in stack.pids().items()}
             events = await largest_history(stack.client)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.dev_bench import campaign
-from tests.helpers.chaos_scenarios import new_sims
 from tests.helpers.machines import start_machines, store_statements
 from tests.helpers.postgres_server import (
     committed_transactions,
@@ -41,7 +40,7 @@ from tests.helpers.postgres_server import (
     postgres_server,
     wait_for_sessions_to_end,
 )
-from tests.helpers.process_stack import cpu_seconds, process_stack
+from tests.helpers.process_stack import cpu_seconds, new_sims, process_stack
 
 BACKENDS = ("sqlite", "postgresql")
 EMULATOR = ["--scheduled-delay", "1"]

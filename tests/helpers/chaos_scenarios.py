@@ -61,7 +61,14 @@ from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
 from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 from tests.helpers.machines import start_machines
-from tests.helpers.process_stack import ProcessStack, campaign_dir, log_tails, process_stack
+from tests.helpers.process_stack import (
+    ProcessStack,
+    campaign_dir,
+    log_tails,
+    new_sims,
+    process_stack,
+    writes_per_sim,
+)
 from tests.helpers.processes import simops
 
 EMULATOR = ["--scheduled-delay", "0.5-1.5", "--max-concurrency", "100"]
@@ -221,12 +228,6 @@ class Workload:
     emulator_args: list[str]
     prepare: Callable[[ProcessStack, int], Awaitable[Prepared]]
     stops_on: int | None = None
-
-
-async def new_sims(stack: ProcessStack, count: int) -> list[str]:
-    """SIDs of `count` new SIMs."""
-    async with SuperSimClient.from_settings(stack.settings) as api:
-        return [sim.sid async for sim in api.list_sims(status=SimStatus.NEW, limit=count)]
 
 
 async def _prepare_activation(stack: ProcessStack, sims: int) -> Prepared:
@@ -478,13 +479,6 @@ async def _read_back(stack: ProcessStack, sids: Sequence[str]) -> dict[str, Conv
 def overwritten(per_sim: Mapping[str, int], writes_needed: dict[str, int]) -> int:
     """How many SIMs got more state-changing writes than their path needs."""
     return sum(1 for sid, writes in per_sim.items() if writes > writes_needed.get(sid, 0))
-
-
-async def writes_per_sim(stack: ProcessStack) -> dict[str, int]:
-    """The state-changing writes the emulator saw each SIM get since it started."""
-    stats = await stack.emulator_json("GET", "/_emulator/stats")
-    per_sim: dict[str, int] = stats["state_changing_writes"]["per_sim"]
-    return per_sim
 
 
 def writes_since(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:

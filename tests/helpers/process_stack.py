@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from simops.core.sim import SimStatus
 from simops.devstack.processes import ProcessStack, TemporalOptions
 from simops.devstack.processes import process_stack as start_process_stack
 from simops.emulator.process import EmulatorProcess
 from simops.runtime.ports import free_port
+from simops.supersim.client import SuperSimClient
 from tests.helpers.processes import api_settings, clean_environment
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "cpu_seconds",
     "kill_open_stacks",
     "log_tails",
+    "new_sims",
     "peak_rss_mib",
     "process_stack",
+    "writes_per_sim",
 ]
 
 LOG_LINE_CHARS = 300
@@ -87,6 +91,19 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     # After the command name: utime and stime are the 12th and 13th fields.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def new_sims(stack: ProcessStack, count: int) -> list[str]:
+    """SIDs of `count` new SIMs."""
+    async with SuperSimClient.from_settings(stack.settings) as api:
+        return [sim.sid async for sim in api.list_sims(status=SimStatus.NEW, limit=count)]
+
+
+async def writes_per_sim(stack: ProcessStack) -> dict[str, int]:
+    """The state-changing writes the emulator saw each SIM get since it started."""
+    stats = await stack.emulator_json("GET", "/_emulator/stats")
+    per_sim: dict[str, int] = stats["state_changing_writes"]["per_sim"]
+    return per_sim
 
 
 def _environment(

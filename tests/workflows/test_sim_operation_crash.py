@@ -17,8 +17,7 @@ from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.processes import ProcessStack
 from simops.messages import SimOperationRequest
 from simops.starters import start_sim_operation
-from tests.helpers.chaos_scenarios import new_sims, writes_per_sim
-from tests.helpers.process_stack import process_stack
+from tests.helpers.process_stack import new_sims, process_stack, writes_per_sim
 
 pytestmark = pytest.mark.timeout(240)
 
