@@ -34,13 +34,8 @@ from simops.core.sim import OutcomeKind, SimStatus
 from simops.messages import SimOperationRequest
 from simops.runtime import event_loop
 from simops.starters import start_campaign, start_sim_operation
-from tests.helpers.process_stack import (
-    ProcessStack,
-    cpu_seconds,
-    new_sims,
-    peak_rss_mib,
-    process_stack,
-)
+from simops.supersim.client import SuperSimClient
+from tests.helpers.process_stack import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 
 EMULATOR_MAX_CONCURRENCY = 100
 THROUGHPUT_EMULATOR = ["--scheduled-delay", "1", "--max-concurrency", str(EMULATOR_MAX_CONCURRENCY)]
@@ -52,6 +47,12 @@ class Figure:
 
     name: str
     value: str
+
+
+async def new_sim_sids(stack: ProcessStack, count: int) -> list[str]:
+    """SIDs of `count` new SIMs of the parent account."""
+    async with SuperSimClient.from_settings(stack.settings) as api:
+        return [s.sid async for s in api.list_sims(status=SimStatus.NEW, limit=count)]
 
 
 async def run_campaign(
@@ -141,7 +142,7 @@ async def throughput(
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
         async with process_stack(Path(scratch), args) as stack:
-            sids = await new_sims(stack, seed)
+            sids = await new_sim_sids(stack, seed)
             if warm_up_sims:
                 warm_up_seconds, _ = await run_campaign(stack, "warm-up", sids[:warm_up_sims])
                 figures.append(
@@ -224,7 +225,7 @@ async def rate_limited(sims: int, workers: int, figures: list[Figure]) -> None:
         async with process_stack(Path(scratch), args) as stack:
             for _ in range(workers - 1):
                 await stack.start_worker()
-            sids = await new_sims(stack, sims)
+            sids = await new_sim_sids(stack, sims)
             await stack.emulator_json("POST", "/_emulator/stats/reset")
             elapsed, counts = await run_campaign(stack, "paced", sids, rate=200.0)
             stats = await stack.emulator_json("GET", "/_emulator/stats?per_sim=false")
@@ -252,7 +253,7 @@ async def big(sims: int, figures: list[Figure]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(sims)]
         async with process_stack(Path(scratch), args) as stack:
-            sids = await new_sims(stack, sims)
+            sids = await new_sim_sids(stack, sims)
             elapsed, counts = await run_campaign(stack, "big", sids)
             peaks = {name: peak_rss_mib(pid) for name, pid in stack.pids().items()}
             events = await largest_history(stack.client)
