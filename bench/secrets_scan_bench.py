@@ -38,6 +38,7 @@ from simops.starters import sim_workflow_id, start_campaign, start_sim_operation
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
 from tests.helpers.process_stack import ProcessStack, process_stack
+from tests.helpers.supersim import bearer_token
 
 UNKNOWN_ICCID = iccid_for(999_999)
 REFUSED_ACTIVATIONS = 3
@@ -57,22 +58,6 @@ class ModeFigures:
     log_lines: int
     secrets: int
     findings: list[Finding]
-
-
-async def bearer_token(stack: ProcessStack) -> str:
-    """A token from the emulator's OAuth2 endpoint, with the parent's client credentials."""
-    parent = stack.emulator.parent
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": parent.client_id,
-        "client_secret": parent.client_secret,
-    }
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(stack.emulator.token_url, data=form) as response,
-    ):
-        token: str = (await response.json())["access_token"]
-        return token
 
 
 async def activate(stack: ProcessStack, sim_sid: str, fleet: str | None) -> OutcomeKind:
@@ -141,7 +126,7 @@ async def run_mode(codec: bool, activations: int, campaign_sims: int) -> ModeFig
     with tempfile.TemporaryDirectory(prefix="simops-scan-") as scratch:
         directory = Path(scratch)
         async with process_stack(directory, emulator_args, settings_overrides=overrides) as stack:
-            token = await bearer_token(stack)
+            token = await bearer_token(stack.emulator.token_url, stack.emulator.parent)
             stack.environment["SIMOPS_BEARER_TOKEN"] = token
             await stack.kill_worker()
             await stack.start_worker()

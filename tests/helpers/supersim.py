@@ -1,4 +1,5 @@
-"""What the client tests share: settings for an emulator account, and its control API."""
+"""What the client tests share: settings for an emulator account, a token for it, and the
+emulator's control API."""
 
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ def make_client(emulator: RunningEmulator, **options: Any) -> SuperSimClient:
     """A client of one emulator account with a budget of its own (no sharing across tests)."""
     settings = client_settings(emulator, **options)
     return SuperSimClient(settings, budget=RateBudget.from_settings(settings))
+
+
+async def bearer_token(token_url: str, account: EmulatorAccount) -> str:
+    """An access token from the emulator's OAuth2 endpoint at `token_url`, for the account's
+    client credentials."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": account.client_id,
+        "client_secret": account.client_secret,
+    }
+    async with aiohttp.ClientSession() as session, session.post(token_url, data=form) as response:
+        token: str = (await response.json())["access_token"]
+        return token
 
 
 class EmulatorControl:

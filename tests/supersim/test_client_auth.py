@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -19,7 +18,13 @@ from simops.supersim.auth import (
 )
 from simops.supersim.client import SuperSimClient
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.supersim import TOKEN_ROUTE, EmulatorControl, client_settings, make_client
+from tests.helpers.supersim import (
+    TOKEN_ROUTE,
+    EmulatorControl,
+    bearer_token,
+    client_settings,
+    make_client,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,16 +109,7 @@ async def test_twilio_basic_auth(emulator: RunningEmulator, control: EmulatorCon
 
 async def test_a_static_bearer_token(emulator: RunningEmulator) -> None:
     parent = emulator.parent
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": parent.client_id,
-        "client_secret": parent.client_secret,
-    }
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(emulator.token_url, data=form) as response,
-    ):
-        token = (await response.json())["access_token"]
+    token = await bearer_token(emulator.token_url, parent)
     settings = SimopsSettings(
         _env_file=None, api_url=emulator.api_url, bearer_token=SecretStr(token)
     )
