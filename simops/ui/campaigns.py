@@ -23,19 +23,20 @@ from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpe
 from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore, FailureGroup, ThroughputBucket
 from simops.campaigns.store.errors import CampaignStoreError
-from simops.inspection import (
+from simops.clients.campaigns import (
+    CampaignControl,
     ListedCampaign,
     action_of,
+    campaign_handle,
     campaign_progress,
+    control_campaign,
     listed_campaigns,
-    signal_campaign,
+    started_spec,
     with_store_counts,
 )
 from simops.messages import CampaignProgress
 from simops.runtime.settings import SimopsSettings
-from simops.starters import started_spec
 from simops.ui.chart import ThroughputChart, bucket_seconds, throughput_chart
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
 QUERY_TIMEOUT_SECONDS = 3.0
 """How long a page waits for a campaign's workflow to answer its `progress` query."""
@@ -191,13 +192,13 @@ class Dashboard:
         chart = throughput_chart(view.buckets, started, until, interval, view.spec.rate)
         return CampaignDetail(summary, view.spec, view.failures, chart, view.rollbacks)
 
-    async def signal(self, campaign_id: str, signal: str, *arguments: str) -> None:
-        """Send `pause`, `resume` or `cancel` (with a reason) as the CLI does;
+    async def control(self, campaign_id: str, control: CampaignControl, reason: str) -> None:
+        """Send `pause`, `resume` or `cancel` (with its `reason`) as the CLI does;
         `CampaignNotRunningError` when the campaign is not running."""
-        await signal_campaign(self.client, campaign_id, signal, *arguments)
+        await control_campaign(self.client, campaign_id, control, reason)
 
     async def _listed(self, campaign_id: str) -> ListedCampaign | None:
-        handle = self.client.get_workflow_handle(campaign_workflow_id(campaign_id))
+        handle = campaign_handle(self.client, campaign_id)
         try:
             described = await handle.describe()
         except RPCError as error:
@@ -222,9 +223,7 @@ class Dashboard:
         status = listed.status
         running = status == WorkflowExecutionStatus.RUNNING
         if status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
-            handle = self.client.get_workflow_handle_for(
-                CampaignWorkflow.run, campaign_workflow_id(listed.campaign_id)
-            )
+            handle = campaign_handle(self.client, listed.campaign_id)
             try:
                 progress = await asyncio.wait_for(
                     campaign_progress(self.settings, handle, status), QUERY_TIMEOUT_SECONDS
