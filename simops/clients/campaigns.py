@@ -20,7 +20,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from simops.campaigns.identity import spec_differences, with_file_sha256
 from simops.campaigns.reports import out_of_service_summary
@@ -33,6 +33,7 @@ from simops.campaigns.store.errors import (
     CampaignNotFoundError,
     CampaignStoreError,
 )
+from simops.clients.handles import described
 from simops.contract import CAMPAIGN_WORKFLOW, campaign_id_of, campaign_workflow_id
 from simops.core.sim import OutcomeKind
 from simops.messages import CampaignProgress, CampaignResult, CampaignRunInput
@@ -75,14 +76,8 @@ class CampaignSpecConflictError(Exception):
 
 async def campaign_status(client: Client, campaign_id: str) -> WorkflowExecutionStatus | None:
     """The campaign workflow's status, or None when no such campaign was ever started."""
-    handle = campaign_handle(client, campaign_id)
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return description.status
+    description = await described(campaign_handle(client, campaign_id))
+    return description.status if description is not None else None
 
 
 async def started_spec(client: Client, campaign_id: str) -> CampaignSpec:
@@ -285,6 +280,24 @@ class ListedCampaign:
     run_id: str
     started_at: datetime | None
     closed_at: datetime | None
+
+
+async def listed_campaign(
+    client: Client, settings: SimopsSettings, campaign_id: str
+) -> ListedCampaign | None:
+    """One campaign as `listed_campaigns` lists it (`None` when it was never started)."""
+    description = await described(campaign_handle(client, campaign_id))
+    if description is None:
+        return None
+    action = await asyncio.to_thread(action_of, settings, campaign_id)
+    return ListedCampaign(
+        campaign_id,
+        action,
+        description.status,
+        description.run_id,
+        description.start_time,
+        description.close_time,
+    )
 
 
 async def running_progress(client: Client, campaign_id: str) -> CampaignProgress | None:

@@ -11,8 +11,8 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
+from simops.clients.handles import described
 from simops.contract import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID, sim_workflow_id
 from simops.messages import OperationProgress, SimOperationOutcome, SimOperationRequest
 from simops.workflows.sim_operation import SimOperationWorkflow
@@ -63,12 +63,7 @@ async def start_sim_operation(
 async def running_progress(client: Client, sim_sid: str) -> OperationProgress | None:
     """The progress of the SIM's running operation, or None when none is running."""
     handle = client.get_workflow_handle_for(SimOperationWorkflow.run, sim_workflow_id(sim_sid))
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    if description.status != WorkflowExecutionStatus.RUNNING:
+    description = await described(handle)
+    if description is None or description.status != WorkflowExecutionStatus.RUNNING:
         return None
     return await handle.query(SimOperationWorkflow.progress)

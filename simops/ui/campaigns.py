@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
@@ -26,10 +26,10 @@ from simops.campaigns.store.errors import CampaignStoreError
 from simops.clients.campaigns import (
     CampaignControl,
     ListedCampaign,
-    action_of,
     campaign_handle,
     campaign_progress,
     control_campaign,
+    listed_campaign,
     listed_campaigns,
     started_spec,
     with_store_counts,
@@ -174,7 +174,7 @@ class Dashboard:
 
     async def campaign(self, campaign_id: str) -> CampaignSummary | None:
         """One campaign's summary (`None` when no such campaign was ever started)."""
-        listed = await self._listed(campaign_id)
+        listed = await listed_campaign(self.client, self.settings, campaign_id)
         return await self._summary(listed) if listed is not None else None
 
     async def detail(self, campaign_id: str) -> CampaignDetail | None:
@@ -196,24 +196,6 @@ class Dashboard:
         """Send `pause`, `resume` or `cancel` (with its `reason`) as the CLI does;
         `CampaignNotRunningError` when the campaign is not running."""
         await control_campaign(self.client, campaign_id, control, reason)
-
-    async def _listed(self, campaign_id: str) -> ListedCampaign | None:
-        handle = campaign_handle(self.client, campaign_id)
-        try:
-            described = await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        action = await asyncio.to_thread(action_of, self.settings, campaign_id)
-        return ListedCampaign(
-            campaign_id,
-            action,
-            described.status,
-            described.run_id,
-            described.start_time,
-            described.close_time,
-        )
 
     async def _summary(self, listed: ListedCampaign) -> CampaignSummary:
         key = (listed.campaign_id, listed.run_id)
