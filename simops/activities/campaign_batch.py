@@ -347,6 +347,7 @@ class CampaignBatchActivities:
         self._stops_announced.add(request.campaign_id)
         try:
             handle = activity.client().get_workflow_handle(workflow_id)
+            # By name: activities sit below the workflows and cannot import the campaign's.
             await handle.signal(CAMPAIGN_STOPPED_SIGNAL, CampaignStopNotice(reason=reason))
         except (RPCError, RuntimeError) as error:
             # The batch's result carries the stop too: the campaign learns it then.
