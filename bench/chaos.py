@@ -49,7 +49,7 @@ from bench.chaos_scenarios import (
 from bench.postgres import fresh_database, postgres_server
 from bench.processes import ProcessStack
 from simops.campaigns.store.backends import PostgresStores, StoreBackend
-from simops.starters import CampaignHandle
+from simops.clients.campaigns import CampaignHandle
 
 
 async def run_all(

@@ -28,14 +28,15 @@ from simops.campaigns.spec import (
     MigrationSpec,
     Ramp,
 )
+from simops.clients.campaigns import CampaignHandle, start_campaign
+from simops.clients.sims import start_sim_operation
+from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
-from simops.starters import CampaignHandle, start_campaign, start_sim_operation
 from simops.workflows.campaign import CampaignWorkflow
-from simops.workflows.search_attributes import ALL_KEYS
 
 
 async def _record(stack: LocalStack, name: str, request: SimOperationRequest, out: Path) -> None:
@@ -159,7 +160,7 @@ async def record(out: Path, *, held_only: bool = False) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_dev_server()),
         data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
     )
     emulator = await start_emulator(
         EmulatorOptions(

@@ -15,10 +15,10 @@ import pytest
 
 from bench.chaos_scenarios import new_sims, writes_per_sim
 from bench.processes import process_stack
+from simops.clients.sims import start_sim_operation
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.processes import ProcessStack
 from simops.messages import SimOperationRequest
-from simops.starters import start_sim_operation
 
 pytestmark = pytest.mark.timeout(240)
 
