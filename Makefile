@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check simops tests bench tools
 	$(BIN)/ruff format --check simops tests bench tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix simops tests bench tools

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from simops.campaigns.store.backends import PostgresStores, StoreBackend
-from simops.starters import CampaignHandle
+from simops.clients.campaigns import CampaignHandle
 from tests.helpers.chaos_scenarios import (
     ChaosResult,
     Scenario,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
+from simops.clients.campaigns import start_campaign
 from simops.core.sim import SimStatus
 from simops.messages import CampaignResult
-from simops.starters import start_campaign
 from simops.supersim.client import SuperSimClient
 from tests.helpers.process_stack import ProcessStack, process_stack
 

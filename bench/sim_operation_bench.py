@@ -17,13 +17,13 @@ import time
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.clients.sims import start_sim_operation
+from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
-from simops.starters import start_sim_operation
-from simops.workflows.search_attributes import ALL_KEYS
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -37,7 +37,7 @@ async def bench(runs: int) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_dev_server()),
         data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
     )
     emulator = await start_emulator(EmulatorOptions(seed_sims=runs + 10, scheduled_delay=(0, 0)))
     latencies: list[float] = []

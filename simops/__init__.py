@@ -1,7 +1,9 @@
 """simops: durable bulk lifecycle changes for Super SIMs on Temporal.
 
-Arrows point down: `cli` on top; `worker`, `starters`, `workflows` and `activities` at the
-Temporal edge; `campaigns` (bulk changes without Temporal), `supersim` (the API), `callbacks`,
-`observability` and `ui` beside them; `runtime` shared by every process; `core` (the domain, no
-I/O) at the bottom. `emulator` and `devstack` run the API and the whole stack locally.
+Arrows point down, and `make lint` checks it (`[tool.importlinter]` in pyproject.toml): `core`
+(the domain, no I/O) at the bottom; `contract` (workflow IDs, signal and query names, the task
+queue, search attributes); `runtime` (what every process shares); `observability`; `supersim`
+(the API) and `campaigns` (bulk changes), which use no Temporal API; `messages`; `callbacks`;
+`activities` and `workflows` at the Temporal edge; `clients` (starting, signalling and
+inspecting workflows); `worker`, `ui`, `emulator` and `scan`; `devstack`; `cli` on top.
 """

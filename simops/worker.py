@@ -14,6 +14,7 @@ from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
 from simops.campaigns.store.backends import store_backend
 from simops.observability.health import Readiness, worker_polling
+from simops.observability.tracing import client_interceptors
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect_when_up
 from simops.supersim.client import SuperSimClient
@@ -73,7 +74,7 @@ async def run_worker(
     # Before anything runs: activities must never write a schema older than they expect.
     await asyncio.to_thread(store_backend(settings).check)
     readiness.waiting("worker", "waiting for Temporal")
-    client = await connect_when_up(settings, stop)
+    client = await connect_when_up(settings, stop, client_interceptors(settings))
     if client is None:
         return
     async with SuperSimClient.from_settings(settings) as api:

@@ -4,6 +4,9 @@ SIM operations, and a campaign, a migration and a rollback of it, each with a ba
 Run it after a deliberate, versioned change to a workflow, and commit the files it writes:
     .venv/bin/python tools/record_histories.py tests/workflows/histories
 The replay test then fails on any later change that would break these recorded executions.
+Files recorded by older code stand for executions started before a change: keep them (rename
+them) rather than overwrite them. `--held-only` records just the paused campaign (a ramp, a
+pause that holds first writes inside a running batch, and the resume that releases them).
 """
 
 from __future__ import annotations
@@ -11,20 +14,29 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
+from simops.campaigns.spec import (
+    CampaignAction,
+    CampaignSource,
+    CampaignSpec,
+    MigrationSpec,
+    Ramp,
+)
+from simops.clients.campaigns import CampaignHandle, start_campaign
+from simops.clients.sims import start_sim_operation
+from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
-from simops.starters import start_campaign, start_sim_operation
-from simops.workflows.search_attributes import ALL_KEYS
+from simops.workflows.campaign import CampaignWorkflow
 
 
 async def _record(stack: LocalStack, name: str, request: SimOperationRequest, out: Path) -> None:
@@ -35,9 +47,18 @@ async def _record(stack: LocalStack, name: str, request: SimOperationRequest, ou
     print(f"{name}: {outcome.outcome.value}, {len(history.events)} events")
 
 
-async def _record_campaign(stack: LocalStack, name: str, spec: CampaignSpec, out: Path) -> None:
-    """A campaign's history as `NAME.json`, its first batch child's as `NAME_batch.json`."""
+async def _record_campaign(
+    stack: LocalStack,
+    name: str,
+    spec: CampaignSpec,
+    out: Path,
+    steer: Callable[[CampaignHandle], Awaitable[None]] | None = None,
+) -> None:
+    """A campaign's history as `NAME.json`, its first batch child's as `NAME_batch.json`;
+    `steer` signals the campaign while it runs."""
     handle = await start_campaign(stack.client, stack.settings, spec, None)
+    if steer is not None:
+        await steer(handle)
     await handle.result()
     history = await handle.fetch_history()
     (out / f"{name}.json").write_text(history.to_json())
@@ -104,13 +125,42 @@ async def _record_campaigns(stack: LocalStack, out: Path) -> None:
     )
 
 
-async def record(out: Path) -> None:
+async def _pause_and_resume(handle: CampaignHandle) -> None:
+    """Pause once the first SIMs were written (others still wait for their turn), resume."""
+    await asyncio.sleep(1.5)
+    await handle.signal(CampaignWorkflow.pause)
+    await asyncio.sleep(2.0)
+    await handle.signal(CampaignWorkflow.resume)
+
+
+async def _record_held_campaign(stack: LocalStack, out: Path) -> None:
+    """An activation at 2 requests/s with a ramp, paused while its first batch writes (some of
+    its SIMs are held), resumed."""
+    await _record_campaign(
+        stack,
+        "campaign_held",
+        CampaignSpec(
+            campaign_id="record-held",
+            action=CampaignAction.ACTIVATE,
+            fleet=stack.emulator.parent.fleets[0],
+            source=CampaignSource(status=SimStatus.NEW),
+            batch_size=8,
+            rate=2.0,
+            concurrency=8,
+            ramp=Ramp(base=6, factor=2),
+        ),
+        out,
+        _pause_and_resume,
+    )
+
+
+async def record(out: Path, *, held_only: bool = False) -> None:
     """Run one workflow per scenario and write each history as JSON into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_dev_server()),
         data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
     )
     emulator = await start_emulator(
         EmulatorOptions(
@@ -145,9 +195,13 @@ async def record(out: Path) -> None:
                     sim_sid=sims[0], operation="deactivate", status=SimStatus.INACTIVE
                 ),
             }
+            if held_only:
+                await _record_held_campaign(stack, out)
+                return
             for name, request in scenarios.items():
                 await _record(stack, name, request, out)
             await _record_campaigns(stack, out)
+            await _record_held_campaign(stack, out)
     finally:
         await emulator.stop()
         await env.shutdown()
@@ -155,4 +209,10 @@ async def record(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record(Path(sys.argv[1] if len(sys.argv) > 1 else "tests/workflows/histories")))
+    arguments = [argument for argument in sys.argv[1:] if argument != "--held-only"]
+    asyncio.run(
+        record(
+            Path(arguments[0] if arguments else "tests/workflows/histories"),
+            held_only="--held-only" in sys.argv[1:],
+        )
+    )

@@ -1,8 +1,8 @@
-"""The activities of a campaign batch: thin wrappers over `campaign_stepper.BatchStepper`.
+"""The activities of a campaign batch: thin wrappers over `campaigns.stepper.BatchStepper`.
 
 `start_batch` takes the first step of every row of a range; `settle_batch` takes the next step
 of the SIMs still in progress (those that called back, or all of them as polling). Every write is
-recorded before it is sent and every outcome as it arrives (`sim_journal.py`), so a retried
+recorded before it is sent and every outcome as it arrives (`campaigns/journal.py`), so a retried
 attempt resumes from the store and the report is current. One SIM's trouble never fails the
 activity: a transient error leaves it in progress for the next round. A campaign store that is
 missing or unreadable fails the activity for good (`STORE_UNUSABLE`), with the reason.
@@ -27,8 +27,8 @@ from temporalio.service import RPCError
 
 from simops.callbacks.urls import callback_url
 from simops.campaigns.journal import SimJournal
-from simops.campaigns.pacing import CampaignPacer
 from simops.campaigns.rows import BillingPeriodReading, RowOutcome, TrackedSim
+from simops.campaigns.shared_budget import CampaignPacer
 from simops.campaigns.spec import MIGRATION_ACTIONS
 from simops.campaigns.stepper import (
     BatchStepper,
@@ -43,6 +43,7 @@ from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.database import CONNECTION_ERRORS, DATABASE_ERRORS, is_transient
 from simops.campaigns.store.errors import CampaignStoreError
+from simops.contract import CAMPAIGN_STOPPED_SIGNAL
 from simops.core.sim import OutcomeKind, SimSnapshot
 from simops.messages import (
     BatchStepRequest,
@@ -56,7 +57,6 @@ from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError, mask_iccids
-from simops.workflows.signals import CAMPAIGN_STOPPED_SIGNAL
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
@@ -347,6 +347,7 @@ class CampaignBatchActivities:
         self._stops_announced.add(request.campaign_id)
         try:
             handle = activity.client().get_workflow_handle(workflow_id)
+            # By name: activities sit below the workflows and cannot import the campaign's.
             await handle.signal(CAMPAIGN_STOPPED_SIGNAL, CampaignStopNotice(reason=reason))
         except (RPCError, RuntimeError) as error:
             # The batch's result carries the stop too: the campaign learns it then.

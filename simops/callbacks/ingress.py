@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
+from simops.contract import CALLBACK_SIGNAL
 from simops.messages import SimCallback, SimCallbackBatch
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
@@ -35,7 +36,6 @@ from simops.supersim.signatures import (
     verify_kore_signature,
     verify_twilio_signature,
 )
-from simops.workflows.signals import CALLBACK_SIGNAL
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class TemporalSignaller:
     async def __call__(self, workflow_id: str, batch: SimCallbackBatch) -> bool:
         """Signal the batch to the workflow; False when it has closed or never existed."""
         try:
+            # By name: the URL names a SIM operation or a campaign batch, and both take it.
             await self._client.get_workflow_handle(workflow_id).signal(CALLBACK_SIGNAL, batch)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:

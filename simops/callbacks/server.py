@@ -9,6 +9,7 @@ from aiohttp import web
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller, check_provider_secrets
 from simops.observability.health import Readiness, temporal_reachable
+from simops.observability.tracing import client_interceptors
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect_when_up
 
@@ -29,7 +30,7 @@ async def run_ingress(
     check_provider_secrets(settings, allow_unsigned)
     readiness = readiness or Readiness()
     readiness.waiting("ingress", "waiting for Temporal")
-    client = await connect_when_up(settings, stop)
+    client = await connect_when_up(settings, stop, client_interceptors(settings))
     if client is None:
         return
     ingress = CallbackIngress(settings, TemporalSignaller(client), allow_unsigned=allow_unsigned)

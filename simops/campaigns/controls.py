@@ -1,7 +1,7 @@
 """A campaign's controls as pure functions (no I/O): which errors stop it, when failures do, and
 where compensation takes a SIM its failed path left less in service than it found it.
 
-The batch activities apply these to each SIM's outcome as it arrives (see `sim_journal.py`),
+The batch activities apply these to each SIM's outcome as it arrives (see `journal.py`),
 so a control acts within the campaign's concurrency, not at the end of a 1,000-row batch.
 """
 

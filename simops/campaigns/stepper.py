@@ -8,7 +8,7 @@ no longer what the write was planned from. So a SIM this campaign wrote is never
 `already_converged`, and the report's `before_*` are from just before the first write.
 
 When a path fails after a write that left the SIM less in service than it was (deactivated,
-then the move refused), the stepper takes it back (`campaign_controls.restore_goal`) before the
+then the move refused), the stepper takes it back (`controls.restore_goal`) before the
 row ends `failed`, unless the campaign opted out.
 """
 

@@ -67,27 +67,26 @@ from simops.cli.support import (
     load_settings,
     run_command,
 )
-from simops.core.wording import with_article
-from simops.inspection import (
+from simops.clients.campaigns import (
+    CampaignAlreadyStartedError,
+    CampaignControl,
+    CampaignHandle,
     CampaignNotRunningError,
+    CampaignSpecConflictError,
+    campaign_handle,
     campaign_progress,
+    campaign_status,
+    control_campaign,
     listed_campaigns,
     running_progress,
-    signal_campaign,
+    start_campaign,
     workflow_status,
 )
+from simops.core.wording import with_article
 from simops.messages import CampaignProgress
 from simops.runtime.settings import SimopsSettings
-from simops.starters import (
-    CampaignAlreadyStartedError,
-    CampaignHandle,
-    CampaignSpecConflictError,
-    campaign_status,
-    start_campaign,
-)
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import mask_iccids
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
 WATCH_INTERVAL_SECONDS = 1.0
 
@@ -520,7 +519,7 @@ async def follow_campaign(
     output: OutputFormat,
 ) -> int:
     """Print a campaign's progress, running or ended (with `watch`, follow it to its end)."""
-    handle = client.get_workflow_handle_for(CampaignWorkflow.run, campaign_workflow_id(campaign_id))
+    handle = campaign_handle(client, campaign_id)
     status = await campaign_status(client, campaign_id)
     if status is None:
         fail(f"no {group.noun} {campaign_id}", ExitCode.BAD_INPUT)
@@ -534,15 +533,17 @@ async def follow_campaign(
     return ExitCode.OK
 
 
-async def send_signal(group: CommandGroup, campaign_id: str, signal: str, *arguments: str) -> int:
-    """Send `pause`, `resume` or `cancel` to a running campaign."""
+async def send_signal(
+    group: CommandGroup, campaign_id: str, control: CampaignControl, reason: str = ""
+) -> int:
+    """Send `pause`, `resume` or `cancel` (with its `reason`) to a running campaign."""
     settings = load_settings()
     client = await connect_temporal(settings)
     try:
-        await signal_campaign(client, campaign_id, signal, *arguments)
+        await control_campaign(client, campaign_id, control, reason)
     except CampaignNotRunningError:
         fail(f"{group.noun} {campaign_id} is not running", ExitCode.BAD_INPUT)
-    typer.echo(f"{group.noun} {campaign_id}: {signal} sent")
+    typer.echo(f"{group.noun} {campaign_id}: {control} sent")
     return ExitCode.OK
 
 
@@ -749,11 +750,11 @@ def add_control_commands(app: typer.Typer, group: CommandGroup, report_help: str
 
     @app.command(help="Start no new batch until `resume` (SIMs in flight finish).")
     def pause(identifier: IdArgument) -> None:
-        raise typer.Exit(run_command(send_signal(group, identifier, "pause")))
+        raise typer.Exit(run_command(send_signal(group, identifier, CampaignControl.PAUSE)))
 
     @app.command(help="Go on after `pause`.")
     def resume(identifier: IdArgument) -> None:
-        raise typer.Exit(run_command(send_signal(group, identifier, "resume")))
+        raise typer.Exit(run_command(send_signal(group, identifier, CampaignControl.RESUME)))
 
     @app.command(
         help="No new writes; SIMs in flight settle and are reported; the rest is reported "
@@ -765,7 +766,8 @@ def add_control_commands(app: typer.Typer, group: CommandGroup, report_help: str
             str, typer.Option(help="Why; printed in the report.")
         ] = "cancelled by the operator",
     ) -> None:
-        raise typer.Exit(run_command(send_signal(group, identifier, "cancel", reason)))
+        cancelled = send_signal(group, identifier, CampaignControl.CANCEL, reason)
+        raise typer.Exit(run_command(cancelled))
 
     @app.command("list", help=f"Every {noun}, newest first.")
     def list_all() -> None:

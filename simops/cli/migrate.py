@@ -56,10 +56,10 @@ from simops.cli.support import (
     load_settings,
     run_command,
 )
+from simops.clients.campaigns import campaign_status
 from simops.core.sim import NO_FLEET, SimStatus, is_sid
 from simops.core.wording import with_article
 from simops.runtime.settings import SimopsSettings
-from simops.starters import campaign_status
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
 DEFAULT_MULTI_WRITE_CANARY = 10

@@ -20,9 +20,9 @@ from simops.cli.support import (
     load_settings,
     run_command,
 )
+from simops.clients.sims import SimBusyError, running_progress, start_sim_operation
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus
 from simops.messages import OperationName, SimOperationOutcome, SimOperationRequest
-from simops.starters import SimBusyError, running_progress, start_sim_operation
 from simops.supersim.client import SuperSimClient
 
 sim_app = typer.Typer(

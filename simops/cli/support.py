@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from simops.campaigns.store.errors import CampaignStoreError
+from simops.observability.tracing import client_interceptors
 from simops.runtime import event_loop
 from simops.runtime.env_file import EnvFileError
 from simops.runtime.settings import SimopsSettings
@@ -101,7 +102,7 @@ async def connect_temporal(settings: SimopsSettings) -> Client:
     except TemporalSetupError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     try:
-        return await connect(settings, target)
+        return await connect(settings, target, client_interceptors(settings))
     except RuntimeError as error:
         hint = "" if target.tls else "; start `simops dev` or set SIMOPS_TEMPORAL_ADDRESS"
         fail(f"cannot connect to {connect_error_message(target, error)}{hint}", ExitCode.BAD_INPUT)

@@ -24,12 +24,13 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
+from simops.observability.tracing import client_interceptors
 from simops.runtime.binaries import temporal_dev_server
 from simops.runtime.child_processes import ending_with_parent
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect
-from simops.workflows.search_attributes import ALL_KEYS
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -96,7 +97,7 @@ async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process
         "--sqlite-pragma",
         "synchronous=normal",
     ]
-    for key in ALL_KEYS:
+    for key in ALL_SEARCH_ATTRIBUTES:
         arguments += ["--search-attribute", f"{key.name}=Keyword"]
     log_file = (options.directory / TEMPORAL_LOG).open("ab")
     process = await asyncio.create_subprocess_exec(
@@ -354,7 +355,7 @@ async def process_stack(
             raise StackError(f"{error}, see {emulator_log}") from None
         child_environment = environment(emulator)
         settings = settings_from_environment(child_environment)
-        client = await connect(settings)
+        client = await connect(settings, interceptors=client_interceptors(settings))
         stack = ProcessStack(
             temporal,
             temporal_options,

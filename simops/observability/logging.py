@@ -4,16 +4,15 @@ With `SIMOPS_LOG_FORMAT=json` each record is one line of JSON with the time, lev
 message, and, where they apply, the workflow ID, run ID and type, the activity, its attempt, and
 the campaign ID and batch number. Those come from Temporal's own log context (the workflow and
 activity loggers put it on each record; any logger called inside an activity finds it in the
-activity's context) and from the workflow ID, which names the campaign and batch. Nothing else
-of a record is written (no `extra` dumped wholesale), so the format adds no field that could
-carry a payload, a secret or a full ICCID.
+activity's context) and from the workflow ID, which names the campaign and batch
+(`simops.contract.campaign_of`). Nothing else of a record is written (no `extra` dumped
+wholesale), so the format adds no field that could carry a payload, a secret or a full ICCID.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,26 +20,10 @@ from typing import Any
 from temporalio import activity
 from temporalio import workflow as temporal_workflow
 
+from simops.contract import campaign_of
 from simops.runtime.settings import SimopsSettings
-from simops.workflows.campaign import campaign_workflow_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
-_CAMPAIGN_WORKFLOW = re.compile(
-    # `campaign-<id>`, its batches `campaign-<id>-batch-<n>`, their retries `...-attempt-<k>`
-    # (see `CampaignWorkflow._run_child`).
-    re.escape(campaign_workflow_id(""))
-    + r"(?P<campaign>.+?)(?:-batch-(?P<batch>\d+)(?:-attempt-\d+)?)?$"
-)
-
-
-def campaign_of(workflow_id: str) -> tuple[str | None, int | None]:
-    """The campaign ID and batch number a workflow ID names (each `None` when it names none)."""
-    match = _CAMPAIGN_WORKFLOW.match(workflow_id)
-    if match is None:
-        return None, None
-    batch = match.group("batch")
-    return match.group("campaign"), int(batch) if batch is not None else None
 
 
 def _temporal_context(record: logging.LogRecord) -> Mapping[str, Any]:

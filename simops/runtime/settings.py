@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from simops.contract import TASK_QUEUE
 from simops.runtime.codec import parse_payload_key
 from simops.runtime.env_file import read_env_file
 
@@ -104,7 +105,7 @@ class SimopsSettings(BaseSettings):
     """The name the frontend's certificate carries, when not the address' host."""
     temporal_api_key: SecretStr | None = None
     """An API key (Temporal Cloud), sent as a bearer token over TLS."""
-    task_queue: str = "simops"
+    task_queue: str = TASK_QUEUE
     callback_base_url: str | None = None
     callback_secret: SecretStr | None = None
     callback_host: str = "127.0.0.1"

@@ -11,16 +11,15 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import TLSConfig
 
-from simops.observability.tracing import client_interceptors
 from simops.runtime.codec import EncryptionCodec
 from simops.runtime.settings import SimopsSettings
 
@@ -184,8 +183,17 @@ def data_converter(settings: SimopsSettings) -> DataConverter:
     )
 
 
-async def connect(settings: SimopsSettings, target: TemporalTarget | None = None) -> Client:
-    """A Temporal client for `target` (default: the configured one), with simops' converter."""
+async def connect(
+    settings: SimopsSettings,
+    target: TemporalTarget | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A Temporal client for `target` (default: the configured one), with simops' converter
+    and the caller's `interceptors` (a worker built on the client uses them too).
+
+    The caller passes tracing's (`observability.tracing.client_interceptors`): every process
+    shares this module, which sits below observability.
+    """
     target = target or temporal_target(settings)
     return await Client.connect(
         target.address,
@@ -194,11 +202,13 @@ async def connect(settings: SimopsSettings, target: TemporalTarget | None = None
         tls=target.tls,
         rpc_metadata=target.rpc_metadata,
         data_converter=data_converter(settings),
-        interceptors=client_interceptors(settings),
+        interceptors=interceptors,
     )
 
 
-async def connect_when_up(settings: SimopsSettings, stop: asyncio.Event) -> Client | None:
+async def connect_when_up(
+    settings: SimopsSettings, stop: asyncio.Event, interceptors: Sequence[Interceptor] = ()
+) -> Client | None:
     """A Temporal client once Temporal answers, or `None` if `stop` is set first.
 
     Long-running processes start in any order (a container's worker often before the cluster
@@ -210,7 +220,7 @@ async def connect_when_up(settings: SimopsSettings, stop: asyncio.Event) -> Clie
     delay = FIRST_RETRY_SECONDS
     while not stop.is_set():
         try:
-            return await connect(settings, target)
+            return await connect(settings, target, interceptors)
         except RuntimeError as error:
             message = connect_error_message(target, error)
             if is_certificate_error(error):

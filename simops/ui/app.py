@@ -19,6 +19,7 @@ import jinja2
 from aiohttp import web
 from temporalio.client import Client
 
+from simops.observability.tracing import client_interceptors
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect_when_up
 from simops.ui.campaigns import Dashboard
@@ -98,7 +99,7 @@ async def run_ui(
     answer first); `UiConfigError` at once when it may not listen there. `started` is set
     once it listens."""
     check_bind(host, ui_token(settings))
-    client = await connect_when_up(settings, stop)
+    client = await connect_when_up(settings, stop, client_interceptors(settings))
     if client is None:
         return
     runner = web.AppRunner(build_app(settings, client), access_log=None)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from simops.campaigns.reports import write_report
 from simops.campaigns.rows import CampaignPhase
@@ -23,19 +23,20 @@ from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpe
 from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore, FailureGroup, ThroughputBucket
 from simops.campaigns.store.errors import CampaignStoreError
-from simops.inspection import (
+from simops.clients.campaigns import (
+    CampaignControl,
     ListedCampaign,
-    action_of,
+    campaign_handle,
     campaign_progress,
+    control_campaign,
+    listed_campaign,
     listed_campaigns,
-    signal_campaign,
+    started_spec,
     with_store_counts,
 )
 from simops.messages import CampaignProgress
 from simops.runtime.settings import SimopsSettings
-from simops.starters import started_spec
 from simops.ui.chart import ThroughputChart, bucket_seconds, throughput_chart
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
 
 QUERY_TIMEOUT_SECONDS = 3.0
 """How long a page waits for a campaign's workflow to answer its `progress` query."""
@@ -173,7 +174,7 @@ class Dashboard:
 
     async def campaign(self, campaign_id: str) -> CampaignSummary | None:
         """One campaign's summary (`None` when no such campaign was ever started)."""
-        listed = await self._listed(campaign_id)
+        listed = await listed_campaign(self.client, self.settings, campaign_id)
         return await self._summary(listed) if listed is not None else None
 
     async def detail(self, campaign_id: str) -> CampaignDetail | None:
@@ -191,28 +192,10 @@ class Dashboard:
         chart = throughput_chart(view.buckets, started, until, interval, view.spec.rate)
         return CampaignDetail(summary, view.spec, view.failures, chart, view.rollbacks)
 
-    async def signal(self, campaign_id: str, signal: str, *arguments: str) -> None:
-        """Send `pause`, `resume` or `cancel` (with a reason) as the CLI does;
+    async def control(self, campaign_id: str, control: CampaignControl, reason: str) -> None:
+        """Send `pause`, `resume` or `cancel` (with its `reason`) as the CLI does;
         `CampaignNotRunningError` when the campaign is not running."""
-        await signal_campaign(self.client, campaign_id, signal, *arguments)
-
-    async def _listed(self, campaign_id: str) -> ListedCampaign | None:
-        handle = self.client.get_workflow_handle(campaign_workflow_id(campaign_id))
-        try:
-            described = await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        action = await asyncio.to_thread(action_of, self.settings, campaign_id)
-        return ListedCampaign(
-            campaign_id,
-            action,
-            described.status,
-            described.run_id,
-            described.start_time,
-            described.close_time,
-        )
+        await control_campaign(self.client, campaign_id, control, reason)
 
     async def _summary(self, listed: ListedCampaign) -> CampaignSummary:
         key = (listed.campaign_id, listed.run_id)
@@ -222,9 +205,7 @@ class Dashboard:
         status = listed.status
         running = status == WorkflowExecutionStatus.RUNNING
         if status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
-            handle = self.client.get_workflow_handle_for(
-                CampaignWorkflow.run, campaign_workflow_id(listed.campaign_id)
-            )
+            handle = campaign_handle(self.client, listed.campaign_id)
             try:
                 progress = await asyncio.wait_for(
                     campaign_progress(self.settings, handle, status), QUERY_TIMEOUT_SECONDS

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from simops.campaigns.reports import REPORT_FORMATS
 from simops.campaigns.spec import CampaignAction
-from simops.inspection import CampaignNotRunningError
+from simops.clients.campaigns import CampaignControl, CampaignNotRunningError
 from simops.ui.campaigns import PHASES, CampaignSummary, Dashboard, read_chunks, write_report_to
 from simops.ui.security import LOGIN_COOKIE, Guard
 
@@ -142,16 +142,15 @@ async def report(request: web.Request) -> web.StreamResponse:
         return response
 
 
-@routes.post(f"/campaigns/{{campaign_id:{ID_PATTERN}}}/{{signal:pause|resume|cancel}}")
+@routes.post(f"/campaigns/{{campaign_id:{ID_PATTERN}}}/{{signal:{'|'.join(CampaignControl)}}}")
 async def control(request: web.Request) -> web.Response:
     """Pause, resume or cancel the campaign (the CSRF token was checked before), then show
     its page again."""
     campaign_id, signal = request.match_info["campaign_id"], request.match_info["signal"]
     form = await request.post()
     reason = str(form.get("reason", "")).strip() or DEFAULT_CANCEL_REASON
-    arguments = (reason,) if signal == "cancel" else ()
     try:
-        await request.app[DASHBOARD].signal(campaign_id, signal, *arguments)
+        await request.app[DASHBOARD].control(campaign_id, CampaignControl(signal), reason)
     except CampaignNotRunningError:
         raise web.HTTPConflict(text=f"campaign {campaign_id} is not running") from None
     raise web.HTTPSeeOther(f"/campaigns/{campaign_id}?sent={signal}")

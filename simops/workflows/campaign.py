@@ -25,6 +25,15 @@ with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_prepare import CampaignPrepareActivities
     from simops.campaigns.rows import CampaignPhase
     from simops.campaigns.schedule import next_window_at
+    from simops.contract import (
+        CAMPAIGN_STOPPED_SIGNAL,
+        CAMPAIGN_WORKFLOW,
+        CANCEL_SIGNAL,
+        PAUSE_SIGNAL,
+        PROGRESS_QUERY,
+        RESUME_SIGNAL,
+        batch_workflow_id,
+    )
     from simops.core.sim import OutcomeKind
     from simops.messages import (
         BatchInput,
@@ -37,16 +46,16 @@ with workflow.unsafe.imports_passed_through():
         CampaignStopNotice,
         PrepareRequest,
     )
-    from simops.observability.campaign_gauges import record_campaign_gauges
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
-    from simops.workflows.signals import CAMPAIGN_STOPPED_SIGNAL
+    from simops.workflows.campaign_gauges import record_campaign_gauges
     from simops.workflows.waiting import wait_until
 
 MAX_WINDOW = 16
 """Batches in flight at once: while some wait for `scheduled` to resolve, others write."""
 MIN_REQUESTS_PER_BATCH = 5
 """No more batches in flight than the campaign's concurrency over this: each running batch
-activity gets a few of the campaign's concurrent requests (`campaign_pacing.py` shares them)."""
+activity gets a few of the campaign's concurrent requests (`campaigns/shared_budget.py` shares
+them)."""
 PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
 )
@@ -85,12 +94,7 @@ def batch_step_timeout(row_count: int, window: int, rate: float | None) -> float
     return max(MIN_STEP_TIMEOUT.total_seconds(), 2 * needed)
 
 
-def campaign_workflow_id(campaign_id: str) -> str:
-    """The workflow ID of a campaign: starting the same ID twice starts one campaign."""
-    return f"campaign-{campaign_id}"
-
-
-@workflow.defn(name="Campaign")
+@workflow.defn(name=CAMPAIGN_WORKFLOW)
 class CampaignWorkflow:
     """Runs one campaign from preparation to the last row's outcome."""
 
@@ -108,19 +112,19 @@ class CampaignWorkflow:
         self._store_unusable: str | None = None
         self._outside_schedule = False
 
-    @workflow.signal
+    @workflow.signal(name=PAUSE_SIGNAL)
     def pause(self) -> None:
         """Start no new batch until `resume`; running batches finish."""
         self._state.paused = True
         self._publish_phase()
 
-    @workflow.signal
+    @workflow.signal(name=RESUME_SIGNAL)
     def resume(self) -> None:
         """Start batches again after `pause`."""
         self._state.paused = False
         self._publish_phase()
 
-    @workflow.signal
+    @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, reason: str) -> None:
         """Start no new batch; running batches settle; the rest is reported cancelled."""
         self._state.cancel_reason = reason or "cancelled by the operator"
@@ -139,7 +143,7 @@ class CampaignWorkflow:
         # metric is no command, so replays are unaffected.
         record_campaign_gauges(self._spec.campaign_id, self._phase(), len(self._in_flight))
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> CampaignProgress:
         """Counts per outcome, rate and time left."""
         counts = self._state.counts
@@ -438,7 +442,7 @@ class CampaignWorkflow:
         handle = await workflow.start_child_workflow(
             CampaignBatchWorkflow.run,
             batch,
-            id=f"{campaign_workflow_id(batch.campaign_id)}-batch-{batch.batch_no}",
+            id=batch_workflow_id(batch.campaign_id, batch.batch_no),
             id_reuse_policy=reuse,
         )
         self._batches[batch.batch_no] = handle

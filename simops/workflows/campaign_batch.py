@@ -19,6 +19,13 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import CampaignBatchActivities
+    from simops.contract import (
+        CALLBACK_SIGNAL,
+        CAMPAIGN_BATCH_WORKFLOW,
+        PENDING_QUERY,
+        RELEASE_HELD_SIGNAL,
+        WIND_DOWN_SIGNAL,
+    )
     from simops.core.sim import OutcomeKind
     from simops.messages import (
         BatchInput,
@@ -27,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         BatchSummary,
         SimCallbackBatch,
     )
-    from simops.workflows.signals import CALLBACK_SIGNAL
     from simops.workflows.waiting import wait_until
 
 BATCH_ACTIVITY_TIMEOUT = timedelta(minutes=10)
@@ -52,7 +58,7 @@ READ_AGAIN_SOON = "read-again-sims-a-transient-error-hid"
 no callback may come for a write that never reached the API."""
 
 
-@workflow.defn(name="CampaignBatch")
+@workflow.defn(name=CAMPAIGN_BATCH_WORKFLOW)
 class CampaignBatchWorkflow:
     """Converges the rows `first_row`..`first_row + row_count - 1` of a campaign (only those
     of `row_nos` when given: the canary's)."""
@@ -70,7 +76,7 @@ class CampaignBatchWorkflow:
         self._deadline = workflow.now() + timedelta(seconds=batch.deadline_seconds)
         self._deadline_moved = False
 
-    @workflow.signal
+    @workflow.signal(name=WIND_DOWN_SIGNAL)
     def wind_down(self) -> None:
         """The campaign was cancelled: give the SIMs on their way one callback wait to settle
         (and be compensated), then end the rest as the deadline would."""
@@ -81,7 +87,7 @@ class CampaignBatchWorkflow:
         # SIMs held back before their first write end at once (`not started`).
         self._called.update(self._held)
 
-    @workflow.signal
+    @workflow.signal(name=RELEASE_HELD_SIGNAL)
     def release_held(self) -> None:
         """The campaign's hold ended (resumed, a window opened): start the SIMs it held back."""
         self._called.update(self._held)
@@ -99,7 +105,7 @@ class CampaignBatchWorkflow:
             # result of the activity that sent its update.
             self._called.add(callback.sim_sid)
 
-    @workflow.query(name="pending")
+    @workflow.query(name=PENDING_QUERY)
     def pending(self) -> int:
         """How many SIMs of the batch are still in progress."""
         return len(self._pending)

@@ -18,6 +18,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.sims import SIM_NOT_FOUND, SimActivities
+    from simops.contract import (
+        CALLBACK_SIGNAL,
+        PROGRESS_QUERY,
+        SIM_OPERATION_STATE,
+        SIM_OPERATION_WORKFLOW,
+    )
     from simops.core.codes import RuleCode
     from simops.core.sim import (
         DesiredState,
@@ -38,8 +44,6 @@ with workflow.unsafe.imports_passed_through():
         SimOperationOutcome,
         SimOperationRequest,
     )
-    from simops.workflows.search_attributes import SIM_OPERATION_STATE
-    from simops.workflows.signals import CALLBACK_SIGNAL
     from simops.workflows.waiting import wait_until
 
 # Reads and writes are local activities: short API calls that need no task-queue round trip,
@@ -80,7 +84,7 @@ class OperationFailed(Exception):
         self.reason = reason
 
 
-@workflow.defn(name="SimOperation")
+@workflow.defn(name=SIM_OPERATION_WORKFLOW)
 class SimOperationWorkflow:
     """Converges one SIM to a desired state; workflow ID `sim-{sid}`, one at a time per SIM."""
 
@@ -106,7 +110,7 @@ class SimOperationWorkflow:
                 self._seen_tokens.add(callback.idempotency_token)
             self._callbacks_received += 1
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> OperationProgress:
         """The current step and state of the operation."""
         return OperationProgress(

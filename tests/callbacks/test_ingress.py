@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
 from simops.callbacks.urls import callback_url
+from simops.clients.sims import start_sim_operation
 from simops.core.sim import SimStatus
 from simops.messages import OperationProgress, SimOperationRequest
-from simops.starters import start_sim_operation
 from simops.supersim.signatures import kore_signature, twilio_signature
 from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.helpers.stacks import (

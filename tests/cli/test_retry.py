@@ -20,13 +20,14 @@ from typer.testing import Result
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec, MigrationSpec
 from simops.cli.support import ExitCode
+from simops.clients.campaigns import start_campaign
+from simops.contract import campaign_workflow_id
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack
 from simops.emulator.lifecycle import STUCK_SECONDS
 from simops.messages import CampaignResult
-from simops.starters import start_campaign
 from simops.supersim.resources import Sim
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.emulators import EmulatorFactory
 from tests.helpers.stacks import (
     campaign_test_stack,

@@ -10,9 +10,9 @@ from typing import Any
 from simops.campaigns.reports import write_report
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
+from simops.clients.campaigns import CampaignHandle, start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
-from simops.starters import CampaignHandle, start_campaign
 from simops.supersim.resources import Sim
 
 

@@ -53,13 +53,14 @@ from simops.campaigns.spec import (
 from simops.campaigns.store.backends import SqliteStores, StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import build_migration_spec
+from simops.clients.campaigns import CampaignHandle, start_campaign
+from simops.contract import campaign_workflow_id
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.messages import CampaignResult
-from simops.starters import CampaignHandle, start_campaign
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import kore_signature, twilio_signature
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.machines import start_machines
 from tests.helpers.process_stack import (
     ProcessStack,

@@ -8,8 +8,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.runtime.binaries import temporal_dev_server, temporal_test_server
-from simops.workflows.search_attributes import ALL_KEYS
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_dev_server()),
         data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
     )
     yield env
     await env.shutdown()

@@ -15,11 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.clients.campaigns import start_campaign
+from simops.contract import batch_workflow_id, campaign_of, campaign_workflow_id
 from simops.core.sim import SimStatus
 from simops.emulator.server import RunningEmulator
-from simops.observability.logging import JsonFormatter, campaign_of
-from simops.starters import start_campaign
-from simops.workflows.campaign import campaign_workflow_id
+from simops.observability.logging import JsonFormatter
 from tests.helpers.stack_scan import capture_log_records
 from tests.helpers.stacks import campaign_test_stack, set_faults
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
     [
         (campaign_workflow_id("launch-1"), ("launch-1", None)),
         (f"{campaign_workflow_id('launch-1')}-batch-12", ("launch-1", 12)),
-        (f"{campaign_workflow_id('a-batch-b')}-batch-3-attempt-2", ("a-batch-b", 3)),
+        (batch_workflow_id("a-batch-b", 3), ("a-batch-b", 3)),
         ("sim-HS0123", (None, None)),
     ],
 )

@@ -21,13 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.clients.campaigns import start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
 from simops.observability.health import Readiness
 from simops.observability.server import sdk_metrics_runtime, serve_observability
 from simops.runtime.ports import free_port
-from simops.starters import start_campaign
 from simops.worker import run_worker
 from tests.helpers.stacks import CALLBACK_SECRET, set_faults
 

@@ -13,12 +13,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.clients.sims import start_sim_operation
+from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
 from simops.messages import SimOperationRequest
+from simops.observability.tracing import client_interceptors
 from simops.runtime.temporal import connect
-from simops.starters import sim_workflow_id, start_sim_operation
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,7 +49,8 @@ async def test_one_sim_operation_is_one_trace_down_to_the_api_requests(
     spans: InMemorySpanExporter, dev_env: WorkflowEnvironment, emulator: RunningEmulator
 ) -> None:
     target = dev_env.client.service_client.config.target_host
-    client = await connect(emulator_settings(emulator, temporal_address=target, tracing=True))
+    settings = emulator_settings(emulator, temporal_address=target, tracing=True)
+    client = await connect(settings, interceptors=client_interceptors(settings))
     async with local_stack(client, emulator, tracing=True) as stack:
         (sim,) = [sim async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=1)]
         spans.clear()

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.cli.support import load_settings
+from simops.clients.sims import start_sim_operation
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus
 from simops.devstack.in_process import local_stack
 from simops.messages import SimOperationRequest
@@ -31,7 +32,6 @@ from simops.runtime.codec import (
 )
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter
-from simops.starters import start_sim_operation
 from simops.supersim.client import SuperSimClient
 
 KEY = new_payload_key()

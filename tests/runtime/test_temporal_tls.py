@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.cli.support import connect_temporal
+from simops.clients.campaigns import start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import emulator_settings, local_stack
 from simops.runtime.settings import SimopsSettings
@@ -25,7 +26,6 @@ from simops.runtime.temporal import (
     connect_when_up,
     temporal_target,
 )
-from simops.starters import start_campaign
 from tests.helpers.tls import SERVER_NAME, Pki, make_pki, tls_forwarder
 
 

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.clients.campaigns import CampaignHandle, start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
-from simops.starters import CampaignHandle, start_campaign
 from simops.ui.app import build_app
 from tests.helpers.stacks import campaign_test_stack
 

@@ -15,11 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction, CampaignSource
+from simops.clients.campaigns import (
+    CampaignAlreadyStartedError,
+    campaign_progress,
+    start_campaign,
+    workflow_status,
+)
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
-from simops.inspection import campaign_progress, workflow_status
 from simops.messages import CampaignRunInput
-from simops.starters import CampaignAlreadyStartedError, start_campaign
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
 from tests.helpers.campaigns import new_sims, report, spec, start_activation, write_lines
 from tests.helpers.stacks import campaign_test_stack, emulator_stats, set_faults

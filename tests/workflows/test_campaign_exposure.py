@@ -108,9 +108,9 @@ async def test_first_writes_happen_only_inside_the_window(
 ) -> None:
     stack = campaign_stack
     berlin = ZoneInfo("Europe/Berlin")
-    # A window of one minute that opens at least 30 s from now, in Berlin's wall-clock time;
-    # at 0.5 requests/s it cannot take all 40 SIMs, and the end comes 10 s after it closes.
-    opens = (datetime.now(UTC) + timedelta(seconds=90)).replace(second=0, microsecond=0)
+    # A window of one minute that opens 10 to 70 s from now, in Berlin's wall-clock time; at
+    # 0.5 requests/s it cannot take all 40 SIMs, and the end comes 10 s after it closes.
+    opens = (datetime.now(UTC) + timedelta(seconds=70)).replace(second=0, microsecond=0)
     closes = opens + timedelta(minutes=1)
     local_open, local_close = opens.astimezone(berlin), closes.astimezone(berlin)
     window = f"{local_open:%H:%M}-{local_close:%H:%M}"

@@ -18,11 +18,12 @@ from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode
+from simops.clients.campaigns import campaign_status
+from simops.contract import campaign_workflow_id
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
 from simops.messages import CampaignRunInput
-from simops.starters import campaign_status
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.stacks import (
     campaign_test_stack,
     emulator_stats,

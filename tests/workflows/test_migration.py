@@ -28,14 +28,14 @@ from simops.campaigns.spec import (
 )
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import DEFAULT_MULTI_WRITE_CANARY
+from simops.clients.campaigns import campaign_progress, start_campaign
+from simops.contract import campaign_workflow_id
 from simops.core.sim import SimStatus, SimUpdate
 from simops.devstack.in_process import LocalStack
 from simops.emulator.server import RunningEmulator
-from simops.inspection import campaign_progress
 from simops.messages import CampaignResult
-from simops.starters import start_campaign
 from simops.supersim.resources import Sim
-from simops.workflows.campaign import CampaignWorkflow, campaign_workflow_id
+from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.emulators import EmulatorFactory
 from tests.helpers.stacks import campaign_test_stack, emulator_writes, writes_per_sim
 

@@ -25,6 +25,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from simops.callbacks.urls import callback_url
+from simops.clients.sims import start_sim_operation
+from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.seed import iccid_for
@@ -35,7 +37,6 @@ from simops.runtime.codec import new_payload_key
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter
 from simops.scan import scan_histories, scan_log_file
-from simops.starters import sim_workflow_id, start_sim_operation
 from simops.supersim.auth import KoreOAuth2Auth
 from simops.supersim.errors import NotFoundError, ServerError
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER

@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 
-from simops.campaigns import pacing as campaign_pacing
-from simops.campaigns.pacing import UNPACED_RPS, CampaignPacer
+from simops.campaigns import shared_budget
+from simops.campaigns.shared_budget import UNPACED_RPS, CampaignPacer
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.backends import StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
@@ -73,7 +73,7 @@ async def test_a_dead_process_share_returns_when_its_lease_expires(
     stores: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lease_seconds = 0.5
-    monkeypatch.setattr(campaign_pacing, "LEASE_SECONDS", lease_seconds)
+    monkeypatch.setattr(shared_budget, "LEASE_SECONDS", lease_seconds)
     create_campaign(stores)
     survivor = pacer(stores, "worker-a")
     # A process killed while it ran two activities leaves its lease behind, unrenewed.
@@ -91,7 +91,7 @@ async def test_a_dead_process_share_returns_when_its_lease_expires(
 async def test_running_activities_renew_their_lease(
     stores: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(campaign_pacing, "RENEW_SECONDS", 0.01)
+    monkeypatch.setattr(shared_budget, "RENEW_SECONDS", 0.01)
     create_campaign(stores)
     worker = pacer(stores, "worker-a")
     observer = CampaignStore.open(stores, "paced")

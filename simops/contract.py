@@ -1,0 +1,99 @@
+"""The workflow contract: what a process outside a workflow must agree on with the workflows.
+
+Every workflow ID is built and parsed here, every workflow type, signal and query name is
+spelled here (simops' workflows have no update), with the task queue's default and the search
+attributes. Running workflows depend on each of them: a changed ID or name strands a running
+campaign, so they never change, and the replay tests of recorded histories would say so.
+
+Callers that know a workflow's class (`simops.clients`) signal and query it by typed method
+reference (`handle.signal(CampaignWorkflow.pause)`); the names are spelled out for the
+workflows' decorators and for the two senders that cannot import a workflow class: the
+callback ingress, which routes one signal to whichever workflow a URL names, and a batch
+activity telling its campaign that it stopped (activities sit below workflows).
+
+Nothing here imports a workflow, an activity or the rest of simops, so every layer may import
+it: it sits at the bottom of the layers (`[tool.importlinter]` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import re
+
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE = "simops"
+"""The task queue simops' workers poll unless `SIMOPS_TASK_QUEUE` names another."""
+
+SIM_OPERATION_WORKFLOW = "SimOperation"
+CAMPAIGN_WORKFLOW = "Campaign"
+CAMPAIGN_BATCH_WORKFLOW = "CampaignBatch"
+
+CALLBACK_SIGNAL = "sim_callbacks"
+"""Carries a `SimCallbackBatch` to a SIM operation or a campaign batch: the callbacks the
+ingress coalesced for one workflow."""
+CAMPAIGN_STOPPED_SIGNAL = "stopped"
+"""Carries a `CampaignStopNotice` to a campaign: a batch activity learned that it stopped."""
+PAUSE_SIGNAL = "pause"
+RESUME_SIGNAL = "resume"
+CANCEL_SIGNAL = "cancel"
+"""Carries the reason, a string."""
+WIND_DOWN_SIGNAL = "wind_down"
+"""From a cancelled campaign to its running batches."""
+RELEASE_HELD_SIGNAL = "release_held"
+"""From a resumed campaign to its running batches."""
+
+PROGRESS_QUERY = "progress"
+"""A SIM operation's `OperationProgress`, a campaign's `CampaignProgress`."""
+PENDING_QUERY = "pending"
+"""How many SIMs a campaign batch has still in progress."""
+
+SIM_SID = SearchAttributeKey.for_keyword("SimSid")
+SIM_OPERATION = SearchAttributeKey.for_keyword("SimOperation")
+SIM_OPERATION_STATE = SearchAttributeKey.for_keyword("SimOperationState")
+ALL_SEARCH_ATTRIBUTES = (SIM_SID, SIM_OPERATION, SIM_OPERATION_STATE)
+"""Every key a namespace must have registered before simops workflows start. Never an ICCID:
+search attributes are visible to anyone who can read the namespace."""
+
+_SIM_PREFIX = "sim-"
+_CAMPAIGN_PREFIX = "campaign-"
+_BATCH_INFIX = "-batch-"
+_CAMPAIGN_OR_BATCH = re.compile(
+    re.escape(_CAMPAIGN_PREFIX)
+    + r"(?P<campaign>.+?)(?:"
+    + re.escape(_BATCH_INFIX)
+    + r"(?P<batch>\d+))?$"
+)
+
+
+def sim_workflow_id(sim_sid: str) -> str:
+    """The workflow ID of a SIM's operation: one operation per SIM at a time."""
+    return f"{_SIM_PREFIX}{sim_sid}"
+
+
+def campaign_workflow_id(campaign_id: str) -> str:
+    """The workflow ID of a campaign: starting the same ID twice starts one campaign."""
+    return f"{_CAMPAIGN_PREFIX}{campaign_id}"
+
+
+def batch_workflow_id(campaign_id: str, batch_no: int) -> str:
+    """The workflow ID of a campaign's batch; a batch run again keeps its ID, so callbacks for
+    SIMs an earlier run wrote reach the new one."""
+    return f"{campaign_workflow_id(campaign_id)}{_BATCH_INFIX}{batch_no}"
+
+
+def campaign_id_of(campaign_workflow: str) -> str:
+    """The campaign ID of a campaign workflow's ID (as `list_workflows` returns it)."""
+    return campaign_workflow.removeprefix(_CAMPAIGN_PREFIX)
+
+
+def campaign_of(workflow_id: str) -> tuple[str | None, int | None]:
+    """The campaign ID and batch number a workflow ID names (each `None` when it names none).
+
+    A campaign whose own ID ends in `-batch-<n>` reads as a batch of a shorter one: this is for
+    labelling logs; `campaign_id_of` reads a campaign workflow's ID exactly.
+    """
+    match = _CAMPAIGN_OR_BATCH.match(workflow_id)
+    if match is None:
+        return None, None
+    batch = match.group("batch")
+    return match.group("campaign"), int(batch) if batch is not None else None
