@@ -117,9 +117,10 @@ async def test_first_writes_happen_only_inside_the_window(
     schedule = CampaignSchedule(
         end_at=closes + timedelta(seconds=10), windows=[window], timezone="Europe/Berlin"
     )
+    # A short callback wait: a SIM whose callback is late is read within seconds, not minutes.
     handle = await start_activation(
         stack, tmp_path, "windowed", 40, rate=0.5, concurrency=10, batch_size=40,
-        schedule=schedule,
+        schedule=schedule, callback_wait_seconds=5.0,
     )  # fmt: skip
     waiting = None
     for _ in range(200):
@@ -127,7 +128,9 @@ async def test_first_writes_happen_only_inside_the_window(
         if waiting.phase == CampaignPhase.WAITING:
             break
         await asyncio.sleep(0.05)
-    result = await asyncio.wait_for(handle.result(), 180)
+    # The window opens within 70 s and lasts 60; the campaign ends at the close (no window
+    # opens before the end), so 240 s is a deadline, not a measure.
+    result = await asyncio.wait_for(handle.result(), 240)
     writes = await emulator_writes(stack.emulator)
     rows = report(stack, "windowed")
 
