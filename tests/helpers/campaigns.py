@@ -27,6 +27,12 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+async def new_sims_file(stack: LocalStack, tmp_path: Path, count: int) -> Path:
+    """A source file `sims.csv` in `tmp_path` of the SIDs of `count` new SIMs."""
+    sims = await new_sims(stack, count)
+    return write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+
+
 def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
     """A campaign spec reading `sims.csv`, in batches of 10 unless `fields` say otherwise."""
     fields.setdefault("source", CampaignSource(file_name="sims.csv"))
@@ -38,8 +44,7 @@ async def start_activation(
     stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
 ) -> CampaignHandle:
     """Start activating `sim_count` new SIMs into the first Fleet, from a file of their SIDs."""
-    sims = await new_sims(stack, sim_count)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    source = await new_sims_file(stack, tmp_path, sim_count)
     campaign = spec(
         campaign_id, CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], **fields
     )

@@ -29,6 +29,7 @@ from tests.helpers.stacks import (
     emulator_stats,
     invoke_cli,
     reach_from_the_cli,
+    writes_total,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -155,7 +156,7 @@ async def test_another_action_is_refused_naming_it(
     assert "action: stored activate, given deactivate" in refused.output
     assert "action: started activate, given deactivate" in refused.output
     assert await workflow_runs(stack, campaign_id) == 1
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_another_file_of_the_same_name_is_refused(
@@ -170,7 +171,7 @@ async def test_another_file_of_the_same_name_is_refused(
     assert started.exit_code == ExitCode.OK, started.output
     assert refused.exit_code == ExitCode.BAD_INPUT, refused.output
     assert "source.file_sha256: stored " in refused.output
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 2
+    assert await writes_total(stack.emulator) == 2
 
 
 @pytest.mark.parametrize("digest_recorded", [True, False], ids=["digest", "store-before-digests"])
@@ -184,7 +185,7 @@ async def test_a_leftover_store_runs_when_given_its_spec(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert completed_with(result, campaign_id, converged=3)
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_a_leftover_store_of_another_spec_is_refused_and_nothing_runs(
@@ -210,7 +211,7 @@ async def test_a_leftover_store_of_another_spec_is_refused_and_nothing_runs(
     assert as_migration.exit_code == ExitCode.BAD_INPUT, as_migration.output
     assert "action: stored deactivate, given move" in as_migration.output
     assert await campaign_status(stack.client, campaign_id) is None
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 0
+    assert await writes_total(stack.emulator) == 0
 
 
 async def test_a_workflow_started_with_another_spec_than_its_store_is_never_attached(
