@@ -10,6 +10,7 @@ from typing import Any
 from simops.campaigns.reports import write_report
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
+from simops.cli.campaign import build_spec
 from simops.clients.campaigns import CampaignHandle, start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
@@ -38,6 +39,24 @@ def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpe
     fields.setdefault("source", CampaignSource(file_name="sims.csv"))
     fields.setdefault("batch_size", 10)
     return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
+
+
+def command_line_spec(**options: Any) -> CampaignSpec:
+    """The spec `simops campaign start` builds from `options` (`action` at least): campaign
+    `c1`, concurrency 10 and no other option unless `options` say otherwise."""
+    arguments: dict[str, Any] = {
+        "campaign_id": "c1",
+        "from_file": None,
+        "status": None,
+        "fleet": None,
+        "filter_fleet": None,
+        "rate": None,
+        "concurrency": 10,
+        "max_failures": None,
+        "canary": 0,
+    }
+    arguments.update(options)
+    return build_spec(**arguments)
 
 
 async def start_activation(

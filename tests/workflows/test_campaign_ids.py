@@ -16,7 +16,6 @@ from typer.testing import Result
 from simops.campaigns.identity import with_file_sha256
 from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
-from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode
 from simops.clients.campaigns import campaign_status
 from simops.contract import campaign_workflow_id
@@ -24,6 +23,7 @@ from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
 from simops.messages import CampaignRunInput
 from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.campaigns import command_line_spec
 from tests.helpers.stacks import (
     campaign_test_stack,
     emulator_stats,
@@ -89,17 +89,8 @@ def leftover_store(
 ) -> CampaignSpec:
     """The store a start leaves when it stops before starting the workflow; without
     `digest_recorded`, as simops wrote it before it recorded the file's digest."""
-    spec = build_spec(
-        campaign_id=campaign_id,
-        action=action,
-        from_file=source,
-        status=None,
-        fleet=None,
-        filter_fleet=None,
-        rate=None,
-        concurrency=200,
-        max_failures=None,
-        canary=0,
+    spec = command_line_spec(
+        campaign_id=campaign_id, action=action, from_file=source, concurrency=200
     )
     if digest_recorded:
         spec = with_file_sha256(spec, source)
