@@ -101,6 +101,16 @@ class SimState(BaseModel):
     account_sid: str
     unique_name: str | None = None
 
+    @classmethod
+    def of(cls, sim: SimLike) -> SimState:
+        """The state of a SIM as held (a snapshot, the emulator's record), fields as they are."""
+        return cls(
+            status=sim.status,
+            fleet_sid=sim.fleet_sid,
+            account_sid=sim.account_sid,
+            unique_name=sim.unique_name,
+        )
+
 
 class DesiredState(BaseModel):
     """The state an operation converges a SIM to; `None` fields are left as they are.
@@ -221,9 +231,4 @@ class SimSnapshot(BaseModel):
 
     def state(self) -> SimState:
         """The part of the snapshot the planner reasons about."""
-        return SimState(
-            status=self.status,
-            fleet_sid=self.fleet_sid,
-            account_sid=self.account_sid,
-            unique_name=self.unique_name,
-        )
+        return SimState.of(self)

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from simops.core.codes import RuleCode
-from simops.core.sim import REQUESTABLE_STATUSES, SID_PATTERN, CallbackMethod, SimStatus
+from simops.core.sim import REQUESTABLE_STATUSES, SID_PATTERN, CallbackMethod, SimStatus, SimUpdate
 from simops.emulator.context import context_of, requester_of
 from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
-from simops.emulator.lifecycle import UpdateRequest
 from simops.emulator.pagination import SegmentedSource
 from simops.emulator.render import billing_period_json, sim_json, sim_json_bytes
 from simops.emulator.responses import (
@@ -107,7 +106,7 @@ async def list_sims(request: web.Request) -> web.Response:
     )
 
 
-def parse_update(params: Params) -> UpdateRequest:
+def parse_update(params: Params) -> SimUpdate:
     """The parameters of a Sim update, syntax-checked."""
     account_sid = params.text("AccountSid")
     if account_sid is not None and not (SID_PATTERN.match(account_sid) and account_sid[:2] == "AC"):
@@ -115,7 +114,7 @@ def parse_update(params: Params) -> UpdateRequest:
     unique_name = params.text("UniqueName")
     if unique_name and SID_PATTERN.match(unique_name):
         raise invalid_parameter("UniqueName", "cannot have the shape of a SID")
-    return UpdateRequest(
+    return SimUpdate(
         status=params.restricted("Status", STATUS_PARAM),
         fleet=params.text("Fleet"),
         account_sid=account_sid,

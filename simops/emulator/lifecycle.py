@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import calendar
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from simops.core.codes import RuleCode
@@ -61,18 +60,6 @@ def add_months(timestamp: float, months: int) -> float:
     return moment.replace(year=year, month=month, day=day).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateRequest:
-    """The parameters of `POST /v1/Sims/{sid}` after syntax checks, before resolution."""
-
-    status: SimStatus | None = None
-    fleet: str | None = None
-    account_sid: str | None = None
-    unique_name: str | None = None
-    callback_url: str | None = None
-    callback_method: CallbackMethod | None = None
-
-
 class Lifecycle:
     """Applies updates to Sims and runs their timed behaviour."""
 
@@ -99,8 +86,9 @@ class Lifecycle:
         self._delay = scheduled_delay
         self.pending_total = 0
 
-    def update(self, requester: AccountRecord, sim: SimRecord, request: UpdateRequest) -> int:
-        """Apply one update request; the HTTP status (200 or 202) or an `ApiError`."""
+    def update(self, requester: AccountRecord, sim: SimRecord, request: SimUpdate) -> int:
+        """Apply one update request (syntax-checked, its Fleet and account not yet resolved);
+        the HTTP status (200 or 202) or an `ApiError`."""
         destination = self._destination(requester, sim, request.account_sid)
         fleet_param = self._resolve_fleet(destination, request.fleet)
         self._check_unique_name(destination, sim, request.unique_name)

@@ -62,12 +62,7 @@ class SimRecord:
 
     def state(self) -> SimState:
         """The part of the Sim the rules reason about."""
-        return SimState(
-            status=self.status,
-            fleet_sid=self.fleet_sid,
-            account_sid=self.account_sid,
-            unique_name=self.unique_name,
-        )
+        return SimState.of(self)
 
     def effective_status(self) -> SimStatus:
         """The status the network sees: a scheduled Sim still behaves as before its update."""

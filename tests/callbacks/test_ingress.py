@@ -19,9 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
 from simops.callbacks.urls import callback_url
-from simops.clients.sims import start_sim_operation
 from simops.core.sim import SimStatus
-from simops.messages import OperationProgress, SimOperationRequest
+from simops.messages import OperationProgress
 from simops.supersim.signatures import kore_signature, twilio_signature
 from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.helpers.stacks import (
@@ -31,6 +30,7 @@ from tests.helpers.stacks import (
     running_stack,
     set_faults,
     stack_settings,
+    start_sim_activation,
 )
 
 
@@ -88,16 +88,7 @@ async def waiting(dev_env: WorkflowEnvironment, emulator_factory: Any) -> AsyncI
     await set_faults(emulator, drop_callback_rate=1.0)
     async with running_stack(dev_env, emulator) as stack:
         (sim_sid,) = await new_sim_sids(stack, 1)
-        handle = await start_sim_operation(
-            dev_env.client,
-            stack.settings.task_queue,
-            SimOperationRequest(
-                sim_sid=sim_sid,
-                operation="activate",
-                status=SimStatus.ACTIVE,
-                fleet=emulator.parent.fleets[0],
-            ),
-        )
+        handle = await start_sim_activation(stack, sim_sid)
         case = Waiting(stack, handle, sim_sid)
         for _ in range(200):
             if (await case.progress()).state == "waiting_callback":

@@ -26,7 +26,7 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.resources import Sim
 from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import emulator_stats
+from tests.helpers.stacks import writes_total
 
 NOT_A_CHILD = "AC" + "5" * 32
 
@@ -85,10 +85,6 @@ async def settle(client: SuperSimClient, sid: str, update: SimUpdate) -> Sim:
     raise AssertionError(f"{sid} stayed scheduled")
 
 
-async def state_changing_writes(emulator: RunningEmulator) -> int:
-    return int((await emulator_stats(emulator))["state_changing_writes"]["total"])
-
-
 @pytest.fixture
 async def world(emulator_factory: EmulatorFactory, tmp_path: Path) -> AsyncIterator[World]:
     emulator = await emulator_factory(seed_sims=8, scheduled_delay=(0.01, 0.01))
@@ -123,7 +119,7 @@ async def world(emulator_factory: EmulatorFactory, tmp_path: Path) -> AsyncItera
 
 
 async def test_the_dry_run_prints_each_path_and_writes_nothing(world: World) -> None:
-    writes = await state_changing_writes(world.emulator)
+    writes = await writes_total(world.emulator)
     migration = MigrationSpec(
         to_account=world.child,
         fleet_map={"default": "default", world.parent_fleets["iot-eu"]: "iot-eu"},
@@ -147,7 +143,7 @@ async def test_the_dry_run_prints_each_path_and_writes_nothing(world: World) -> 
     text = render_plan(plan)
     assert deactivate_path in text and "nothing was written" in text
     assert {row.outcome for row in rows.values()} == {"pending"}
-    assert await state_changing_writes(world.emulator) == writes
+    assert await writes_total(world.emulator) == writes
 
 
 async def test_the_dry_run_shows_the_canary_of_every_path(world: World) -> None:

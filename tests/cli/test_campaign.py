@@ -8,28 +8,12 @@ from typing import Any
 import pytest
 import typer
 
-from simops.campaigns.spec import CampaignAction, CampaignSpec
-from simops.cli.campaign import build_spec
+from simops.campaigns.spec import CampaignAction
 from simops.core.sim import SimStatus
+from tests.helpers.campaigns import command_line_spec as spec
 
 ACTIVATE = CampaignAction.ACTIVATE
 DEACTIVATE = CampaignAction.DEACTIVATE
-
-
-def spec(**options: Any) -> CampaignSpec:
-    arguments: dict[str, Any] = {
-        "campaign_id": "c1",
-        "from_file": None,
-        "status": None,
-        "fleet": None,
-        "filter_fleet": None,
-        "rate": None,
-        "concurrency": 10,
-        "max_failures": None,
-        "canary": 0,
-    }
-    arguments.update(options)
-    return build_spec(**arguments)
 
 
 @pytest.fixture

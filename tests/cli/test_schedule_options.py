@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import CampaignAction
 from simops.cli import app
-from simops.cli.campaign import build_spec
 from simops.cli.campaign_commands import parse_schedule
 from simops.cli.migrate import build_migration_spec
 from simops.cli.support import ExitCode
+from tests.helpers.campaigns import command_line_spec
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated")]
 
@@ -130,18 +130,8 @@ def test_the_schedule_options_make_the_specs_schedule(sims_csv: Path) -> None:
         timezone="Europe/Berlin",
         now=NOW,
     )
-    campaign = build_spec(
-        campaign_id="c1",
-        action=CampaignAction.ACTIVATE,
-        from_file=sims_csv,
-        status=None,
-        fleet=None,
-        filter_fleet=None,
-        rate=None,
-        concurrency=10,
-        max_failures=None,
-        canary=0,
-        schedule=schedule,
+    campaign = command_line_spec(
+        action=CampaignAction.ACTIVATE, from_file=sims_csv, schedule=schedule
     )
     migration = build_migration_spec(
         campaign_id="m1", to_account=CHILD, from_file=sims_csv, from_account=None, schedule=schedule

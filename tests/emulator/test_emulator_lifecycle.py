@@ -21,6 +21,29 @@ async def _ready_sim(api: EmulatorApi) -> dict[str, Any]:
     return await api.wait_for_status(sim["sid"], "ready")
 
 
+async def _parent_and_child(
+    emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
+) -> tuple[EmulatorApi, EmulatorApi]:
+    """The parent account and its first child, on an emulator that moves inactive SIMs."""
+    emulator = await emulator_factory(inactive_move_beta=True)
+    parent = EmulatorApi(http, emulator, emulator.parent)
+    return parent, EmulatorApi(http, emulator, emulator.accounts[1])
+
+
+async def _active_sim(api: EmulatorApi) -> dict[str, Any]:
+    sim = await api.first_sim()
+    await api.post(f"/Sims/{sim['sid']}", Status="active", Fleet="default")
+    await api.wait_for_status(sim["sid"], "active")
+    return sim
+
+
+async def _move_inactive(parent: EmulatorApi, child: EmulatorApi, sid: str) -> None:
+    """Deactivate the SIM, then move it (out of its Fleet) to the child account."""
+    await parent.post(f"/Sims/{sid}", Status="inactive")
+    await parent.wait_for_status(sid, "inactive")
+    await parent.post(f"/Sims/{sid}", AccountSid=child.account.account_sid, Fleet="")
+
+
 async def _advance(api: EmulatorApi, seconds: float) -> None:
     answer = await api.control("POST", "/clock", {"advance_seconds": seconds})
     assert answer.status == 200
@@ -108,15 +131,9 @@ async def test_billing_periods_start_roll_and_switch_type(parent_api: EmulatorAp
 async def test_billing_period_stays_with_the_old_account_after_a_move(
     emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
 ) -> None:
-    emulator = await emulator_factory(inactive_move_beta=True)
-    parent = EmulatorApi(http, emulator, emulator.parent)
-    child = EmulatorApi(http, emulator, emulator.accounts[1])
-    sim = await parent.first_sim()
-    await parent.post(f"/Sims/{sim['sid']}", Status="active", Fleet="default")
-    await parent.wait_for_status(sim["sid"], "active")
-    await parent.post(f"/Sims/{sim['sid']}", Status="inactive")
-    await parent.wait_for_status(sim["sid"], "inactive")
-    await parent.post(f"/Sims/{sim['sid']}", AccountSid=child.account.account_sid, Fleet="")
+    parent, child = await _parent_and_child(emulator_factory, http)
+    sim = await _active_sim(parent)
+    await _move_inactive(parent, child, sim["sid"])
 
     seen_right_after = await _periods(child, sim["sid"])
     await child.post(f"/Sims/{sim['sid']}", Status="active", Fleet="default")
@@ -171,16 +188,10 @@ async def test_clock_only_moves_forward(parent_api: EmulatorApi) -> None:
 async def test_usage_records_stay_with_the_account_that_incurred_them(
     emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
 ) -> None:
-    emulator = await emulator_factory(inactive_move_beta=True)
-    parent = EmulatorApi(http, emulator, emulator.parent)
-    child = EmulatorApi(http, emulator, emulator.accounts[1])
-    sim = await parent.first_sim()
-    await parent.post(f"/Sims/{sim['sid']}", Status="active", Fleet="default")
-    await parent.wait_for_status(sim["sid"], "active")
+    parent, child = await _parent_and_child(emulator_factory, http)
+    sim = await _active_sim(parent)
     await parent.control("POST", "/usage", {"sim": sim["sid"], "bytes": 1000})
-    await parent.post(f"/Sims/{sim['sid']}", Status="inactive")
-    await parent.wait_for_status(sim["sid"], "inactive")
-    await parent.post(f"/Sims/{sim['sid']}", AccountSid=child.account.account_sid, Fleet="")
+    await _move_inactive(parent, child, sim["sid"])
 
     for_child = await child.get("/UsageRecords", Sim=sim["sid"])
     by_day = await parent.get("/UsageRecords", Granularity="day", Group="sim")

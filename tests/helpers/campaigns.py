@@ -10,6 +10,7 @@ from typing import Any
 from simops.campaigns.reports import write_report
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
+from simops.cli.campaign import build_spec
 from simops.clients.campaigns import CampaignHandle, start_campaign
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
@@ -27,6 +28,12 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+async def new_sims_file(stack: LocalStack, tmp_path: Path, count: int) -> Path:
+    """A source file `sims.csv` in `tmp_path` of the SIDs of `count` new SIMs."""
+    sims = await new_sims(stack, count)
+    return write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+
+
 def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpec:
     """A campaign spec reading `sims.csv`, in batches of 10 unless `fields` say otherwise."""
     fields.setdefault("source", CampaignSource(file_name="sims.csv"))
@@ -34,12 +41,29 @@ def spec(campaign_id: str, action: CampaignAction, **fields: Any) -> CampaignSpe
     return CampaignSpec(campaign_id=campaign_id, action=action, **fields)
 
 
+def command_line_spec(**options: Any) -> CampaignSpec:
+    """The spec `simops campaign start` builds from `options` (`action` at least): campaign
+    `c1`, concurrency 10 and no other option unless `options` say otherwise."""
+    arguments: dict[str, Any] = {
+        "campaign_id": "c1",
+        "from_file": None,
+        "status": None,
+        "fleet": None,
+        "filter_fleet": None,
+        "rate": None,
+        "concurrency": 10,
+        "max_failures": None,
+        "canary": 0,
+    }
+    arguments.update(options)
+    return build_spec(**arguments)
+
+
 async def start_activation(
     stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
 ) -> CampaignHandle:
     """Start activating `sim_count` new SIMs into the first Fleet, from a file of their SIDs."""
-    sims = await new_sims(stack, sim_count)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    source = await new_sims_file(stack, tmp_path, sim_count)
     campaign = spec(
         campaign_id, CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], **fields
     )

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from simops.cli import app
+from simops.clients.sims import SimOperationHandle, start_sim_operation
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
+from simops.messages import SimOperationRequest
 from simops.runtime.settings import SimopsSettings
 from tests.helpers.supersim import EmulatorControl
 
@@ -80,6 +83,23 @@ async def new_sim_sids(stack: Stack, count: int) -> list[str]:
     return sids
 
 
+async def start_sim_activation(
+    stack: Stack, sim_sid: str, *, client: Client | None = None
+) -> SimOperationHandle:
+    """Start activating `sim_sid` into the emulator's first Fleet on the stack's task queue,
+    through `client` (the stack's own unless given)."""
+    return await start_sim_operation(
+        client or stack.client,
+        stack.settings.task_queue,
+        SimOperationRequest(
+            sim_sid=sim_sid,
+            operation="activate",
+            status=SimStatus.ACTIVE,
+            fleet=stack.emulator.parent.fleets[0],
+        ),
+    )
+
+
 async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
     """The emulator's counters (`GET /_emulator/stats`), per-SIM writes included."""
     return await EmulatorControl(emulator).stats()
@@ -88,6 +108,13 @@ async def emulator_stats(emulator: RunningEmulator) -> dict[str, Any]:
 async def writes_per_sim(emulator: RunningEmulator) -> dict[str, int]:
     """State-changing writes per SIM since the emulator started (or its stats were reset)."""
     return dict((await emulator_stats(emulator))["state_changing_writes"]["per_sim"])
+
+
+async def writes_total(emulator: RunningEmulator) -> int:
+    """State-changing writes, all SIMs together, since the emulator started (or its stats were
+    reset)."""
+    total: int = (await emulator_stats(emulator))["state_changing_writes"]["total"]
+    return total
 
 
 async def emulator_writes(emulator: RunningEmulator) -> list[dict[str, Any]]:

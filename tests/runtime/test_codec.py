@@ -17,10 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.cli.support import load_settings
-from simops.clients.sims import start_sim_operation
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus
 from simops.devstack.in_process import local_stack
-from simops.messages import SimOperationRequest
 from simops.runtime.codec import (
     ENCRYPTED_ENCODING,
     KEY_ID_METADATA,
@@ -33,6 +31,7 @@ from simops.runtime.codec import (
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter
 from simops.supersim.client import SuperSimClient
+from tests.helpers.stacks import start_sim_activation
 
 KEY = new_payload_key()
 SNAPSHOT = SimSnapshot(sid="HS" + "a" * 32, status=SimStatus.ACTIVE, account_sid="AC" + "b" * 32)
@@ -234,16 +233,7 @@ async def test_an_activation_with_the_codec_on_stores_only_ciphertext(
     async with local_stack(encrypted_client, emulator, payload_key=KEY) as stack:
         (sim_sid,) = [s.sid async for s in stack.api.list_sims(status=SimStatus.NEW, limit=1)]
         iccid = (await stack.api.fetch_sim(sim_sid)).iccid
-        handle = await start_sim_operation(
-            encrypted_client,
-            stack.settings.task_queue,
-            SimOperationRequest(
-                sim_sid=sim_sid,
-                operation="activate",
-                status=SimStatus.ACTIVE,
-                fleet=emulator.parent.fleets[0],
-            ),
-        )
+        handle = await start_sim_activation(stack, sim_sid, client=encrypted_client)
         outcome = await handle.result()
     history = await handle.fetch_history()
 
@@ -272,16 +262,7 @@ async def test_a_worker_with_the_wrong_key_decides_nothing_and_loses_nothing(
     )
     async with local_stack(wrong_client, emulator) as stack:
         (sim_sid,) = [s.sid async for s in stack.api.list_sims(status=SimStatus.NEW, limit=1)]
-        handle = await start_sim_operation(
-            encrypted_client,
-            stack.settings.task_queue,
-            SimOperationRequest(
-                sim_sid=sim_sid,
-                operation="activate",
-                status=SimStatus.ACTIVE,
-                fleet=emulator.parent.fleets[0],
-            ),
-        )
+        handle = await start_sim_activation(stack, sim_sid, client=encrypted_client)
         for _ in range(100):
             events = [event async for event in handle.fetch_history_events()]
             if any(event.HasField("workflow_task_failed_event_attributes") for event in events):

@@ -23,10 +23,23 @@ from simops.clients.campaigns import (
 )
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
-from simops.messages import CampaignRunInput
+from simops.messages import CampaignResult, CampaignRunInput
 from simops.workflows.campaign import CampaignWorkflow, batch_step_timeout
-from tests.helpers.campaigns import new_sims, report, spec, start_activation, write_lines
-from tests.helpers.stacks import campaign_test_stack, emulator_stats, set_faults
+from tests.helpers.campaigns import (
+    new_sims,
+    new_sims_file,
+    report,
+    spec,
+    start_activation,
+    write_lines,
+)
+from tests.helpers.stacks import (
+    campaign_test_stack,
+    emulator_stats,
+    set_faults,
+    writes_per_sim,
+    writes_total,
+)
 
 
 async def test_activation_from_a_file_accounts_for_every_row(
@@ -88,15 +101,14 @@ async def test_a_filter_campaign_and_a_second_run_is_already_converged(
     assert second.counts.get("already_converged") == 60
     outcomes = Counter(row["outcome"] for row in report(stack, "ready-again"))
     assert outcomes == {"already_converged": 60}
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 60
+    assert await writes_total(stack.emulator) == 60
 
 
 async def test_starting_the_same_id_twice_starts_one_campaign(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    sims = await new_sims(stack, 3)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    source = await new_sims_file(stack, tmp_path, 3)
     campaign = spec("twice", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0])
 
     handle = await start_campaign(stack.client, stack.settings, campaign, source)
@@ -106,25 +118,20 @@ async def test_starting_the_same_id_twice_starts_one_campaign(
     with pytest.raises(CampaignAlreadyStartedError):
         await start_campaign(stack.client, stack.settings, campaign, source)
 
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_pause_holds_new_batches_and_resume_finishes(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    sims = await new_sims(stack, 40)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "paused", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], concurrency=25
-    )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "paused", 40, concurrency=25)
     await handle.signal(CampaignWorkflow.pause)
     await asyncio.sleep(3)
     paused = await handle.query(CampaignWorkflow.progress)
-    writes_while_paused = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    writes_while_paused = await writes_total(stack.emulator)
     await asyncio.sleep(1)
-    still = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    still = await writes_total(stack.emulator)
     await handle.signal(CampaignWorkflow.resume)
     result = await handle.result()
 
@@ -139,12 +146,7 @@ async def test_cancel_reports_unstarted_rows_as_cancelled(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    sims = await new_sims(stack, 50)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec(
-        "cancelled", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0], concurrency=25
-    )
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "cancelled", 50, concurrency=25)
     await handle.signal(CampaignWorkflow.pause)
     await handle.signal(CampaignWorkflow.cancel, "change freeze")
     result = await handle.result()
@@ -157,27 +159,35 @@ async def test_cancel_reports_unstarted_rows_as_cancelled(
     assert set(outcomes) <= {"converged", "cancelled"}
     cancelled = [row for row in rows if row["outcome"] == "cancelled"]
     assert all("change freeze" in row["message"] for row in cancelled)
-    writes = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    writes = await writes_total(stack.emulator)
     assert writes == outcomes["converged"]
+
+
+async def activate_stuck_sims(
+    stack: LocalStack, tmp_path: Path, campaign_id: str, sim_count: int, **fields: Any
+) -> CampaignResult:
+    """Make every update stay scheduled, then activate `sim_count` new SIMs (each failing its
+    deadline of 2 s) and wait for the campaign's result."""
+    await set_faults(stack.emulator, stuck_rate=1.0)
+    handle = await start_activation(
+        stack,
+        tmp_path,
+        campaign_id,
+        sim_count,
+        callback_wait_seconds=0.5,
+        deadline_seconds=2.0,
+        **fields,
+    )
+    return await handle.result()
 
 
 async def test_failure_threshold_stops_new_writes(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    await set_faults(stack.emulator, stuck_rate=1.0)
-    result = await (
-        await start_activation(
-            stack,
-            tmp_path,
-            "threshold",
-            40,
-            concurrency=5,
-            max_failures=5,
-            callback_wait_seconds=0.5,
-            deadline_seconds=2.0,
-        )
-    ).result()
+    result = await activate_stuck_sims(
+        stack, tmp_path, "threshold", 40, concurrency=5, max_failures=5
+    )
     rows = report(stack, "threshold")
 
     assert result.phase == CampaignPhase.STOPPED
@@ -187,7 +197,7 @@ async def test_failure_threshold_stops_new_writes(
     assert sum(outcomes.values()) == 40
     failed = [row for row in rows if row["outcome"] == "failed"]
     assert all("deadline" in row["message"] for row in failed)
-    writes = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+    writes = await writes_total(stack.emulator)
     assert writes == outcomes["failed"]
 
 
@@ -195,18 +205,13 @@ async def test_a_failing_canary_stops_the_campaign(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    await set_faults(stack.emulator, stuck_rate=1.0)
-    result = await (
-        await start_activation(
-            stack, tmp_path, "canary", 30, canary=3, callback_wait_seconds=0.5, deadline_seconds=2.0
-        )
-    ).result()
+    result = await activate_stuck_sims(stack, tmp_path, "canary", 30, canary=3)
     outcomes = Counter(row["outcome"] for row in report(stack, "canary"))
 
     assert result.phase == CampaignPhase.STOPPED
     assert result.stop_reason is not None and "canary" in result.stop_reason
     assert outcomes == {"failed": 3, "cancelled": 27}
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_a_worker_restart_mid_campaign_loses_no_sim(
@@ -215,8 +220,7 @@ async def test_a_worker_restart_mid_campaign_loses_no_sim(
     emulator = await emulator_factory(seed_sims=120, scheduled_delay=(1.0, 1.5))
     task_queue = "restart-test"
     async with campaign_test_stack(dev_env, emulator, tmp_path, task_queue=task_queue) as first:
-        sims = await new_sims(first, 120)
-        source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+        source = await new_sims_file(first, tmp_path, 120)
         campaign = spec(
             "restart", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], concurrency=10
         )
@@ -288,7 +292,7 @@ async def wait_for_writes(stack: LocalStack, writes: int) -> None:
     """Wait (10 s at most) until the emulator counted `writes` state-changing writes."""
     total = 0
     for _ in range(200):
-        total = (await emulator_stats(stack.emulator))["state_changing_writes"]["total"]
+        total = await writes_total(stack.emulator)
         if total >= writes:
             return
         await asyncio.sleep(0.05)
@@ -325,8 +329,7 @@ async def test_a_write_refused_by_a_5xx_is_read_again_without_waiting_for_the_ne
     batch reads such a SIM again within seconds, not at its next poll (10 minutes away here),
     and every SIM is still written exactly once."""
     stack = campaign_stack
-    sims = await new_sims(stack, 30)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+    source = await new_sims_file(stack, tmp_path, 30)
     campaign = spec(
         "lost-answers",
         CampaignAction.ACTIVATE,
@@ -371,7 +374,7 @@ async def test_a_batch_that_keeps_failing_ends_its_rows_failed_and_nothing_hangs
         await stack.client.get_workflow_handle("campaign-doomed-batch-1", run_id=run_id).terminate()
     result = await asyncio.wait_for(handle.result(), 60)
     rows = report(stack, "doomed")
-    written = (await emulator_stats(stack.emulator))["state_changing_writes"]["per_sim"]
+    written = await writes_per_sim(stack.emulator)
 
     assert result.phase == CampaignPhase.COMPLETED
     assert result.counts["failed"] == 10
@@ -400,10 +403,7 @@ async def test_status_has_one_shape_while_running_and_once_ended(
     campaign_stack: LocalStack, tmp_path: Path
 ) -> None:
     stack = campaign_stack
-    sims = await new_sims(stack, 20)
-    source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
-    campaign = spec("shape", CampaignAction.ACTIVATE, fleet=stack.emulator.parent.fleets[0])
-    handle = await start_campaign(stack.client, stack.settings, campaign, source)
+    handle = await start_activation(stack, tmp_path, "shape", 20)
     await handle.signal(CampaignWorkflow.pause)
     for _ in range(200):
         running = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.RUNNING)
@@ -438,8 +438,7 @@ async def test_progress_moves_as_sims_end_within_one_batch(
     # for the batch to end.
     emulator = await emulator_factory(seed_sims=120, scheduled_delay=(0.2, 3.0))
     async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
-        sims = await new_sims(stack, 120)
-        source = write_lines(tmp_path / "sims.csv", [sim.sid for sim in sims])
+        source = await new_sims_file(stack, tmp_path, 120)
         campaign = spec(
             "smooth", CampaignAction.ACTIVATE, fleet=emulator.parent.fleets[0], batch_size=1000
         )

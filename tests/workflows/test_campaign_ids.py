@@ -16,7 +16,6 @@ from typer.testing import Result
 from simops.campaigns.identity import with_file_sha256
 from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
-from simops.cli.campaign import build_spec
 from simops.cli.support import ExitCode
 from simops.clients.campaigns import campaign_status
 from simops.contract import campaign_workflow_id
@@ -24,11 +23,13 @@ from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack
 from simops.messages import CampaignRunInput
 from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.campaigns import command_line_spec
 from tests.helpers.stacks import (
     campaign_test_stack,
     emulator_stats,
     invoke_cli,
     reach_from_the_cli,
+    writes_total,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -88,17 +89,8 @@ def leftover_store(
 ) -> CampaignSpec:
     """The store a start leaves when it stops before starting the workflow; without
     `digest_recorded`, as simops wrote it before it recorded the file's digest."""
-    spec = build_spec(
-        campaign_id=campaign_id,
-        action=action,
-        from_file=source,
-        status=None,
-        fleet=None,
-        filter_fleet=None,
-        rate=None,
-        concurrency=200,
-        max_failures=None,
-        canary=0,
+    spec = command_line_spec(
+        campaign_id=campaign_id, action=action, from_file=source, concurrency=200
     )
     if digest_recorded:
         spec = with_file_sha256(spec, source)
@@ -155,7 +147,7 @@ async def test_another_action_is_refused_naming_it(
     assert "action: stored activate, given deactivate" in refused.output
     assert "action: started activate, given deactivate" in refused.output
     assert await workflow_runs(stack, campaign_id) == 1
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_another_file_of_the_same_name_is_refused(
@@ -170,7 +162,7 @@ async def test_another_file_of_the_same_name_is_refused(
     assert started.exit_code == ExitCode.OK, started.output
     assert refused.exit_code == ExitCode.BAD_INPUT, refused.output
     assert "source.file_sha256: stored " in refused.output
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 2
+    assert await writes_total(stack.emulator) == 2
 
 
 @pytest.mark.parametrize("digest_recorded", [True, False], ids=["digest", "store-before-digests"])
@@ -184,7 +176,7 @@ async def test_a_leftover_store_runs_when_given_its_spec(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert completed_with(result, campaign_id, converged=3)
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 3
+    assert await writes_total(stack.emulator) == 3
 
 
 async def test_a_leftover_store_of_another_spec_is_refused_and_nothing_runs(
@@ -210,7 +202,7 @@ async def test_a_leftover_store_of_another_spec_is_refused_and_nothing_runs(
     assert as_migration.exit_code == ExitCode.BAD_INPUT, as_migration.output
     assert "action: stored deactivate, given move" in as_migration.output
     assert await campaign_status(stack.client, campaign_id) is None
-    assert (await emulator_stats(stack.emulator))["state_changing_writes"]["total"] == 0
+    assert await writes_total(stack.emulator) == 0
 
 
 async def test_a_workflow_started_with_another_spec_than_its_store_is_never_attached(

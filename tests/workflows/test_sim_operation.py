@@ -20,6 +20,7 @@ from tests.helpers.stacks import (
     new_sim_sids,
     running_stack,
     set_faults,
+    start_sim_activation,
     writes_per_sim,
 )
 
@@ -40,16 +41,7 @@ async def stack(dev_env: WorkflowEnvironment, emulator_factory: Any) -> Any:
 
 async def test_activation_converges_through_the_callback(stack: Stack) -> None:
     (sim_sid,) = await new_sim_sids(stack, 1)
-    handle = await start_sim_operation(
-        stack.client,
-        stack.settings.task_queue,
-        SimOperationRequest(
-            sim_sid=sim_sid,
-            operation="activate",
-            status=SimStatus.ACTIVE,
-            fleet=stack.emulator.parent.fleets[0],
-        ),
-    )
+    handle = await start_sim_activation(stack, sim_sid)
     outcome = await handle.result()
     progress = await handle.query(SimOperationWorkflow.progress)
     description = await handle.describe()
@@ -86,16 +78,7 @@ async def test_second_run_is_already_converged_and_writes_nothing(stack: Stack) 
 
 async def test_a_busy_sim_refuses_a_second_operation_naming_the_first(stack: Stack) -> None:
     (sim_sid,) = await new_sim_sids(stack, 1)
-    first = await start_sim_operation(
-        stack.client,
-        stack.settings.task_queue,
-        SimOperationRequest(
-            sim_sid=sim_sid,
-            operation="activate",
-            status=SimStatus.ACTIVE,
-            fleet=stack.emulator.parent.fleets[0],
-        ),
-    )
+    first = await start_sim_activation(stack, sim_sid)
     with pytest.raises(SimBusyError, match="operation 'activate'") as busy:
         await start_sim_operation(
             stack.client,

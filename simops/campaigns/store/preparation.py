@@ -103,6 +103,28 @@ def _plan_text(
     return desired.model_dump_json(), statuses, change
 
 
+_ROW_COLUMNS = (
+    "campaign_id, row_no, line_no, reference, kind, fleet, unique_name, invalid_code, "
+    "invalid_reason"
+)
+"""The `rows` columns every imported row fills, in the order `_row_values` gives them."""
+
+
+def _row_values(campaign_id: str, row: SourceRow) -> tuple[str | int | None, ...]:
+    """A row as imported into `_ROW_COLUMNS` (a malformed one, with its problem, invalid)."""
+    return (
+        campaign_id,
+        row.row_no,
+        row.line_no,
+        row.reference,
+        row.kind.value if row.kind is not None and row.problem is None else None,
+        row.fleet,
+        row.unique_name,
+        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
+        row.problem,
+    )
+
+
 class PrepareStage(StrEnum):
     """How far preparation got."""
 
@@ -151,22 +173,8 @@ class PreparationStore:
         """Import rows (a malformed one is invalid at once) and, for a filter, their SIMs."""
         with self._db.write() as db:
             db.executemany(
-                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, fleet, "
-                "unique_name, invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        self._db.campaign_id,
-                        row.row_no,
-                        row.line_no,
-                        row.reference,
-                        row.kind.value if row.kind is not None and row.problem is None else None,
-                        row.fleet,
-                        row.unique_name,
-                        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
-                        row.problem,
-                    )
-                    for row in rows
-                ],
+                f"INSERT INTO rows ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row_values(self._db.campaign_id, row) for row in rows],
             )
             self._insert_sims(db, sims)
 
@@ -175,25 +183,16 @@ class PreparationStore:
         there), where its SIM goes back to (a rollback's) and its note."""
         with self._db.write() as db:
             db.executemany(
-                "INSERT INTO rows (campaign_id, row_no, line_no, reference, kind, fleet, "
-                "unique_name, source_row_no, target_account, target_status, target_fleet, note, "
-                "invalid_code, invalid_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO rows ({_ROW_COLUMNS}, source_row_no, target_account, target_status, "
+                "target_fleet, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        self._db.campaign_id,
-                        row.row_no,
-                        row.line_no,
-                        row.reference,
-                        row.kind.value if row.kind is not None and row.problem is None else None,
-                        row.fleet,
-                        row.unique_name,
+                        *_row_values(self._db.campaign_id, row),
                         row.source_row_no,
                         target.account_sid if target is not None else None,
                         target.status.value if target is not None else None,
                         (target.fleet_sid or NO_FLEET) if target is not None else None,
                         note,
-                        int(RuleCode.INVALID_PARAMETER) if row.problem is not None else None,
-                        row.problem,
                     )
                     for row, target, note in rows
                 ],
