@@ -63,9 +63,9 @@ from simops.runtime.settings import SimopsSettings
 
 GROUP = CommandGroup(noun="migration", command="simops migrate", actions=MIGRATION_ACTIONS)
 DEFAULT_MULTI_WRITE_CANARY = 10
+"""SIMs that go the whole way before any other is touched when each SIM needs several writes."""
 DEFAULT_MULTI_WRITE_RAMP = Ramp(base=20, factor=2.0)
 """After the canary, a path of several writes ramps up: 20 SIMs, then 40, 80… as they converge."""
-"""SIMs that go the whole way before any other is touched when each SIM needs several writes."""
 
 migrate_app = typer.Typer(
     help="Account migrations: move SIMs between the parent and its child accounts, "
