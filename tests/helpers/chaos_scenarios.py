@@ -54,7 +54,7 @@ from simops.campaigns.store.backends import SqliteStores, StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.cli.migrate import build_migration_spec
 from simops.clients.campaigns import CampaignHandle, start_campaign
-from simops.contract import campaign_workflow_id
+from simops.contract import batch_workflow_id, campaign_id_of, campaign_workflow_id
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.messages import CampaignResult
@@ -737,7 +737,9 @@ async def _running_batches(
     """Each running batch child of the campaign, lowest number first (batches are numbered
     from 1, and the first number not found ends them)."""
     for batch_no in itertools.count(1):
-        batch = stack.client.get_workflow_handle(f"{campaign_workflow}-batch-{batch_no}")
+        batch = stack.client.get_workflow_handle(
+            batch_workflow_id(campaign_id_of(campaign_workflow), batch_no)
+        )
         try:
             description = await batch.describe(rpc_timeout=timedelta(seconds=RPC_SECONDS))
         except RPCError as error:
@@ -831,7 +833,7 @@ def forged_callbacks(per_kind: int) -> Scenario:
         await wait_for_rows(handle, 1)
         answers: Counter[str] = Counter()
         campaign = handle.id
-        batch_ids = [f"{campaign}-batch-{n}" for n in range(1, 4)]
+        batch_ids = [batch_workflow_id(campaign_id_of(campaign), n) for n in range(1, 4)]
         async with SuperSimClient.from_settings(stack.settings) as api:
             scheduled = [s async for s in api.list_sims(status=SimStatus.SCHEDULED, limit=per_kind)]
         async with aiohttp.ClientSession() as session:

@@ -29,6 +29,7 @@ from simops.observability.health import Readiness
 from simops.observability.server import sdk_metrics_runtime, serve_observability
 from simops.runtime.ports import free_port
 from simops.worker import run_worker
+from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.stacks import CALLBACK_SECRET, set_faults
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "simops.json"
@@ -170,7 +171,7 @@ async def test_the_phase_gauge_shows_a_pause_while_batches_still_run(
             if value(seen, "simops_campaign_batches_in_flight") >= 1:
                 break
             await asyncio.sleep(0.1)
-        await handle.signal("pause")
+        await handle.signal(CampaignWorkflow.pause)
         for _ in range(50):
             _, seen = await _get(sdk_url)
             if value(seen, "simops_campaign_phase", phase="paused") == 1:
