@@ -23,11 +23,9 @@ from typing import Any, TypeVar
 
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.store.campaign_store import CampaignStore, JournalCommit, JournalEntries
+from simops.supersim.transport import BeforeSend
 
 T = TypeVar("T")
-
-BeforeSend = Callable[[], Awaitable[None]]
-"""Called once a request's slot is granted, immediately before it is sent; raising withholds it."""
 
 
 class WriteWithheld(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
@@ -37,7 +37,7 @@ from simops.supersim.resources import (
     SmsCommand,
     UsageRecord,
 )
-from simops.supersim.transport import ApiTransport
+from simops.supersim.transport import ApiTransport, BeforeSend
 from simops.supersim.wire import (
     FormParameters,
     ParameterValue,
@@ -332,7 +332,7 @@ class SuperSimClient:
         sid: str,
         update: SimUpdate,
         *,
-        before_send: Callable[[], Awaitable[None]] | None = None,
+        before_send: BeforeSend | None = None,
     ) -> SimUpdateResult:
         """Send one update; a write is retried only after a 429 (see `transport.py`).
 

@@ -41,6 +41,10 @@ from simops.supersim.http import Exchange, exchange
 from simops.supersim.pacing import RequestBudget
 from simops.supersim.wire import FormParameters
 
+BeforeSend = Callable[[], Awaitable[None]]
+"""Called once a request's slot is granted, immediately before it is sent; what it raises
+ends the call unsent (a campaign's last check before a first write)."""
+
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "simops/0.1 (aiohttp)"
@@ -131,7 +135,7 @@ class ApiTransport:
         params: FormParameters | None = None,
         form: FormParameters | None = None,
         repeatable: bool,
-        before_send: Callable[[], Awaitable[None]] | None = None,
+        before_send: BeforeSend | None = None,
     ) -> Exchange:
         """Send one call with the retries above; a 2xx response or a typed error.
 
@@ -180,7 +184,7 @@ class ApiTransport:
         params: FormParameters | None,
         form: FormParameters | None,
         rate_limited: int,
-        before_send: Callable[[], Awaitable[None]] | None,
+        before_send: BeforeSend | None,
     ) -> Exchange | _Failure:
         async with self.budget.slot() as slot:
             if before_send is not None:

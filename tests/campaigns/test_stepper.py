@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simops.campaigns.journal import BeforeSend, SimJournal, WriteWithheld
+from simops.campaigns.journal import SimJournal, WriteWithheld
 from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
@@ -22,6 +22,7 @@ from simops.devstack.in_process import emulator_settings
 from simops.emulator.server import RunningEmulator
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
+from simops.supersim.transport import BeforeSend
 from tests.helpers.emulators import EmulatorFactory
 
 DEADLINE_SECONDS = 20.0

@@ -535,10 +535,6 @@ class CampaignStore:
         earlier one stays)."""
         return self.commit_journal(JournalEntries(stop_reason=reason)).stop_reason or reason
 
-    def hold_reason(self) -> str | None:
-        """Why first writes wait for now (paused, outside a window), if they do."""
-        return self._db.meta(HOLD_REASON) or None
-
     def controls(self) -> tuple[str | None, str | None]:
         """Why the campaign stopped and why it holds first writes (`None`: it does not)."""
         meta = self._db.metas(STOP_REASON, HOLD_REASON)
