@@ -1,4 +1,5 @@
-"""The aiohttp application: one middleware (auth, limits and faults; errors and stats) and routes.
+"""The aiohttp application: one middleware (auth, limits and faults; errors, stats and the
+request log) and routes.
 
 Every answer, including aiohttp's own 404/405/413, leaves with a Twilio-style error body; an
 unexpected exception is logged and answered 500 / 20500 without touching state further.
@@ -15,6 +16,7 @@ from aiohttp.typedefs import Handler
 from simops.core.codes import RuleCode
 from simops.emulator import api_records, api_resources, api_sims, control
 from simops.emulator.context import ACCOUNT_KEY, CONTEXT, EmulatorContext, context_of
+from simops.emulator.control import CONTROL_PREFIX
 from simops.emulator.errors import ApiError, EmulatorCode, error_body
 from simops.emulator.forms import form_params
 from simops.emulator.responses import json_response
@@ -25,6 +27,8 @@ MAX_BODY_BYTES = 64 * 1024
 API_PREFIX = "/v1/"
 TOKEN_PATH = "/api-services/v1/auth/token"
 UNMATCHED_ROUTE = "<unmatched>"
+SIM_ROUTE_PREFIX = "/v1/Sims/{sid}"
+"""The route templates whose path names a Sim (`{sid}`, the Sim itself and its sub-lists)."""
 
 
 def _route_template(request: web.Request) -> str:
@@ -53,15 +57,23 @@ def _error_response(http_status: int, code: int, message: str) -> web.Response:
 
 @web.middleware
 async def answer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Gate `/v1` requests, turn every failure into an error body and count every answer.
+    """Gate `/v1` requests, turn every failure into an error body, count every answer and log
+    every answer but the control API's.
 
     One middleware rather than one per concern: each layer costs a wrapper and a coroutine on
     every request, a measurable share of the emulator's CPU in a 10,000-Sim campaign.
     """
     context: EmulatorContext = request.app[CONTEXT]
+    path = request.path
+    account_sid: str | None = None
     try:
-        if request.path.startswith(API_PREFIX):
-            response = await _api_gate(context, request, handler)
+        if path.startswith(API_PREFIX):
+            # Authenticated here rather than in the gate so that the request log names the
+            # account even of a request the limits or a fault refuse.
+            account = context.auth.authenticate(request.headers.get("Authorization"))
+            request[ACCOUNT_KEY] = account
+            account_sid = account.sid
+            response = await _api_gate(context, account_sid, request, handler)
         else:
             response = await handler(request)
     except ApiError as error:
@@ -77,19 +89,24 @@ async def answer_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         logger.exception("emulator bug while answering %s %s", request.method, request.path)
         response = _error_response(500, RuleCode.INTERNAL, "Internal error of the emulator")
-    context.stats.record_request(request.method, _route_template(request), response.status)
+    method = request.method
+    route = _route_template(request)
+    status = response.status
+    stats = context.stats
+    stats.record_request(method, route, status)
+    if not path.startswith(CONTROL_PREFIX):
+        sim_sid = request.match_info.get("sid") if route.startswith(SIM_ROUTE_PREFIX) else None
+        stats.log_request(account_sid, method, route, sim_sid, status)
     return response
 
 
 async def _api_gate(
-    context: EmulatorContext, request: web.Request, handler: Handler
+    context: EmulatorContext, account_sid: str, request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    """Authenticate a `/v1` request, apply the account limits and the injected faults."""
-    account = context.auth.authenticate(request.headers.get("Authorization"))
-    request[ACCOUNT_KEY] = account
+    """Apply the account limits and the injected faults to an authenticated `/v1` request."""
     limits = context.limits if context.limits.enabled else None
     if limits is not None:
-        limits.acquire(account.sid)
+        limits.acquire(account_sid)
     try:
         faults = context.faults
         settings = faults.settings
@@ -116,7 +133,7 @@ async def _api_gate(
         return response
     finally:
         if limits is not None:
-            limits.release(account.sid)
+            limits.release(account_sid)
 
 
 async def issue_token(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ stats, faults, the clock and simulated data usage. It is never rate limited nor 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from simops.emulator.errors import ApiError, not_found
 from simops.emulator.responses import json_response
 from simops.emulator.state import UsageEntry
 
+CONTROL_PREFIX = "/_emulator/"
+"""Where every control route lives; their requests are counted in the stats but not logged."""
 MAX_CLOCK_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_USAGE_BYTES = 10**15
 
@@ -41,6 +44,21 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> float:
             400, RuleCode.INVALID_PARAMETER, f"{name} must be a number between {low:g} and {high:g}"
         )
     return float(value)
+
+
+def _unix_time(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    # Refused rather than compared: `nan` would silently match nothing, and no entry is at an
+    # infinite time.
+    if not math.isfinite(seconds):
+        raise ApiError(400, RuleCode.INVALID_PARAMETER, f"{name} must be a Unix time in seconds")
+    return seconds
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -82,8 +100,16 @@ async def get_writes(request: web.Request) -> web.Response:
     return web.json_response({"writes": context_of(request).stats.writes()})
 
 
+async def get_requests(request: web.Request) -> web.Response:
+    """`GET /_emulator/requests[?since=<unix time>]`: every answered API request (the newest
+    200,000; the control API's are not logged), oldest first, with its Unix time, account,
+    route, Sim and status: the record a test checks what simops sent against."""
+    since = _unix_time(request, "since")
+    return json_response({"requests": context_of(request).stats.logged_requests(since)})
+
+
 async def reset_stats(request: web.Request) -> web.Response:
-    """`POST /_emulator/stats/reset`: zero the counters."""
+    """`POST /_emulator/stats/reset`: zero the counters, empty the request and write logs."""
     context_of(request).stats.reset()
     return json_response({"reset": True})
 
@@ -171,6 +197,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_emulator/inventory", list_inventory)
     app.router.add_get("/_emulator/stats", get_stats)
     app.router.add_get("/_emulator/writes", get_writes)
+    app.router.add_get("/_emulator/requests", get_requests)
     app.router.add_post("/_emulator/stats/reset", reset_stats)
     app.router.add_get("/_emulator/faults", get_faults)
     app.router.add_post("/_emulator/faults", set_faults)

@@ -1,4 +1,5 @@
-"""Counters behind `GET /_emulator/stats`: requests, state-changing writes, callbacks.
+"""Counters behind `GET /_emulator/stats`: requests, state-changing writes, callbacks; and the
+request and write logs behind `GET /_emulator/requests` and `GET /_emulator/writes`.
 
 A state-changing write is an accepted update whose effect changed status, Fleet, account or
 unique name; per-Sim counts live in a dict so the stats page stays O(written Sims).
@@ -14,6 +15,9 @@ from typing import Any, NamedTuple
 WRITE_LOG_SIZE = 200_000
 """State-changing writes the log keeps (the newest): enough for any test, bounded for a 1M run."""
 
+REQUEST_LOG_SIZE = 200_000
+"""Answered API requests the log keeps (the newest): the write log's bound, for the same reasons."""
+
 
 class LoggedWrite(NamedTuple):
     """One state-changing write as the API applied it: when (Unix time, the host's clock, not
@@ -26,6 +30,20 @@ class LoggedWrite(NamedTuple):
     account_sid: str | None
     fleet: str | None
     unique_name: str | None
+
+
+class LoggedRequest(NamedTuple):
+    """One answered API request: when (Unix time, the host's clock), the account it counted
+    against (None when unauthenticated), the route template, the Sim its path names as sent (a
+    SID, or a unique name when the client addressed the Sim by name; None when the path names
+    none) and the HTTP status answered."""
+
+    at: float
+    account_sid: str | None
+    method: str
+    route: str
+    sim_sid: str | None
+    status: int
 
 
 @dataclass(slots=True)
@@ -49,6 +67,9 @@ class Stats:
     max_writes_per_sim: int = 0
     callbacks: CallbackCounters = field(default_factory=CallbackCounters)
     write_log: deque[LoggedWrite] = field(default_factory=lambda: deque(maxlen=WRITE_LOG_SIZE))
+    request_log: deque[LoggedRequest] = field(
+        default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
+    )
 
     def record_request(self, method: str, route: str, status: int) -> None:
         """Count one answered request under `METHOD route-template`."""
@@ -57,6 +78,16 @@ class Stats:
         if by_status is None:
             by_status = self.requests[key] = Counter()
         by_status[status] += 1
+
+    def log_request(
+        self, account_sid: str | None, method: str, route: str, sim_sid: str | None, status: int
+    ) -> None:
+        """Log one answered API request (control routes are not logged)."""
+        # One tuple appended and nothing else: this runs on every request, and the emulator's
+        # CPU per request is a benchmark's figure.
+        self.request_log.append(
+            LoggedRequest(time.time(), account_sid, method, route, sim_sid, status)
+        )
 
     def record_write(
         self,
@@ -87,10 +118,18 @@ class Stats:
         self.max_writes_per_sim = 0
         self.callbacks = CallbackCounters()
         self.write_log.clear()
+        self.request_log.clear()
 
     def writes(self) -> list[dict[str, Any]]:
         """The write log, oldest first (`GET /_emulator/writes`)."""
         return [entry._asdict() for entry in self.write_log]
+
+    def logged_requests(self, since: float | None = None) -> list[dict[str, Any]]:
+        """The request log, oldest first, only entries at or after `since` when given
+        (`GET /_emulator/requests`)."""
+        # Every entry is checked rather than bisected: the host's clock may step back, so the
+        # log, in the order of the answers, need not be sorted by time.
+        return [entry._asdict() for entry in self.request_log if since is None or entry.at >= since]
 
     def snapshot(self, *, per_sim: bool) -> dict[str, Any]:
         """The stats page; `per_sim=False` leaves out the (possibly huge) per-Sim counts."""

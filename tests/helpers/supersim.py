@@ -94,6 +94,13 @@ class EmulatorControl:
         log: dict[str, Any] = await self._call("GET", "/writes")
         return list(log["writes"])
 
+    async def requests(self, since: float | None = None) -> list[dict[str, Any]]:
+        """The request log: every answered API request, oldest first, with its Unix time,
+        account, route, Sim and status; only those at or after `since` when given."""
+        query = "" if since is None else f"?since={since!r}"
+        log: dict[str, Any] = await self._call("GET", f"/requests{query}")
+        return list(log["requests"])
+
     async def answers(self, route: str) -> Counter[int]:
         """How often `route` ("METHOD /template") was answered with each status."""
         by_status = (await self.stats())["requests"].get(route, {})
