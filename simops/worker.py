@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -12,12 +15,15 @@ from temporalio.worker import Worker
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.sims import SimActivities
+from simops.campaigns.account_budget import AccountBudget, AccountDefaults
 from simops.campaigns.store.backends import store_backend
 from simops.observability.health import Readiness, worker_polling
 from simops.observability.tracing import client_interceptors
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import connect_when_up
+from simops.supersim.accounts import account_key
 from simops.supersim.client import SuperSimClient
+from simops.supersim.pacing import budgets_for
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
 from simops.workflows.sandbox import WORKFLOW_RUNNER
@@ -28,16 +34,30 @@ log = logging.getLogger(__name__)
 WORKFLOWS: list[type] = [SimOperationWorkflow, CampaignWorkflow, CampaignBatchWorkflow]
 
 
-def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) -> Worker:
+def account_budget(settings: SimopsSettings) -> AccountBudget:
+    """This process's part of the configured account's API budget (its store opened on first
+    use)."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return AccountBudget(
+        store_backend(settings).accounts,
+        account_key(settings),
+        holder,
+        budgets_for(settings),
+        AccountDefaults(settings.account_rate, settings.account_concurrency),
+    )
+
+
+def build_worker(
+    client: Client, settings: SimopsSettings, api: SuperSimClient, account: AccountBudget
+) -> Worker:
     """A worker for every simops workflow and activity on the configured task queue.
 
     `max_task_queue_activities_per_second` caps API-calling activities for the whole task queue
-    (every worker process together), the deployment-wide half of the API budget; the client's
-    adaptive limiter is the per-process half.
+    (every worker process together); the account's budget (`account`) paces their requests.
     """
-    sims = SimActivities(api, settings)
-    batches = CampaignBatchActivities(api, settings)
-    prepare = CampaignPrepareActivities(api, settings)
+    sims = SimActivities(api, settings, account)
+    batches = CampaignBatchActivities(api, settings, account)
+    prepare = CampaignPrepareActivities(api, settings, account)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -77,9 +97,13 @@ async def run_worker(
     client = await connect_when_up(settings, stop, client_interceptors(settings))
     if client is None:
         return
+    account = account_budget(settings)
     async with SuperSimClient.from_settings(settings) as api:
-        worker = build_worker(client, settings, api)
-        async with worker:
-            readiness.check("worker", worker_polling(client, worker, settings.task_queue))
-            log.info("worker polling task queue %s", settings.task_queue)
-            await stop.wait()
+        worker = build_worker(client, settings, api, account)
+        try:
+            async with worker:
+                readiness.check("worker", worker_polling(client, worker, settings.task_queue))
+                log.info("worker polling task queue %s", settings.task_queue)
+                await stop.wait()
+        finally:
+            account.close()

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -26,10 +23,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from simops.callbacks.urls import callback_url
+from simops.campaigns.account_budget import AccountBudget
 from simops.campaigns.journal import SimJournal
 from simops.campaigns.rows import BillingPeriodReading, RowOutcome, TrackedSim
-from simops.campaigns.shared_budget import CampaignPacer
-from simops.campaigns.spec import MIGRATION_ACTIONS
+from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignSpec
 from simops.campaigns.stepper import (
     BatchStepper,
     ReadingRecorder,
@@ -57,6 +54,7 @@ from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError, mask_iccids
+from simops.supersim.pacing import RateBudget
 
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 """Well inside the batch activities' heartbeat timeout, so a dead worker is noticed quickly."""
@@ -127,14 +125,15 @@ def store_errors_are_final(campaign_id: str) -> Iterator[None]:
 class CampaignBatchActivities:
     """Batch activities over one shared, paced client and the campaign stores."""
 
-    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
+    def __init__(
+        self, client: SuperSimClient, settings: SimopsSettings, account: AccountBudget
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._account = account
         self._stores: dict[str, CampaignStore] = {}
-        self._pacers: dict[str, CampaignPacer] = {}
         self._journals: dict[str, SimJournal] = {}
         self._stops_announced: set[str] = set()
-        self._worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def store(self, campaign_id: str) -> CampaignStore:
         """The campaign's store, opened once per process (off the event loop)."""
@@ -150,30 +149,28 @@ class CampaignBatchActivities:
         return store
 
     async def forget_store(self, campaign_id: str) -> None:
-        """Drop the campaign's store, its pacer and journal (its connection was lost): the
-        next activity opens them again."""
+        """Drop the campaign's store and journal (its connection was lost): the next activity
+        opens them again."""
         store = self._stores.pop(campaign_id, None)
-        self._pacers.pop(campaign_id, None)
         self._journals.pop(campaign_id, None)
         if store is not None:
             with contextlib.suppress(*DATABASE_ERRORS):
                 await asyncio.to_thread(store.close)
 
-    async def pacer(self, campaign_id: str) -> CampaignPacer:
+    def campaign_budget(self, spec: CampaignSpec) -> RateBudget:
         """The campaign's budget in this process, shared by its running batch activities."""
-        pacer = self._pacers.get(campaign_id)
-        if pacer is None:
-            pacer = CampaignPacer(await self.store(campaign_id), self._worker_id)
-            pacer = self._pacers.setdefault(campaign_id, pacer)
-            metrics.BUDGETS.watch("campaign", campaign_id, pacer.budget)
-        return pacer
+        known = self._account.campaign_budget(
+            spec.campaign_id, weight=spec.weight, rate=spec.rate, concurrency=spec.concurrency
+        )
+        metrics.BUDGETS.watch("campaign", spec.campaign_id, known)
+        return known
 
     async def journal(self, campaign_id: str) -> SimJournal:
         """The campaign's journal in this process (a new one after a failed commit)."""
         journal = self._journals.get(campaign_id)
         if journal is None or journal.broken:
-            budget = (await self.pacer(campaign_id)).budget
             store = await self.store(campaign_id)
+            budget = self.campaign_budget(store.spec)
             stop_reason, hold_reason = await store.run(store.controls)
             journal = self._journals.get(campaign_id)
             if journal is None or journal.broken:
@@ -384,12 +381,19 @@ class CampaignBatchActivities:
                 await store.run(store.record_billing_period, row_no, reading)
 
             tracked = await with_recorded_periods(store, tracked)
-        pacer = await self.pacer(request.campaign_id)
+        spec = store.spec
         announcing = asyncio.create_task(self._announce_stop(request, journal))
-        # Older batches first: their SIMs are the closest to ending.
-        async with pacer.activity(request.first_row) as budget, _finishing(announcing, journal):
+        drawing = self._account.campaign(
+            spec.campaign_id,
+            weight=spec.weight,
+            rate=spec.rate,
+            concurrency=spec.concurrency,
+            # Older batches first: their SIMs are the closest to ending.
+            priority=request.first_row,
+        )
+        async with drawing as budget, _finishing(announcing, journal):
             stepper = BatchStepper(
-                self._client.with_budget(budget),
+                self._client.paced_by(budget),
                 url,
                 journal,
                 final=request.final,

@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from simops.activities.sims import as_application_error
+from simops.campaigns.account_budget import AccountBudget
 from simops.campaigns.preparer import CampaignPreparer
 from simops.campaigns.rows import PrepareResult
 from simops.campaigns.sources import SourceError
@@ -32,9 +33,12 @@ def heartbeat(stage: str, done: int) -> None:
 class CampaignPrepareActivities:
     """The preparing activity, over the worker's shared client and settings."""
 
-    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
+    def __init__(
+        self, client: SuperSimClient, settings: SimopsSettings, account: AccountBudget
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._account = account
 
     @activity.defn(name="prepare_campaign")
     async def prepare_campaign(self, request: PrepareRequest) -> PrepareResult:
@@ -47,10 +51,20 @@ class CampaignPrepareActivities:
             raise ApplicationError(
                 str(error), type=CAMPAIGN_NOT_FOUND, non_retryable=True
             ) from None
+        spec = store.spec
+        # Preparation's reads draw from the account's budget as the campaign's own.
+        drawing = self._account.campaign(
+            spec.campaign_id,
+            weight=spec.weight,
+            rate=spec.rate,
+            concurrency=spec.concurrency,
+            priority=0,
+        )
         try:
-            return await CampaignPreparer(
-                self._client, self._settings, store, on_progress=heartbeat
-            ).run()
+            async with drawing as budget:
+                return await CampaignPreparer(
+                    self._client.paced_by(budget), self._settings, store, on_progress=heartbeat
+                ).run()
         except (SourceError, CampaignStoreError) as error:
             # A bad file or a broken store stays so: retrying cannot help.
             kind = type(error).__name__

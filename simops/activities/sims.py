@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from simops.callbacks.urls import callback_url
+from simops.campaigns.account_budget import AccountBudget
 from simops.core.codes import RuleCode
 from simops.core.sim import SimSnapshot, SimStatus, is_sid
 from simops.messages import (
@@ -54,11 +55,23 @@ async def _fetch_fleet(client: SuperSimClient, reference: str) -> Fleet | None:
 
 
 class SimActivities:
-    """Activities that talk to the Super SIM API through one shared, paced client."""
+    """Activities that talk to the Super SIM API through one shared client, paced as one-SIM
+    operations: ahead of every campaign request of the account."""
 
-    def __init__(self, client: SuperSimClient, settings: SimopsSettings) -> None:
-        self._client = client
+    def __init__(
+        self, client: SuperSimClient, settings: SimopsSettings, account: AccountBudget
+    ) -> None:
+        self._shared_client = client
+        self._account = account
+        self._one_sim_client: SuperSimClient | None = None
         self._settings = settings
+
+    @property
+    def _client(self) -> SuperSimClient:
+        # Made on first use: the shared session must be created inside the event loop.
+        if self._one_sim_client is None:
+            self._one_sim_client = self._shared_client.paced_by(self._account.one_sim())
+        return self._one_sim_client
 
     async def _fetch(self, sim_sid: str) -> SimSnapshot:
         try:

@@ -143,6 +143,9 @@ class CampaignSpec(BaseModel):
     not 100%."""
     schedule: CampaignSchedule | None = None
     """When SIMs may get their first write (start, end, windows); `None`: at once, until done."""
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    """`--weight`: the campaign's share of its account's API budget, in proportion to the
+    weights of the account's other running campaigns."""
 
     @model_validator(mode="after")
     def _check_migration(self) -> CampaignSpec:

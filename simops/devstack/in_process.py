@@ -20,7 +20,7 @@ from simops.emulator.server import EmulatorAccount, RunningEmulator
 from simops.runtime.ports import free_port
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from simops.worker import build_worker
+from simops.worker import account_budget, build_worker
 
 
 class EmulatorEndpoint(Protocol):
@@ -85,12 +85,14 @@ async def local_stack(
         runner = web.AppRunner(ingress.app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+    account = account_budget(settings)
     try:
         async with (
             SuperSimClient.from_settings(settings) as api,
-            build_worker(client, settings, api),
+            build_worker(client, settings, api, account),
         ):
             yield LocalStack(client, emulator, settings, api, ingress)
     finally:
+        account.close()
         if runner is not None:
             await runner.cleanup()

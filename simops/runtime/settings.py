@@ -79,6 +79,14 @@ class SimopsSettings(BaseSettings):
     api_max_retry_after_seconds: float = Field(default=60.0, gt=0)
     api_backoff_base_seconds: float = Field(default=0.25, gt=0)
     api_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    account_rate: float | None = Field(default=None, gt=0)
+    """The API budget (requests/s) of an account `simops accounts set-limit` gave none; unset:
+    such an account has no budget, and each process keeps to `api_max_rps`."""
+    account_concurrency: int | None = Field(default=None, ge=1)
+    """Requests in flight of the default account budget (unset: only the rate divides)."""
+    max_running_campaigns: int | None = Field(default=None, ge=1)
+    """Campaigns (and migrations) that may run at once on one account; the rest wait, queued
+    in start order (unset: no cap)."""
     kore_token_refresh_margin_seconds: float = Field(default=30.0, ge=0)
 
     temporal_address: str | None = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from simops.runtime.settings import SimopsSettings
+from simops.supersim.pacing import budget_key
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,9 @@ def account_access(settings: SimopsSettings, account_sid: str) -> AccountAccess 
         }
     )
     return AccountAccess(account_sid, acting, proves_child=proves_child)
+
+
+def account_key(settings: SimopsSettings) -> str:
+    """The account whose API budget the configured credentials spend: its Account SID when
+    configuration names it, else the identity of the credentials (a KORE client, a token)."""
+    return settings.twilio_account_sid or budget_key(settings)

@@ -26,7 +26,7 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider, auth_from_settings
 from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
 from simops.supersim.http import Exchange
-from simops.supersim.pacing import CombinedBudget, RequestBudget, budgets_for
+from simops.supersim.pacing import RequestBudget, budgets_for
 from simops.supersim.resources import (
     BillingPeriod,
     Fleet,
@@ -189,19 +189,14 @@ class SuperSimClient:
         """The budget this client's requests are paced by."""
         return self._transport.budget
 
-    def with_budget(self, budget: RequestBudget) -> SuperSimClient:
-        """A client on the same session and credentials whose requests also spend `budget`.
-
-        Every request then needs a slot of this client's budget and of `budget`: a campaign
-        paces itself below the account's limits without a second connection pool.
-        """
+    def paced_by(self, budget: RequestBudget) -> SuperSimClient:
+        """A client on the same session and credentials whose requests are paced by `budget`
+        instead (one that includes the account's, such as a campaign's part of it)."""
         return SuperSimClient(
             self.settings,
             session=self._transport.session(),
             auth=self._transport.auth,
-            # The narrow budget first: a request waiting for its campaign's turn must not hold
-            # one of the account's slots that other campaigns' requests could use.
-            budget=CombinedBudget([budget, self._transport.budget]),
+            budget=budget,
         )
 
     async def __aenter__(self) -> SuperSimClient:

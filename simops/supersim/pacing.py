@@ -83,6 +83,8 @@ class BudgetStats:
     decreases: int
     concurrency_limit: int
     in_flight: int
+    waiting: int
+    """Requests waiting for a slot now (a few may be withdrawn ones not yet dropped)."""
 
 
 class _Slot:
@@ -188,6 +190,7 @@ class RateBudget:
             decreases=self._decreases,
             concurrency_limit=self.concurrency_limit,
             in_flight=self._in_flight,
+            waiting=len(self._waiters),
         )
 
     def slot(self) -> SlotLease:

@@ -31,6 +31,7 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError
 from simops.supersim.resources import Sim
+from simops.worker import account_budget
 from tests.helpers.emulators import EmulatorFactory
 
 ICCID_RUN = re.compile(r"\d{18,22}")
@@ -405,7 +406,9 @@ async def test_the_activity_never_shows_an_iccid(
     beats: list[Any] = []
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: beats.append(details)
-    activities = CampaignPrepareActivities(world.client, world.settings)
+    activities = CampaignPrepareActivities(
+        world.client, world.settings, account_budget(world.settings)
+    )
 
     with caplog.at_level(logging.DEBUG):
         result = await env.run(activities.prepare_campaign, PrepareRequest(campaign_id="activity"))
@@ -419,7 +422,9 @@ async def test_the_activity_fails_for_good_on_bad_files_and_unknown_campaigns(
     world: World,
 ) -> None:
     world.campaign("binary", CampaignAction.ACTIVATE, b"\x00\x01\x02").close()
-    activities = CampaignPrepareActivities(world.client, world.settings)
+    activities = CampaignPrepareActivities(
+        world.client, world.settings, account_budget(world.settings)
+    )
     env = ActivityEnvironment()
 
     with pytest.raises(ApplicationError) as bad_file:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from simops.campaigns.store.accounts import AccountStore
 from simops.campaigns.store.database import (
     CampaignDatabase,
     Connection,
@@ -80,6 +81,10 @@ class StoreBackend(ABC):
     @abstractmethod
     def upgrade(self) -> list[str]:
         """Apply the migrations every database lacks; what was done, one line each."""
+
+    @abstractmethod
+    def accounts(self) -> AccountStore:
+        """The account tables (budgets, leases, running campaigns) beside the campaigns."""
 
     @abstractmethod
     def check(self) -> None:
@@ -181,6 +186,10 @@ class SqliteStores(StoreBackend):
         for campaign_id in self.list_ids():
             self.open(campaign_id).close()
 
+    def accounts(self) -> AccountStore:
+        """`accounts.sqlite` in the directory."""
+        return AccountStore.sqlite(self.directory)
+
 
 class PostgresStores(StoreBackend):
     """Every campaign in one PostgreSQL database, shared by the machines that run them."""
@@ -244,6 +253,10 @@ class PostgresStores(StoreBackend):
     def check(self) -> None:
         """Check the database's schema version."""
         self._connect().close()
+
+    def accounts(self) -> AccountStore:
+        """The account tables of the database."""
+        return AccountStore.postgresql(self.url)
 
 
 def redact_url(url: str) -> str:

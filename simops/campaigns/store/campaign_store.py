@@ -605,33 +605,6 @@ class CampaignStore:
             )
         return readings
 
-    def renew_pacing_lease(self, worker_id: str, running: int, *, lease_seconds: float) -> int:
-        """Record that `worker_id` runs `running` batch activities now (none: drop its lease);
-        how many run in every process whose lease is younger than `lease_seconds`.
-
-        Leases are timed by the database's clock: the hosts' clocks may disagree."""
-        campaign_id = self._db.campaign_id
-        now = self._db.dialect.now_seconds
-        with self._db.write() as db:
-            if running:
-                db.execute(
-                    "INSERT INTO pacing_leases (campaign_id, worker_id, running, renewed_at) "
-                    f"VALUES (?, ?, ?, {now}) ON CONFLICT (campaign_id, worker_id) DO UPDATE "
-                    "SET running = excluded.running, renewed_at = excluded.renewed_at",
-                    (campaign_id, worker_id, running),
-                )
-            else:
-                db.execute(
-                    "DELETE FROM pacing_leases WHERE campaign_id = ? AND worker_id = ?",
-                    (campaign_id, worker_id),
-                )
-            (total,) = db.execute(
-                "SELECT COALESCE(SUM(running), 0) FROM pacing_leases "
-                f"WHERE campaign_id = ? AND renewed_at > {now} - ?",
-                (campaign_id, lease_seconds),
-            ).fetchone()
-        return int(total)
-
     def finished_rows(
         self, first_row: int, count: int, row_nos: Sequence[int] | None = None
     ) -> set[int]:
