@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import Priority, SearchAttributeKey
 
 TASK_QUEUE = "simops"
 """The task queue simops' workers poll unless `SIMOPS_TASK_QUEUE` names another."""
@@ -97,3 +97,29 @@ def campaign_of(workflow_id: str) -> tuple[str | None, int | None]:
         return None, None
     batch = match.group("batch")
     return match.group("campaign"), int(batch) if batch is not None else None
+
+
+ONE_SIM_PRIORITY_KEY = 1
+"""The task priority of one-SIM operations: ahead of every campaign's workflow and activity
+tasks on the shared task queue (Temporal's keys run 1, first, to 5; 3 is the default)."""
+CAMPAIGN_PRIORITY_KEY = 3
+"""The task priority of campaigns, their batches and their activities (which inherit it)."""
+
+
+def one_sim_priority() -> Priority:
+    """The priority a one-SIM operation's workflow starts with (its activities inherit it)."""
+    return Priority(priority_key=ONE_SIM_PRIORITY_KEY)
+
+
+def campaign_priority(campaign_id: str, weight: float) -> Priority:
+    """The priority a campaign's workflow starts with: its batches and activities inherit it.
+    The fairness key is the campaign, weighted as its share of the account's budget, so that
+    on a server with task queue fairness one campaign's backlog does not starve another's."""
+    return Priority(
+        priority_key=CAMPAIGN_PRIORITY_KEY, fairness_key=campaign_id[:64], fairness_weight=weight
+    )
+
+
+DEV_SERVER_DYNAMIC_CONFIG = ("matching.enableFairness=true",)
+"""What simops' dev servers set: task queue fairness (Temporal Server 1.29 and newer), so that
+campaigns' fairness keys take effect; priority keys need nothing (on by default since 1.28)."""

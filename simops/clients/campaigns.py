@@ -34,7 +34,12 @@ from simops.campaigns.store.errors import (
     CampaignStoreError,
 )
 from simops.clients.handles import described
-from simops.contract import CAMPAIGN_WORKFLOW, campaign_id_of, campaign_workflow_id
+from simops.contract import (
+    CAMPAIGN_WORKFLOW,
+    campaign_id_of,
+    campaign_priority,
+    campaign_workflow_id,
+)
 from simops.core.sim import OutcomeKind
 from simops.messages import CampaignProgress, CampaignResult, CampaignRunInput
 from simops.runtime.settings import SimopsSettings
@@ -145,6 +150,7 @@ async def start_campaign(
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                priority=campaign_priority(spec.campaign_id, spec.weight),
             )
         except WorkflowAlreadyStartedError:
             # Another start of this ID got there first: its workflow is the one to compare with.

@@ -13,7 +13,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from simops.clients.handles import described
-from simops.contract import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID, sim_workflow_id
+from simops.contract import (
+    SIM_OPERATION,
+    SIM_OPERATION_STATE,
+    SIM_SID,
+    one_sim_priority,
+    sim_workflow_id,
+)
 from simops.messages import OperationProgress, SimOperationOutcome, SimOperationRequest
 from simops.workflows.sim_operation import SimOperationWorkflow
 
@@ -46,6 +52,7 @@ async def start_sim_operation(
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            priority=one_sim_priority(),
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(SIM_SID, request.sim_sid),

@@ -24,7 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from simops.contract import ALL_SEARCH_ATTRIBUTES
+from simops.contract import ALL_SEARCH_ATTRIBUTES, DEV_SERVER_DYNAMIC_CONFIG
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.observability.tracing import client_interceptors
 from simops.runtime.binaries import temporal_dev_server
@@ -99,6 +99,8 @@ async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process
     ]
     for key in ALL_SEARCH_ATTRIBUTES:
         arguments += ["--search-attribute", f"{key.name}=Keyword"]
+    for setting in DEV_SERVER_DYNAMIC_CONFIG:
+        arguments += ["--dynamic-config-value", setting]
     log_file = (options.directory / TEMPORAL_LOG).open("ab")
     process = await asyncio.create_subprocess_exec(
         *ending_with_parent([str(temporal_dev_server()), *arguments]),

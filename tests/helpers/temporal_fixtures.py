@@ -8,7 +8,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from simops.contract import ALL_SEARCH_ATTRIBUTES
+from simops.contract import ALL_SEARCH_ATTRIBUTES, DEV_SERVER_DYNAMIC_CONFIG
 from simops.runtime.binaries import temporal_dev_server, temporal_test_server
 
 
@@ -30,6 +30,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_dev_server()),
         data_converter=pydantic_data_converter,
         search_attributes=ALL_SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            argument
+            for setting in DEV_SERVER_DYNAMIC_CONFIG
+            for argument in ("--dynamic-config-value", setting)
+        ],
     )
     yield env
     await env.shutdown()
