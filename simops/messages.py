@@ -205,6 +205,21 @@ class CanaryRows(BaseModel):
     row_nos: list[int] = Field(default_factory=list)
 
 
+class CampaignSlotRequest(BaseModel):
+    """Input of the activities that queue a campaign on its account and free its place."""
+
+    campaign_id: str
+
+
+class CampaignSlot(BaseModel):
+    """Whether a campaign may run now under `SIMOPS_MAX_RUNNING_CAMPAIGNS`; if not, how many
+    queued campaigns of its account are ahead of it."""
+
+    running: bool
+    ahead: int = 0
+    account: str | None = None
+
+
 class CampaignStopNotice(BaseModel):
     """Signal to a campaign: its batch activities found a reason to stop new first writes."""
 
@@ -240,6 +255,8 @@ class CampaignState(BaseModel):
     """SIMs that converged since the ramp's limit was last raised."""
     ramp_done: bool = False
     """The ramp reached the campaign's concurrency: no limit beyond it any more."""
+    slot_claimed: bool = False
+    """The campaign holds a place among its account's running campaigns (to free at the end)."""
 
 
 class CampaignRunInput(BaseModel):
@@ -247,6 +264,19 @@ class CampaignRunInput(BaseModel):
 
     spec: CampaignSpec
     state: CampaignState | None = None
+
+
+class AccountShare(BaseModel):
+    """A campaign's share of its account's API budget, as every process divides it now."""
+
+    account: str
+    weight: float
+    rate: float
+    """Requests per second the campaign may send now (every process together)."""
+    concurrency: int
+    account_rate: float | None = None
+    """The account's budget (`None`: it has none; the campaign keeps to its own `--rate`)."""
+    account_concurrency: int | None = None
 
 
 class CampaignProgress(BaseModel):
@@ -274,6 +304,12 @@ class CampaignProgress(BaseModel):
     """The campaign whose failed rows this one runs again (`simops campaign retry`)."""
     next_window_at: datetime | None = None
     """While the campaign waits for its schedule: when first writes may next happen (UTC)."""
+    queued_behind: int | None = None
+    """While the campaign is queued (`SIMOPS_MAX_RUNNING_CAMPAIGNS`): how many queued campaigns
+    of its account start before it."""
+    share: AccountShare | None = None
+    """The campaign's current share of its account's API budget (filled in from the store by
+    whoever reads the progress; `None`: it draws nothing now)."""
 
 
 class CampaignResult(BaseModel):

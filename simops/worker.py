@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
+from simops.activities.campaign_slots import CampaignSlotActivities
 from simops.activities.sims import SimActivities
 from simops.campaigns.account_budget import AccountBudget, AccountDefaults
 from simops.campaigns.store.backends import store_backend
@@ -43,7 +44,7 @@ def account_budget(settings: SimopsSettings) -> AccountBudget:
         account_key(settings),
         holder,
         budgets_for(settings),
-        AccountDefaults(settings.account_rate, settings.account_concurrency),
+        AccountDefaults.from_settings(settings),
     )
 
 
@@ -58,6 +59,7 @@ def build_worker(
     sims = SimActivities(api, settings, account)
     batches = CampaignBatchActivities(api, settings, account)
     prepare = CampaignPrepareActivities(api, settings, account)
+    slots = CampaignSlotActivities(settings, account)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -77,6 +79,8 @@ def build_worker(
             batches.fail_unfinished_rows,
             batches.canary_rows,
             prepare.prepare_campaign,
+            slots.claim_campaign_slot,
+            slots.release_campaign_slot,
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,
         max_task_queue_activities_per_second=settings.api_max_rps,

@@ -40,6 +40,7 @@ from types import TracebackType
 from simops.campaigns.store.accounts import ONE_SIM_PARTY, AccountLimit, AccountStore, Lease
 from simops.campaigns.store.database import DATABASE_ERRORS
 from simops.core.fair_share import UNLIMITED_RATE, Claim, Share, divide, split
+from simops.runtime.settings import SimopsSettings
 from simops.supersim.pacing import (
     BudgetSlot,
     CombinedBudget,
@@ -138,6 +139,17 @@ class AccountDefaults:
     rate: float | None
     concurrency: int | None
 
+    @classmethod
+    def from_settings(cls, settings: SimopsSettings) -> AccountDefaults:
+        """`SIMOPS_ACCOUNT_RATE` and `SIMOPS_ACCOUNT_CONCURRENCY`."""
+        return cls(settings.account_rate, settings.account_concurrency)
+
+    def limit_of(self, account: str, stored: AccountLimit | None) -> AccountLimit | None:
+        """The account's budget: the one set for it, else this default, else none."""
+        if stored is not None or self.rate is None:
+            return stored
+        return AccountLimit(account, self.rate, self.concurrency)
+
 
 @dataclass
 class _Division:
@@ -170,7 +182,8 @@ class AccountBudget:
         self._lock = asyncio.Lock()
         self.division = _Division()
 
-    async def _accounts(self) -> AccountStore:
+    async def accounts(self) -> AccountStore:
+        """The store's account tables (opened on first use, off the event loop)."""
         if self._store is None:
             self._store = await asyncio.to_thread(self._open_store)
         return self._store
@@ -258,7 +271,7 @@ class AccountBudget:
     async def renew(self) -> None:
         """Renew this process's leases and resize its budgets to its parts."""
         async with self._lock:
-            store = await self._accounts()
+            store = await self.accounts()
             one_sim_rate = self._one_sim_rate()
             leases = [
                 party.lease(self._holder, key, one_sim_rate)
@@ -268,18 +281,13 @@ class AccountBudget:
             limit, live = await store.run(
                 store.renew, self.account, self._holder, leases, lease_seconds=LEASE_SECONDS
             )
-            self._resize(limit or self._default_limit(), live)
+            self._resize(self._defaults.limit_of(self.account, limit), live)
 
     def _one_sim_rate(self) -> float:
-        limit = self.division.limit or self._default_limit()
+        limit = self.division.limit or self._defaults.limit_of(self.account, None)
         if limit is None:
             return UNLIMITED_RATE
         return max(ONE_SIM_MIN_RATE, ONE_SIM_RESERVE * limit.rate)
-
-    def _default_limit(self) -> AccountLimit | None:
-        if self._defaults.rate is None:
-            return None
-        return AccountLimit(self.account, self._defaults.rate, self._defaults.concurrency)
 
     def _resize(self, limit: AccountLimit | None, live: list[Lease]) -> None:
         shares = account_shares(limit, live)

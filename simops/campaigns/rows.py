@@ -92,6 +92,9 @@ class TrackedSim(BaseModel):
 class CampaignPhase(StrEnum):
     """Where a campaign stands."""
 
+    QUEUED = "queued"
+    """Waiting for a place among its account's running campaigns
+    (`SIMOPS_MAX_RUNNING_CAMPAIGNS`)."""
     PREPARING = "preparing"
     RUNNING = "running"
     PAUSED = "paused"

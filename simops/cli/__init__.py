@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, str] = {
     "codec-key": "simops.cli.security",
     "scan": "simops.cli.security",
     "migrate": "simops.cli.migrate",
+    "accounts": "simops.cli.accounts",
     "db": "simops.cli.database",
     "codec-server": "simops.cli.observability",
     "ui": "simops.cli.ui",

@@ -94,6 +94,15 @@ RateOption = Annotated[
     float | None,
     typer.Option(help="At most this many requests/s for the whole campaign, across every worker."),
 ]
+WeightOption = Annotated[
+    float,
+    typer.Option(
+        min=0.001,
+        max=1000,
+        help="Share of the account's API budget, in proportion to the weights of the account's "
+        "other running campaigns.",
+    ),
+]
 ConcurrencyOption = Annotated[
     int,
     typer.Option(help="Requests in flight at once for the whole campaign, across every worker."),

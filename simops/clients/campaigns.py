@@ -33,6 +33,7 @@ from simops.campaigns.store.errors import (
     CampaignNotFoundError,
     CampaignStoreError,
 )
+from simops.clients.accounts import campaign_share
 from simops.clients.handles import described
 from simops.contract import (
     CAMPAIGN_WORKFLOW,
@@ -187,8 +188,10 @@ def with_store_counts(
         elapsed = (until - progress.started_at).total_seconds()
         rate = run_by_sims / elapsed if elapsed > 0 else None
         eta = pending / rate if rate and not ended else None
+    share = None if ended else campaign_share(settings, progress.campaign_id)
     return progress.model_copy(
         update={
+            "share": share,
             "total_rows": total,
             "ended_rows": ended_rows,
             "counts": {kind: count for kind, count in counts.items() if count},

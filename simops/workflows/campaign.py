@@ -11,6 +11,7 @@ the history short whatever the campaign's size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,9 +24,11 @@ from temporalio.workflow import ChildWorkflowHandle
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
+    from simops.activities.campaign_slots import CampaignSlotActivities
     from simops.campaigns.rows import CampaignPhase
     from simops.campaigns.schedule import next_window_at
     from simops.contract import (
+        CAMPAIGN_SLOT_FREED_SIGNAL,
         CAMPAIGN_STOPPED_SIGNAL,
         CAMPAIGN_WORKFLOW,
         CANCEL_SIGNAL,
@@ -42,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         CampaignResult,
         CampaignRowsRequest,
         CampaignRunInput,
+        CampaignSlotRequest,
         CampaignState,
         CampaignStopNotice,
         PrepareRequest,
@@ -79,6 +83,11 @@ END_REASON = "end time reached"
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
+QUEUE_PER_ACCOUNT = "queue-per-account"
+"""Patch: a campaign takes a place among its account's running campaigns before it prepares
+(`SIMOPS_MAX_RUNNING_CAMPAIGNS`), queued in start order, and frees it when it ends."""
+QUEUE_RECHECK = timedelta(seconds=30)
+"""A queued campaign asks again this often, should the signal of a freed place be lost."""
 CANARY_PER_PATH = "canary-per-path"
 """Patch: the canary is the first `canary` rows of every path (read from the store once
 prepared), not the first `canary` rows; campaigns started before it keep theirs on replay."""
@@ -111,6 +120,13 @@ class CampaignWorkflow:
         self._batches: dict[int, ChildWorkflowHandle[CampaignBatchWorkflow, BatchSummary]] = {}
         self._store_unusable: str | None = None
         self._outside_schedule = False
+        self._queued_behind: int | None = None
+        self._slot_freed = False
+
+    @workflow.signal(name=CAMPAIGN_SLOT_FREED_SIGNAL)
+    def slot_freed(self) -> None:
+        """A campaign of the account ended: ask again for a place among the running ones."""
+        self._slot_freed = True
 
     @workflow.signal(name=PAUSE_SIGNAL)
     def pause(self) -> None:
@@ -170,6 +186,7 @@ class CampaignWorkflow:
             stop_reason=self._state.stop_reason or self._state.cancel_reason,
             ramp_limit=self._ramp_limit(),
             next_window_at=next_window_at(self._spec.schedule, workflow.now()),
+            queued_behind=self._queued_behind,
         )
 
     @workflow.run
@@ -178,6 +195,8 @@ class CampaignWorkflow:
         state = self._state
         if state.started_at is None:
             state.started_at = workflow.now()
+        if state.total_rows is None and workflow.patched(QUEUE_PER_ACCOUNT):
+            await self._take_a_place()
         if state.total_rows is None:
             prepared = await workflow.execute_activity_method(
                 CampaignPrepareActivities.prepare_campaign,
@@ -230,6 +249,31 @@ class CampaignWorkflow:
                 break
             await self._await_batch_or_room()
         return await self._finish()
+
+    async def _take_a_place(self) -> None:
+        """Wait, queued, for a place among the account's running campaigns (a cancel ends the
+        wait: the campaign then reports every row cancelled)."""
+        while not self._state.slot_claimed and not self._stopping():
+            self._slot_freed = False
+            slot = await workflow.execute_activity_method(
+                CampaignSlotActivities.claim_campaign_slot,
+                CampaignSlotRequest(campaign_id=self._spec.campaign_id),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            if slot.running:
+                self._state.slot_claimed = True
+                break
+            self._queued_behind = slot.ahead
+            self._publish_phase()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._slot_freed or self._stopping(), timeout=QUEUE_RECHECK
+                )
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(CampaignRunInput(spec=self._spec, state=self._state))
+        self._queued_behind = None
 
     async def _await_batch_or_room(self) -> None:
         in_flight = len(self._in_flight)
@@ -321,6 +365,8 @@ class CampaignWorkflow:
             await batch.signal(CampaignBatchWorkflow.wind_down)
 
     def _phase(self) -> CampaignPhase:
+        if self._queued_behind is not None and not self._stopping():
+            return CampaignPhase.QUEUED
         if self._preparing:
             return CampaignPhase.PREPARING
         if self._stopping():
@@ -509,6 +555,13 @@ class CampaignWorkflow:
             retry_policy=BOOKKEEPING_RETRY,
         )
         self._fail_if_store_unusable()
+        if state.slot_claimed:
+            await workflow.execute_activity_method(
+                CampaignSlotActivities.release_campaign_slot,
+                CampaignSlotRequest(campaign_id=self._spec.campaign_id),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
         if state.cancel_reason is not None:
             phase = CampaignPhase.CANCELLED
         elif state.stop_reason is not None:

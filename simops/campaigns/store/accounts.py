@@ -228,6 +228,27 @@ class AccountStore:
                 self._connection, account, f"AND renewed_at > {now} - ?", (lease_seconds,)
             )
 
+    def account_of(self, party: str, *, lease_seconds: float) -> str | None:
+        """The account a campaign draws from now (`None`: it draws nothing now)."""
+        now = self._connection.dialect.now_seconds
+        with self._lock:
+            record = self._connection.execute(
+                "SELECT account FROM account_leases "
+                f"WHERE party = ? AND renewed_at > {now} - ? ORDER BY account",
+                (party, lease_seconds),
+            ).fetchone()
+        return record[0] if record is not None else None
+
+    def queued_campaigns(self, account: str) -> list[str]:
+        """The account's campaigns waiting for a place, in start order."""
+        with self._lock:
+            cursor = self._connection.execute(
+                "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = 0 "
+                "ORDER BY queued_at, campaign_id",
+                (account,),
+            )
+            return [campaign_id for (campaign_id,) in cursor.fetchall()]
+
     def accounts_drawing(self, *, lease_seconds: float) -> list[str]:
         """The accounts any process draws from now."""
         now = self._connection.dialect.now_seconds
@@ -291,3 +312,13 @@ class AccountStore:
                 (account,),
             )
             return [queued_id for (queued_id,) in cursor.fetchall()]
+
+    def running_campaigns(self, account: str) -> list[str]:
+        """The account's campaigns that hold a place among its running ones."""
+        with self._lock:
+            cursor = self._connection.execute(
+                "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = 1 "
+                "ORDER BY queued_at, campaign_id",
+                (account,),
+            )
+            return [campaign_id for (campaign_id,) in cursor.fetchall()]
