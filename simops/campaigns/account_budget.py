@@ -40,6 +40,7 @@ from types import TracebackType
 from simops.campaigns.store.accounts import ONE_SIM_PARTY, AccountLimit, AccountStore, Lease
 from simops.campaigns.store.database import DATABASE_ERRORS
 from simops.core.fair_share import UNLIMITED_RATE, Claim, Share, divide, split
+from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.pacing import (
     BudgetSlot,
@@ -181,6 +182,7 @@ class AccountBudget:
         self._renewing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.division = _Division()
+        self._published: set[str] = set()
 
     async def accounts(self) -> AccountStore:
         """The store's account tables (opened on first use, off the event loop)."""
@@ -292,6 +294,7 @@ class AccountBudget:
     def _resize(self, limit: AccountLimit | None, live: list[Lease]) -> None:
         shares = account_shares(limit, live)
         self.division = _Division(limit, shares)
+        self._publish(shares)
         own_rate = 0.0
         own_concurrency = 0
         for key, party in self._parties.items():
@@ -313,6 +316,22 @@ class AccountBudget:
             self._process_budget.resize(*self._process_limits)
         elif own_rate:
             self._process_budget.resize(max(1, own_concurrency), own_rate)
+
+    def _publish(self, shares: dict[str, Share]) -> None:
+        drawing = {
+            key
+            for key, party in self._parties.items()
+            if party.running and party.budget is not None and key in shares
+        }
+        for campaign_id in self._published - drawing:
+            metrics.forget_campaign_share(self.account, campaign_id)
+        for campaign_id in drawing:
+            share = shares[campaign_id]
+            weight = self._parties[campaign_id].weight
+            metrics.record_campaign_share(
+                self.account, campaign_id, share.rate, share.concurrency, weight
+            )
+        self._published = drawing
 
     async def _try_renew(self) -> None:
         try:

@@ -440,9 +440,17 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     )
     counts = summarize(progress.counts) if progress.counts else "nothing yet"
     canary = f"; {describe_canary(progress.canary)}" if progress.canary is not None else ""
+    queued = (
+        f" behind {progress.queued_behind} queued" if progress.queued_behind is not None else ""
+    )
+    share = (
+        f"; API share {progress.share.rate:,.1f} requests/s (weight {progress.share.weight:g})"
+        if progress.share is not None
+        else ""
+    )
     return (
-        f"{group.noun} {progress.campaign_id}{retried}: {progress.phase.value}{reason}{rate}{eta}; "
-        f"{counts}{canary}{downtime}"
+        f"{group.noun} {progress.campaign_id}{retried}: {progress.phase.value}{queued}{reason}"
+        f"{rate}{eta}; {counts}{canary}{share}{downtime}"
     )
 
 

@@ -10,12 +10,13 @@ This module imports nothing of simops: the store, the client and the ingress imp
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Protocol
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -188,3 +189,35 @@ class BudgetCollector(Collector):
 
 BUDGETS = BudgetCollector()
 REGISTRY.register(BUDGETS)
+
+
+CAMPAIGN_SHARE_RPS = Gauge(
+    "simops_campaign_share_rps",
+    "Requests per second the campaign may send now, every process together: its share of the "
+    "account's budget (each worker publishes the same division; take max, not sum).",
+    ["account", "campaign"],
+)
+CAMPAIGN_SHARE_CONCURRENCY = Gauge(
+    "simops_campaign_share_concurrency",
+    "Requests in flight the campaign may have now, every process together.",
+    ["account", "campaign"],
+)
+CAMPAIGN_SHARE_WEIGHT = Gauge(
+    "simops_campaign_share_weight", "The campaign's --weight.", ["account", "campaign"]
+)
+_SHARE_GAUGES = (CAMPAIGN_SHARE_RPS, CAMPAIGN_SHARE_CONCURRENCY, CAMPAIGN_SHARE_WEIGHT)
+
+
+def record_campaign_share(
+    account: str, campaign_id: str, rate: float, concurrency: int, weight: float
+) -> None:
+    """Publish a campaign's current share of its account's budget."""
+    for gauge, value in zip(_SHARE_GAUGES, (rate, concurrency, weight), strict=True):
+        gauge.labels(account=account, campaign=campaign_id).set(value)
+
+
+def forget_campaign_share(account: str, campaign_id: str) -> None:
+    """The campaign draws nothing in this process any more: its share is no longer published."""
+    for gauge in _SHARE_GAUGES:
+        with contextlib.suppress(KeyError):
+            gauge.remove(account, campaign_id)

@@ -1,0 +1,228 @@
+"""Many campaigns on one account, on a real dev server and emulators whose `--rate` is the
+account's budget: weighted shares, no 429, other accounts untouched, one-SIM operations first,
+and a cap on running campaigns.
+
+Every share is counted from the emulator's request log, which simops never writes: each request
+is attributed to the campaign whose SIM it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.spec import CampaignAction
+from simops.campaigns.store.backends import store_backend
+from simops.clients.campaigns import CampaignHandle, campaign_progress, start_campaign
+from simops.devstack.in_process import LocalStack
+from simops.emulator.server import RunningEmulator
+from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.campaigns import new_sims, report, spec, write_lines
+from tests.helpers.stacks import campaign_test_stack, emulator_writes, start_sim_activation
+from tests.helpers.supersim import EmulatorControl
+
+BUDGET = 60.0
+"""The account's budget, and the emulator's `--rate`: above it the emulator answers 429."""
+
+
+def set_budget(stack: LocalStack, rate: float) -> None:
+    """`simops accounts set-limit` for the stack's account, in the store every process shares."""
+    account = stack.settings.twilio_account_sid
+    assert account is not None
+    with store_backend(stack.settings).accounts() as store:
+        store.set_limit(account, rate, None)
+
+
+async def start_activation_of(
+    stack: LocalStack, tmp_path: Path, campaign_id: str, sim_sids: list[str], **fields: Any
+) -> CampaignHandle:
+    """Start activating exactly `sim_sids`, from a file of their own."""
+    source = write_lines(tmp_path / f"{campaign_id}.csv", sim_sids)
+    campaign = spec(
+        campaign_id,
+        CampaignAction.ACTIVATE,
+        fleet=stack.emulator.parent.fleets[0],
+        source=spec(campaign_id, CampaignAction.ACTIVATE).source.model_copy(
+            update={"file_name": source.name}
+        ),
+        **fields,
+    )
+    return await start_campaign(stack.client, stack.settings, campaign, source)
+
+
+def requests_by_campaign(
+    log: Iterable[dict[str, Any]], sims_of: dict[str, set[str]], start: float, end: float
+) -> Counter[str]:
+    """Requests answered between `start` and `end`, by the campaign whose SIM each names."""
+    counted: Counter[str] = Counter()
+    for entry in log:
+        if not start <= entry["at"] < end:
+            continue
+        for campaign_id, sims in sims_of.items():
+            if entry["sim_sid"] in sims:
+                counted[campaign_id] += 1
+    return counted
+
+
+def ended_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
+    """When the last of `sims` was written (from the emulator's write log)."""
+    return max(write["at"] for write in writes if write["sim_sid"] in sims)
+
+
+async def test_two_campaigns_share_the_account_by_weight_within_its_budget(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(seed_sims=800, rate=BUDGET, scheduled_delay=(0.1, 0.3))
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
+        set_budget(stack, BUDGET)
+        sims = [sim.sid for sim in await new_sims(stack, 800)]
+        light, heavy = sims[:200], sims[200:]
+        control = EmulatorControl(emulator)
+        started = time.time()
+        handles = [
+            await start_activation_of(stack, tmp_path, "light", light, weight=1, concurrency=50),
+            await start_activation_of(stack, tmp_path, "heavy", heavy, weight=3, concurrency=50),
+        ]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(handle.result() for handle in handles)), 240
+        )
+        log = await control.requests(since=started)
+        writes = await emulator_writes(emulator)
+
+    assert [result.phase for result in results] == [CampaignPhase.COMPLETED] * 2
+    assert all(row["outcome"] == "converged" for row in report(stack, "light"))
+    # Both run from a few seconds after the start until the first of them ends.
+    both_end = min(ended_at(writes, set(light)), ended_at(writes, set(heavy))) - 1.0
+    both_start = started + 4.0
+    counted = requests_by_campaign(
+        log, {"light": set(light), "heavy": set(heavy)}, both_start, both_end
+    )
+    total = sum(counted.values())
+    seconds = both_end - both_start
+    shown = f"{counted} in {seconds:.1f} s"
+    assert seconds > 5, shown
+    assert 0.20 <= counted["light"] / total <= 0.30, shown
+    assert 0.70 <= counted["heavy"] / total <= 0.80, shown
+    # Within the budget, and using it.
+    assert total / seconds <= BUDGET * 1.05, shown
+    assert total / seconds >= BUDGET * 0.85, shown
+    assert not [entry for entry in log if entry["status"] == 429]
+
+
+async def test_a_campaign_on_another_account_keeps_its_own_budget(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    # Two emulators: two API accounts, each limited to BUDGET by its own API.
+    busy = await emulator_factory(seed_sims=600, rate=BUDGET, scheduled_delay=(0.1, 0.3))
+    other = await emulator_factory(seed_sims=300, rate=BUDGET, scheduled_delay=(0.1, 0.3))
+    async with (
+        campaign_test_stack(dev_env, busy, tmp_path) as busy_stack,
+        campaign_test_stack(dev_env, other, tmp_path) as other_stack,
+    ):
+        set_budget(busy_stack, BUDGET)
+        set_budget(other_stack, BUDGET)
+        busy_sims = [sim.sid for sim in await new_sims(busy_stack, 600)]
+        other_sims = [sim.sid for sim in await new_sims(other_stack, 300)]
+        started = time.time()
+        handles = [
+            await start_activation_of(
+                busy_stack, tmp_path, "busy-1", busy_sims[:300], concurrency=50
+            ),
+            await start_activation_of(
+                busy_stack, tmp_path, "busy-2", busy_sims[300:], concurrency=50
+            ),
+            await start_activation_of(
+                other_stack, tmp_path, "other", other_sims, concurrency=50
+            ),
+        ]
+        await asyncio.wait_for(asyncio.gather(*(handle.result() for handle in handles)), 240)
+        log = await EmulatorControl(other).requests(since=started)
+        writes = await emulator_writes(other)
+
+    end = ended_at(writes, set(other_sims)) - 1.0
+    counted = requests_by_campaign(log, {"other": set(other_sims)}, started + 4.0, end)
+    rate = counted["other"] / (end - started - 4.0)
+    # Alone on its account, it gets the account's whole budget, not a third of anything.
+    assert rate >= BUDGET * 0.8, f"{counted} in {end - started - 4.0:.1f} s"
+    assert not [entry for entry in log if entry["status"] == 429]
+
+
+async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    budget = 20.0
+    emulator = await emulator_factory(seed_sims=500, rate=budget, scheduled_delay=(0.2, 0.2))
+    async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
+        set_budget(stack, budget)
+        sims = [sim.sid for sim in await new_sims(stack, 500)]
+        handle = await start_activation_of(stack, tmp_path, "saturating", sims[1:], concurrency=100)
+        # Saturated: more SIMs want requests than the budget lets through.
+        await asyncio.sleep(5)
+        progress = await campaign_progress(
+            stack.settings, handle, WorkflowExecutionStatus.RUNNING
+        )
+        ended_before = progress.ended_rows
+        begun = time.monotonic()
+        operation = await start_sim_activation(stack, sims[0])
+        outcome = await asyncio.wait_for(operation.result(), 30)
+        took = time.monotonic() - begun
+        progress = await campaign_progress(
+            stack.settings, handle, WorkflowExecutionStatus.RUNNING
+        )
+        await handle.signal(CampaignWorkflow.cancel, "test over")
+        await asyncio.wait_for(handle.result(), 120)
+
+    assert outcome.converged, outcome
+    # The campaign was still at it, with hundreds of SIMs queued behind the budget: behind its
+    # queue, the operation would have waited tens of seconds.
+    assert progress.ended_rows < 400, progress
+    assert ended_before < progress.ended_rows, progress
+    assert took < 3.0, f"the one-SIM activation took {took:.1f} s"
+
+
+async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(seed_sims=90, scheduled_delay=(0.3, 0.5))
+    async with campaign_test_stack(
+        dev_env, emulator, tmp_path, max_running_campaigns=1
+    ) as stack:
+        sims = [sim.sid for sim in await new_sims(stack, 90)]
+        groups = {"first": sims[:30], "second": sims[30:60], "third": sims[60:]}
+        handles = {}
+        for campaign_id, group in groups.items():
+            handles[campaign_id] = await start_activation_of(
+                stack, tmp_path, campaign_id, group, concurrency=10
+            )
+        queued: dict[str, Any] = {}
+        for _ in range(100):
+            for campaign_id in ("second", "third"):
+                progress = await handles[campaign_id].query(CampaignWorkflow.progress)
+                if progress.phase == CampaignPhase.QUEUED:
+                    queued[campaign_id] = progress.queued_behind
+            if len(queued) == 2:
+                break
+            await asyncio.sleep(0.1)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(handle.result() for handle in handles.values())), 180
+        )
+        writes = await emulator_writes(emulator)
+
+    assert queued == {"second": 0, "third": 1}
+    assert [result.phase for result in results] == [CampaignPhase.COMPLETED] * 3
+    first_write = {
+        campaign_id: min(write["at"] for write in writes if write["sim_sid"] in set(group))
+        for campaign_id, group in groups.items()
+    }
+    last_write = {campaign_id: ended_at(writes, set(group)) for campaign_id, group in groups.items()}
+    # One at a time, in start order: each begins writing after the one before wrote its last.
+    assert last_write["first"] < first_write["second"]
+    assert last_write["second"] < first_write["third"]
