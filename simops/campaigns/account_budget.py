@@ -274,7 +274,14 @@ class AccountBudget:
         """Renew this process's leases and resize its budgets to its parts."""
         async with self._lock:
             store = await self.accounts()
-            one_sim_rate = self._one_sim_rate()
+            known = self.division.limit
+            one_sim = self._parties.get(ONE_SIM_PARTY)
+            if known is None and one_sim is not None and one_sim.running:
+                # Not divided yet, the process does not know the account's budget: a one-SIM
+                # claim of an unlimited rate, served first, would take all of it from the others.
+                stored = await store.run(store.limit, self.account)
+                known = self._defaults.limit_of(self.account, stored)
+            one_sim_rate = self._one_sim_rate(known)
             leases = [
                 party.lease(self._holder, key, one_sim_rate)
                 for key, party in self._parties.items()
@@ -285,8 +292,7 @@ class AccountBudget:
             )
             self._resize(self._defaults.limit_of(self.account, limit), live)
 
-    def _one_sim_rate(self) -> float:
-        limit = self.division.limit or self._defaults.limit_of(self.account, None)
+    def _one_sim_rate(self, limit: AccountLimit | None) -> float:
         if limit is None:
             return UNLIMITED_RATE
         return max(ONE_SIM_MIN_RATE, ONE_SIM_RESERVE * limit.rate)

@@ -126,15 +126,23 @@ def _whole(slots: float) -> int:
 
 def split(share: Share, running: Mapping[str, int]) -> dict[str, Share]:
     """A campaign's share divided between its processes in proportion to the activities each
-    runs now (every process with any gets at least one slot)."""
+    runs now (every process with any gets at least one slot). The slots add up to the share's:
+    whole parts first, then one more for the largest remainders (ties by holder, so that every
+    process computes the same split)."""
     total = sum(running.values())
     if not total:
         return {}
+    exact = {
+        holder: share.concurrency * count / total for holder, count in running.items() if count
+    }
+    slots = {holder: int(part) for holder, part in exact.items()}
+    left = share.concurrency - sum(slots.values())
+    for holder in sorted(exact, key=lambda holder: (slots[holder] - exact[holder], holder))[:left]:
+        slots[holder] += 1
     return {
         holder: Share(
-            rate=max(share.rate * count / total, MIN_RATE),
-            concurrency=max(1, round(share.concurrency * count / total)),
+            rate=max(share.rate * running[holder] / total, MIN_RATE),
+            concurrency=max(1, slots[holder]),
         )
-        for holder, count in running.items()
-        if count
+        for holder in exact
     }

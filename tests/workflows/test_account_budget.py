@@ -22,8 +22,8 @@ from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import CampaignAction
 from simops.campaigns.store.backends import store_backend
 from simops.clients.campaigns import CampaignHandle, campaign_progress, start_campaign
+from simops.core.sim import OutcomeKind
 from simops.devstack.in_process import LocalStack
-from simops.emulator.server import RunningEmulator
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.campaigns import new_sims, report, spec, write_lines
 from tests.helpers.stacks import campaign_test_stack, emulator_writes, start_sim_activation
@@ -74,7 +74,7 @@ def requests_by_campaign(
 
 def ended_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
     """When the last of `sims` was written (from the emulator's write log)."""
-    return max(write["at"] for write in writes if write["sim_sid"] in sims)
+    return float(max(write["at"] for write in writes if write["sim_sid"] in sims))
 
 
 async def test_two_campaigns_share_the_account_by_weight_within_its_budget(
@@ -139,9 +139,7 @@ async def test_a_campaign_on_another_account_keeps_its_own_budget(
             await start_activation_of(
                 busy_stack, tmp_path, "busy-2", busy_sims[300:], concurrency=50
             ),
-            await start_activation_of(
-                other_stack, tmp_path, "other", other_sims, concurrency=50
-            ),
+            await start_activation_of(other_stack, tmp_path, "other", other_sims, concurrency=50),
         ]
         await asyncio.wait_for(asyncio.gather(*(handle.result() for handle in handles)), 240)
         log = await EmulatorControl(other).requests(since=started)
@@ -166,21 +164,17 @@ async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
         handle = await start_activation_of(stack, tmp_path, "saturating", sims[1:], concurrency=100)
         # Saturated: more SIMs want requests than the budget lets through.
         await asyncio.sleep(5)
-        progress = await campaign_progress(
-            stack.settings, handle, WorkflowExecutionStatus.RUNNING
-        )
+        progress = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.RUNNING)
         ended_before = progress.ended_rows
         begun = time.monotonic()
         operation = await start_sim_activation(stack, sims[0])
         outcome = await asyncio.wait_for(operation.result(), 30)
         took = time.monotonic() - begun
-        progress = await campaign_progress(
-            stack.settings, handle, WorkflowExecutionStatus.RUNNING
-        )
+        progress = await campaign_progress(stack.settings, handle, WorkflowExecutionStatus.RUNNING)
         await handle.signal(CampaignWorkflow.cancel, "test over")
         await asyncio.wait_for(handle.result(), 120)
 
-    assert outcome.converged, outcome
+    assert outcome.outcome == OutcomeKind.CONVERGED, outcome
     # The campaign was still at it, with hundreds of SIMs queued behind the budget: behind its
     # queue, the operation would have waited tens of seconds.
     assert progress.ended_rows < 400, progress
@@ -192,9 +186,7 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
     emulator = await emulator_factory(seed_sims=90, scheduled_delay=(0.3, 0.5))
-    async with campaign_test_stack(
-        dev_env, emulator, tmp_path, max_running_campaigns=1
-    ) as stack:
+    async with campaign_test_stack(dev_env, emulator, tmp_path, max_running_campaigns=1) as stack:
         sims = [sim.sid for sim in await new_sims(stack, 90)]
         groups = {"first": sims[:30], "second": sims[30:60], "third": sims[60:]}
         handles = {}
@@ -222,7 +214,9 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
         campaign_id: min(write["at"] for write in writes if write["sim_sid"] in set(group))
         for campaign_id, group in groups.items()
     }
-    last_write = {campaign_id: ended_at(writes, set(group)) for campaign_id, group in groups.items()}
+    last_write = {
+        campaign_id: ended_at(writes, set(group)) for campaign_id, group in groups.items()
+    }
     # One at a time, in start order: each begins writing after the one before wrote its last.
     assert last_write["first"] < first_write["second"]
     assert last_write["second"] < first_write["third"]

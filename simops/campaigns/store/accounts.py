@@ -46,6 +46,10 @@ _TABLES = (
     "running INTEGER NOT NULL, PRIMARY KEY (account, campaign_id))",
 )
 
+QUEUE_LOCK = 0x51554555
+"""PostgreSQL advisory lock class (with the account's hash) that makes `claim_slot`s of one
+account take turns."""
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -134,10 +138,14 @@ class AccountStore:
         return await loop.run_in_executor(self._thread, partial(call, *args, **kwargs))
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(
+        self, lock: str | None = None, parameters: Sequence[object] = ()
+    ) -> Iterator[Connection]:
         with (
             self._lock,
-            self._connection.transaction(self._connection.dialect.begin_write) as transaction,
+            self._connection.transaction(
+                self._connection.dialect.begin_write, lock, parameters
+            ) as transaction,
         ):
             yield transaction
 
@@ -274,8 +282,12 @@ class AccountStore:
     def claim_slot(self, account: str, campaign_id: str, max_running: int | None) -> SlotClaim:
         """Queue `campaign_id` on `account` (once: its place is kept), and let it run when fewer
         than `max_running` of the account's campaigns run and none queued before it waits."""
-        now = self._connection.dialect.now_seconds
-        with self._write() as db:
+        dialect = self._connection.dialect
+        now = dialect.now_seconds
+        # PostgreSQL's writers do not take turns by themselves (SQLite's BEGIN IMMEDIATE does):
+        # without the lock, campaigns starting at once each see the others' slots still free.
+        lock = None if dialect is SQLITE else "SELECT pg_advisory_xact_lock(?, hashtext(?))"
+        with self._write(lock, (QUEUE_LOCK, account)) as db:
             db.execute(
                 "INSERT INTO account_campaigns (account, campaign_id, queued_at, running) "
                 f"VALUES (?, ?, {now}, 0) ON CONFLICT (account, campaign_id) DO NOTHING",
