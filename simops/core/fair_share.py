@@ -76,6 +76,20 @@ def _rate_cap(claim: Claim) -> float:
     return min(caps) if caps else math.inf
 
 
+def _weighted_rates(total: float, claims: list[Claim]) -> dict[str, float]:
+    """Water-filling by what each claim could use; then what nobody could use goes to the claims
+    below their own cap all the same (a claim's demand is an estimate, its cap is not), so a
+    budget is never left idle for want of an estimate."""
+    given = _water_fill(total, claims, _rate_cap)
+    leftover = total - sum(given.values())
+    if leftover > 1e-9:
+        extra = _water_fill(
+            leftover, claims, lambda claim: (claim.rate_cap or math.inf) - given[claim.key]
+        )
+        given = {key: rate + extra.get(key, 0.0) for key, rate in given.items()}
+    return given
+
+
 def _concurrency_cap(claim: Claim) -> float:
     return float(claim.concurrency_cap) if claim.concurrency_cap is not None else math.inf
 
@@ -94,7 +108,7 @@ def divide(
         first = [claim for claim in all_claims if claim.first]
         weighted = [claim for claim in all_claims if not claim.first]
         rates = _water_fill(rate, first, _rate_cap)
-        rates.update(_water_fill(max(0.0, rate - sum(rates.values())), weighted, _rate_cap))
+        rates.update(_weighted_rates(max(0.0, rate - sum(rates.values())), weighted))
     if concurrency is None:
         slots: Mapping[str, float] = {claim.key: _concurrency_cap(claim) for claim in all_claims}
     else:

@@ -83,6 +83,8 @@ END_REASON = "end time reached"
 HANDLE_FAILED_BATCHES = "handle-failed-batches"
 """Patch: a failed batch child is run again, then its rows end `failed`; a cancel or a stop
 reaches running batches through the store; activities' time limits follow the rate."""
+BATCH_GONE = "ExternalWorkflowExecutionNotFound"
+"""The failure of a signal to a batch that has ended."""
 QUEUE_PER_ACCOUNT = "queue-per-account"
 """Patch: a campaign takes a place among its account's running campaigns before it prepares
 (`SIMOPS_MAX_RUNNING_CAMPAIGNS`), queued in start order, and frees it when it ends."""
@@ -354,15 +356,23 @@ class CampaignWorkflow:
         )
         self._state.hold_reason = reason
         if reason is None:
-            for batch in list(self._batches.values()):
-                await batch.signal(CampaignBatchWorkflow.release_held)
+            await self._signal_batches(CampaignBatchWorkflow.release_held)
 
     async def _wind_down_batches(self) -> None:
         """A cancel ends the campaign even when SIMs stay scheduled for hours: each running
         batch gives them one callback wait, then ends them."""
         self._wound_down = True
+        await self._signal_batches(CampaignBatchWorkflow.wind_down)
+
+    async def _signal_batches(self, signal: Callable[[CampaignBatchWorkflow], None]) -> None:
+        """Signal every batch still running. A batch may end between the workflow task that
+        knew it ran and the signal: it needs no signal any more, and the campaign goes on."""
         for batch in list(self._batches.values()):
-            await batch.signal(CampaignBatchWorkflow.wind_down)
+            try:
+                await batch.signal(signal)
+            except ApplicationError as error:
+                if error.type != BATCH_GONE:
+                    raise
 
     def _phase(self) -> CampaignPhase:
         if self._queued_behind is not None and not self._stopping():

@@ -78,10 +78,21 @@ def test_leftovers_go_around_until_every_cap_holds() -> None:
     assert sum(rates(shares).values()) == pytest.approx(90.0)
 
 
-def test_nobody_backlogged_leaves_the_budget_unused() -> None:
+def test_what_nobody_could_use_goes_to_claims_below_their_own_cap() -> None:
+    # A demand is an estimate, a cap is not: the budget is not left idle for an estimate.
     shares = divide(100.0, None, [Claim("a", rate_cap=10.0), Claim("b", demand_rate=20.0)])
+    assert rates(shares) == {"a": 10.0, "b": 90.0}
 
-    assert rates(shares) == {"a": 10.0, "b": 20.0}
+    shares = divide(
+        100.0,
+        None,
+        [
+            Claim("a", rate_cap=10.0),
+            Claim("b", demand_rate=5.0),
+            Claim("c", demand_rate=5.0, weight=3.0, rate_cap=50.0),
+        ],
+    )
+    assert rates(shares) == {"a": 10.0, "b": pytest.approx(40.0), "c": pytest.approx(50.0)}
 
 
 def test_first_claims_are_served_before_weighted_ones() -> None:
