@@ -75,6 +75,11 @@ def requests_by_campaign(
     return counted
 
 
+def began_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
+    """When the first of `sims` was written (from the emulator's write log)."""
+    return float(min(write["at"] for write in writes if write["sim_sid"] in sims))
+
+
 def ended_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
     """When the last of `sims` was written (from the emulator's write log)."""
     return float(max(write["at"] for write in writes if write["sim_sid"] in sims))
@@ -83,13 +88,13 @@ def ended_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
 async def test_two_campaigns_share_the_account_by_weight_within_its_budget(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
-    emulator = await emulator_factory(seed_sims=500, rate=BUDGET, scheduled_delay=(0.1, 0.3))
+    emulator = await emulator_factory(seed_sims=440, rate=BUDGET, scheduled_delay=(0.1, 0.3))
     async with campaign_test_stack(dev_env, emulator, tmp_path) as stack:
         set_budget(stack, BUDGET)
-        sims = [sim.sid for sim in await new_sims(stack, 500)]
-        # Each needs about 20 s at its share: both run side by side most of the time, and
-        # each has far more SIMs ready than its share lets through (it is backlogged).
-        light, heavy = sims[:120], sims[120:]
+        sims = [sim.sid for sim in await new_sims(stack, 440)]
+        # Each needs about 20 s of writes and reads at its share, and has far more SIMs ready
+        # than its share lets through (it is backlogged).
+        light, heavy = sims[:110], sims[110:]
         control = EmulatorControl(emulator)
         started = time.time()
         backlogged: dict[str, Any] = {"concurrency": 100, "batch_size": 100}
@@ -105,15 +110,24 @@ async def test_two_campaigns_share_the_account_by_weight_within_its_budget(
 
     assert [result.phase for result in results] == [CampaignPhase.COMPLETED] * 2
     assert all(row["outcome"] == "converged" for row in report(stack, "light"))
-    # Both run from a few seconds after the start until the first of them ends.
+    # Both write from a moment after the later one's first write until the first of them ends
+    # (preparation reads SIMs one by one: a campaign preparing is not backlogged, and what it
+    # leaves goes to the other).
+    both_start = max(began_at(writes, set(light)), began_at(writes, set(heavy))) + 1.0
     both_end = min(ended_at(writes, set(light)), ended_at(writes, set(heavy))) - 1.0
-    both_start = started + 4.0
     counted = requests_by_campaign(
         log, {"light": set(light), "heavy": set(heavy)}, both_start, both_end
     )
     total = sum(counted.values())
     seconds = both_end - both_start
-    shown = f"{counted} in {seconds:.1f} s"
+    spans = {
+        name: (
+            round(began_at(writes, set(sims)) - started, 1),
+            round(ended_at(writes, set(sims)) - started, 1),
+        )
+        for name, sims in (("light", light), ("heavy", heavy))
+    }
+    shown = f"{counted} in {seconds:.1f} s; writes (s after the start): {spans}"
     assert seconds > 5, shown
     assert 0.20 <= counted["light"] / total <= 0.30, shown
     assert 0.70 <= counted["heavy"] / total <= 0.80, shown
@@ -235,8 +249,7 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
     assert queued == {"second": 0, "third": 1}
     assert [result.phase for result in results] == [CampaignPhase.COMPLETED] * 3
     first_write = {
-        campaign_id: min(write["at"] for write in writes if write["sim_sid"] in set(group))
-        for campaign_id, group in groups.items()
+        campaign_id: began_at(writes, set(group)) for campaign_id, group in groups.items()
     }
     last_write = {
         campaign_id: ended_at(writes, set(group)) for campaign_id, group in groups.items()
