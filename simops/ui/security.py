@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from simops.runtime.settings import SimopsSettings
+from simops.runtime.tokens import MIN_TOKEN_LENGTH
 
 SESSION_COOKIE = "simops_ui_session"
 SESSION = web.RequestKey("session", str)
 """The visitor's session ID (from its cookie, or new), for the CSRF token."""
 LOGIN_COOKIE = "simops_ui_login"
 CSRF_FIELD = "csrf_token"
-MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = ("localhost",)
 PUBLIC_PATHS = ("/login", "/static/")
 """What a visitor without the token may fetch: the login form and the files it uses."""
