@@ -20,13 +20,13 @@ from simops.observability.tracing import client_interceptors
 from simops.runtime import event_loop
 from simops.runtime.env_file import EnvFileError
 from simops.runtime.settings import SimopsSettings
-from simops.runtime.tokens import TokenError
 from simops.runtime.temporal import (
     TemporalSetupError,
     connect,
     connect_error_message,
     temporal_target,
 )
+from simops.runtime.tokens import TokenError
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 
 T = TypeVar("T")

@@ -40,7 +40,9 @@ class TokenError(ValueError):
 def check_token(setting: str, token: str) -> None:
     """Refuse (`TokenError`) a token that is blank or shorter than `MIN_TOKEN_LENGTH`."""
     if not token.strip():
-        raise TokenError(f"{setting} is blank: give a random token of {MIN_TOKEN_LENGTH}+ characters")
+        raise TokenError(
+            f"{setting} is blank: give a random token of {MIN_TOKEN_LENGTH}+ characters"
+        )
     if len(token) < MIN_TOKEN_LENGTH:
         raise TokenError(
             f"{setting} is {len(token)} characters: use at least {MIN_TOKEN_LENGTH} "
