@@ -60,9 +60,11 @@ def parse_api_tokens(text: str) -> list[ApiToken]:
             continue
         name, _, rest = entry.partition(":")
         scope, separator, token = rest.partition(":")
-        where = f"SIMOPS_API_TOKENS entry {position}" + (f" ({name.strip()})" if name else "")
+        where = f"SIMOPS_API_TOKENS entry {position}"
         if not separator or not name.strip():
+            # Not named: an entry without its colons may be a bare token.
             raise TokenError(f"{where}: write it as name:scope:token (scope read or write)")
+        where += f" ({name.strip()})"
         if scope.strip() not in {scope.value for scope in TokenScope}:
             raise TokenError(f"{where}: the scope is read or write, not {scope.strip()!r}")
         check_token(where, token)
