@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
@@ -208,7 +209,7 @@ async def _spec_from_multipart(
                 upload = scratch / "upload"
                 upload_name = Path(part.filename or upload_name).name or upload_name
                 await _save_upload(part, upload)
-    except (ValueError, AssertionError, LookupError) as error:
+    except (ValueError, AssertionError, LookupError, HttpProcessingError) as error:
         # aiohttp's multipart reader says so when a body is not the multipart it claims.
         raise Problem(
             HTTPStatus.BAD_REQUEST,

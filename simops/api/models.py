@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -13,6 +13,8 @@ from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSpe
 from simops.clients.campaigns import CampaignControl
 from simops.messages import CampaignProgress
 
+ErrorCode = Annotated[int, Field(ge=0, le=999_999)]
+"""An API error code (five digits, as 20404 or 83010): what a store's integer column holds."""
 INLINE_FILE_NAME = "rows.csv"
 """The file name inline rows are stored under when the spec's source names none."""
 MAX_INLINE_ROWS = 1_000_000
@@ -137,7 +139,7 @@ class RetryRequest(BaseModel):
 
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     """The retry's ID (default: ID-retry-1, then -2, …)."""
-    only_codes: list[int] = Field(default_factory=list, max_length=100)
+    only_codes: list[ErrorCode] = Field(default_factory=list, max_length=100)
     """Only failed rows with one of these error codes."""
     include_cancelled: bool = False
     """Rows that ended cancelled too."""

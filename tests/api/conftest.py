@@ -41,7 +41,7 @@ async def api_client(
     if tokens is not None:
         settings = settings.model_copy(update={"api_tokens": parse_api_tokens(tokens)})
     app = build_api_app(settings, stack.client)
-    server = TestServer(app, host="127.0.0.1", **({"port": port} if port else {}))
+    server = TestServer(app, host="127.0.0.1", port=port)
     async with TestClient(server) as client:
         yield client
 
