@@ -174,3 +174,45 @@ async def test_a_campaign_file_uploaded_and_the_collections_kept_apart(
     assert as_migration.status == 404 and as_migration.content_type == PROBLEM
     assert migrations == {"campaigns": []}
     assert move_here.status == 422 and "POST /api/v1/migrations" in move_refused["detail"]
+
+
+async def test_cancel_and_retry_the_cancelled_rows_through_the_api(api_stack: LocalStack) -> None:
+    stack = api_stack
+    sids = await new_sim_sids(stack, 12)
+    fleet = stack.emulator.parent.fleets[0]
+    spec = {
+        "campaign_id": "api-cut",
+        "action": "activate",
+        "fleet": fleet,
+        "rate": 2.0,
+        "concurrency": 2,
+        "batch_size": 4,
+    }
+    url = "/api/v1/campaigns/api-cut"
+    async with api_client(stack) as client:
+        started = await client.post(
+            "/api/v1/campaigns", json={"spec": spec, "rows": [{"sim": sid} for sid in sids]}
+        )
+        assert started.status == 201
+        while_running = await client.post(f"{url}/retry")
+        running_problem = await while_running.json()
+        cancelled = await client.post(f"{url}/cancel", json={"reason": "change freeze"})
+        ended = await wait_for_phase(client, url, {"cancelled"})
+        only_failed = await client.post(f"{url}/retry")
+        nothing = await only_failed.json()
+        retried = await client.post(
+            f"{url}/retry", json={"id": "api-cut-again", "include_cancelled": True}
+        )
+        retry_body = await retried.json()
+        again = await wait_for_phase(client, retry_body["url"], {"completed"})
+
+    assert while_running.status == 409 and running_problem["type"].endswith("/campaign-running")
+    assert cancelled.status == 202
+    assert ended["progress"]["stop_reason"] == "change freeze"
+    assert 0 < ended["progress"]["counts"].get("cancelled", 0) <= len(sids)
+    assert only_failed.status == 409 and nothing["type"].endswith("/nothing-to-retry")
+    assert retried.status == 201 and retry_body["url"] == "/api/v1/campaigns/api-cut-again"
+    assert again["progress"]["retry_of"] == "api-cut"
+    assert again["progress"]["counts"] == {"converged": ended["progress"]["counts"]["cancelled"]}
+    # Between the two, every SIM written once.
+    assert written_sids(await emulator_writes(stack.emulator)) == sorted(sids)
