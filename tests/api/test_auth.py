@@ -69,7 +69,7 @@ async def test_a_read_only_token_may_get_but_not_post(guarded: TestClient[Any, A
     pause = await guarded.post("/api/v1/migrations/x/pause", headers=bearer(READ_TOKEN))
     written = await guarded.post("/api/v1/campaigns/x/pause", headers=bearer(WRITE_TOKEN))
 
-    assert listed.status == 200 and listed_body == {"campaigns": []}
+    assert listed.status == 200 and isinstance(listed_body["campaigns"], list)
     assert refused.status == 403 and refused.content_type == PROBLEM
     assert problem["type"].endswith("/read-only-token") and "grafana" in problem["detail"]
     assert pause.status == 403
