@@ -181,10 +181,12 @@ def configured_secrets(settings: SimopsSettings) -> list[str]:
         settings.kore_webhook_secret,
         settings.payload_key,
         settings.codec_token,
+        settings.ui_token,
     ]
     many = [
         *settings.kore_webhook_secrets.values(),
         *settings.twilio_auth_tokens.values(),
         *settings.payload_old_keys,
+        *(api_token.token for api_token in settings.api_tokens),
     ]
     return sorted({secret.get_secret_value() for secret in [*single, *many] if secret is not None})

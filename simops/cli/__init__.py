@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, str] = {
     "db": "simops.cli.database",
     "codec-server": "simops.cli.observability",
     "ui": "simops.cli.ui",
+    "serve": "simops.cli.serve",
 }
 """Each sub-command and the module whose `register(app)` adds it, in the order `--help` lists
 them. A command imports only its own module: `simops campaign status` does not pay for the

@@ -82,6 +82,12 @@ from simops.clients.campaigns import (
     start_campaign,
     workflow_status,
 )
+from simops.clients.retries import (
+    NothingToRetryError,
+    RetriedCampaignRunningError,
+    RetryIdInUseError,
+    retry_spec,
+)
 from simops.core.wording import with_article
 from simops.messages import CampaignProgress
 from simops.runtime.settings import SimopsSettings
@@ -321,11 +327,16 @@ def checked_spec(group: CommandGroup, build: Callable[[], CampaignSpec]) -> Camp
     try:
         return build()
     except ValidationError as error:
-        problem = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
+        invalid_spec(group, error)
+
+
+def invalid_spec(group: CommandGroup, error: ValidationError) -> NoReturn:
+    """One line naming each field of a spec that is wrong, and why (exit 2)."""
+    problem = "; ".join(
+        f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+        for issue in error.errors()
+    )
+    fail(f"invalid {group.noun}: {problem}", ExitCode.BAD_INPUT)
 
 
 async def print_plan(
@@ -624,10 +635,6 @@ def report(group: CommandGroup, campaign_id: str, fmt: str, output: Path | None)
         typer.echo(describe_out_of_service(downtime), err=True)
 
 
-RETRY_SUFFIX = "-retry-"
-"""A retry's default ID is the retried campaign's ID, this, and the first number not in use."""
-
-
 def _check_retried_group(group: CommandGroup, campaign_id: str, action: CampaignAction) -> None:
     """Refuse (exit 2) to retry a migration as a campaign, or a campaign as a migration: each
     group's commands name its own kind of campaign."""
@@ -642,37 +649,6 @@ def _check_retried_group(group: CommandGroup, campaign_id: str, action: Campaign
             f"{campaign_id} is {what}: retry it with `simops campaign retry {campaign_id}`",
             ExitCode.BAD_INPUT,
         )
-
-
-def store_exists(settings: SimopsSettings, campaign_id: str) -> bool:
-    """Whether a campaign store of this ID exists (whatever its state)."""
-    try:
-        CampaignStore.open(store_backend(settings), campaign_id).close()
-    except CampaignNotFoundError:
-        return False
-    return True
-
-
-async def id_in_use(client: Client, settings: SimopsSettings, campaign_id: str) -> bool:
-    """Whether a campaign of this ID was ever created (a store) or started (a workflow)."""
-    if await asyncio.to_thread(store_exists, settings, campaign_id):
-        return True
-    return await campaign_status(client, campaign_id) is not None
-
-
-async def retry_id(
-    client: Client, settings: SimopsSettings, campaign_id: str, given: str | None
-) -> str:
-    """The retry's ID: `given`, refused (exit 2) when in use; else `ID-retry-N` with the
-    first N from 1 not in use."""
-    if given is not None:
-        if await id_in_use(client, settings, given):
-            fail(f"--id {given} is already used: give another", ExitCode.BAD_INPUT)
-        return given
-    number = 1
-    while await id_in_use(client, settings, f"{campaign_id}{RETRY_SUFFIX}{number}"):
-        number += 1
-    return f"{campaign_id}{RETRY_SUFFIX}{number}"
 
 
 def _nothing_to_retry(group: CommandGroup, campaign_id: str, source: CampaignSource) -> str:
@@ -713,43 +689,42 @@ async def retry_campaign(
         earlier_spec = earlier.spec
     _check_retried_group(group, campaign_id, earlier_spec.action)
     client = await connect_temporal(settings)
-    if await campaign_status(client, campaign_id) == WorkflowExecutionStatus.RUNNING:
+    try:
+        spec = await retry_spec(
+            client,
+            settings,
+            earlier_spec,
+            new_id=new_id,
+            only_codes=only_codes,
+            include_cancelled=include_cancelled,
+        )
+    except RetriedCampaignRunningError:
         fail(
             f"{group.noun} {campaign_id} is still running: what failed is known once it ends "
             f"(wait, or `{group.command} cancel {campaign_id}` and let it settle)",
             ExitCode.BAD_INPUT,
         )
-    source = CampaignSource(
-        retry_of=campaign_id,
-        retry_codes=sorted(set(only_codes)),
-        retry_cancelled=include_cancelled,
-    )
-    identifier = await retry_id(client, settings, campaign_id, new_id)
-    # The same spec (action, Fleet, controls, migration) under its own ID, over the rows chosen.
-    spec = checked_spec(
-        group,
-        lambda: CampaignSpec.model_validate(
-            {**earlier_spec.model_dump(), "campaign_id": identifier, "source": source.model_dump()}
-        ),
-    )
+    except RetryIdInUseError as in_use:
+        fail(f"--id {in_use.campaign_id} is already used: give another", ExitCode.BAD_INPUT)
+    except NothingToRetryError as nothing:
+        fail(_nothing_to_retry(group, campaign_id, nothing.source), ExitCode.BAD_INPUT)
+    except ValidationError as error:
+        invalid_spec(group, error)
+    if not dry_run:
+        return await start_and_watch(group, settings, spec, None, watch)
+    count = 0
     with open_store(group, settings, campaign_id) as earlier:
         # Streamed: the dry run lists every row chosen, however many, without holding them.
-        count = 0
-        for row in earlier.retried_rows(source):
-            if not dry_run:
-                break
+        for row in earlier.retried_rows(spec.source):
             if not count:
-                typer.echo(f"{group.noun} {identifier} would retry these rows of {campaign_id}:")
+                typer.echo(
+                    f"{group.noun} {spec.campaign_id} would retry these rows of {campaign_id}:"
+                )
             typer.echo(retried_row_line(row.report))
             count += 1
-        else:  # every row listed (a dry run), or none at all
-            if not count:
-                fail(_nothing_to_retry(group, campaign_id, source), ExitCode.BAD_INPUT)
-    if dry_run:
-        noun = "row" if count == 1 else "rows"
-        typer.echo(f"{count:,} {noun} to {spec.action.value}; dry run: nothing was written")
-        return ExitCode.OK
-    return await start_and_watch(group, settings, spec, None, watch)
+    noun = "row" if count == 1 else "rows"
+    typer.echo(f"{count:,} {noun} to {spec.action.value}; dry run: nothing was written")
+    return ExitCode.OK
 
 
 IdArgument = Annotated[str, typer.Argument(help="The ID it was started with (--id).")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import Annotated
 
 import typer
@@ -12,21 +11,13 @@ from aiohttp import web
 from simops.cli.support import ExitCode, fail, install_stop_handlers, load_settings, run_command
 from simops.observability.codec_server import CodecServer
 from simops.observability.logging import configure_logging
+from simops.runtime.hosts import is_loopback
 from simops.runtime.temporal import data_converter
 
 
 def register(app: typer.Typer) -> None:
     """Add `simops codec-server` to the command."""
     app.command("codec-server")(codec_server)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _serve(server: CodecServer, host: str, port: int) -> int:
@@ -67,7 +58,7 @@ def codec_server(
     codec = data_converter(settings).payload_codec
     if codec is None:
         fail("set SIMOPS_PAYLOAD_KEY: without it payloads are not encrypted", ExitCode.BAD_INPUT)
-    if no_auth and not _is_loopback(host):
+    if no_auth and not is_loopback(host):
         fail("--no-auth serves only a loopback address (such as 127.0.0.1)", ExitCode.BAD_INPUT)
     if settings.codec_token is None and not no_auth:
         fail(

@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from temporalio.client import Client
 
 from simops.campaigns.store.errors import CampaignStoreError
@@ -25,6 +26,7 @@ from simops.runtime.temporal import (
     connect_error_message,
     temporal_target,
 )
+from simops.runtime.tokens import TokenError
 from simops.supersim.errors import ConfigurationError, NotFoundError, SuperSimError
 
 T = TypeVar("T")
@@ -64,6 +66,15 @@ def store_problem(error: Exception) -> str:
     return f"cannot use the campaign store: {first_line(error)}"
 
 
+def _setting_problem(issue: ErrorDetails) -> str:
+    """One refused setting: a message that names its setting itself (the tokens' rules) as it
+    is, others after the setting's name."""
+    error = issue.get("ctx", {}).get("error")
+    if isinstance(error, TokenError):
+        return str(error)
+    return f"SIMOPS_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+
+
 def load_settings() -> SimopsSettings:
     """The settings from the environment and `.simops/env`, or a clear error naming the problem."""
     try:
@@ -71,10 +82,7 @@ def load_settings() -> SimopsSettings:
     except EnvFileError as error:
         fail(str(error), ExitCode.BAD_INPUT)
     except ValidationError as error:
-        problems = "; ".join(
-            f"SIMOPS_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
-            for issue in error.errors()
-        )
+        problems = "; ".join(_setting_problem(issue) for issue in error.errors())
         fail(f"invalid configuration: {problems}", ExitCode.BAD_INPUT)
 
 

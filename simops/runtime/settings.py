@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -24,6 +24,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from simops.contract import TASK_QUEUE
 from simops.runtime.codec import parse_payload_key
 from simops.runtime.env_file import read_env_file
+from simops.runtime.tokens import ApiToken, check_token, parse_api_tokens
 
 KORE_API_URL = "https://supersim.api.korewireless.com/v1"
 KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
@@ -130,6 +131,8 @@ class SimopsSettings(BaseSettings):
     payload_key: SecretStr | None = None
     ui_token: SecretStr | None = None
     """What the dashboard (`simops ui`) asks of every visitor; needed to bind past loopback."""
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    """The JSON API's bearer tokens (`simops serve`): `name:scope:token`, comma-separated."""
     payload_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
@@ -177,6 +180,19 @@ class SimopsSettings(BaseSettings):
         for key in keys:
             if key is not None:
                 parse_payload_key(key.get_secret_value())
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_api_tokens(cls, value: object) -> object:
+        return parse_api_tokens(value) if isinstance(value, str) else value
+
+    @field_validator("ui_token", "codec_token")
+    @classmethod
+    def _check_single_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Refused here, not where each is used, so that every process refuses at start-up.
+        if value is not None:
+            check_token(f"SIMOPS_{str(info.field_name).upper()}", value.get_secret_value())
         return value
 
     def webhook_secret_for(self, account_sid: str | None) -> str | None:

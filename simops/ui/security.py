@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from simops.runtime.hosts import is_loopback
 from simops.runtime.settings import SimopsSettings
+from simops.runtime.tokens import MIN_TOKEN_LENGTH
 
 SESSION_COOKIE = "simops_ui_session"
 SESSION = web.RequestKey("session", str)
 """The visitor's session ID (from its cookie, or new), for the CSRF token."""
 LOGIN_COOKIE = "simops_ui_login"
 CSRF_FIELD = "csrf_token"
-MIN_TOKEN_LENGTH = 16
-LOOPBACK_NAMES = ("localhost",)
 PUBLIC_PATHS = ("/login", "/static/")
 """What a visitor without the token may fetch: the login form and the files it uses."""
 
@@ -44,16 +43,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class UiConfigError(Exception):
     """The dashboard cannot start as configured; the message says what to change."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (a name or an address) only reaches this machine."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def ui_token(settings: SimopsSettings) -> str | None:

@@ -18,7 +18,9 @@ from aiohttp import web
 from simops.campaigns.reports import REPORT_FORMATS
 from simops.campaigns.spec import CampaignAction
 from simops.clients.campaigns import CampaignControl, CampaignNotRunningError
-from simops.ui.campaigns import PHASES, CampaignSummary, Dashboard, read_chunks, write_report_to
+from simops.clients.reports import REPORT_MEDIA_TYPES, read_chunks, write_report_to
+from simops.clients.summaries import PHASES, CampaignSummary
+from simops.ui.campaigns import Dashboard
 from simops.ui.security import LOGIN_COOKIE, Guard
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -30,7 +32,6 @@ SENT_MESSAGES = {
     "resume": "resume sent",
     "cancel": "cancel sent: SIMs in flight settle, the rest is reported cancelled",
 }
-REPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
 DEFAULT_CANCEL_REASON = "cancelled from the dashboard"
 
 routes = web.RouteTableDef()
@@ -130,7 +131,7 @@ async def report(request: web.Request) -> web.StreamResponse:
         spool.seek(0)
         response = web.StreamResponse(
             headers={
-                "Content-Type": f"{REPORT_TYPES[fmt]}; charset=utf-8",
+                "Content-Type": f"{REPORT_MEDIA_TYPES[fmt]}; charset=utf-8",
                 "Content-Disposition": f'attachment; filename="{campaign_id}-report.{fmt}"',
             }
         )

@@ -4,15 +4,17 @@ The commands are read from the README when the tests are collected: one test per
 the README's order. A synopsis is expanded into the commands it stands for (`[--watch]`: without
 it and with it; `csv|json`: each; `pause X | resume X`: each sub-command), and placeholders
 become real values of the running stack (`SIM`, `FLEET`, `AC…`, the files it names). A command
-passes when it exits 0; a long-running one (`simops worker`, `callbacks`, `emulator`) when it
-comes up and stops cleanly on Ctrl-C. A failure prints the command, its exit code and output.
+passes when it exits 0; a long-running one (`simops worker`, `callbacks`, `emulator`, `serve`)
+when it comes up and stops cleanly on Ctrl-C. A failure prints the command, its exit code and
+output.
 
 Values chosen where the README's cannot be taken literally:
 - `pause`, `resume` and `cancel` need a campaign (migration) that is still running, and the
   README's `launch-1` and `customer-7` were followed to their end with `--watch`: those commands
   act on a campaign and a migration this module starts at 1 request/s instead; `retry` on them
   once cancelled and ended (their `cancelled` rows are what it retries).
-- `simops callbacks` listens on a free port: `simops dev`'s ingress holds the configured one.
+- `simops callbacks` listens on a free port: `simops dev`'s ingress holds the configured one;
+  `simops serve` too, since another process of the machine may hold its default.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ LONG_RUNNING = {
     "worker": "worker polling task queue",
     "callbacks": "callback ingress on",
     "emulator": READY_LINE_PREFIX,
+    "serve": "JSON API:",
 }
 """Commands that run until stopped, and the line that says they came up."""
 
@@ -289,6 +292,9 @@ def _failure(command: list[str], code: int | None, out: str, err: str) -> str:
 def _comes_up(stack: Stack, command: list[str]) -> None:
     """Start a long-running command, wait for the line that says it serves, stop it with Ctrl-C."""
     env = {**clean_environment(), "SIMOPS_CALLBACK_PORT": str(free_port())}
+    if command[0] == "serve" and "--port" not in command:
+        # Another process of this machine may hold the API's default port.
+        command = [*command, "--port", str(free_port())]
     process, seen = start_simops(
         command, stack.directory, LONG_RUNNING[command[0]], STARTUP_SECONDS, env
     )

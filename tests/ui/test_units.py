@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from simops.campaigns.store.campaign_store import ThroughputBucket
 from simops.cli import app
+from simops.runtime.hosts import is_loopback
 from simops.ui.app import duration, number, ui_url, when
 from simops.ui.chart import MOST_BUCKETS, bucket_seconds, throughput_chart
-from simops.ui.security import UiConfigError, check_bind, is_loopback
+from simops.ui.security import UiConfigError, check_bind
 
 START = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
