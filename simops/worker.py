@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
+from simops.activities.notifications import NotificationActivities
 from simops.activities.sims import SimActivities
 from simops.campaigns.store.backends import store_backend
 from simops.observability.health import Readiness, worker_polling
@@ -20,12 +21,18 @@ from simops.runtime.temporal import connect_when_up
 from simops.supersim.client import SuperSimClient
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
+from simops.workflows.campaign_notifier import CampaignNotifierWorkflow
 from simops.workflows.sandbox import WORKFLOW_RUNNER
 from simops.workflows.sim_operation import SimOperationWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: list[type] = [SimOperationWorkflow, CampaignWorkflow, CampaignBatchWorkflow]
+WORKFLOWS: list[type] = [
+    SimOperationWorkflow,
+    CampaignWorkflow,
+    CampaignBatchWorkflow,
+    CampaignNotifierWorkflow,
+]
 
 
 def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) -> Worker:
@@ -38,6 +45,7 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
     sims = SimActivities(api, settings)
     batches = CampaignBatchActivities(api, settings)
     prepare = CampaignPrepareActivities(api, settings)
+    notifications = NotificationActivities(settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -57,6 +65,9 @@ def build_worker(client: Client, settings: SimopsSettings, api: SuperSimClient) 
             batches.fail_unfinished_rows,
             batches.canary_rows,
             prepare.prepare_campaign,
+            notifications.notify_targets,
+            notifications.collect_ended_rows,
+            notifications.deliver_event,
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,
         max_task_queue_activities_per_second=settings.api_max_rps,
