@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -133,10 +133,11 @@ class SimopsSettings(BaseSettings):
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
     )
-    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Webhook receivers of every campaign's events (comma-separated), besides its `--notify`."""
     notify_secret: SecretStr | None = None
     """The Standard Webhooks secret (`whsec_` and base64) that signs every webhook."""
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Webhook receivers of every campaign's events (comma-separated), besides its `--notify`;
+    declared after the secret, which they need."""
 
     @classmethod
     def settings_customise_sources(
@@ -176,15 +177,6 @@ class SimopsSettings(BaseSettings):
                 parse_payload_key(key.get_secret_value())
         return value
 
-    @field_validator("notify_urls")
-    @classmethod
-    def _check_notify_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            problem = webhook_url_problem(url)
-            if problem is not None:
-                raise ValueError(problem)
-        return urls
-
     @field_validator("notify_secret")
     @classmethod
     def _check_notify_secret(cls, secret: SecretStr | None) -> SecretStr | None:
@@ -195,14 +187,19 @@ class SimopsSettings(BaseSettings):
                 raise ValueError(f"the webhook secret {problem}")
         return secret
 
-    @model_validator(mode="after")
-    def _check_notify_signed(self) -> SimopsSettings:
-        if self.notify_urls and self.notify_secret is None:
+    @field_validator("notify_urls")
+    @classmethod
+    def _check_notify_urls(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        for url in urls:
+            problem = webhook_url_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        if urls and info.data.get("notify_secret") is None:
             raise ValueError(
-                "SIMOPS_NOTIFY_URLS needs SIMOPS_NOTIFY_SECRET (a Standard Webhooks secret, "
-                "whsec_ and base64): simops sends no unsigned webhook"
+                "needs SIMOPS_NOTIFY_SECRET (a Standard Webhooks secret, whsec_ and base64): "
+                "simops sends no unsigned webhook"
             )
-        return self
+        return urls
 
     def webhook_secret_for(self, account_sid: str | None) -> str | None:
         """The KORE webhook secret that signs callbacks for `account_sid`, if one is configured."""

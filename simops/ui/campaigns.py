@@ -34,7 +34,8 @@ from simops.clients.campaigns import (
     started_spec,
     with_store_counts,
 )
-from simops.messages import CampaignProgress
+from simops.clients.notifications import webhook_deliveries
+from simops.messages import CampaignProgress, WebhookDelivery
 from simops.runtime.settings import SimopsSettings
 from simops.ui.chart import ThroughputChart, bucket_seconds, throughput_chart
 
@@ -97,6 +98,8 @@ class CampaignDetail:
     chart: ThroughputChart | None = None
     rollbacks: list[str] = field(default_factory=list)
     """The rollbacks started for this migration."""
+    deliveries: list[WebhookDelivery] | None = None
+    """Its webhooks per receiver (`None`: it sends none, or no worker answered)."""
 
 
 @dataclass(frozen=True)
@@ -187,10 +190,18 @@ class Dashboard:
         started = progress.started_at or until
         interval = bucket_seconds(started, until)
         view = await asyncio.to_thread(_read_store, self.settings, campaign_id, interval)
+        try:
+            deliveries = await asyncio.wait_for(
+                webhook_deliveries(self.client, campaign_id), QUERY_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            deliveries = None
         if view is None:
-            return CampaignDetail(summary, None)
+            return CampaignDetail(summary, None, deliveries=deliveries)
         chart = throughput_chart(view.buckets, started, until, interval, view.spec.rate)
-        return CampaignDetail(summary, view.spec, view.failures, chart, view.rollbacks)
+        return CampaignDetail(
+            summary, view.spec, view.failures, chart, view.rollbacks, deliveries=deliveries
+        )
 
     async def control(self, campaign_id: str, control: CampaignControl, reason: str) -> None:
         """Send `pause`, `resume` or `cancel` (with its `reason`) as the CLI does;
