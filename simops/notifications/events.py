@@ -61,6 +61,9 @@ class CampaignEvent(BaseModel):
     time: datetime
     details: dict[str, Any] = Field(default_factory=dict)
     """The CloudEvent's `data`: what the event says, in JSON types."""
+    sequence: int | None = None
+    """Its place among the campaign's events (0 first), given by the notifier as it queues it:
+    the order every receiver gets them in."""
 
     @property
     def is_final(self) -> bool:
@@ -182,8 +185,15 @@ def rows_added_event(
     )
 
 
+SEQUENCE_DIGITS = 12
+
+
 def cloud_event(event: CampaignEvent) -> dict[str, Any]:
-    """The event as a CloudEvents 1.0 structured-mode object."""
+    """The event as a CloudEvents 1.0 structured-mode object, with the `sequence` extension
+    (decimal, zero-padded: ordered as strings too, as that extension asks)."""
+    sequence = (
+        {} if event.sequence is None else {"sequence": f"{event.sequence:0{SEQUENCE_DIGITS}d}"}
+    )
     return {
         "specversion": SPEC_VERSION,
         "id": event.event_id,
@@ -192,6 +202,7 @@ def cloud_event(event: CampaignEvent) -> dict[str, Any]:
         "subject": event.campaign_id,
         "time": event.time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": DATA_CONTENT_TYPE,
+        **sequence,
         "data": event.details,
     }
 

@@ -180,7 +180,7 @@ class CampaignNotifierWorkflow:
         return None
 
     def _append(self, event: CampaignEvent) -> None:
-        self._events.append(event)
+        self._events.append(event.model_copy(update={"sequence": self._end()}))
 
     async def _collect_rows(self) -> bool:
         """One `rows_ended` event of the rows that ended since the last (none: `False`), no
