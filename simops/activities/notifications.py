@@ -39,24 +39,11 @@ log = logging.getLogger(__name__)
 
 
 class NotificationActivities:
-    """Webhook activities over the worker's settings and one HTTP session."""
+    """Webhook activities over the worker's settings (a session per attempt: deliveries are few,
+    and nothing is left open when the worker stops)."""
 
     def __init__(self, settings: SimopsSettings) -> None:
         self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        # Made on first use, on the worker's event loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT_SECONDS)
-            )
-        return self._session
-
-    async def close(self) -> None:
-        """Close the HTTP session (the worker is stopping)."""
-        if self._session is not None:
-            await self._session.close()
 
     @activity.defn(name="notify_targets")
     async def notify_targets(self, request: NotifyTargetsRequest) -> NotifyTargets:
@@ -90,10 +77,14 @@ class NotificationActivities:
             secret.get_secret_value(), request.event.event_id, body, datetime.now(UTC)
         )
         attempt = activity.info().attempt
+        timeout = aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT_SECONDS)
         try:
-            async with self._http().post(
-                request.url, data=body, headers=headers, allow_redirects=False
-            ) as response:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(
+                    request.url, data=body, headers=headers, allow_redirects=False
+                ) as response,
+            ):
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as error:
             # No chained cause: the message is kept in the history, and it names only the host.

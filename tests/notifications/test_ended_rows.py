@@ -6,7 +6,14 @@ from simops.notifications.ended_rows import MAX_RUNS_PER_EVENT, EndedRowsCursor,
 
 
 def test_consecutive_rows_of_one_outcome_and_code_make_one_run() -> None:
-    runs = runs_of([(1, "converged", None), (2, "converged", None), (3, "failed", 20_006), (5, "failed", 20_006)])
+    runs = runs_of(
+        [
+            (1, "converged", None),
+            (2, "converged", None),
+            (3, "failed", 20_006),
+            (5, "failed", 20_006),
+        ]
+    )
 
     assert [(run.first_row, run.last_row, run.outcome, run.code) for run in runs] == [
         (1, 2, "converged", None),
