@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,6 @@ async def test_rows_ended_comes_at_most_once_per_five_seconds(
         if event["type"] == "simops.campaign.rows_ended"
     ]
     assert len(rows_events) >= 2, event_types(receiver)
-    gaps = [later - earlier for earlier, later in zip(rows_events, rows_events[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(rows_events)]
     assert min(gaps) >= timedelta(seconds=5), gaps
     assert sorted(_ended_rows(receiver.events)) == list(range(1, 13))
