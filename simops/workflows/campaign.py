@@ -94,6 +94,10 @@ reaches running batches through the store; activities' time limits follow the ra
 CANARY_PER_PATH = "canary-per-path"
 """Patch: the canary is the first `canary` rows of every path (read from the store once
 prepared), not the first `canary` rows; campaigns started before it keep theirs on replay."""
+RECHECK_HOLD = "recheck-the-hold-after-recording-it"
+"""Patch: after recording a hold (or its release), the run loop looks again before it launches:
+a resume that arrived while the hold was being recorded is released at once, not left holding
+the SIMs of the batches it launches."""
 NOTIFY_WEBHOOKS = "notify-webhooks"
 """Patch: a campaign started after it names its webhook receivers at its start and, when it has
 any, starts its notifier and signals it every event (campaigns started before send none)."""
@@ -298,6 +302,7 @@ class CampaignWorkflow:
             state.canary_done = not canary.row_nos
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
+        rechecks_hold = holds_at_the_send and workflow.patched(RECHECK_HOLD)
         while True:
             self._follow_schedule()
             await self._fail_if_store_unusable()
@@ -307,6 +312,8 @@ class CampaignWorkflow:
                 await self._wind_down_batches()
             if holds_at_the_send and self._hold_wanted() != state.hold_reason:
                 await self._record_hold(self._hold_wanted())
+                if rechecks_hold:
+                    continue
             self._launch()
             self._publish_phase()
             if not self._in_flight:
