@@ -27,6 +27,7 @@ TASK_QUEUE = "simops"
 SIM_OPERATION_WORKFLOW = "SimOperation"
 CAMPAIGN_WORKFLOW = "Campaign"
 CAMPAIGN_BATCH_WORKFLOW = "CampaignBatch"
+CAMPAIGN_NOTIFIER_WORKFLOW = "CampaignNotifier"
 
 CALLBACK_SIGNAL = "sim_callbacks"
 """Carries a `SimCallbackBatch` to a SIM operation or a campaign batch: the callbacks the
@@ -44,10 +45,15 @@ WIND_DOWN_SIGNAL = "wind_down"
 RELEASE_HELD_SIGNAL = "release_held"
 """From a resumed campaign to its running batches."""
 
+CAMPAIGN_EVENT_SIGNAL = "campaign_event"
+"""Carries a `CampaignEvent` from a campaign to its notifier, in order."""
+
 PROGRESS_QUERY = "progress"
 """A SIM operation's `OperationProgress`, a campaign's `CampaignProgress`."""
 PENDING_QUERY = "pending"
 """How many SIMs a campaign batch has still in progress."""
+DELIVERIES_QUERY = "deliveries"
+"""A campaign notifier's `WebhookDelivery` per receiver."""
 
 SIM_SID = SearchAttributeKey.for_keyword("SimSid")
 SIM_OPERATION = SearchAttributeKey.for_keyword("SimOperation")
@@ -59,6 +65,7 @@ search attributes are visible to anyone who can read the namespace."""
 _SIM_PREFIX = "sim-"
 _CAMPAIGN_PREFIX = "campaign-"
 _BATCH_INFIX = "-batch-"
+_NOTIFIER_PREFIX = "notify-"
 _CAMPAIGN_OR_BATCH = re.compile(
     re.escape(_CAMPAIGN_PREFIX)
     + r"(?P<campaign>.+?)(?:"
@@ -81,6 +88,25 @@ def batch_workflow_id(campaign_id: str, batch_no: int) -> str:
     """The workflow ID of a campaign's batch; a batch run again keeps its ID, so callbacks for
     SIMs an earlier run wrote reach the new one."""
     return f"{campaign_workflow_id(campaign_id)}{_BATCH_INFIX}{batch_no}"
+
+
+def notifier_workflow_id(campaign_id: str) -> str:
+    """The workflow ID of a campaign's notifier (its webhooks): one per campaign, outliving
+    it until every event is delivered. Not under `campaign-`, so no listing of campaigns or
+    batches takes it for one."""
+    return f"{_NOTIFIER_PREFIX}{campaign_id}"
+
+
+def delivery_activity_id(target_index: int, sequence: int) -> str:
+    """The activity ID of delivering event `sequence` to receiver `target_index`: the status
+    finds a delivery's attempts by it."""
+    return f"deliver-{target_index}-{sequence}"
+
+
+def delivery_of(activity_id: str) -> tuple[int, int] | None:
+    """The receiver index and event number of a delivery activity's ID (`None`: another)."""
+    match = re.fullmatch(r"deliver-(\d+)-(\d+)", activity_id)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def campaign_id_of(campaign_workflow: str) -> str:

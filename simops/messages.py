@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from simops.campaigns.rows import CampaignPhase, CanaryStatus, OutOfServiceSummary
 from simops.campaigns.spec import CampaignAction, CampaignSpec
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus, SimUpdate
+from simops.notifications.ended_rows import EndedRowRange
+from simops.notifications.events import CampaignEvent
 
 OperationName = Literal[
     "activate", "ready", "deactivate", "reactivate", "set-fleet", "rename", "move", "converge"
@@ -257,6 +259,11 @@ class CampaignState(BaseModel):
     """The ramp reached the campaign's concurrency: no limit beyond it any more."""
     slot_claimed: bool = False
     """The campaign holds a place among its account's running campaigns (to free at the end)."""
+    notify_targets: list[str] | None = None
+    """The webhook receivers of the campaign's events (`None`: a campaign started before
+    webhooks, which sends none; empty: no receiver)."""
+    notified_phase: CampaignPhase | None = None
+    """The phase the last event told receivers of."""
 
 
 class CampaignRunInput(BaseModel):
@@ -277,6 +284,28 @@ class AccountShare(BaseModel):
     account_rate: float | None = None
     """The account's budget (`None`: it has none; the campaign keeps to its own `--rate`)."""
     account_concurrency: int | None = None
+
+
+class WebhookDelivery(BaseModel):
+    """How one receiver's webhooks went: what `status -o json` and the dashboard show."""
+
+    url: str
+    """The receiver, without user, password, query or fragment."""
+    events_sent: int = 0
+    """Events the receiver answered 2xx to."""
+    events_failed: int = 0
+    """Events given up on: no 2xx within 24 hours of the event."""
+    events_queued: int = 0
+    """Events waiting for their turn, the one in delivery included."""
+    attempts: int = 0
+    """Attempts of every event (the one in delivery included, when the status reads it)."""
+    last_status: int | None = None
+    """The last answer's HTTP status."""
+    last_error: str | None = None
+    """Why the last failed attempt failed (cleared by a success)."""
+    last_event_id: str | None = None
+    last_event_type: str | None = None
+    last_attempt_at: datetime | None = None
 
 
 class CampaignProgress(BaseModel):
@@ -310,6 +339,8 @@ class CampaignProgress(BaseModel):
     share: AccountShare | None = None
     """The campaign's current share of its account's API budget (filled in from the store by
     whoever reads the progress; `None`: it draws nothing now)."""
+    deliveries: list[WebhookDelivery] | None = None
+    """Its webhooks, per receiver (`None`: it sends none)."""
 
 
 class CampaignResult(BaseModel):
@@ -327,3 +358,62 @@ class PrepareRequest(BaseModel):
     """Input of the campaign-preparing activity: the campaign whose store it prepares."""
 
     campaign_id: str
+
+
+class NotifyTargetsRequest(BaseModel):
+    """Input of the activity that names a campaign's webhook receivers."""
+
+    campaign_id: str
+    campaign_urls: list[str] = Field(default_factory=list)
+
+
+class NotifyTargets(BaseModel):
+    """A campaign's webhook receivers: its own, then every campaign's (the worker's settings)."""
+
+    urls: list[str] = Field(default_factory=list)
+
+
+class NotifierInput(BaseModel):
+    """Input of a campaign's notifier workflow, and what it carries across continue-as-new."""
+
+    campaign_id: str
+    targets: list[str]
+    first_sequence: int = 0
+    """The number of `events[0]` among the campaign's events."""
+    events: list[CampaignEvent] = Field(default_factory=list)
+    """Events not yet delivered to every receiver, in order."""
+    next_sequences: list[int] = Field(default_factory=list)
+    """Per receiver (in `targets` order): the number of the next event to deliver."""
+    deliveries: list[WebhookDelivery] = Field(default_factory=list)
+    rows_collections: int = 0
+    """How many `rows_ended` collections were made (the store's cursor checks it)."""
+    last_rows_event_at: datetime | None = None
+    campaign_ended: bool = False
+
+
+class DeliveryRequest(BaseModel):
+    """Input of the delivery activity: one event to one receiver."""
+
+    url: str
+    event: CampaignEvent
+
+
+class DeliveryResult(BaseModel):
+    """Output of the delivery activity: the receiver's 2xx, on which attempt."""
+
+    status: int
+    attempt: int
+
+
+class EndedRowsRequest(BaseModel):
+    """Input of the activity that collects the rows ended since the last `rows_ended` event."""
+
+    campaign_id: str
+    collection: int
+    """This collection's number (1 for the first): a retry of it returns the same rows."""
+
+
+class EndedRowsResult(BaseModel):
+    """The runs of rows that ended since the previous collection (empty: none)."""
+
+    ranges: list[EndedRowRange] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from simops.activities.campaign_batch import CampaignBatchActivities
 from simops.activities.campaign_prepare import CampaignPrepareActivities
 from simops.activities.campaign_slots import CampaignSlotActivities
+from simops.activities.notifications import NotificationActivities
 from simops.activities.sims import SimActivities
 from simops.campaigns.account_budget import AccountBudget, AccountDefaults
 from simops.campaigns.store.backends import store_backend
@@ -27,12 +28,18 @@ from simops.supersim.client import SuperSimClient
 from simops.supersim.pacing import budgets_for
 from simops.workflows.campaign import CampaignWorkflow
 from simops.workflows.campaign_batch import CampaignBatchWorkflow
+from simops.workflows.campaign_notifier import CampaignNotifierWorkflow
 from simops.workflows.sandbox import WORKFLOW_RUNNER
 from simops.workflows.sim_operation import SimOperationWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: list[type] = [SimOperationWorkflow, CampaignWorkflow, CampaignBatchWorkflow]
+WORKFLOWS: list[type] = [
+    SimOperationWorkflow,
+    CampaignWorkflow,
+    CampaignBatchWorkflow,
+    CampaignNotifierWorkflow,
+]
 
 
 def account_budget(settings: SimopsSettings) -> AccountBudget:
@@ -60,6 +67,7 @@ def build_worker(
     batches = CampaignBatchActivities(api, settings, account)
     prepare = CampaignPrepareActivities(api, settings, account)
     slots = CampaignSlotActivities(settings, account)
+    notifications = NotificationActivities(settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -81,6 +89,9 @@ def build_worker(
             prepare.prepare_campaign,
             slots.claim_campaign_slot,
             slots.release_campaign_slot,
+            notifications.notify_targets,
+            notifications.collect_ended_rows,
+            notifications.deliver_event,
         ],
         max_concurrent_activities=settings.api_max_concurrency * 2,
         max_task_queue_activities_per_second=settings.api_max_rps,

@@ -6,7 +6,8 @@ Run it after a deliberate, versioned change to a workflow, and commit the files 
 The replay test then fails on any later change that would break these recorded executions.
 Files recorded by older code stand for executions started before a change: keep them (rename
 them) rather than overwrite them. `--held-only` records just the paused campaign (a ramp, a
-pause that holds first writes inside a running batch, and the resume that releases them).
+pause that holds first writes inside a running batch, and the resume that releases them);
+`--notify-only` just the campaign with a webhook receiver (and its notifier's history).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from simops.campaigns.spec import (
 )
 from simops.clients.campaigns import CampaignHandle, start_campaign
 from simops.clients.sims import start_sim_operation
-from simops.contract import ALL_SEARCH_ATTRIBUTES
+from simops.contract import ALL_SEARCH_ATTRIBUTES, notifier_workflow_id
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
 from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.webhook_receiver import TEST_NOTIFY_SECRET, webhook_receiver
 
 
 async def _record(stack: LocalStack, name: str, request: SimOperationRequest, out: Path) -> None:
@@ -66,6 +68,9 @@ async def _record_campaign(
         event.child_workflow_execution_started_event_attributes.workflow_execution
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+        # A campaign with webhooks starts its notifier first.
+        and "-batch-"
+        in event.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
     )
     batch = stack.client.get_workflow_handle(started.workflow_id, run_id=started.run_id)
     batch_history = await batch.fetch_history()
@@ -154,7 +159,34 @@ async def _record_held_campaign(stack: LocalStack, out: Path) -> None:
     )
 
 
-async def record(out: Path, *, held_only: bool = False) -> None:
+async def _record_notified_campaign(stack: LocalStack, out: Path) -> None:
+    """An activation with a webhook receiver down for its first two deliveries, paused and
+    resumed: the campaign's history and its notifier's (`campaign_notify_notifier.json`)."""
+    async with webhook_receiver(down_for=2) as receiver:
+        await _record_campaign(
+            stack,
+            "campaign_notify",
+            CampaignSpec(
+                campaign_id="record-notify",
+                action=CampaignAction.ACTIVATE,
+                fleet=stack.emulator.parent.fleets[0],
+                source=CampaignSource(status=SimStatus.NEW),
+                batch_size=4,
+                rate=2.0,
+                concurrency=4,
+                notify_urls=[receiver.url],
+            ),
+            out,
+            _pause_and_resume,
+        )
+        notifier = stack.client.get_workflow_handle(notifier_workflow_id("record-notify"))
+        await notifier.result()
+        history = await notifier.fetch_history()
+    (out / "campaign_notify_notifier.json").write_text(history.to_json())
+    print(f"campaign_notify_notifier: {len(history.events)} events")
+
+
+async def record(out: Path, *, held_only: bool = False, notify_only: bool = False) -> None:
     """Run one workflow per scenario and write each history as JSON into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
@@ -177,6 +209,7 @@ async def record(out: Path, *, held_only: bool = False) -> None:
             emulator,
             callback_wait_seconds=1.0,
             campaign_dir=Path(campaigns.name),
+            notify_secret=TEST_NOTIFY_SECRET,
         ) as stack:
             sims = [sim.sid async for sim in stack.api.list_sims(status=SimStatus.NEW, limit=4)]
             fleet = emulator.parent.fleets[0]
@@ -198,10 +231,14 @@ async def record(out: Path, *, held_only: bool = False) -> None:
             if held_only:
                 await _record_held_campaign(stack, out)
                 return
+            if notify_only:
+                await _record_notified_campaign(stack, out)
+                return
             for name, request in scenarios.items():
                 await _record(stack, name, request, out)
             await _record_campaigns(stack, out)
             await _record_held_campaign(stack, out)
+            await _record_notified_campaign(stack, out)
     finally:
         await emulator.stop()
         await env.shutdown()
@@ -209,10 +246,12 @@ async def record(out: Path, *, held_only: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    arguments = [argument for argument in sys.argv[1:] if argument != "--held-only"]
+    flags = {"--held-only", "--notify-only"}
+    arguments = [argument for argument in sys.argv[1:] if argument not in flags]
     asyncio.run(
         record(
             Path(arguments[0] if arguments else "tests/workflows/histories"),
             held_only="--held-only" in sys.argv[1:],
+            notify_only="--notify-only" in sys.argv[1:],
         )
     )

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from simops.campaigns.schedule import CampaignSchedule
 from simops.core.sim import OutcomeKind, SimStatus
+from simops.runtime.webhook_rules import webhook_url_problem
 
 
 class CampaignAction(StrEnum):
@@ -146,6 +147,19 @@ class CampaignSpec(BaseModel):
     weight: float = Field(default=1.0, gt=0, le=1000)
     """`--weight`: the campaign's share of its account's API budget, in proportion to the
     weights of the account's other running campaigns."""
+    notify_urls: list[str] = Field(default_factory=list)
+    """Webhook receivers of this campaign's events (`--notify`), besides `SIMOPS_NOTIFY_URLS`
+    (docs/integrations.md)."""
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _check_notify_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            problem = webhook_url_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        # Once each, in the order given: a receiver named twice gets each event once.
+        return list(dict.fromkeys(urls))
 
     @model_validator(mode="after")
     def _check_migration(self) -> CampaignSpec:

@@ -39,6 +39,7 @@ from simops.cli.campaign_commands import (
     parse_ramp,
     parse_schedule,
 )
+from simops.cli.notify import NotifyOption, with_notify
 from simops.cli.support import ExitCode, fail, load_settings
 from simops.core.sim import SimStatus
 
@@ -170,6 +171,7 @@ def start(
     watch: WatchOption = False,
     show_all: ShowAllOption = False,
     output: PlanOutputOption = PlanOutput.TEXT,
+    notify: NotifyOption = None,
 ) -> None:
     """Start a campaign over a file of SIMs or an API filter."""
     settings = load_settings()
@@ -194,7 +196,7 @@ def start(
     dry_run_or_start(
         GROUP,
         settings,
-        spec,
+        with_notify(settings, spec, notify),
         from_file,
         dry_run=dry_run,
         watch=watch,

@@ -82,6 +82,7 @@ from simops.clients.campaigns import (
     start_campaign,
     workflow_status,
 )
+from simops.clients.notifications import with_deliveries
 from simops.clients.retries import (
     NothingToRetryError,
     RetriedCampaignRunningError,
@@ -556,6 +557,8 @@ async def follow_campaign(
     if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
         fail(f"{group.noun} {campaign_id} ended {status.name.lower()}: see the Temporal Web UI")
     progress = await campaign_progress(settings, handle, status)
+    if output == OutputFormat.JSON:
+        progress = await with_deliveries(client, progress)
     line = progress_line(group, progress)
     typer.echo(progress.model_dump_json() if output == OutputFormat.JSON else line)
     return ExitCode.OK

@@ -50,6 +50,7 @@ from simops.cli.campaign_commands import (
     print_plan,
     start_and_watch,
 )
+from simops.cli.notify import NotifyOption, with_notify
 from simops.cli.support import (
     ExitCode,
     connect_temporal,
@@ -308,6 +309,7 @@ def start_migration(
     watch: WatchOption = False,
     show_all: ShowAllOption = False,
     output: PlanOutputOption = PlanOutput.TEXT,
+    notify: NotifyOption = None,
 ) -> None:
     """Move SIMs of a file or of one account to another account."""
     settings = load_settings()
@@ -339,7 +341,7 @@ def start_migration(
     dry_run_or_start(
         GROUP,
         settings,
-        spec,
+        with_notify(settings, spec, notify),
         from_file,
         dry_run=dry_run,
         watch=watch,

@@ -25,6 +25,7 @@ from simops.contract import TASK_QUEUE
 from simops.runtime.codec import parse_payload_key
 from simops.runtime.env_file import read_env_file
 from simops.runtime.tokens import ApiToken, check_token, parse_api_tokens
+from simops.runtime.webhook_rules import webhook_secret_problem, webhook_url_problem
 
 KORE_API_URL = "https://supersim.api.korewireless.com/v1"
 KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
@@ -143,6 +144,11 @@ class SimopsSettings(BaseSettings):
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
     )
+    notify_secret: SecretStr | None = None
+    """The Standard Webhooks secret (`whsec_` and base64) that signs every webhook."""
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Webhook receivers of every campaign's events (comma-separated), besides its `--notify`;
+    declared after the secret, which they need."""
 
     @classmethod
     def settings_customise_sources(
@@ -162,11 +168,11 @@ class SimopsSettings(BaseSettings):
             file_secret_settings,
         )
 
-    @field_validator("payload_old_keys", "codec_cors_origins", mode="before")
+    @field_validator("payload_old_keys", "codec_cors_origins", "notify_urls", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
-        # Comma-separated in the environment: neither base64 keys nor origins hold a comma, and
-        # JSON is clumsy here.
+        # Comma-separated in the environment: neither base64 keys nor origins hold a comma (a
+        # webhook URL writes one as %2C), and JSON is clumsy here.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -194,6 +200,30 @@ class SimopsSettings(BaseSettings):
         if value is not None:
             check_token(f"SIMOPS_{str(info.field_name).upper()}", value.get_secret_value())
         return value
+
+    @field_validator("notify_secret")
+    @classmethod
+    def _check_notify_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        # Refused at start-up: a blank or short secret would sign webhooks anyone can forge.
+        if secret is not None:
+            problem = webhook_secret_problem(secret.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"the webhook secret {problem}")
+        return secret
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _check_notify_urls(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        for url in urls:
+            problem = webhook_url_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        if urls and info.data.get("notify_secret") is None:
+            raise ValueError(
+                "needs SIMOPS_NOTIFY_SECRET (a Standard Webhooks secret, whsec_ and base64): "
+                "simops sends no unsigned webhook"
+            )
+        return urls
 
     def webhook_secret_for(self, account_sid: str | None) -> str | None:
         """The KORE webhook secret that signs callbacks for `account_sid`, if one is configured."""

@@ -24,7 +24,9 @@ from simops.clients.campaigns import (
     listed_campaign,
     listed_campaigns,
 )
-from simops.clients.summaries import CampaignSummary, campaign_summary
+from simops.clients.notifications import webhook_deliveries
+from simops.clients.summaries import QUERY_TIMEOUT_SECONDS, CampaignSummary, campaign_summary
+from simops.messages import WebhookDelivery
 from simops.runtime.settings import SimopsSettings
 from simops.ui.chart import ThroughputChart, bucket_seconds, throughput_chart
 
@@ -40,6 +42,8 @@ class CampaignDetail:
     chart: ThroughputChart | None = None
     rollbacks: list[str] = field(default_factory=list)
     """The rollbacks started for this migration."""
+    deliveries: list[WebhookDelivery] | None = None
+    """Its webhooks per receiver (`None`: it sends none, or no worker answered)."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,18 @@ class Dashboard:
         started = progress.started_at or until
         interval = bucket_seconds(started, until)
         view = await asyncio.to_thread(_read_store, self.settings, campaign_id, interval)
+        try:
+            deliveries = await asyncio.wait_for(
+                webhook_deliveries(self.client, campaign_id), QUERY_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            deliveries = None
         if view is None:
-            return CampaignDetail(summary, None)
+            return CampaignDetail(summary, None, deliveries=deliveries)
         chart = throughput_chart(view.buckets, started, until, interval, view.spec.rate)
-        return CampaignDetail(summary, view.spec, view.failures, chart, view.rollbacks)
+        return CampaignDetail(
+            summary, view.spec, view.failures, chart, view.rollbacks, deliveries=deliveries
+        )
 
     async def control(self, campaign_id: str, control: CampaignControl, reason: str) -> None:
         """Send `pause`, `resume` or `cancel` (with its `reason`) as the CLI does;

@@ -14,17 +14,18 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
-from temporalio.workflow import ChildWorkflowHandle
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from simops.activities.campaign_batch import STORE_UNUSABLE, CampaignBatchActivities
     from simops.activities.campaign_prepare import CampaignPrepareActivities
     from simops.activities.campaign_slots import CampaignSlotActivities
+    from simops.activities.notifications import NotificationActivities
     from simops.campaigns.rows import CampaignPhase
     from simops.campaigns.schedule import next_window_at
     from simops.contract import (
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         PROGRESS_QUERY,
         RESUME_SIGNAL,
         batch_workflow_id,
+        notifier_workflow_id,
     )
     from simops.core.sim import OutcomeKind
     from simops.messages import (
@@ -48,10 +50,20 @@ with workflow.unsafe.imports_passed_through():
         CampaignSlotRequest,
         CampaignState,
         CampaignStopNotice,
+        NotifierInput,
+        NotifyTargetsRequest,
         PrepareRequest,
+    )
+    from simops.notifications.events import (
+        CampaignEvent,
+        canary_passed_event,
+        ended_event,
+        phase_changed_event,
+        started_event,
     )
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
     from simops.workflows.campaign_gauges import record_campaign_gauges
+    from simops.workflows.campaign_notifier import CampaignNotifierWorkflow
     from simops.workflows.waiting import wait_until
 
 MAX_WINDOW = 16
@@ -93,6 +105,13 @@ QUEUE_RECHECK = timedelta(seconds=30)
 CANARY_PER_PATH = "canary-per-path"
 """Patch: the canary is the first `canary` rows of every path (read from the store once
 prepared), not the first `canary` rows; campaigns started before it keep theirs on replay."""
+RECHECK_HOLD = "recheck-the-hold-after-recording-it"
+"""Patch: after recording a hold (or its release), the run loop looks again before it launches:
+a resume that arrived while the hold was being recorded is released at once, not left holding
+the SIMs of the batches it launches."""
+NOTIFY_WEBHOOKS = "notify-webhooks"
+"""Patch: a campaign started after it names its webhook receivers at its start and, when it has
+any, starts its notifier and signals it every event (campaigns started before send none)."""
 
 
 def batch_step_timeout(row_count: int, window: int, rate: float | None) -> float | None:
@@ -122,6 +141,9 @@ class CampaignWorkflow:
         self._batches: dict[int, ChildWorkflowHandle[CampaignBatchWorkflow, BatchSummary]] = {}
         self._store_unusable: str | None = None
         self._outside_schedule = False
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: list[CampaignEvent] = []
+        """Events not yet signalled to the notifier, oldest first."""
         self._queued_behind: int | None = None
         self._slot_freed = False
 
@@ -159,7 +181,82 @@ class CampaignWorkflow:
     def _publish_phase(self) -> None:
         # At once: the run loop republishes only when a batch ends, minutes later maybe. A
         # metric is no command, so replays are unaffected.
-        record_campaign_gauges(self._spec.campaign_id, self._phase(), len(self._in_flight))
+        phase = self._phase()
+        record_campaign_gauges(self._spec.campaign_id, phase, len(self._in_flight))
+        state = self._state
+        if state.notify_targets and state.notified_phase not in (None, phase):
+            previous, state.notified_phase = state.notified_phase, phase
+            reason = {
+                CampaignPhase.STOPPING: state.cancel_reason or state.stop_reason,
+                CampaignPhase.PAUSED: PAUSED_REASON,
+                CampaignPhase.WAITING: WAITING_REASON,
+            }.get(phase)
+            self._notify(
+                lambda event_id, campaign_id, now: phase_changed_event(
+                    event_id,
+                    campaign_id,
+                    now,
+                    phase=phase.value,
+                    previous_phase=previous.value,
+                    reason=reason,
+                )
+            )
+
+    def _notify(self, make: Callable[[str, str, datetime], CampaignEvent]) -> None:
+        """Queue an event for the notifier (only a campaign with receivers has one); the run
+        loop never waits for it, the sender task signals it."""
+        if self._state.notify_targets:
+            event_id = f"evt_{workflow.uuid4().hex}"
+            self._outbox.append(make(event_id, self._spec.campaign_id, workflow.now()))
+
+    async def _send_events(self) -> None:
+        """Signal queued events to the notifier, one at a time and in order (a signal is
+        recorded by Temporal at once: no receiver is waited for)."""
+        notifier = workflow.get_external_workflow_handle_for(
+            CampaignNotifierWorkflow.run, notifier_workflow_id(self._spec.campaign_id)
+        )
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox))
+            try:
+                await notifier.signal(CampaignNotifierWorkflow.campaign_event, self._outbox[0])
+            except FailureError as error:
+                # The notifier was terminated: events have nowhere to go, the campaign goes on.
+                workflow.logger.warning("campaign event not signalled: %s", error)
+            self._outbox.pop(0)
+
+    async def _events_signalled(self) -> None:
+        """Wait until every queued event reached the notifier (before the run ends)."""
+        if self._state.notify_targets:
+            await workflow.wait_condition(lambda: not self._outbox)
+
+    async def _start_notifier(self) -> None:
+        """Name the campaign's webhook receivers (its own and the worker's) and, when there
+        are any, start its notifier, which outlives the campaign until it delivered all."""
+        state = self._state
+        targets = await workflow.execute_activity_method(
+            NotificationActivities.notify_targets,
+            NotifyTargetsRequest(
+                campaign_id=self._spec.campaign_id, campaign_urls=self._spec.notify_urls
+            ),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        state.notify_targets = targets.urls
+        if not targets.urls:
+            return
+        await workflow.start_child_workflow(
+            CampaignNotifierWorkflow.run,
+            NotifierInput(campaign_id=self._spec.campaign_id, targets=targets.urls),
+            id=notifier_workflow_id(self._spec.campaign_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        phase = self._phase()
+        state.notified_phase = phase
+        self._notify(
+            lambda event_id, campaign_id, now: started_event(
+                event_id, campaign_id, now, action=self._spec.action.value, phase=phase.value
+            )
+        )
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> CampaignProgress:
@@ -195,8 +292,13 @@ class CampaignWorkflow:
     async def run(self, run_input: CampaignRunInput) -> CampaignResult:
         """Prepare, run the batches, and account for every row."""
         state = self._state
+        fresh = state.started_at is None
         if state.started_at is None:
             state.started_at = workflow.now()
+        if fresh and state.notify_targets is None and workflow.patched(NOTIFY_WEBHOOKS):
+            await self._start_notifier()
+        if state.notify_targets:
+            self._sender = asyncio.create_task(self._send_events())
         if state.total_rows is None and workflow.patched(QUEUE_PER_ACCOUNT):
             await self._take_a_place()
         if state.total_rows is None:
@@ -221,18 +323,18 @@ class CampaignWorkflow:
             state.canary_done = not canary.row_nos
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
+        rechecks_hold = holds_at_the_send and workflow.patched(RECHECK_HOLD)
         while True:
             self._follow_schedule()
-            if self._store_unusable is not None:
-                raise ApplicationError(
-                    self._store_unusable, type=STORE_UNUSABLE, non_retryable=True
-                )
+            await self._fail_if_store_unusable()
             if handles_failures and self._stopping() and not self._stop_recorded:
                 await self._record_stop()
             if handles_failures and self._state.cancel_reason is not None and not self._wound_down:
                 await self._wind_down_batches()
             if holds_at_the_send and self._hold_wanted() != state.hold_reason:
                 await self._record_hold(self._hold_wanted())
+                if rechecks_hold:
+                    continue
             self._launch()
             self._publish_phase()
             if not self._in_flight:
@@ -247,6 +349,7 @@ class CampaignWorkflow:
                     and not self._stopping()
                 ):
                     await workflow.wait_condition(workflow.all_handlers_finished)
+                    await self._events_signalled()
                     workflow.continue_as_new(CampaignRunInput(spec=self._spec, state=state))
                 break
             await self._await_batch_or_room()
@@ -318,9 +421,21 @@ class CampaignWorkflow:
             return
         self._outside_schedule = not schedule.is_open(now)
 
-    def _fail_if_store_unusable(self) -> None:
-        if self._store_unusable is not None:
-            raise ApplicationError(self._store_unusable, type=STORE_UNUSABLE, non_retryable=True)
+    async def _fail_if_store_unusable(self) -> None:
+        reason = self._store_unusable
+        if reason is not None:
+            self._notify(
+                lambda event_id, campaign_id, now: ended_event(
+                    event_id,
+                    campaign_id,
+                    now,
+                    phase="failed",
+                    counts={str(kind): count for kind, count in self._state.counts.items()},
+                    reason=reason,
+                )
+            )
+            await self._events_signalled()
+            raise ApplicationError(reason, type=STORE_UNUSABLE, non_retryable=True)
 
     async def _record_stop(self) -> None:
         """Tell every running batch, through the store, to give no SIM a first write."""
@@ -488,6 +603,15 @@ class CampaignWorkflow:
                 self._state.stop_reason = summary.stop_reason
             if self._in_canary():
                 self._state.canary_done = True
+                if not self._stopping():
+                    self._notify(
+                        lambda event_id, campaign_id, now: canary_passed_event(
+                            event_id,
+                            campaign_id,
+                            now,
+                            counts={str(kind): count for kind, count in summary.counts.items()},
+                        )
+                    )
             else:
                 self._advance_ramp(summary.counts.get(OutcomeKind.CONVERGED, 0))
         finally:
@@ -564,7 +688,7 @@ class CampaignWorkflow:
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=BOOKKEEPING_RETRY,
         )
-        self._fail_if_store_unusable()
+        await self._fail_if_store_unusable()
         if state.slot_claimed:
             await workflow.execute_activity_method(
                 CampaignSlotActivities.release_campaign_slot,
@@ -579,6 +703,17 @@ class CampaignWorkflow:
         else:
             phase = CampaignPhase.COMPLETED
         record_campaign_gauges(self._spec.campaign_id, phase, 0)
+        self._notify(
+            lambda event_id, campaign_id, now: ended_event(
+                event_id,
+                campaign_id,
+                now,
+                phase=phase.value,
+                counts=counts.counts,
+                reason=state.stop_reason or state.cancel_reason,
+            )
+        )
+        await self._events_signalled()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CampaignResult(
             campaign_id=self._spec.campaign_id,

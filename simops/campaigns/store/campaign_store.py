@@ -53,6 +53,7 @@ from simops.campaigns.store.errors import (
 from simops.campaigns.store.preparation import PreparationStore, PrepareStage, restore_target
 from simops.campaigns.store.source_files import source_copy, source_sha256, store_source
 from simops.core.sim import DesiredState, OutcomeKind, SimStatus
+from simops.notifications.ended_rows import EndedRowRange, EndedRowsCursor, advanced
 from simops.observability import metrics
 
 WRITE_CHUNK = 5000
@@ -144,6 +145,10 @@ STOP_REASON = "stop_reason"
 """The `meta` key of why the campaign takes no new first write (stopped or cancelled)."""
 HOLD_REASON = "hold_reason"
 """The `meta` key of why first writes wait for now (paused, outside a window); empty: none."""
+ENDED_ROWS_CURSOR = "notify_ended_rows"
+"""The `meta` key of what the `rows_ended` webhooks reported (`EndedRowsCursor`, JSON)."""
+ENDED_ROWS_READ = 100_000
+"""Rows at or above the cursor's mark read per collection: those of the batches in flight."""
 
 ENDED_BY_SIM = ("converged", "already_converged", "failed")
 """Outcomes of SIMs the campaign ran to an end (a failure ratio's denominator)."""
@@ -688,6 +693,36 @@ class CampaignStore:
             FailureGroup(*key, count, [rows[row_no] for row_no in row_nos])
             for key, (count, row_nos) in groups.items()
         ]
+
+    def collect_ended_rows(self, collection: int) -> list[EndedRowRange]:
+        """The rows that ended (an outcome, or invalid) since collection `collection - 1`, as
+        runs, recorded as reported in the same transaction; collection `collection` again
+        (a retried activity) returns the same runs, so no row is lost or sent twice."""
+        with self._db.write() as db:
+            row = db.execute(
+                "SELECT value FROM meta WHERE campaign_id = ? AND key = ?",
+                (self._db.campaign_id, ENDED_ROWS_CURSOR),
+            ).fetchone()
+            cursor = (
+                EndedRowsCursor.model_validate_json(row[0])
+                if row is not None
+                else EndedRowsCursor()
+            )
+            if cursor.sequence == collection:
+                return cursor.last_ranges
+            ended = db.execute(
+                f"SELECT r.row_no, COALESCE(o.outcome, '{OutcomeKind.INVALID.value}'), "
+                "COALESCE(o.code, r.invalid_code) FROM rows r LEFT JOIN outcomes o "
+                "ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no "
+                "WHERE r.campaign_id = ? AND r.row_no >= ? "
+                "AND (o.row_no IS NOT NULL OR r.invalid_reason IS NOT NULL) "
+                "ORDER BY r.row_no LIMIT ?",
+                (self._db.campaign_id, cursor.low, ENDED_ROWS_READ),
+            ).fetchall()
+            moved = advanced(cursor, [(int(n), str(kind), code) for n, kind, code in ended])
+            moved = moved.model_copy(update={"sequence": collection})
+            self._db.set_meta(db, ENDED_ROWS_CURSOR, moved.model_dump_json())
+        return moved.last_ranges
 
     def throughput(self, bucket_seconds: int) -> list[ThroughputBucket]:
         """SIMs the campaign ran to an end (converged, already converged or failed) per
