@@ -163,7 +163,7 @@ async def test_a_campaign_on_another_account_keeps_its_own_budget(
         ]
         # The shares while all three run, as status shows them (every process's division).
         shares: dict[str, AccountShare] = {}
-        for _ in range(100):
+        for _ in range(300):
             for campaign_id in ("busy-1", "busy-2", "other"):
                 share = campaign_share(busy_stack.settings, campaign_id)
                 if share is not None:
@@ -175,12 +175,14 @@ async def test_a_campaign_on_another_account_keeps_its_own_budget(
         busy_log = await EmulatorControl(busy).requests(since=started)
         other_log = await EmulatorControl(other).requests(since=started)
 
-    assert shares["other"].account == other.parent.account_sid
+    assert set(shares) == {"busy-1", "busy-2", "other"}, shares
+    assert shares["other"].account == other.parent.account_sid, shares
     assert shares["busy-1"].account == shares["busy-2"].account == busy.parent.account_sid
     # Alone on its account, it has the account's whole budget; the two others share theirs.
     assert shares["other"].rate == pytest.approx(BUDGET), shares
     assert shares["busy-1"].rate + shares["busy-2"].rate == pytest.approx(BUDGET), shares
-    assert not [entry for entry in busy_log + other_log if entry["status"] == 429]
+    refused = [entry for entry in busy_log + other_log if entry["status"] == 429]
+    assert not refused, refused[:5]
 
 
 async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
@@ -223,10 +225,11 @@ async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
 async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
     dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
 ) -> None:
-    emulator = await emulator_factory(seed_sims=90, scheduled_delay=(0.3, 0.5))
+    emulator = await emulator_factory(seed_sims=100, scheduled_delay=(0.5, 0.8))
     async with campaign_test_stack(dev_env, emulator, tmp_path, max_running_campaigns=1) as stack:
-        sims = [sim.sid for sim in await new_sims(stack, 90)]
-        groups = {"first": sims[:30], "second": sims[30:60], "third": sims[60:]}
+        sims = [sim.sid for sim in await new_sims(stack, 100)]
+        # The first runs for several seconds: the others are seen queued behind it.
+        groups = {"first": sims[:60], "second": sims[60:80], "third": sims[80:]}
         handles = {}
         for campaign_id, group in groups.items():
             handles[campaign_id] = await start_activation_of(
@@ -237,7 +240,8 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
             for campaign_id in ("second", "third"):
                 progress = await handles[campaign_id].query(CampaignWorkflow.progress)
                 if progress.phase == CampaignPhase.QUEUED:
-                    queued[campaign_id] = progress.queued_behind
+                    # As first seen: the queue moves on once the first campaign ends.
+                    queued.setdefault(campaign_id, progress.queued_behind)
             if len(queued) == 2:
                 break
             await asyncio.sleep(0.1)
@@ -246,7 +250,7 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
         )
         writes = await emulator_writes(emulator)
 
-    assert queued == {"second": 0, "third": 1}
+    assert queued == {"second": 0, "third": 1}, queued
     assert [result.phase for result in results] == [CampaignPhase.COMPLETED] * 3
     first_write = {
         campaign_id: began_at(writes, set(group)) for campaign_id, group in groups.items()
