@@ -20,9 +20,8 @@ from simops.api.campaigns import API_CONTEXT, ApiContext, CampaignResource
 from simops.api.models import CampaignKind
 from simops.api.openapi import OPENAPI_PATH, openapi_document
 from simops.api.problems import problems_middleware
-from simops.observability.tracing import client_interceptors
+from simops.clients.web_service import serve_app
 from simops.runtime.settings import SimopsSettings
-from simops.runtime.temporal import connect_when_up
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +70,4 @@ async def run_api(
     first); `ApiConfigError` at once when it may not listen there. `started` is set once it
     listens."""
     check_api_bind(host, settings.api_tokens)
-    client = await connect_when_up(settings, stop, client_interceptors(settings))
-    if client is None:
-        return
-    runner = web.AppRunner(build_api_app(settings, client), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        log.info("JSON API on %s", api_url(host, port))
-        if started is not None:
-            started.set()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_app(build_api_app, settings, stop, host, port, name="JSON API", started=started)

@@ -52,7 +52,7 @@ from simops.clients.campaigns import (
     start_campaign,
     started_spec,
 )
-from simops.clients.reports import REPORT_MEDIA_TYPES, read_chunks, write_report_to
+from simops.clients.reports import REPORT_MEDIA_TYPES
 from simops.clients.retries import (
     NothingToRetryError,
     RetriedCampaignRunningError,
@@ -60,6 +60,7 @@ from simops.clients.retries import (
     retry_spec,
 )
 from simops.clients.summaries import campaign_summary
+from simops.clients.web_service import stream_report
 from simops.runtime.settings import SimopsSettings
 
 API_PREFIX = "/api/v1"
@@ -424,29 +425,14 @@ class CampaignResource:
         campaign_id = request.match_info["campaign_id"]
         fmt = _report_format(request)
         await self._action(context, campaign_id)
-        with tempfile.TemporaryFile() as spool:
-            written = await asyncio.to_thread(
-                write_report_to, context.settings, campaign_id, fmt, spool
+        response = await stream_report(request, context.settings, campaign_id, fmt)
+        if response is None:
+            raise Problem(
+                HTTPStatus.NOT_FOUND,
+                "report-not-here",
+                f"no store of {self.kind.noun} {campaign_id} here: no report on this machine",
             )
-            if not written:
-                raise Problem(
-                    HTTPStatus.NOT_FOUND,
-                    "report-not-here",
-                    f"no store of {self.kind.noun} {campaign_id} here: no report on this machine",
-                )
-            spool.seek(0)
-            response = web.StreamResponse(
-                headers={
-                    "Content-Type": f"{REPORT_MEDIA_TYPES[fmt]}; charset=utf-8",
-                    "Content-Disposition": f'attachment; filename="{campaign_id}-report.{fmt}"',
-                }
-            )
-            await response.prepare(request)
-            chunks = read_chunks(spool)
-            while chunk := await asyncio.to_thread(next, chunks, b""):
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+        return response
 
     async def retry(self, request: web.Request) -> web.Response:
         """Start a new campaign over the rows of an ended one that failed, as

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import IntEnum, StrEnum
 from typing import Any, NoReturn, TypeVar
 
@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.observability.tracing import client_interceptors
-from simops.runtime import event_loop
+from simops.runtime import event_loop, gc_tuning
 from simops.runtime.env_file import EnvFileError
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import (
@@ -123,3 +123,33 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+
+
+ServiceRunner = Callable[
+    [SimopsSettings, asyncio.Event, str, int, asyncio.Event | None], Awaitable[None]
+]
+"""Runs a long-lived web service (the dashboard, the JSON API) until its stop event is set."""
+
+
+async def serve_until_stopped(
+    run: ServiceRunner, settings: SimopsSettings, host: str, port: int, announcement: str
+) -> int:
+    """Run a web service until Ctrl-C or SIGTERM, printing `announcement` once it listens; a
+    port it cannot listen on is a one-line error."""
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    install_stop_handlers(stop)
+    gc_tuning.tune_for_service()
+
+    async def announce() -> None:
+        await started.wait()
+        typer.echo(f"{announcement} (Ctrl-C stops it)")
+
+    announcing = asyncio.create_task(announce())
+    try:
+        await run(settings, stop, host, port, started)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}", ExitCode.BAD_INPUT)
+    finally:
+        announcing.cancel()
+    return ExitCode.OK

@@ -19,9 +19,8 @@ import jinja2
 from aiohttp import web
 from temporalio.client import Client
 
-from simops.observability.tracing import client_interceptors
+from simops.clients.web_service import serve_app
 from simops.runtime.settings import SimopsSettings
-from simops.runtime.temporal import connect_when_up
 from simops.ui.campaigns import Dashboard
 from simops.ui.security import CSRF_FIELD, Guard, check_bind, ui_token
 from simops.ui.views import DASHBOARD, GUARD, routes
@@ -95,20 +94,10 @@ async def run_ui(
     port: int = DEFAULT_PORT,
     started: asyncio.Event | None = None,
 ) -> None:
-    """Serve the dashboard on `host`:`port` until `stop` is set (waiting for Temporal to
-    answer first); `UiConfigError` at once when it may not listen there. `started` is set
-    once it listens."""
+    """Serve the dashboard on `host`:`port` until `stop` is set (waiting for Temporal to answer
+    first); `UiConfigError` at once when it may not listen there. `started` is set once it
+    listens."""
     check_bind(host, ui_token(settings))
-    client = await connect_when_up(settings, stop, client_interceptors(settings))
-    if client is None:
-        return
-    runner = web.AppRunner(build_app(settings, client), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        log.info("campaign dashboard on %s", ui_url(host, port))
-        if started is not None:
-            started.set()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_app(
+        build_app, settings, stop, host, port, name="campaign dashboard", started=started
+    )

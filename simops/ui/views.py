@@ -7,8 +7,6 @@ page that changes, which `static/live.js` fetches every 1.5 s and swaps in. The 
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,8 +16,8 @@ from aiohttp import web
 from simops.campaigns.reports import REPORT_FORMATS
 from simops.campaigns.spec import CampaignAction
 from simops.clients.campaigns import CampaignControl, CampaignNotRunningError
-from simops.clients.reports import REPORT_MEDIA_TYPES, read_chunks, write_report_to
 from simops.clients.summaries import PHASES, CampaignSummary
+from simops.clients.web_service import stream_report
 from simops.ui.campaigns import Dashboard
 from simops.ui.security import LOGIN_COOKIE, Guard
 
@@ -125,22 +123,10 @@ async def report(request: web.Request) -> web.StreamResponse:
     """The campaign's report, every input row once, as `simops campaign report` writes it."""
     campaign_id, fmt = request.match_info["campaign_id"], request.match_info["fmt"]
     settings = request.app[DASHBOARD].settings
-    with tempfile.TemporaryFile() as spool:
-        if not await asyncio.to_thread(write_report_to, settings, campaign_id, fmt, spool):
-            raise web.HTTPNotFound(text=f"no report of {campaign_id} on this machine")
-        spool.seek(0)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": f"{REPORT_MEDIA_TYPES[fmt]}; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="{campaign_id}-report.{fmt}"',
-            }
-        )
-        await response.prepare(request)
-        chunks = read_chunks(spool)
-        while chunk := await asyncio.to_thread(next, chunks, b""):
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+    response = await stream_report(request, settings, campaign_id, fmt)
+    if response is None:
+        raise web.HTTPNotFound(text=f"no report of {campaign_id} on this machine")
+    return response
 
 
 @routes.post(f"/campaigns/{{campaign_id:{ID_PATTERN}}}/{{signal:{'|'.join(CampaignControl)}}}")
