@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser lint format test demo chaos clean
+.PHONY: install browser lint format test demo chaos bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ demo: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
+
+# CPU per SIM of a 10,000-SIM campaign, by process, against bench/baseline.json (exit 1 when a
+# process is more than 15% above it): run it when campaign, client, store or emulator code changes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.guard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -124,6 +124,69 @@ async def largest_history(client: Client) -> int:
     return max([len(history.events) async for history in workflow_histories(client)], default=0)
 
 
+@dataclass
+class Throughput:
+    """What `--runs` campaigns in a row on one stack measured."""
+
+    sims: int
+    warm_up_seconds: float | None
+    runs: list[tuple[float, dict[str, int]]]
+    """Each campaign's seconds from start to end, and its outcome counts."""
+    cpu_seconds: dict[str, float]
+    """CPU each process of the stack used during the measured campaigns, by name."""
+
+    @property
+    def rates(self) -> list[float]:
+        """SIMs converged per second, per campaign."""
+        return [counts.get("converged", 0) / elapsed for elapsed, counts in self.runs]
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of the measured campaigns together."""
+        return sum(elapsed for elapsed, _ in self.runs)
+
+    def cpu_ms_per_sim(self) -> dict[str, float]:
+        """Milliseconds of CPU per SIM, by process, and `whole stack` for their sum."""
+        sims_run = self.sims * len(self.runs)
+        per_process = {
+            name: seconds * 1000 / sims_run for name, seconds in self.cpu_seconds.items()
+        }
+        return {**per_process, WHOLE_STACK: sum(per_process.values())}
+
+
+WHOLE_STACK = "whole stack"
+
+
+async def measure_throughput(
+    stack: ProcessStack,
+    sids: list[str],
+    sims: int,
+    runs: int,
+    warm_up_sims: int,
+    **spec_fields: object,
+) -> Throughput:
+    """A warm-up campaign of `warm_up_sims` of `sids` (a new worker's first workflow tasks pay
+    for its imports, about 0.6 s, which a deployed worker paid long before), then `runs`
+    campaigns of `sims` SIMs each, with the CPU each process used meanwhile."""
+    warm_up_seconds = None
+    if warm_up_sims:
+        warm_up_seconds, _ = await run_campaign(stack, "warm-up", sids[:warm_up_sims])
+    campaign_sids = sids[warm_up_sims : warm_up_sims + sims * runs]
+    cpu_before = {name: cpu_seconds(pid) for name, pid in stack.pids().items()}
+    measured = []
+    for run in range(runs):
+        measured.append(
+            await run_campaign(
+                stack,
+                f"throughput-{run + 1}",
+                campaign_sids[run * sims : (run + 1) * sims],
+                **spec_fields,
+            )
+        )
+    cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in stack.pids().items()}
+    return Throughput(sims, warm_up_seconds, measured, cpu_used)
+
+
 async def throughput(
     sims: int,
     runs: int,
@@ -133,72 +196,49 @@ async def throughput(
     figures: list[Figure],
     **spec_fields: object,
 ) -> None:
-    """`runs` campaigns of `sims` SIMs each, then the naive way over `naive_sims` more.
-
-    A campaign of `warm_up_sims` other SIMs goes first: the first workflow tasks of a new worker
-    process pay for its imports (about 0.6 s), which a deployed worker paid long before.
-    """
+    """`runs` campaigns of `sims` SIMs each (see `measure_throughput`), then the naive way over
+    `naive_sims` more."""
     measured_end = warm_up_sims + sims * runs
     seed = measured_end + naive_sims
     with tempfile.TemporaryDirectory() as scratch:
         args = [*THROUGHPUT_EMULATOR, "--seed-sims", str(seed)]
         async with process_stack(Path(scratch), args) as stack:
             sids = await new_sim_sids(stack, seed)
-            if warm_up_sims:
-                warm_up_seconds, _ = await run_campaign(stack, "warm-up", sids[:warm_up_sims])
+            measured = await measure_throughput(
+                stack, sids, sims, runs, warm_up_sims, **spec_fields
+            )
+            if measured.warm_up_seconds is not None:
                 figures.append(
                     Figure(
                         f"warm-up campaign ({warm_up_sims:,} SIMs, new worker)",
-                        f"{warm_up_seconds:.1f} s",
+                        f"{measured.warm_up_seconds:.1f} s",
                     )
                 )
-            campaign_sids = sids[warm_up_sims:measured_end]
-            cpu_before = {name: cpu_seconds(pid) for name, pid in stack.pids().items()}
-            rates: list[float] = []
-            elapsed_total = 0.0
-            for run in range(runs):
-                elapsed, counts = await run_campaign(
-                    stack,
-                    f"throughput-{run + 1}",
-                    campaign_sids[run * sims : (run + 1) * sims],
-                    **spec_fields,
-                )
-                elapsed_total += elapsed
-                rates.append(counts.get("converged", 0) / elapsed)
+            for run, ((elapsed, counts), rate) in enumerate(
+                zip(measured.runs, measured.rates, strict=True)
+            ):
                 figures.append(
                     Figure(
                         f"{sims:,}-SIM activation campaign, run {run + 1}",
-                        f"{elapsed:.1f} s, {rates[-1]:,.0f} SIMs/s, {counts}",
+                        f"{elapsed:.1f} s, {rate:,.0f} SIMs/s, {counts}",
                     )
                 )
-            cpu_used = {
-                name: cpu_seconds(pid) - cpu_before[name] for name, pid in stack.pids().items()
-            }
-            campaign_rate = statistics.median(rates)
+            campaign_rate = statistics.median(measured.rates)
             figures.append(
                 Figure(
                     f"campaign SIMs/s (start to last verified, median of {runs})",
                     f"{campaign_rate:,.0f}",
                 )
             )
-            sims_run = sims * runs
-            for name, seconds in cpu_used.items():
-                figures.append(
-                    Figure(
-                        f"  CPU of the {name}",
-                        f"{seconds * 1000 / sims_run:.2f} ms per SIM "
-                        f"({seconds / elapsed_total:.0%} of a core)",
-                    )
+            cores = os.cpu_count() or 1
+            for name, ms in measured.cpu_ms_per_sim().items():
+                seconds = ms * sims * runs / 1000
+                share = (
+                    f"{seconds / measured.elapsed / cores:.0%} of the machine"
+                    if name == WHOLE_STACK
+                    else f"{seconds / measured.elapsed:.0%} of a core"
                 )
-            total_cpu = sum(cpu_used.values())
-            figures.append(
-                Figure(
-                    "  CPU of the whole stack",
-                    f"{total_cpu * 1000 / sims_run:.2f} ms per SIM "
-                    f"({total_cpu / elapsed_total / (os.cpu_count() or 1):.0%} of the machine)",
-                )
-            )
-            naive_seconds = 0.0
+                figures.append(Figure(f"  CPU of the {name}", f"{ms:.2f} ms per SIM ({share})"))
             if naive_sims:
                 naive_seconds = await run_naive(stack, sids[measured_end:], in_flight)
                 naive_rate = naive_sims / naive_seconds
