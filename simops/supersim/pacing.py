@@ -120,6 +120,10 @@ class _Lease:
         self._budget._release()
 
 
+PACE_SLICE_SECONDS = 0.25
+"""The longest a paced request sleeps before looking whether the rate changed meanwhile."""
+
+
 def _check_limits(max_concurrency: int, max_rps: float) -> None:
     if max_concurrency < 1 or max_rps <= 0:
         raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
@@ -137,6 +141,7 @@ class RateBudget:
         backoff_max: float = 30.0,
         burst_seconds: float = 0.1,
         probe_windows: int = 8,
+        pace_slice_seconds: float = PACE_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
@@ -155,10 +160,14 @@ class RateBudget:
         self._in_flight = 0
         # (priority, arrival, turn): the lowest priority first, then the longest waiter.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        # Waiters still waiting: the heap also holds withdrawn ones until they are popped.
+        self._waiting = 0
         self._arrivals = itertools.count()
         self._burst_seconds = burst_seconds
-        self._set_rate(max_rps)
+        self._pace_slice = pace_slice_seconds
         self._theoretical_arrival = -math.inf
+        self._interval = 1.0 / max_rps
+        self._set_rate(max_rps)
         self._granted = 0
         self._succeeded = 0
         self._rate_limited = 0
@@ -190,7 +199,7 @@ class RateBudget:
             decreases=self._decreases,
             concurrency_limit=self.concurrency_limit,
             in_flight=self._in_flight,
-            waiting=len(self._waiters),
+            waiting=self._waiting,
         )
 
     def slot(self) -> SlotLease:
@@ -222,8 +231,15 @@ class RateBudget:
         self._hand_over()
 
     def _set_rate(self, max_rps: float) -> None:
+        interval = 1.0 / max_rps
+        if math.isfinite(self._theoretical_arrival):
+            # The requests already queued keep their order, spaced at the new rate from now:
+            # a budget resized from 1 to 75 requests/s must not send its queue 1 s apart.
+            now = self._clock()
+            ahead = max(0.0, self._theoretical_arrival - now)
+            self._theoretical_arrival = now + ahead * interval / self._interval
         self.max_rps = max_rps
-        self._interval = 1.0 / max_rps
+        self._interval = interval
         # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
         # which lets a burst of `max_rps * burst_seconds` requests through at once.
         self._tolerance = max(0.0, max_rps * self._burst_seconds - 1.0) * self._interval
@@ -249,13 +265,16 @@ class RateBudget:
     async def _wait_for_turn(self, priority: int) -> None:
         turn = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._arrivals), turn))
+        self._waiting += 1
         # Waiters cancelled earlier stay in the heap until popped: hand over now, so a free
         # slot behind them is not left idle until the next release.
         self._hand_over()
         try:
             await turn
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
+            if turn.cancelled():
+                self._waiting -= 1
+            elif turn.done():
                 # The slot was handed over just as the waiter was cancelled: pass it on.
                 self._release()
             raise
@@ -264,15 +283,20 @@ class RateBudget:
         now = self._clock()
         arrival = max(self._theoretical_arrival, now)
         self._theoretical_arrival = arrival + self._interval
-        wait = arrival - self._tolerance - now
-        if wait > 0:
+        interval = self._interval
+        while (wait := arrival - self._tolerance - now) > 0:
             try:
-                await self._sleep(wait)
+                # In slices: a resize while it waits moves its turn (see `_set_rate`).
+                await self._sleep(min(wait, self._pace_slice))
             except asyncio.CancelledError:
                 # A request withdrawn before its turn (a campaign stopped) gives its turn
                 # back, so the requests after it are not paced as if it had been sent.
                 self._theoretical_arrival -= self._interval
                 raise
+            now = self._clock()
+            if self._interval != interval:
+                arrival = now + max(0.0, arrival - now) * self._interval / interval
+                interval = self._interval
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -286,6 +310,7 @@ class RateBudget:
             if turn.done():
                 continue
             self._in_flight += 1
+            self._waiting -= 1
             turn.set_result(None)
 
     def _on_success(self) -> None:

@@ -286,7 +286,8 @@ class StoppedClock:
 
 async def test_requests_withdrawn_before_their_turn_give_their_turns_back() -> None:
     clock = StoppedClock()
-    budget = RateBudget(10, 1.0, clock=clock, sleep=clock.sleep)
+    # Whole waits (no slices), so that each request's distance from its turn shows.
+    budget = RateBudget(10, 1.0, clock=clock, sleep=clock.sleep, pace_slice_seconds=100.0)
     first = budget.slot()
     await first.__aenter__()
     queued = [asyncio.create_task(budget.slot().__aenter__()) for _ in range(4)]
@@ -302,3 +303,71 @@ async def test_requests_withdrawn_before_their_turn_give_their_turns_back() -> N
     following.cancel()
     await asyncio.gather(following, return_exceptions=True)
     await first.__aexit__(None, None, None)
+
+
+class ManualClock:
+    """Time that passes only when the test says; sleepers wake when it reaches their time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, woken))
+        await woken
+
+    async def advance(self, seconds: float, step: float = 0.05) -> None:
+        """Move time on in steps, waking each sleeper whose time came."""
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            self.now = min(end, self.now + step)
+            for due, woken in list(self._sleepers):
+                if due <= self.now + 1e-9 and not woken.done():
+                    woken.set_result(None)
+            self._sleepers = [(due, w) for due, w in self._sleepers if not w.done()]
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+
+async def test_a_resize_moves_the_turns_of_requests_already_waiting() -> None:
+    # A campaign's part of an account budget fell to 1 request/s and rose again to 50: the
+    # requests queued meanwhile must go at the new rate, not one a second.
+    clock = ManualClock()
+    budget = RateBudget(100, 1.0, clock=clock, sleep=clock.sleep, burst_seconds=0.0)
+    granted: list[float] = []
+
+    async def request() -> None:
+        async with budget.slot():
+            granted.append(clock.now)
+
+    requests = [asyncio.create_task(request()) for _ in range(20)]
+    await clock.advance(0.5)
+    budget.resize(100, 50.0)
+    await clock.advance(1.0)
+
+    assert len(granted) == 20, granted
+    # The first went at once; the 19 behind it within 0.5 s of the resize and 20 ms apart.
+    assert max(granted) <= 0.5 + 19 * 0.02 + 0.1, granted
+    await asyncio.gather(*requests)
+
+
+async def test_withdrawn_waiters_do_not_count_as_waiting() -> None:
+    # The account budget reads `waiting` to tell whether a campaign could use more: requests a
+    # stopped campaign withdrew must not keep saying so.
+    budget = RateBudget(1, 1000.0)
+    holder = budget.slot()
+    await holder.__aenter__()
+    queued = [asyncio.create_task(budget.slot().__aenter__()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert budget.stats().waiting == 3
+    for request in queued:
+        request.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
+
+    assert budget.stats().waiting == 0
+    await holder.__aexit__(None, None, None)
+    assert budget.stats().in_flight == 0
