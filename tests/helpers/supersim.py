@@ -9,6 +9,7 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import SecretStr
 
+from simops.emulator.process import EmulatorProcess
 from simops.emulator.server import EmulatorAccount, RunningEmulator
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
@@ -63,9 +64,10 @@ async def bearer_token(token_url: str, account: EmulatorAccount) -> str:
 
 
 class EmulatorControl:
-    """The emulator's control API: faults, stats, inventory."""
+    """The emulator's control API: faults, stats, inventory; of an emulator in this process or
+    in a child process."""
 
-    def __init__(self, emulator: RunningEmulator) -> None:
+    def __init__(self, emulator: RunningEmulator | EmulatorProcess) -> None:
         self._root = f"{emulator.root_url}/_emulator"
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
