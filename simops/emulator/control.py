@@ -1,5 +1,6 @@
 """The control API under `/_emulator/` (JSON, not part of Super SIM): credentials, inventory,
-stats, faults, the clock, simulated data usage and Sims arriving. It is never rate limited nor faulted."""
+stats, faults, the clock, simulated data usage and Sims arriving. It is never rate limited nor
+faulted."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from simops.core.wording import with_article
 from simops.emulator.clock import iso
 from simops.emulator.context import context_of
 from simops.emulator.errors import ApiError, not_found
-from simops.emulator.seed import add_new_sims
 from simops.emulator.responses import json_response
+from simops.emulator.seed import add_new_sims
 from simops.emulator.state import UsageEntry
 
 CONTROL_PREFIX = "/_emulator/"
