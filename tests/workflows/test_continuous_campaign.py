@@ -15,6 +15,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from simops.campaigns.rows import CampaignPhase
+from simops.campaigns.schedule import CampaignSchedule
 from simops.campaigns.spec import CampaignAction, CampaignSource, Continuous
 from simops.clients.campaigns import CampaignHandle, campaign_progress, start_campaign
 from simops.core.sim import SimStatus
@@ -138,3 +139,26 @@ async def _events_arrived(receiver: Any, final_type: str, within: float = 30.0) 
     while not any(event["type"] == final_type for event in receiver.events):
         assert asyncio.get_running_loop().time() < deadline, receiver.events
         await asyncio.sleep(0.2)
+
+
+async def test_a_continuous_campaign_ends_at_its_end_time(campaign_stack: LocalStack) -> None:
+    stack = campaign_stack
+    end_at = datetime.now(UTC) + timedelta(seconds=15)
+    campaign = spec(
+        "until-the-end",
+        CampaignAction.ACTIVATE,
+        source=CampaignSource(status=SimStatus.NEW),
+        fleet=stack.emulator.parent.fleets[0],
+        continuous=Continuous(every_seconds=EVERY_SECONDS),
+        schedule=CampaignSchedule(end_at=end_at),
+    )
+
+    handle = await start_campaign(stack.client, stack.settings, campaign, None)
+    result = await asyncio.wait_for(handle.result(), timeout=60)
+
+    assert result.phase is CampaignPhase.STOPPED
+    assert result.stop_reason == "end time reached"
+    assert result.finished_at is not None and result.finished_at >= end_at
+    assert result.finished_at - end_at < timedelta(seconds=5)
+    assert result.counts.get("converged") == 60
+    assert result.continuous is not None and result.continuous.scans >= 1
