@@ -264,6 +264,24 @@ class CampaignState(BaseModel):
     webhooks, which sends none; empty: no receiver)."""
     notified_phase: CampaignPhase | None = None
     """The phase the last event told receivers of."""
+    scans: int = 0
+    """A continuous campaign's scans so far (preparation's listing not counted)."""
+    rows_added: int = 0
+    """The rows its scans appended."""
+    last_scan_at: datetime | None = None
+    next_scan_at: datetime | None = None
+    """When the next scan is due (`None`: a campaign that is not continuous, or not prepared)."""
+
+
+class ScanProgress(BaseModel):
+    """A continuous campaign's scans: how often, how many so far, the rows they appended, and
+    when the last ended and the next is due (`None`: none yet / none to come)."""
+
+    every_seconds: float
+    scans: int = 0
+    rows_added: int = 0
+    last_scan_at: datetime | None = None
+    next_scan_at: datetime | None = None
 
 
 class CampaignRunInput(BaseModel):
@@ -341,6 +359,8 @@ class CampaignProgress(BaseModel):
     whoever reads the progress; `None`: it draws nothing now)."""
     deliveries: list[WebhookDelivery] | None = None
     """Its webhooks, per receiver (`None`: it sends none)."""
+    continuous: ScanProgress | None = None
+    """A continuous campaign's scans (`None`: not continuous)."""
 
 
 class CampaignResult(BaseModel):
@@ -352,6 +372,8 @@ class CampaignResult(BaseModel):
     stop_reason: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    continuous: ScanProgress | None = None
+    """A continuous campaign's scans, as they stood at its end."""
 
 
 class PrepareRequest(BaseModel):

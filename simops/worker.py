@@ -87,6 +87,7 @@ def build_worker(
             batches.fail_unfinished_rows,
             batches.canary_rows,
             prepare.prepare_campaign,
+            prepare.scan_campaign,
             slots.claim_campaign_slot,
             slots.release_campaign_slot,
             notifications.notify_targets,

@@ -7,7 +7,8 @@ The replay test then fails on any later change that would break these recorded e
 Files recorded by older code stand for executions started before a change: keep them (rename
 them) rather than overwrite them. `--held-only` records just the paused campaign (a ramp, a
 pause that holds first writes inside a running batch, and the resume that releases them);
-`--notify-only` just the campaign with a webhook receiver (and its notifier's history).
+`--notify-only` just the campaign with a webhook receiver (and its notifier's history);
+`--continuous-only` just the continuous campaign (a scan that finds SIMs arrived, a cancel).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from simops.campaigns.rows import CampaignPhase
 from simops.campaigns.spec import (
     CampaignAction,
     CampaignSource,
     CampaignSpec,
+    Continuous,
     MigrationSpec,
     Ramp,
 )
@@ -38,6 +41,7 @@ from simops.emulator.server import EmulatorOptions, start_emulator
 from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
 from simops.workflows.campaign import CampaignWorkflow
+from tests.helpers.supersim import EmulatorControl
 from tests.helpers.webhook_receiver import TEST_NOTIFY_SECRET, webhook_receiver
 
 
@@ -186,7 +190,46 @@ async def _record_notified_campaign(stack: LocalStack, out: Path) -> None:
     print(f"campaign_notify_notifier: {len(history.events)} events")
 
 
-async def record(out: Path, *, held_only: bool = False, notify_only: bool = False) -> None:
+async def _watching(handle: CampaignHandle, rows: int) -> None:
+    """Wait until the campaign idles between scans with `rows` rows."""
+    while True:
+        progress = await handle.query(CampaignWorkflow.progress)
+        if progress.phase is CampaignPhase.WATCHING and progress.total_rows == rows:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _record_continuous_campaign(stack: LocalStack, out: Path) -> None:
+    """A continuous activation scanning every 10 s: its first rows, then two SIMs that arrive
+    while it watches (a scan appends them, a batch runs them), then a cancel."""
+    emulator = stack.emulator
+    first = len([sim async for sim in stack.api.list_sims(status=SimStatus.NEW)])
+
+    async def arrive_then_cancel(handle: CampaignHandle) -> None:
+        await _watching(handle, first)
+        await EmulatorControl(emulator).add_sims(2)
+        await _watching(handle, first + 2)
+        await handle.signal(CampaignWorkflow.cancel, "recorded")
+
+    await _record_campaign(
+        stack,
+        "campaign_continuous",
+        CampaignSpec(
+            campaign_id="record-continuous",
+            action=CampaignAction.ACTIVATE,
+            fleet=emulator.parent.fleets[0],
+            source=CampaignSource(status=SimStatus.NEW),
+            batch_size=4,
+            continuous=Continuous(every_seconds=10),
+        ),
+        out,
+        arrive_then_cancel,
+    )
+
+
+async def record(
+    out: Path, *, held_only: bool = False, notify_only: bool = False, continuous_only: bool = False
+) -> None:
     """Run one workflow per scenario and write each history as JSON into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
@@ -234,11 +277,15 @@ async def record(out: Path, *, held_only: bool = False, notify_only: bool = Fals
             if notify_only:
                 await _record_notified_campaign(stack, out)
                 return
+            if continuous_only:
+                await _record_continuous_campaign(stack, out)
+                return
             for name, request in scenarios.items():
                 await _record(stack, name, request, out)
             await _record_campaigns(stack, out)
             await _record_held_campaign(stack, out)
             await _record_notified_campaign(stack, out)
+            await _record_continuous_campaign(stack, out)
     finally:
         await emulator.stop()
         await env.shutdown()
@@ -246,12 +293,13 @@ async def record(out: Path, *, held_only: bool = False, notify_only: bool = Fals
 
 
 if __name__ == "__main__":
-    flags = {"--held-only", "--notify-only"}
+    flags = {"--held-only", "--notify-only", "--continuous-only"}
     arguments = [argument for argument in sys.argv[1:] if argument not in flags]
     asyncio.run(
         record(
             Path(arguments[0] if arguments else "tests/workflows/histories"),
             held_only="--held-only" in sys.argv[1:],
             notify_only="--notify-only" in sys.argv[1:],
+            continuous_only="--continuous-only" in sys.argv[1:],
         )
     )

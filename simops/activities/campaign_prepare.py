@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -43,6 +44,21 @@ class CampaignPrepareActivities:
     @activity.defn(name="prepare_campaign")
     async def prepare_campaign(self, request: PrepareRequest) -> PrepareResult:
         """Import, resolve, validate and plan every row of the campaign (reads only)."""
+        return await self._with_preparer(request, CampaignPreparer.run)
+
+    @activity.defn(name="scan_campaign")
+    async def scan_campaign(self, request: PrepareRequest) -> PrepareResult:
+        """A continuous campaign's scan: append the SIMs its filter matches that are not yet
+        its rows, validated and planned like any row (reads only); the counts of all rows."""
+        return await self._with_preparer(request, CampaignPreparer.scan)
+
+    async def _with_preparer(
+        self,
+        request: PrepareRequest,
+        work: Callable[[CampaignPreparer], Awaitable[PrepareResult]],
+    ) -> PrepareResult:
+        """`work` done by a preparer of the campaign's store, drawing from its account's
+        budget; a bad source or a broken store fails for good, API errors as the API says."""
         try:
             store = await asyncio.to_thread(
                 CampaignStore.open, store_backend(self._settings), request.campaign_id
@@ -62,9 +78,11 @@ class CampaignPrepareActivities:
         )
         try:
             async with drawing as budget:
-                return await CampaignPreparer(
-                    self._client.paced_by(budget), self._settings, store, on_progress=heartbeat
-                ).run()
+                return await work(
+                    CampaignPreparer(
+                        self._client.paced_by(budget), self._settings, store, on_progress=heartbeat
+                    )
+                )
         except (SourceError, CampaignStoreError) as error:
             # A bad file or a broken store stays so: retrying cannot help.
             kind = type(error).__name__

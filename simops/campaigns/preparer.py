@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import islice
 from typing import TypeVar
@@ -189,20 +189,27 @@ class CampaignPreparer:
         except RowInvalidError as error:
             raise SourceError(f"--fleet {source.fleet}: {error.reason}") from None
 
-    async def _import_filter(self) -> None:
+    async def _filter_pages(self) -> AsyncIterator[list[Sim]]:
+        """The SIMs the filter matches, a listing page at a time."""
         source = self._store.spec.source
         fleet = await self._filter_fleet()
         page_url: str | None = None
-        imported = 0
         while True:
             page = await self._client.list_sims_page(
                 page_url=page_url, status=source.status, fleet=fleet
             )
-            sims = [
+            yield [
                 sim
                 for sim in page.sims
                 if source.account_sid is None or sim.account_sid == source.account_sid
             ]
+            page_url = page.next_page_url
+            if page_url is None:
+                return
+
+    async def _import_filter(self) -> None:
+        imported = 0
+        async for sims in self._filter_pages():
             rows = [
                 SourceRow(row_no=imported + index, reference=sim.sid, kind=ReferenceKind.SID)
                 for index, sim in enumerate(sims, start=1)
@@ -210,9 +217,34 @@ class CampaignPreparer:
             await self._store.run(self._tables.add_rows, rows, sims)
             imported += len(rows)
             self._progress("import", imported)
-            page_url = page.next_page_url
-            if page_url is None:
-                return
+
+    async def scan(self) -> PrepareResult:
+        """A continuous campaign's scan: list its filter again, append the SIMs that match and
+        are not yet its rows, and validate and plan them as preparation does any row (the
+        Fleets listed afresh); the counts of all its rows.
+
+        Batches keep running meanwhile: the rows they work on are never touched, and the new
+        ones get no batch before the scan returned. A scan cut short is done again from its
+        start; the rows it appended stay, and are validated then.
+        """
+        tables, run = self._tables, self._store.run
+        if not await run(self._store.is_prepared):
+            raise CampaignStoreError(f"campaign {self._store.spec.campaign_id} is not prepared yet")
+        appended = 0
+        async for sims in self._filter_pages():
+            appended += await run(tables.append_sims, sims)
+            self._progress("scan", appended)
+        await self._snapshot_fleets()
+        await self._validate()
+        result = await run(tables.summarize)
+        await run(tables.finish_scan, result)
+        logger.info(
+            "campaign %s scanned: %d rows appended, %d rows in all",
+            self._store.spec.campaign_id,
+            appended,
+            result.rows,
+        )
+        return result
 
     # Stage 2: the SIMs and Fleets rows name
 

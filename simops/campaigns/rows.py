@@ -100,6 +100,9 @@ class CampaignPhase(StrEnum):
     PAUSED = "paused"
     WAITING = "waiting"
     """Outside its schedule (before the start, between windows): first writes are held."""
+    WATCHING = "watching"
+    """A continuous campaign between scans, every row it has ended: it waits for the next
+    scan to bring new SIMs."""
     STOPPING = "stopping"
     COMPLETED = "completed"
     CANCELLED = "cancelled"

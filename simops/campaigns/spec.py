@@ -117,6 +117,24 @@ class Ramp(BaseModel):
     factor: float = Field(default=2.0, ge=1.0)
 
 
+CONTINUOUS_ACTIONS = frozenset(
+    {CampaignAction.ACTIVATE, CampaignAction.READY, CampaignAction.SET_FLEET}
+)
+"""The actions a continuous campaign may take: those that bring SIMs arriving in a filter into
+service or into a Fleet (docs/decisions.md says why not the others)."""
+MIN_SCAN_EVERY_SECONDS = 10.0
+"""The shortest pause between two scans of a continuous campaign: each scan lists the filter
+from the API, and a tighter loop would spend the account's budget on listings."""
+
+
+class Continuous(BaseModel):
+    """`--continuous`: the campaign never runs out of rows. Every `every_seconds` (after the
+    previous scan ended) it lists its filter again and appends the SIMs that match and are not
+    yet its rows; it runs until cancelled or its schedule's end."""
+
+    every_seconds: float = Field(default=300.0, ge=MIN_SCAN_EVERY_SECONDS)
+
+
 class CampaignSpec(BaseModel):
     """Everything a campaign needs to know, fixed when it starts."""
 
@@ -151,6 +169,9 @@ class CampaignSpec(BaseModel):
     """Webhook receivers of this campaign's events (`--notify`), besides `SIMOPS_NOTIFY_URLS`
     (docs/integrations.md)."""
 
+    continuous: Continuous | None = None
+    """A continuous campaign's scans (`None`: the campaign ends once its rows did)."""
+
     @field_validator("notify_urls")
     @classmethod
     def _check_notify_urls(cls, urls: list[str]) -> list[str]:
@@ -171,4 +192,10 @@ class CampaignSpec(BaseModel):
         copies = self.source.rollback_of is not None or self.source.retry_of is not None
         if self.action is CampaignAction.ROLLBACK and not copies:
             raise ValueError("a rollback reads an earlier migration (or retries a rollback)")
+        if self.continuous is not None:
+            if self.source.file_name is not None or copies:
+                raise ValueError("a continuous campaign reads a filter (status and/or fleet)")
+            if self.action not in CONTINUOUS_ACTIONS:
+                allowed = ", ".join(sorted(action.value for action in CONTINUOUS_ACTIONS))
+                raise ValueError(f"a continuous campaign's action is one of {allowed}")
         return self

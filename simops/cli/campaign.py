@@ -6,13 +6,22 @@ What `simops migrate` shares with it (status, signals, list, report, dry run, st
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from simops.campaigns.schedule import CampaignSchedule
-from simops.campaigns.spec import MIGRATION_ACTIONS, CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.spec import (
+    CONTINUOUS_ACTIONS,
+    MIGRATION_ACTIONS,
+    MIN_SCAN_EVERY_SECONDS,
+    CampaignAction,
+    CampaignSource,
+    CampaignSpec,
+    Continuous,
+)
 from simops.cli.campaign_commands import (
     CanaryOption,
     CommandGroup,
@@ -50,6 +59,47 @@ campaign_app = typer.Typer(
     no_args_is_help=True,
 )
 TARGET_FLEET_ACTIONS = (CampaignAction.ACTIVATE, CampaignAction.READY, CampaignAction.SET_FLEET)
+DEFAULT_EVERY = "5m"
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_every(text: str) -> float:
+    """`--every 30s`, `5m`, `1h` (a bare number is seconds): the pause between a continuous
+    campaign's scans, in seconds; at least `MIN_SCAN_EVERY_SECONDS`, else one line (exit 2)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text.lower())
+    if match is None:
+        fail(f"--every takes a duration such as 30s, 5m or 1h, not {text!r}", ExitCode.BAD_INPUT)
+    seconds = float(match[1]) * SECONDS_PER_UNIT[match[2] or "s"]
+    if seconds < MIN_SCAN_EVERY_SECONDS:
+        fail(
+            f"--every {text}: at least {MIN_SCAN_EVERY_SECONDS:g}s (each scan lists the API)",
+            ExitCode.BAD_INPUT,
+        )
+    return seconds
+
+
+def continuous_spec(
+    *, continuous: bool, every: str | None, action: CampaignAction, from_file: Path | None
+) -> Continuous | None:
+    """The scans `--continuous [--every D]` ask for (`None` without `--continuous`), or one
+    line saying why this campaign cannot be continuous (exit 2)."""
+    if not continuous:
+        if every is not None:
+            fail("--every is how often a --continuous campaign scans", ExitCode.BAD_INPUT)
+        return None
+    if from_file is not None:
+        fail(
+            "--continuous lists a filter (--status, --filter-fleet) for new SIMs; "
+            "it cannot read --from-file",
+            ExitCode.BAD_INPUT,
+        )
+    if action not in CONTINUOUS_ACTIONS:
+        allowed = ", ".join(sorted(each.value for each in CONTINUOUS_ACTIONS))
+        fail(
+            f"--continuous takes --action {allowed}, not {action.value}",
+            ExitCode.BAD_INPUT,
+        )
+    return Continuous(every_seconds=parse_every(every or DEFAULT_EVERY))
 
 
 def register(app: typer.Typer) -> None:
@@ -73,12 +123,15 @@ def build_spec(
     min_ended: int = 100,
     ramp: str | None = None,
     schedule: CampaignSchedule | None = None,
+    continuous: bool = False,
+    every: str | None = None,
 ) -> CampaignSpec:
     """The campaign's spec from the command line, or a one-line error (exit 2)."""
     if action in MIGRATION_ACTIONS:
         fail(
             f"--action {action.value}: account migrations are `simops migrate`", ExitCode.BAD_INPUT
         )
+    scans = continuous_spec(continuous=continuous, every=every, action=action, from_file=from_file)
     if from_file is not None:
         if status is not None or filter_fleet is not None:
             fail(
@@ -126,6 +179,7 @@ def build_spec(
             canary=canary,
             ramp=ramp_spec,
             schedule=schedule,
+            continuous=scans,
         ),
     )
 
@@ -172,6 +226,22 @@ def start(
     show_all: ShowAllOption = False,
     output: PlanOutputOption = PlanOutput.TEXT,
     notify: NotifyOption = None,
+    continuous: Annotated[
+        bool,
+        typer.Option(
+            "--continuous",
+            help="Never run out of rows: scan the filter again every --every and converge the "
+            "SIMs that newly match, until cancelled or --end-at (activate, ready, set-fleet).",
+        ),
+    ] = False,
+    every: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help=f"With --continuous: the pause between scans, e.g. 30s, 5m, 1h (default "
+            f"{DEFAULT_EVERY}, at least {MIN_SCAN_EVERY_SECONDS:g}s).",
+        ),
+    ] = None,
 ) -> None:
     """Start a campaign over a file of SIMs or an API filter."""
     settings = load_settings()
@@ -192,6 +262,8 @@ def start(
         schedule=parse_schedule(
             start_at=start_at, end_at=end_at, windows=window, timezone=timezone
         ),
+        continuous=continuous,
+        every=every,
     )
     dry_run_or_start(
         GROUP,

@@ -90,7 +90,7 @@ from simops.clients.retries import (
     retry_spec,
 )
 from simops.core.wording import with_article
-from simops.messages import CampaignProgress
+from simops.messages import CampaignProgress, ScanProgress
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import mask_iccids
@@ -367,6 +367,12 @@ async def print_plan(
                 if spec.schedule is not None:
                     for line in describe_schedule(spec.schedule, datetime.now(UTC)):
                         typer.echo(line, err=as_csv)
+                if spec.continuous is not None:
+                    typer.echo(
+                        f"continuous: these rows first, then the filter listed again every "
+                        f"{spec.continuous.every_seconds:g} s, until cancelled or --end-at",
+                        err=as_csv,
+                    )
                 if show_all and not as_csv:
                     typer.echo("every row:")
                     for row in store.preparation.plan_rows():
@@ -455,6 +461,7 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     queued = (
         f" behind {progress.queued_behind} queued" if progress.queued_behind is not None else ""
     )
+    scans = f"; {describe_scans(progress.continuous)}" if progress.continuous else ""
     share = (
         f"; API share {progress.share.rate:,.1f} requests/s (weight {progress.share.weight:g})"
         if progress.share is not None
@@ -462,8 +469,21 @@ def progress_line(group: CommandGroup, progress: CampaignProgress) -> str:
     )
     return (
         f"{group.noun} {progress.campaign_id}{retried}: {progress.phase.value}{queued}{reason}"
-        f"{rate}{eta}; {counts}{canary}{share}{downtime}"
+        f"{rate}{eta}; {counts}{canary}{scans}{share}{downtime}"
     )
+
+
+def describe_scans(scans: ScanProgress) -> str:
+    """A continuous campaign's scans in words: `continuous every 300 s: 3 scans, 12 rows
+    added, next scan at 2026-12-08 01:05:00 UTC`."""
+    plural = "" if scans.scans == 1 else "s"
+    text = (
+        f"continuous every {scans.every_seconds:g} s: {scans.scans} scan{plural}, "
+        f"{scans.rows_added:,} rows added"
+    )
+    if scans.next_scan_at is not None:
+        text += f", next scan at {scans.next_scan_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return text
 
 
 async def watch_campaign(

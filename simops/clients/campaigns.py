@@ -229,6 +229,7 @@ async def campaign_progress(
         stop_reason=result.stop_reason,
         started_at=result.started_at,
         finished_at=result.finished_at,
+        continuous=result.continuous,
     )
     return await asyncio.to_thread(with_store_counts, settings, ended, ended=True)
 

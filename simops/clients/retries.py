@@ -107,7 +107,13 @@ async def retry_spec(
     )
     identifier = await retry_id(client, settings, campaign_id, new_id)
     spec = CampaignSpec.model_validate(
-        {**earlier.model_dump(), "campaign_id": identifier, "source": source.model_dump()}
+        # A retry runs the rows it copies once: a continuous campaign's scans are not its own.
+        {
+            **earlier.model_dump(),
+            "campaign_id": identifier,
+            "source": source.model_dump(),
+            "continuous": None,
+        }
     )
     if not await asyncio.to_thread(_has_retried_rows, settings, campaign_id, source):
         raise NothingToRetryError(campaign_id, source)

@@ -38,7 +38,7 @@ def banner(emulator: RunningEmulator) -> str:
         f"    Client secret  : {parent.client_secret}",
         f"    Webhook secret : {parent.webhook_secret}",
         f"  {children} child account(s): credentials at GET {emulator.root_url}/_emulator/accounts",
-        "  Control API: /_emulator/{accounts,inventory,stats,faults,clock,usage}",
+        "  Control API: /_emulator/{accounts,inventory,stats,faults,clock,usage,sims}",
         "  Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The control API under `/_emulator/` (JSON, not part of Super SIM): credentials, inventory,
-stats, faults, the clock and simulated data usage. It is never rate limited nor faulted."""
+stats, faults, the clock, simulated data usage and Sims arriving. It is never rate limited nor
+faulted."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from simops.emulator.clock import iso
 from simops.emulator.context import context_of
 from simops.emulator.errors import ApiError, not_found
 from simops.emulator.responses import json_response
+from simops.emulator.seed import add_new_sims
 from simops.emulator.state import UsageEntry
 
 CONTROL_PREFIX = "/_emulator/"
@@ -191,6 +193,41 @@ async def record_usage(request: web.Request) -> web.Response:
     return json_response({"sim": sim.sid, "status": sim.status.value, "data_bytes": sim.data_bytes})
 
 
+MAX_ADDED_SIMS = 10_000
+"""Sims one `POST /_emulator/sims` adds at most."""
+
+
+async def add_sims(request: web.Request) -> web.Response:
+    """`POST /_emulator/sims {"count": n, "account": "AC…"}`: `n` new Sims on the account
+    (the parent when not given), as if a shipment had just been registered; answers them."""
+    context = context_of(request)
+    body = await _json_body(request)
+    count = int(_number(body, "count", 1, MAX_ADDED_SIMS))
+    account_sid = body.get("account")
+    store = context.store
+    if account_sid is None:
+        account = store.parent
+    elif isinstance(account_sid, str) and account_sid in store.accounts:
+        account = store.accounts[account_sid]
+    else:
+        raise ApiError(400, RuleCode.INVALID_PARAMETER, "account must be an Account SID")
+    added = add_new_sims(store, context.ids, account, count, context.clock.now())
+    return json_response(
+        {
+            "sims": [
+                {
+                    "sid": sim.sid,
+                    "iccid": sim.iccid,
+                    "account_sid": sim.account_sid,
+                    "status": sim.status.value,
+                }
+                for sim in added
+            ]
+        },
+        status=201,
+    )
+
+
 def add_routes(app: web.Application) -> None:
     """Register the control routes."""
     app.router.add_get("/_emulator/accounts", list_accounts)
@@ -205,3 +242,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_emulator/clock", get_clock)
     app.router.add_post("/_emulator/clock", advance_clock)
     app.router.add_post("/_emulator/usage", record_usage)
+    app.router.add_post("/_emulator/sims", add_sims)

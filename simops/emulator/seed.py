@@ -17,6 +17,7 @@ from simops.emulator.state import (
     FleetRecord,
     NetworkAccessProfileRecord,
     NetworkRecord,
+    SimRecord,
     Store,
 )
 
@@ -43,6 +44,24 @@ def iccid_for(serial: int) -> str:
 def fleet_name(index: int) -> str:
     """The unique name of an account's `index`-th seeded Fleet."""
     return FLEET_NAMES[index] if index < len(FLEET_NAMES) else f"fleet-{index + 1}"
+
+
+def add_new_sims(
+    store: Store, ids: IdFactory, account: AccountRecord, count: int, now: float
+) -> list[SimRecord]:
+    """`count` new Sims on `account`, with consecutive serials after those in use: the seed's,
+    and those `POST /_emulator/sims` adds while the emulator runs (SIMs arriving)."""
+    serial = len(store.sims)
+    added: list[SimRecord] = []
+    add_sim = store.add_sim
+    sid = ids.sid
+    while len(added) < count:
+        iccid = iccid_for(serial)
+        serial += 1
+        # A Sim registered from the inventory has a serial of its own range; skip any taken.
+        if iccid not in store.sims_by_iccid:
+            added.append(add_sim(account, sid("HS"), iccid, now))
+    return added
 
 
 class Seeder:
@@ -128,12 +147,7 @@ class Seeder:
 
     def sims(self, account: AccountRecord, count: int) -> None:
         """`count` new Sims on `account`, with consecutive serials after the highest in use."""
-        first_serial = len(self._store.sims)
-        now = self._now
-        add_sim = self._store.add_sim
-        sid = self._ids.sid
-        for serial in range(first_serial, first_serial + count):
-            add_sim(account, sid("HS"), iccid_for(serial), now)
+        add_new_sims(self._store, self._ids, account, count, self._now)
 
     def inventory(self, count: int) -> None:
         """`count` unregistered ICCIDs with their registration codes."""

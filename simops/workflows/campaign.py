@@ -18,7 +18,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+)
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -53,12 +58,14 @@ with workflow.unsafe.imports_passed_through():
         NotifierInput,
         NotifyTargetsRequest,
         PrepareRequest,
+        ScanProgress,
     )
     from simops.notifications.events import (
         CampaignEvent,
         canary_passed_event,
         ended_event,
         phase_changed_event,
+        rows_added_event,
         started_event,
     )
     from simops.workflows.campaign_batch import CampaignBatchWorkflow
@@ -109,6 +116,18 @@ RECHECK_HOLD = "recheck-the-hold-after-recording-it"
 """Patch: after recording a hold (or its release), the run loop looks again before it launches:
 a resume that arrived while the hold was being recorded is released at once, not left holding
 the SIMs of the batches it launches."""
+CONTINUOUS_CAMPAIGNS = "continuous-campaigns"
+"""Patch: a continuous campaign (`spec.continuous`) scans its filter every `every_seconds`
+between batches, appends the new SIMs as rows and runs them, and is `watching` while idle.
+Only continuous campaigns ask for it: the histories of the others are unchanged."""
+SCANS_PER_RUN = 100
+"""Scans of a continuous campaign per workflow run: then it continues as new (about ten
+history events a scan, besides its batches)."""
+SCAN_TIMEOUT = timedelta(minutes=30)
+SCAN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+)
+"""A scan the API keeps refusing is given up until the next one, not retried forever."""
 NOTIFY_WEBHOOKS = "notify-webhooks"
 """Patch: a campaign started after it names its webhook receivers at its start and, when it has
 any, starts its notifier and signals it every event (campaigns started before send none)."""
@@ -146,6 +165,9 @@ class CampaignWorkflow:
         """Events not yet signalled to the notifier, oldest first."""
         self._queued_behind: int | None = None
         self._slot_freed = False
+        self._continuous = False
+        """A continuous campaign past preparation, under the patch that scans."""
+        self._scans_this_run = 0
 
     @workflow.signal(name=CAMPAIGN_SLOT_FREED_SIGNAL)
     def slot_freed(self) -> None:
@@ -286,6 +308,20 @@ class CampaignWorkflow:
             ramp_limit=self._ramp_limit(),
             next_window_at=next_window_at(self._spec.schedule, workflow.now()),
             queued_behind=self._queued_behind,
+            continuous=self._scan_progress(),
+        )
+
+    def _scan_progress(self) -> ScanProgress | None:
+        """A continuous campaign's scans (`None`: not continuous); no next scan once it stops."""
+        continuous, state = self._spec.continuous, self._state
+        if continuous is None:
+            return None
+        return ScanProgress(
+            every_seconds=continuous.every_seconds,
+            scans=state.scans,
+            rows_added=state.rows_added,
+            last_scan_at=state.last_scan_at,
+            next_scan_at=None if self._stopping() else state.next_scan_at,
         )
 
     @workflow.run
@@ -321,6 +357,10 @@ class CampaignWorkflow:
             state.canary_rows = canary.row_nos
             # A plan whose every SIM needs no call has nothing to sample.
             state.canary_done = not canary.row_nos
+        if self._spec.continuous is not None and workflow.patched(CONTINUOUS_CAMPAIGNS):
+            self._continuous = True
+            if state.next_scan_at is None:
+                state.next_scan_at = workflow.now() + self._scan_every()
         handles_failures = workflow.patched(HANDLE_FAILED_BATCHES)
         holds_at_the_send = workflow.patched(HOLD_AT_THE_SEND)
         rechecks_hold = holds_at_the_send and workflow.patched(RECHECK_HOLD)
@@ -335,6 +375,9 @@ class CampaignWorkflow:
                 await self._record_hold(self._hold_wanted())
                 if rechecks_hold:
                     continue
+            if self._scan_due():
+                await self._scan()
+                continue
             self._launch()
             self._publish_phase()
             if not self._in_flight:
@@ -351,9 +394,100 @@ class CampaignWorkflow:
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     await self._events_signalled()
                     workflow.continue_as_new(CampaignRunInput(spec=self._spec, state=state))
+                if self._continuous and not self._stopping():
+                    await self._watch()
+                    continue
                 break
             await self._await_batch_or_room()
         return await self._finish()
+
+    def _scan_every(self) -> timedelta:
+        continuous = self._spec.continuous
+        assert continuous is not None
+        return timedelta(seconds=continuous.every_seconds)
+
+    def _run_full(self) -> bool:
+        """Whether this run launched (or scanned) enough: it lets its batches end and
+        continues as new, so that no history grows without bound."""
+        return (
+            self._launched_this_run >= self._spec.batches_per_run
+            or self._scans_this_run >= SCANS_PER_RUN
+        )
+
+    def _scan_possible(self) -> bool:
+        """Whether a scan may run when due: a continuous campaign that takes first writes now
+        (a paused one, or one outside its windows, scans once it may write again)."""
+        return (
+            self._continuous
+            and self._state.next_scan_at is not None
+            and not self._stopping()
+            and not self._state.paused
+            and not self._outside_schedule
+            and not self._run_full()
+        )
+
+    def _scan_due(self) -> bool:
+        next_scan_at = self._state.next_scan_at
+        return self._scan_possible() and next_scan_at is not None and workflow.now() >= next_scan_at
+
+    async def _scan(self) -> None:
+        """List the filter again and take the rows the scan appended (validated by the same
+        preparer as every row); a `rows_added` event when there are any. A stop or a cancel
+        during the scan cancels it: the rows it appended end `cancelled` with the others."""
+        state = self._state
+        known = state.total_rows or 0
+        self._scans_this_run += 1
+        scan = workflow.start_activity_method(
+            CampaignPrepareActivities.scan_campaign,
+            PrepareRequest(campaign_id=self._spec.campaign_id),
+            start_to_close_timeout=SCAN_TIMEOUT,
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=SCAN_RETRY,
+        )
+        await workflow.wait_condition(lambda: scan.done() or self._stopping())
+        if not scan.done():
+            scan.cancel()
+        try:
+            result = await scan
+        except (ActivityError, asyncio.CancelledError) as error:
+            if isinstance(error, ActivityError) and not self._stopping():
+                self._scan_failed(error)
+            result = None
+        now = workflow.now()
+        state.scans += 1
+        state.last_scan_at = now
+        state.next_scan_at = now + self._scan_every()
+        if result is None or result.rows <= known:
+            return
+        state.total_rows = result.rows
+        state.rows_added += result.rows - known
+        self._notify(
+            lambda event_id, campaign_id, at: rows_added_event(
+                event_id, campaign_id, at, first_row=known + 1, last_row=result.rows
+            )
+        )
+
+    def _scan_failed(self, error: ActivityError) -> None:
+        """A scan that can never succeed (the filter's Fleet gone, credentials refused, the
+        store unusable) stops the campaign with the reason; one that ran out of attempts is
+        tried again at the next scan."""
+        reason = _failure_text(error)
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            self._state.stop_reason = f"its scan failed: {reason}"
+            self._publish_phase()
+        else:
+            workflow.logger.warning("a scan failed, tried again at the next: %s", reason)
+
+    async def _watch(self) -> None:
+        """Every row ended: wait, `watching`, for the next scan (or a pause, a stop, the
+        schedule); first continue as new when this run did enough, with the state."""
+        if self._run_full() or workflow.info().is_continue_as_new_suggested():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._events_signalled()
+            workflow.continue_as_new(CampaignRunInput(spec=self._spec, state=self._state))
+        paused = self._state.paused
+        await self._wait(lambda: self._stopping() or self._state.paused != paused)
 
     async def _take_a_place(self) -> None:
         """Wait, queued, for a place among the account's running campaigns (a cancel ends the
@@ -399,9 +533,13 @@ class CampaignWorkflow:
         await self._wait(lambda: self._stopping() or self._state.paused != paused)
 
     async def _wait(self, condition: Callable[[], bool]) -> None:
-        """Wait until `condition` holds, or the schedule's next change (a durable timer)."""
+        """Wait until `condition` holds, or the schedule's next change, or a continuous
+        campaign's next scan (a durable timer)."""
         schedule = self._spec.schedule
         change = schedule.next_change_at(workflow.now()) if schedule is not None else None
+        next_scan_at = self._state.next_scan_at
+        if self._scan_possible() and next_scan_at is not None:
+            change = next_scan_at if change is None else min(change, next_scan_at)
         if change is None:
             await workflow.wait_condition(condition)
         else:
@@ -500,6 +638,8 @@ class CampaignWorkflow:
             return CampaignPhase.PAUSED
         if self._outside_schedule:
             return CampaignPhase.WAITING
+        if self._continuous and not self._in_flight and not self._rows_left():
+            return CampaignPhase.WATCHING
         return CampaignPhase.RUNNING
 
     def _stopping(self) -> bool:
@@ -547,7 +687,7 @@ class CampaignWorkflow:
             return False
         if not self._rows_left():
             return False
-        if self._launched_this_run >= self._spec.batches_per_run:
+        if self._run_full():
             return False
         if self._in_canary():
             return not self._in_flight
@@ -722,6 +862,7 @@ class CampaignWorkflow:
             stop_reason=state.stop_reason or state.cancel_reason,
             started_at=state.started_at,
             finished_at=workflow.now(),
+            continuous=self._scan_progress(),
         )
 
 

@@ -108,6 +108,15 @@ class EmulatorControl:
         by_status = (await self.stats())["requests"].get(route, {})
         return Counter({int(status): count for status, count in by_status.items()})
 
+    async def add_sims(self, count: int, account: str | None = None) -> list[dict[str, str]]:
+        """`count` new Sims arriving on `account` (the parent by default): their SIDs,
+        ICCIDs, accounts and statuses."""
+        body: dict[str, Any] = {"count": count}
+        if account is not None:
+            body["account"] = account
+        added: dict[str, Any] = await self._call("POST", "/sims", body)
+        return list(added["sims"])
+
     async def inventory(self) -> list[dict[str, str]]:
         """Unregistered ICCIDs with their registration codes."""
         listed: dict[str, Any] = await self._call("GET", "/inventory")

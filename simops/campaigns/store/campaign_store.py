@@ -352,7 +352,8 @@ class CampaignStore:
 
     def row_count(self) -> int:
         """How many input rows the campaign has (0 until its rows are imported)."""
-        if self._prepared_rows is not None:
+        # A continuous campaign's scans append rows while it runs: its count is read each time.
+        if self._prepared_rows is not None and self.spec.continuous is None:
             return self._prepared_rows
         return self.preparation.row_count()
 

@@ -178,6 +178,48 @@ class PreparationStore:
             )
             self._insert_sims(db, sims)
 
+    def append_sims(self, sims: Sequence[Sim]) -> int:
+        """Append the SIMs that are not yet rows as new rows after the last (a continuous
+        campaign's scan), with them in the snapshot; how many were appended.
+
+        Which are new is decided inside the write transaction that appends them, so a scan
+        retried (or two at once) never makes two rows of one SIM. Each row names its SIM by
+        SID, as a filter's rows do, and carries it in `sim_sid` at once: the next scan finds
+        it even before it is validated.
+        """
+        if not sims:
+            return 0
+        campaign_id = self._db.campaign_id
+        with self._db.write() as db:
+            sids = [sim.sid for sim in sims]
+            known = {
+                sid
+                for (sid,) in db.execute(
+                    "SELECT sim_sid FROM rows WHERE campaign_id = ? "
+                    f"AND sim_sid IN ({placeholders(len(sids))})",
+                    [campaign_id, *sids],
+                )
+            }
+            fresh = list({sim.sid: sim for sim in sims if sim.sid not in known}.values())
+            if not fresh:
+                return 0
+            last = db.execute(
+                "SELECT MAX(row_no) FROM rows WHERE campaign_id = ?", (campaign_id,)
+            ).fetchone()[0]
+            rows = [
+                SourceRow(row_no=int(last or 0) + index, reference=sim.sid, kind=ReferenceKind.SID)
+                for index, sim in enumerate(fresh, start=1)
+            ]
+            db.executemany(
+                f"INSERT INTO rows ({_ROW_COLUMNS}, sim_sid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (*_row_values(campaign_id, row), sim.sid)
+                    for row, sim in zip(rows, fresh, strict=True)
+                ],
+            )
+            self._insert_sims(db, fresh)
+        return len(fresh)
+
     def add_copied_rows(self, rows: Sequence[CopiedRow]) -> None:
         """Import rows copied from an earlier campaign: each row (with the number it had
         there), where its SIM goes back to (a rollback's) and its note."""
@@ -498,6 +540,13 @@ class PreparationStore:
             self._db.set_meta(db, "prepare_result", result.model_dump_json())
             self._db.set_meta(db, "stage", PrepareStage.PREPARED.value)
         self._db.shrink()
+
+    def finish_scan(self, result: PrepareResult) -> None:
+        """Record the result after a continuous campaign's scan validated the rows it
+        appended, and drop the snapshot it took (the campaign stays prepared throughout)."""
+        with self._db.write() as db:
+            self._delete_snapshot(db)
+            self._db.set_meta(db, "prepare_result", result.model_dump_json())
 
     def result(self) -> PrepareResult | None:
         """The result preparation recorded when it finished, if it has."""
