@@ -116,10 +116,6 @@ class WatchedBudget(Protocol):
     def concurrency_limit(self) -> int:
         """The requests in flight it allows now."""
 
-    @property
-    def rate_limit(self) -> float:
-        """The requests per second it allows now (adapted to the API's 429s)."""
-
     def stats(self) -> _BudgetStats:
         """What it granted and what was used."""
 
@@ -165,12 +161,7 @@ class BudgetCollector(Collector):
         )
         adapted = GaugeMetricFamily(
             "simops_budget_concurrency_limit",
-            "Concurrent requests allowed now.",
-            labels=labels,
-        )
-        adapted_rps = GaugeMetricFamily(
-            "simops_budget_rate_adapted_rps",
-            "Requests per second allowed now (cut when 429s rise with the rate).",
+            "Concurrent requests allowed now (the cap adapted after 429s).",
             labels=labels,
         )
         in_flight = GaugeMetricFamily(
@@ -190,19 +181,10 @@ class BudgetCollector(Collector):
             granted_rps.add_metric(key, budget.max_rps)
             granted_concurrency.add_metric(key, budget.max_concurrency)
             adapted.add_metric(key, budget.concurrency_limit)
-            adapted_rps.add_metric(key, budget.rate_limit)
             in_flight.add_metric(key, stats.in_flight)
             used.add_metric(key, stats.granted)
             rate_limited.add_metric(key, stats.rate_limited)
-        yield from (
-            granted_rps,
-            granted_concurrency,
-            adapted,
-            adapted_rps,
-            in_flight,
-            used,
-            rate_limited,
-        )
+        yield from (granted_rps, granted_concurrency, adapted, in_flight, used, rate_limited)
 
 
 BUDGETS = BudgetCollector()

@@ -1,20 +1,18 @@
 """Pacing: one request budget per account, shared by every coroutine of a process.
 
-The API limits requests per account and answers 429 above the limit, so a bulk job that sends as
-fast as it can starves every other integration of the account and wastes requests on 429s.
-`RateBudget` caps both concurrent requests and requests per second, and adapts the rate:
+The API limits concurrent requests per account and answers 429 above the limit, so a bulk job
+that sends as fast as it can starves every other integration of the account and wastes requests
+on 429s. `RateBudget` caps both concurrent requests and requests per second, and adapts:
 
-- requests are spaced by GCRA at the rate a `RateController` allows now: the maximum until
-  429s come back, then whatever level the controller found the API lets through. The controller
-  tells 429s caused by load (they rise with the rate) from noise (they do not) by probing
-  slightly below and above its level, and cuts the rate only for the former (see
-  `simops.supersim.rate_control`): a fraction of requests refused at random whatever the rate
-  no longer talks the budget down;
-- the concurrency cap stays at its maximum: fewer requests per second also means fewer in
-  flight, so a limit on concurrent requests is met through the rate as well;
+- a 429 halves the concurrency cap (never below 1), once per "generation" of requests, so a
+  burst of 429s from requests that were all in flight together counts as one signal;
+- each success adds `1 / cap` to the cap (one more slot per window of successful requests,
+  additive increase as in TCP congestion control), up to the configured maximum;
+- just below the cap that last drew a 429 the climb slows down `probe_windows` times, so the
+  budget probes the account's real limit rarely instead of every few dozen requests;
 - the rejected request waits `Retry-After` when the API sends it, else exponential backoff
   with jitter; it waits outside the budget, so a sleeping retry holds no slot. The account-wide
-  reaction to load is the lower rate, not a pause of every coroutine: a pause per `Retry-After`
+  reaction to a 429 is the halved cap, not a pause of every coroutine: a pause per `Retry-After`
   would let each spurious or injected 429 stall the whole process for a second.
 
 The client only needs the `RequestBudget` protocol, so a budget shared across worker processes
@@ -39,7 +37,6 @@ from typing import Protocol
 
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
-from simops.supersim.rate_control import RateController
 
 
 class BudgetSlot(Protocol):
@@ -84,27 +81,24 @@ class BudgetStats:
     rate_limited: int
     rate_limited_with_retry_after: int
     decreases: int
-    """Cuts of the rate: probing cycles whose 429s rose with the rate (load, not noise)."""
     concurrency_limit: int
     in_flight: int
     waiting: int
     """Requests waiting for a slot now (a few may be withdrawn ones not yet dropped)."""
-    rate_limit: float
-    """Requests per second allowed now (the adapted level, or a probing phase's rate)."""
 
 
 class _Slot:
-    __slots__ = ("_budget", "_phase")
+    __slots__ = ("_budget", "_generation")
 
-    def __init__(self, budget: RateBudget, phase: int) -> None:
+    def __init__(self, budget: RateBudget, generation: int) -> None:
         self._budget = budget
-        self._phase = phase
+        self._generation = generation
 
     def succeeded(self) -> None:
-        self._budget._on_success(self._phase)
+        self._budget._on_success()
 
     def rate_limited(self, retry_after: float | None, attempt: int) -> float:
-        return self._budget._on_rate_limited(self._phase, retry_after, attempt)
+        return self._budget._on_rate_limited(self._generation, retry_after, attempt)
 
 
 class _Lease:
@@ -126,6 +120,10 @@ class _Lease:
         self._budget._release()
 
 
+PACE_SLICE_SECONDS = 0.25
+"""The longest a paced request sleeps before looking whether the rate changed meanwhile."""
+
+
 def _check_limits(max_concurrency: int, max_rps: float) -> None:
     if max_concurrency < 1 or max_rps <= 0:
         raise ValueError("a budget needs max_concurrency >= 1 and max_rps > 0")
@@ -142,7 +140,8 @@ class RateBudget:
         backoff_base: float = 0.25,
         backoff_max: float = 30.0,
         burst_seconds: float = 0.1,
-        controller: RateController | None = None,
+        probe_windows: int = 8,
+        pace_slice_seconds: float = PACE_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
@@ -151,10 +150,13 @@ class RateBudget:
         self.max_concurrency = max_concurrency
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
+        self._probe_windows = probe_windows
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._control = controller if controller is not None else RateController(max_rps)
+        self._limit = float(max_concurrency)
+        self._ceiling: int | None = None
+        self._generation = 0
         self._in_flight = 0
         # (priority, arrival, turn): the lowest priority first, then the longest waiter.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -162,14 +164,15 @@ class RateBudget:
         self._waiting = 0
         self._arrivals = itertools.count()
         self._burst_seconds = burst_seconds
-        self.max_rps = max_rps
-        self._set_interval(self._control.rate)
+        self._pace_slice = pace_slice_seconds
         self._theoretical_arrival = -math.inf
-        self._pacing = asyncio.Lock()
+        self._interval = 1.0 / max_rps
+        self._set_rate(max_rps)
         self._granted = 0
         self._succeeded = 0
         self._rate_limited = 0
         self._rate_limited_with_retry_after = 0
+        self._decreases = 0
 
     @classmethod
     def from_settings(cls, settings: SimopsSettings) -> RateBudget:
@@ -183,13 +186,8 @@ class RateBudget:
 
     @property
     def concurrency_limit(self) -> int:
-        """How many requests may be in flight now (the maximum: the rate is what adapts)."""
-        return self.max_concurrency
-
-    @property
-    def rate_limit(self) -> float:
-        """Requests per second allowed now: the controller's level, or its probing rate."""
-        return self._control.rate
+        """How many requests may be in flight now (the adapted cap)."""
+        return int(self._limit)
 
     def stats(self) -> BudgetStats:
         """A snapshot of the budget's counters."""
@@ -198,11 +196,10 @@ class RateBudget:
             succeeded=self._succeeded,
             rate_limited=self._rate_limited,
             rate_limited_with_retry_after=self._rate_limited_with_retry_after,
-            decreases=self._control.decreases,
+            decreases=self._decreases,
             concurrency_limit=self.concurrency_limit,
             in_flight=self._in_flight,
             waiting=self._waiting,
-            rate_limit=self._control.rate,
         )
 
     def slot(self) -> SlotLease:
@@ -221,21 +218,31 @@ class RateBudget:
     def resize(self, max_concurrency: int, max_rps: float) -> None:
         """New limits for the requests from now on (a share of a budget that others share).
 
-        The adapted rate keeps its ratio to the maximum, so a budget that found the API's limit
+        The adapted concurrency cap keeps its ratio to the maximum, so a budget that drew 429s
         stays as cautious after the resize; requests already in flight finish.
         """
         _check_limits(max_concurrency, max_rps)
+        ratio = self._limit / self.max_concurrency
         self.max_concurrency = max_concurrency
-        self.max_rps = max_rps
-        self._control.resize(max_rps)
-        self._set_interval(self._control.rate)
+        self._limit = max(1.0, min(float(max_concurrency), ratio * max_concurrency))
+        if self._ceiling is not None:
+            self._ceiling = min(self._ceiling, max_concurrency)
+        self._set_rate(max_rps)
         self._hand_over()
 
-    def _set_interval(self, rps: float) -> None:
-        self._interval = 1.0 / rps
+    def _set_rate(self, max_rps: float) -> None:
+        interval = 1.0 / max_rps
+        if math.isfinite(self._theoretical_arrival):
+            # The requests already queued keep their order, spaced at the new rate from now:
+            # a budget resized from 1 to 75 requests/s must not send its queue 1 s apart.
+            now = self._clock()
+            ahead = max(0.0, self._theoretical_arrival - now)
+            self._theoretical_arrival = now + ahead * interval / self._interval
+        self.max_rps = max_rps
+        self._interval = interval
         # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
-        # which lets a burst of `rps * burst_seconds` requests through at once.
-        self._tolerance = max(0.0, rps * self._burst_seconds - 1.0) * self._interval
+        # which lets a burst of `max_rps * burst_seconds` requests through at once.
+        self._tolerance = max(0.0, max_rps * self._burst_seconds - 1.0) * self._interval
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the step fixed, half random, capped."""
@@ -243,17 +250,17 @@ class RateBudget:
         return step / 2 + self._jitter() * step / 2
 
     async def _acquire(self, priority: int) -> BudgetSlot:
-        if self._waiters or self._in_flight >= self.max_concurrency:
+        if self._waiters or self._in_flight >= int(self._limit):
             await self._wait_for_turn(priority)
         else:
             self._in_flight += 1
         try:
-            phase = await self._pace()
+            await self._pace()
         except BaseException:
             self._release()
             raise
         self._granted += 1
-        return _Slot(self, phase)
+        return _Slot(self, self._generation)
 
     async def _wait_for_turn(self, priority: int) -> None:
         turn = asyncio.get_running_loop().create_future()
@@ -272,28 +279,24 @@ class RateBudget:
                 self._release()
             raise
 
-    async def _pace(self) -> int:
-        """Wait for the request's turn at the current rate; the phase it was sent in.
-
-        One request at a time waits for its turn (FIFO), at the rate in force when it gets to
-        the head: requests that each reserved a turn ahead would keep the old rate for as many
-        turns as there are slots, blurring the controller's phases; and a request withdrawn
-        while it waits (a campaign stopped) never took a turn to give back.
-        """
-        async with self._pacing:
-            control = self._control
+    async def _pace(self) -> None:
+        now = self._clock()
+        arrival = max(self._theoretical_arrival, now)
+        self._theoretical_arrival = arrival + self._interval
+        interval = self._interval
+        while (wait := arrival - self._tolerance - now) > 0:
+            try:
+                # In slices: a resize while it waits moves its turn (see `_set_rate`).
+                await self._sleep(min(wait, self._pace_slice))
+            except asyncio.CancelledError:
+                # A request withdrawn before its turn (a campaign stopped) gives its turn
+                # back, so the requests after it are not paced as if it had been sent.
+                self._theoretical_arrival -= self._interval
+                raise
             now = self._clock()
-            if now >= control.phase_end and control.advance(now):
-                self._set_interval(control.rate)
-            wait = self._theoretical_arrival - self._tolerance - now
-            if wait > 0:
-                await self._sleep(wait)
-                now += wait
-                if now >= control.phase_end and control.advance(now):
-                    self._set_interval(control.rate)
-            self._theoretical_arrival = max(self._theoretical_arrival, now) + self._interval
-            control.sent()
-            return control.phase
+            if self._interval != interval:
+                arrival = now + max(0.0, arrival - now) * self._interval / interval
+                interval = self._interval
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -302,7 +305,7 @@ class RateBudget:
     def _hand_over(self) -> None:
         # A released slot goes straight to the first waiter, which keeps the order fair and
         # stops a newcomer from overtaking it between the release and the waiter waking up.
-        while self._waiters and self._in_flight < self.max_concurrency:
+        while self._waiters and self._in_flight < int(self._limit):
             _, _, turn = heapq.heappop(self._waiters)
             if turn.done():
                 continue
@@ -310,13 +313,28 @@ class RateBudget:
             self._waiting -= 1
             turn.set_result(None)
 
-    def _on_success(self, phase: int) -> None:
+    def _on_success(self) -> None:
         self._succeeded += 1
-        self._control.answered(phase, limited=False)
+        if self._limit >= self.max_concurrency:
+            return
+        cap = int(self._limit)
+        window = cap
+        if self._ceiling is not None:
+            if cap >= self._ceiling:
+                self._ceiling = None
+            elif cap >= self._ceiling - 1:
+                window = cap * self._probe_windows
+        self._limit = min(float(self.max_concurrency), self._limit + 1.0 / window)
+        if int(self._limit) > cap:
+            self._hand_over()
 
-    def _on_rate_limited(self, phase: int, retry_after: float | None, attempt: int) -> float:
+    def _on_rate_limited(self, generation: int, retry_after: float | None, attempt: int) -> float:
         self._rate_limited += 1
-        self._control.answered(phase, limited=True)
+        if generation == self._generation:
+            self._ceiling = int(self._limit)
+            self._limit = max(1.0, float(int(self._limit) // 2))
+            self._generation += 1
+            self._decreases += 1
         if retry_after is None:
             return self.backoff(attempt)
         self._rate_limited_with_retry_after += 1

@@ -111,7 +111,7 @@ async def test_a_rate_limited_call_gives_up_after_its_retries(
         with pytest.raises(errors.RateLimitedError):
             await client.list_fleets()
         stats = client.budget.stats()  # type: ignore[attr-defined]
-        # Two 429s are no evidence of load: the rate is cut only when 429s rise with it.
-        assert stats.decreases == 0
+        # The cap was lowered (it may have climbed back since: that is time-based).
+        assert stats.decreases >= 1
         assert stats.rate_limited == 2
     assert await control.answers("GET /v1/Fleets") == {429: 2}

@@ -1,4 +1,4 @@
-"""The request budget, on a fake clock: caps, pacing, waits after 429s, priorities, resizing."""
+"""The adaptive request budget, on a fake clock: caps, halving on 429s, the climb back, pauses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pydantic import SecretStr
 
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.pacing import CombinedBudget, RateBudget, budget_key, budgets_for
-from simops.supersim.rate_control import RateController
 
 
 class FakeClock:
@@ -65,10 +64,8 @@ async def test_concurrency_cap_holds_and_hands_slots_over_in_order() -> None:
     assert budget.stats().in_flight == 0
 
 
-async def test_a_burst_of_429s_does_not_cut_the_rate_by_itself() -> None:
-    # Eight 429s at once say nothing of whether they came from load: only a probing cycle
-    # whose 429s rise with the rate does (tests/supersim/test_pacing_noise.py).
-    budget = make_budget(FakeClock(), concurrency=8, rps=100.0)
+async def test_a_burst_of_429s_from_one_generation_halves_once() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
     leases = [budget.slot() for _ in range(8)]
     slots = [await lease.__aenter__() for lease in leases]
     for slot in slots:
@@ -76,10 +73,42 @@ async def test_a_burst_of_429s_does_not_cut_the_rate_by_itself() -> None:
     for lease in leases:
         await lease.__aexit__(None, None, None)
     stats = budget.stats()
-    assert stats.concurrency_limit == 8
-    assert stats.rate_limit == 100.0
-    assert stats.decreases == 0
+    assert stats.concurrency_limit == 4
+    assert stats.decreases == 1
     assert stats.rate_limited == 8
+
+
+async def test_halving_stops_at_one() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
+    limits = []
+    for _ in range(5):
+        async with budget.slot() as slot:
+            slot.rate_limited(None, 0)
+        limits.append(budget.concurrency_limit)
+    assert limits == [4, 2, 1, 1, 1]
+
+
+async def test_successes_climb_back_additively_and_slowly_near_the_last_429() -> None:
+    budget = make_budget(FakeClock(), concurrency=8)
+    async with budget.slot() as slot:
+        slot.rate_limited(None, 0)
+    assert budget.concurrency_limit == 4
+
+    async def successes_until(limit: int) -> int:
+        count = 0
+        while budget.concurrency_limit < limit:
+            async with budget.slot() as slot:
+                slot.succeeded()
+            count += 1
+        return count
+
+    # One more slot per window of successful requests: 4 + 5 + 6 to reach 7 ...
+    assert await successes_until(7) == 4 + 5 + 6
+    # ... then one below the cap that drew the 429, eight windows to probe it again.
+    assert await successes_until(8) == 7 * 8
+    async with budget.slot() as slot:
+        slot.succeeded()
+    assert budget.concurrency_limit == 8
 
 
 async def test_retry_after_is_honoured_by_the_rejected_request_alone() -> None:
@@ -118,25 +147,26 @@ async def test_requests_per_second_are_spaced() -> None:
     assert clock.now - started == pytest.approx(0.4)
 
 
-async def test_resize_changes_the_limits_and_the_rate_keeps_its_caution() -> None:
+async def test_resize_changes_the_rate_and_the_cap_keeps_its_caution() -> None:
     clock = FakeClock()
-    controller = RateController(10.0)
-    budget = RateBudget(8, 10.0, controller=controller, clock=clock, sleep=clock.sleep)
-    controller.level = controller.rate = 5.0  # as if the API had let half the rate through
+    budget = make_budget(clock, concurrency=8, rps=10.0)
+    lease = budget.slot()
+    (await lease.__aenter__()).rate_limited(None, 0)
+    await lease.__aexit__(None, None, None)
+    assert budget.concurrency_limit == 4
 
     budget.resize(16, 40.0)
     assert budget.max_concurrency == 16 and budget.max_rps == 40.0
-    assert budget.concurrency_limit == 16
-    assert budget.rate_limit == 20.0
+    assert budget.concurrency_limit == 8
     started = clock.now
     for _ in range(5):
         async with budget.slot() as slot:
             slot.succeeded()
-    # The first request may still wait for the turn it was due under the old rate.
-    assert clock.now - started <= 0.2 + 4 * 0.05 + 1e-9
+    # The first request may still wait for the slot it was due under the old rate.
+    assert clock.now - started <= 0.1 + 4 * 0.025 + 1e-9
 
     budget.resize(2, 40.0)
-    assert budget.concurrency_limit == 2
+    assert budget.concurrency_limit == 1
     with pytest.raises(ValueError, match="max_concurrency"):
         budget.resize(0, 40.0)
 
@@ -256,13 +286,13 @@ class StoppedClock:
 
 async def test_requests_withdrawn_before_their_turn_give_their_turns_back() -> None:
     clock = StoppedClock()
-    budget = RateBudget(10, 1.0, clock=clock, sleep=clock.sleep)
+    # Whole waits (no slices), so that each request's distance from its turn shows.
+    budget = RateBudget(10, 1.0, clock=clock, sleep=clock.sleep, pace_slice_seconds=100.0)
     first = budget.slot()
     await first.__aenter__()
     queued = [asyncio.create_task(budget.slot().__aenter__()) for _ in range(4)]
     await asyncio.sleep(0)
-    # One request at a time waits for its turn; the others queue behind it.
-    assert clock.waits == [1.0]
+    assert clock.waits == [1.0, 2.0, 3.0, 4.0]
     # A stopped campaign withdraws them: the next request waits one turn, not five.
     for request in queued:
         request.cancel()
@@ -290,7 +320,7 @@ class ManualClock:
         self._sleepers.append((self.now + seconds, woken))
         await woken
 
-    async def advance(self, seconds: float, step: float = 0.01) -> None:
+    async def advance(self, seconds: float, step: float = 0.05) -> None:
         """Move time on in steps, waking each sleeper whose time came."""
         end = self.now + seconds
         while self.now < end - 1e-9:
@@ -317,12 +347,11 @@ async def test_a_resize_moves_the_turns_of_requests_already_waiting() -> None:
     requests = [asyncio.create_task(request()) for _ in range(20)]
     await clock.advance(0.5)
     budget.resize(100, 50.0)
-    await clock.advance(1.5)
+    await clock.advance(1.0)
 
     assert len(granted) == 20, granted
-    # The first went at once and the one waiting at the head keeps its turn (1 s); the 18
-    # behind it go 20 ms apart, not one a second (that would take until 19 s).
-    assert max(granted) <= 1.0 + 18 * 0.02 + 0.15, granted
+    # The first went at once; the 19 behind it within 0.5 s of the resize and 20 ms apart.
+    assert max(granted) <= 0.5 + 19 * 0.02 + 0.1, granted
     await asyncio.gather(*requests)
 
 
