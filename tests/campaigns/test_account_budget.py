@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import pytest
+from prometheus_client import REGISTRY
 
 from simops.campaigns import account_budget
 from simops.campaigns.account_budget import AccountBudget, AccountDefaults
@@ -121,6 +122,30 @@ async def test_one_process_divides_between_its_campaigns_by_weight(
         assert size(light) == (25.0, 2)
         assert size(heavy) == (75.0, 6)
         assert size(worker._process_budget) == (LIMIT, 8)
+
+
+def published_share(campaign_id: str) -> tuple[float | None, float | None]:
+    """The campaign's share as the metrics publish it: requests/s and weight."""
+    labels = {"account": ACCOUNT, "campaign": campaign_id}
+    return (
+        REGISTRY.get_sample_value("simops_campaign_share_rps", labels),
+        REGISTRY.get_sample_value("simops_campaign_share_weight", labels),
+    )
+
+
+async def test_the_metrics_publish_each_campaign_share_while_it_draws(
+    stores: StoreBackend, process: Process
+) -> None:
+    set_limit(stores, LIMIT, None)
+    worker = process("worker-a")
+    campaign_budget(worker, "light", 1.0), campaign_budget(worker, "heavy", 3.0)
+
+    async with draw(worker, "light", 1.0), draw(worker, "heavy", 3.0):
+        assert published_share("light") == (25.0, 1.0)
+        assert published_share("heavy") == (75.0, 3.0)
+    # Ended in this process: no longer published, so a dashboard does not show a stale share.
+    assert published_share("light") == (None, None)
+    assert published_share("heavy") == (None, None)
 
 
 async def test_a_campaign_rate_below_its_share_leaves_the_rest_to_the_other(

@@ -215,6 +215,9 @@ async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
 
     seen = f"{progress}; requests: {Counter((e['route'], e['status']) for e in log)}"
     assert outcome.outcome == OutcomeKind.CONVERGED, outcome
+    # The status shows the campaign's share: alone on the account, all of it.
+    assert progress.share is not None, progress
+    assert (progress.share.rate, progress.share.account_rate) == (budget, budget), progress
     # The campaign was still at it, with a couple of hundred SIMs queued behind the budget:
     # behind its queue, the operation would have waited ten seconds or more.
     assert 10 <= ended_before < progress.ended_rows < 200, seen
