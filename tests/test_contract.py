@@ -45,7 +45,11 @@ def test_workflow_type_signal_and_query_names_are_the_deployed_ones() -> None:
         for cls, definition in definitions.items()
     } == {
         SimOperationWorkflow: ("SimOperation", ["sim_callbacks"], ["progress"]),
-        CampaignWorkflow: ("Campaign", ["cancel", "pause", "resume", "stopped"], ["progress"]),
+        CampaignWorkflow: (
+            "Campaign",
+            ["cancel", "pause", "resume", "slot_freed", "stopped"],
+            ["progress"],
+        ),
         CampaignBatchWorkflow: (
             "CampaignBatch",
             ["release_held", "sim_callbacks", "wind_down"],

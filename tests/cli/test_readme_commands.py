@@ -275,7 +275,10 @@ def substitute(stack: Stack, command: str) -> list[str]:
     }
     substituted = []
     for previous, word in zip(["", *words], words, strict=False):
-        if word == "AC…":
+        if word == "AC…" and previous == "set-limit":
+            # The account the README stack's credentials use: its budget is the one that counts.
+            word = stack.parent
+        elif word == "AC…":
             word = accounts[previous]
         elif word == "…" and previous == "--reason":
             word = "checked by the README test"

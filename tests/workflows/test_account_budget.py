@@ -161,9 +161,11 @@ async def test_a_campaign_on_another_account_keeps_its_own_budget(
             ),
             await start_activation_of(other_stack, tmp_path, "other", other_sims, concurrency=50),
         ]
-        # The shares while all three run, as status shows them (every process's division).
+        # The shares while all three draw, as status shows them (every process's division),
+        # read in one go so that they belong to the same moment.
         shares: dict[str, AccountShare] = {}
         for _ in range(300):
+            shares = {}
             for campaign_id in ("busy-1", "busy-2", "other"):
                 share = campaign_share(busy_stack.settings, campaign_id)
                 if share is not None:
