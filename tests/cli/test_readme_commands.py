@@ -225,16 +225,21 @@ def _prepared(process: subprocess.Popen[str], directory: Path) -> Stack:
     )
 
 
-def start_slowly(stack: Stack, group: str) -> None:
-    """Start the campaign (or migration) that `pause`, `resume` and `cancel` act on, at 1
-    request/s so that it is still running when they do."""
+def start_slowly(stack: Stack, group: str, running: str) -> None:
+    """Start the campaign (or migration) `running` that `pause`, `resume` and `cancel` act on,
+    at 1 request/s so that it is still running when they do."""
     if group == "campaign":
         arguments = ["--action", "activate", "--from-file", "slow.csv", "--fleet", "default"]
-        arguments += ["--id", RUNNING_CAMPAIGN]
     else:
         arguments = ["--to-account", stack.child, "--from-file", "slow-moves.csv"]
-        arguments += ["--id", RUNNING_MIGRATION]
-    _checked(stack.run(group, "start", *arguments, "--rate", "1"))
+    _checked(stack.run(group, "start", *arguments, "--id", running, "--rate", "1"))
+
+
+def is_running(stack: Stack, group: str, running: str) -> bool:
+    """Whether the campaign (or migration) still runs and is not about to end: a cancel may have
+    ended it already, or left it `stopping` for a moment."""
+    status = json.loads(_checked(stack.run(group, "status", running, "-o", "json")))
+    return status["phase"] in ("queued", "preparing", "running", "paused", "waiting")
 
 
 def substitute(stack: Stack, command: str) -> list[str]:
@@ -249,7 +254,12 @@ def substitute(stack: Stack, command: str) -> list[str]:
     if verb[0] in ("campaign", "migrate") and verb[1] in ("pause", "resume", "cancel", "retry"):
         running = RUNNING_CAMPAIGN if verb[0] == "campaign" else RUNNING_MIGRATION
         if verb[1] == "pause":
-            start_slowly(stack, verb[0])
+            start_slowly(stack, verb[0], running)
+        if verb[1] == "cancel" and not is_running(stack, verb[0], running):
+            # The README cancels twice (with and without a reason): the first cancel may have
+            # ended the campaign already, so the second one gets a running one of its own.
+            running = f"{running}-{next(stack.names)}"
+            start_slowly(stack, verb[0], running)
         if verb[1] == "retry":
             # What the README retries is the campaign it cancelled, once it has ended.
             _checked(stack.run(verb[0], "status", running, "--watch"))
