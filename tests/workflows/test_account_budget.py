@@ -222,7 +222,8 @@ async def test_a_one_sim_operation_goes_ahead_of_a_saturating_campaign(
     assert (progress.share.rate, progress.share.account_rate) == (budget, budget), progress
     # The campaign was still at it, with a couple of hundred SIMs queued behind the budget:
     # behind its queue, the operation would have waited ten seconds or more.
-    assert 10 <= ended_before < progress.ended_rows < 200, seen
+    assert 10 <= ended_before <= progress.ended_rows < 200, seen
+    assert progress.phase == CampaignPhase.RUNNING, seen
     assert took < 3.0, f"the one-SIM activation took {took:.1f} s; {seen}"
     assert not [entry for entry in log if entry["status"] == 429], seen
 
