@@ -149,5 +149,5 @@ def campaign_priority(campaign_id: str, weight: float) -> Priority:
 
 
 DEV_SERVER_DYNAMIC_CONFIG = ("matching.enableFairness=true",)
-"""What simops' dev servers set: task queue fairness (Temporal Server 1.29 and newer), so that
-campaigns' fairness keys take effect; priority keys need nothing (on by default since 1.28)."""
+"""What simops' dev servers set: task queue fairness, so that campaigns' fairness keys take
+effect (Server 1.32 runs with it here); priority keys need nothing (on by default)."""
