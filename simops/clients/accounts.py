@@ -63,7 +63,7 @@ def _effective(settings: SimopsSettings, store: AccountStore, account: str) -> A
 def account_view(settings: SimopsSettings, store: AccountStore, account: str) -> AccountBudgetView:
     """What an account's budget is and how it is divided now."""
     stored = store.limit(account)
-    limit = _effective(settings, store, account)
+    limit = AccountDefaults.from_settings(settings).limit_of(account, stored)
     leases = store.leases(account, lease_seconds=LEASE_SECONDS)
     shares = account_shares(limit, leases)
     drawing: list[PartyShare] = []

@@ -250,12 +250,17 @@ class AccountStore:
     def queued_campaigns(self, account: str) -> list[str]:
         """The account's campaigns waiting for a place, in start order."""
         with self._lock:
-            cursor = self._connection.execute(
-                "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = 0 "
-                "ORDER BY queued_at, campaign_id",
-                (account,),
-            )
-            return [campaign_id for (campaign_id,) in cursor.fetchall()]
+            return self._campaigns(self._connection, account, running=False)
+
+    @staticmethod
+    def _campaigns(db: Connection, account: str, *, running: bool) -> list[str]:
+        """The account's running (or queued) campaigns, in start order."""
+        cursor = db.execute(
+            "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = ? "
+            "ORDER BY queued_at, campaign_id",
+            (account, int(running)),
+        )
+        return [campaign_id for (campaign_id,) in cursor.fetchall()]
 
     def accounts_drawing(self, *, lease_seconds: float) -> list[str]:
         """The accounts any process draws from now."""
@@ -318,19 +323,9 @@ class AccountStore:
                 "DELETE FROM account_campaigns WHERE account = ? AND campaign_id = ?",
                 (account, campaign_id),
             )
-            cursor = db.execute(
-                "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = 0 "
-                "ORDER BY queued_at, campaign_id",
-                (account,),
-            )
-            return [queued_id for (queued_id,) in cursor.fetchall()]
+            return self._campaigns(db, account, running=False)
 
     def running_campaigns(self, account: str) -> list[str]:
         """The account's campaigns that hold a place among its running ones."""
         with self._lock:
-            cursor = self._connection.execute(
-                "SELECT campaign_id FROM account_campaigns WHERE account = ? AND running = 1 "
-                "ORDER BY queued_at, campaign_id",
-                (account,),
-            )
-            return [campaign_id for (campaign_id,) in cursor.fetchall()]
+            return self._campaigns(self._connection, account, running=True)
