@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from simops.campaigns.store.database import SQLITE, UPGRADE_LOCK, Connection
+from simops.campaigns.store.database import SQLITE, UPGRADE_LOCK, Connection, has_table
 
 ACCOUNTS_DATABASE = "accounts.sqlite"
 """The SQLite file of the account tables, in the campaign directory (no campaign has this name:
@@ -100,12 +100,14 @@ class AccountStore:
         self._connection = connection
         self._thread: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        dialect = connection.dialect
-        lock = None if dialect is SQLITE else "SELECT pg_advisory_xact_lock(?)"
-        # Concurrent `CREATE TABLE IF NOT EXISTS` races in PostgreSQL: take the upgrade lock.
-        with connection.transaction(dialect.begin_write, lock, (UPGRADE_LOCK,)):
-            for statement in _TABLES:
-                connection.execute(statement)
+        # Status pages open the tables at every refresh: create them (a write) only once.
+        if not has_table(connection, "account_campaigns"):
+            dialect = connection.dialect
+            lock = None if dialect is SQLITE else "SELECT pg_advisory_xact_lock(?)"
+            # Concurrent `CREATE TABLE IF NOT EXISTS` races in PostgreSQL: take the upgrade lock.
+            with connection.transaction(dialect.begin_write, lock, (UPGRADE_LOCK,)):
+                for statement in _TABLES:
+                    connection.execute(statement)
 
     @classmethod
     def sqlite(cls, directory: Path) -> AccountStore:

@@ -181,16 +181,20 @@ class Connection:
         self.raw.close()
 
 
-def schema_version(connection: Connection) -> int:
-    """The last migration the database applied (0: none, or no simops schema at all)."""
+def has_table(connection: Connection, table: str) -> bool:
+    """Whether the database has `table` (a read: no lock is taken)."""
     if connection.dialect is SQLITE:
         found = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'simops_schema'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).fetchone()
-    else:
-        found = connection.execute("SELECT to_regclass('simops_schema')").fetchone()
-        found = found if found is not None and found[0] is not None else None
-    if found is None:
+        return found is not None
+    found = connection.execute("SELECT to_regclass(?)", (table,)).fetchone()
+    return found is not None and found[0] is not None
+
+
+def schema_version(connection: Connection) -> int:
+    """The last migration the database applied (0: none, or no simops schema at all)."""
+    if not has_table(connection, "simops_schema"):
         return 0
     row = connection.execute("SELECT MAX(version) FROM simops_schema").fetchone()
     return int(row[0] or 0)
