@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser lint format test demo chaos bench clean
+.PHONY: install browser lint format test demo chaos bench profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -50,6 +50,10 @@ chaos: $(STAMP)
 # process is more than 15% above it): run it when campaign, client, store or emulator code changes.
 bench: $(STAMP)
 	$(BIN)/python -m bench.guard
+
+# Where a 10,000-SIM campaign's CPU goes, by process and function (py-spy): profiles/profile.md.
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
