@@ -1,4 +1,4 @@
-"""Completion callbacks: a bounded queue served by a few sender tasks sharing one session.
+"""Completion callbacks: a bounded queue served by a few sender tasks sharing one connection pool.
 
 Each event is signed the way KORE and Twilio sign theirs (`kore-signature` with the account's
 webhook secret, `X-Twilio-Signature` with its Auth Token) and carries a `kore-idempotency-token`
@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import quote_plus
 
-import aiohttp
+from yarl import URL
 
 from simops.emulator.clock import EmulatorClock
 from simops.emulator.faults import Faults
 from simops.emulator.stats import Stats
 from simops.emulator.timers import Timers
+from simops.runtime.http_client import HttpClient, HttpConnectionError
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,
@@ -116,8 +117,8 @@ class CallbackDispatcher:
         self._sender_count = senders
         self._retry_base = retry_base_seconds
         self._max_attempts = max_attempts
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout_seconds = timeout_seconds
+        self._http: HttpClient | None = None
         self._senders: list[asyncio.Task[None]] = []
 
     @property
@@ -126,13 +127,9 @@ class CallbackDispatcher:
         return self._queue.qsize()
 
     def start(self) -> None:
-        """Open the shared session and start the senders in the current loop."""
-        # One connection per sender: aiohttp's default pool of 100 would otherwise quietly cap
-        # the deliveries in flight below the senders asked for.
-        self._session = aiohttp.ClientSession(
-            timeout=self._timeout,
-            connector=aiohttp.TCPConnector(limit=self._sender_count),
-        )
+        """Open the connection pool and start the senders in the current loop (each sender holds
+        at most one connection)."""
+        self._http = HttpClient(timeout_seconds=self._timeout_seconds)
         loop = asyncio.get_running_loop()
         self._senders = [
             loop.create_task(self._serve(), name=f"emulator-callbacks-{index}")
@@ -140,14 +137,14 @@ class CallbackDispatcher:
         ]
 
     async def stop(self) -> None:
-        """Stop the senders and close the session; undelivered events are abandoned."""
+        """Stop the senders and close the connections; undelivered events are abandoned."""
         for task in self._senders:
             task.cancel()
         await asyncio.gather(*self._senders, return_exceptions=True)
         self._senders = []
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     async def submit(self, event: CallbackEvent) -> None:
         """Hand a completion's callback over, applying the drop/duplicate/delay faults."""
@@ -187,15 +184,17 @@ class CallbackDispatcher:
                 self._stats.callbacks.failed += 1
 
     async def _deliver(self, event: CallbackEvent) -> None:
-        assert self._session is not None
+        assert self._http is not None
         request = sign_event(event)
         try:
-            async with self._session.request(
-                request.method, request.url, data=request.body or None, headers=request.headers
-            ) as response:
-                status = response.status
-                await response.read()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            response = await self._http.request(
+                request.method,
+                URL(request.url),
+                headers=request.headers,
+                body=request.body or None,
+            )
+            status: int | None = response.status
+        except (HttpConnectionError, TimeoutError, ValueError) as error:
             logger.debug("callback to %s failed: %s", request.url, error)
             status = None
         if status is not None and status < 500:

@@ -1,8 +1,8 @@
 """Optional OpenTelemetry tracing (`pip install 'simops[tracing]'`, `SIMOPS_TRACING=1`).
 
 Temporal's `TracingInterceptor` on the client carries the trace from where a workflow is started
-(the CLI) through the workflow into each activity, and the aiohttp client instrumentation adds a
-span for every Super SIM API request inside the activity: one SIM's operation is one trace.
+(the CLI) through the workflow into each activity, and the Super SIM client adds a span for
+every API request inside the activity: one SIM's operation is one trace.
 Spans are exported over OTLP/HTTP, configured by the standard `OTEL_*` environment variables
 (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`...).
 
@@ -12,14 +12,16 @@ OpenTelemetry is an optional dependency, so it is imported only when tracing is 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import aiohttp
 from temporalio.client import Interceptor
 
 from simops.runtime.settings import SimopsSettings
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
     from yarl import URL
 
 DEFAULT_SERVICE_NAME = "simops"
@@ -67,17 +69,47 @@ def client_interceptors(settings: SimopsSettings) -> list[Interceptor]:
     return [TracingInterceptor()]
 
 
-def _without_query(url: URL) -> str:
-    # A query may name a SIM by its full ICCID: a span must not carry it to a tracing backend.
-    return str(url.with_query(None))
+class ClientSpan:
+    """The span of one API request, told the status it was answered with."""
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+
+    def answered(self, status: int) -> None:
+        """Record the response's status (an error status marks the span as failed)."""
+        self._span.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            from opentelemetry.trace import Status, StatusCode
+
+            self._span.set_status(Status(StatusCode.ERROR))
 
 
-def http_trace_configs(settings: SimopsSettings) -> list[aiohttp.TraceConfig]:
-    """The aiohttp trace configs for API requests (none when tracing is off)."""
+class ClientSpans:
+    """A CLIENT span per Super SIM API request, under the span current where it is sent (the
+    activity's): its method and URL, never the URL's query (a query may name a SIM by its full
+    ICCID, which must not reach a tracing backend)."""
+
+    def __init__(self) -> None:
+        from opentelemetry import trace
+
+        self._tracer = trace.get_tracer("simops.supersim")
+        self._client_kind = trace.SpanKind.CLIENT
+
+    @contextmanager
+    def request(self, method: str, url: URL) -> Iterator[ClientSpan]:
+        """The span of one request, open while it is sent and answered."""
+        attributes = {"http.request.method": method, "url.full": str(url.with_query(None))}
+        with self._tracer.start_as_current_span(
+            method, kind=self._client_kind, attributes=attributes
+        ) as span:
+            yield ClientSpan(span)
+
+
+def client_spans(settings: SimopsSettings) -> ClientSpans | None:
+    """The API request spans (none when tracing is off)."""
     if not settings.tracing:
-        return []
+        return None
     try:
-        from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+        return ClientSpans()
     except ImportError as error:
         raise TracingUnavailableError() from error
-    return [create_trace_config(url_filter=_without_query)]

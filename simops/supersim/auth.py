@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 from yarl import URL
 
+from simops.runtime.http_client import HttpClient
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.errors import ConfigurationError, TransportError, error_from_response
 from simops.supersim.http import exchange
@@ -35,7 +35,7 @@ EARLY_REFRESH_SHARE = 0.2
 class AuthProvider(Protocol):
     """The source of every request's `Authorization` header."""
 
-    async def authorization(self, session: aiohttp.ClientSession) -> str:
+    async def authorization(self, http: HttpClient) -> str:
         """The `Authorization` header value for the next request."""
 
     async def rejected(self, authorization: str) -> bool:
@@ -51,7 +51,7 @@ class BearerTokenAuth:
     def __repr__(self) -> str:
         return "BearerTokenAuth(token=***)"
 
-    async def authorization(self, session: aiohttp.ClientSession) -> str:
+    async def authorization(self, http: HttpClient) -> str:
         """The configured token as a bearer header."""
         return self._header
 
@@ -71,7 +71,7 @@ class TwilioBasicAuth:
     def __repr__(self) -> str:
         return f"TwilioBasicAuth(account_sid={self.account_sid!r}, auth_token=***)"
 
-    async def authorization(self, session: aiohttp.ClientSession) -> str:
+    async def authorization(self, http: HttpClient) -> str:
         """The Basic header of the configured credentials."""
         return self._header
 
@@ -117,7 +117,7 @@ class KoreOAuth2Auth:
     def __repr__(self) -> str:
         return f"KoreOAuth2Auth(client_id={self.client_id!r}, client_secret=***)"
 
-    async def authorization(self, session: aiohttp.ClientSession) -> str:
+    async def authorization(self, http: HttpClient) -> str:
         """The current token's bearer header, fetching a new token when it is due."""
         token = self._token
         now = self._clock()
@@ -128,7 +128,7 @@ class KoreOAuth2Auth:
         async with self._lock:
             token = self._token
             if token is None or self._clock() >= token.refresh_at:
-                token = await self._fetch(session)
+                token = await self._fetch(http)
                 self._token = token
             return token.header
 
@@ -138,7 +138,7 @@ class KoreOAuth2Auth:
             self._token = None
         return True
 
-    async def _fetch(self, session: aiohttp.ClientSession) -> _AccessToken:
+    async def _fetch(self, http: HttpClient) -> _AccessToken:
         requested_at = self._clock()
         self.token_requests += 1
         form = [
@@ -147,12 +147,11 @@ class KoreOAuth2Auth:
             ("client_secret", self._client_secret),
         ]
         response = await exchange(
-            session,
+            http,
             "POST",
             URL(self.token_url),
             headers={"Accept": "application/json"},
             form=form,
-            client_timeout=session.timeout,
         )
         if response.status != 200:
             error = error_from_response(response.status, response.body, response.headers)

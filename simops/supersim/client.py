@@ -1,8 +1,8 @@
 """The async Super SIM API client every part of simops talks to the API through.
 
-One `SuperSimClient` per process (or per account) shares one `aiohttp` session and the account's
-request budget; every call returns the pydantic models of `simops.messages` or raises a typed
-`SuperSimError` (see `errors.py`), after the retries `transport.py` describes.
+One `SuperSimClient` per process (or per account) shares one pool of HTTP connections and the
+account's request budget; every call returns the pydantic models of `simops.messages` or raises
+a typed `SuperSimError` (see `errors.py`), after the retries `transport.py` describes.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from yarl import URL
 
 from simops.core.codes import RuleCode
 from simops.core.sim import CallbackMethod, SimStatus, SimUpdate, is_sid
+from simops.runtime.http_client import HttpClient
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider, auth_from_settings
 from simops.supersim.errors import NotFoundError, TransportError, mask_iccid
@@ -154,15 +154,15 @@ class SuperSimClient:
 
     Credentials come from `settings` unless `auth` is given (KORE OAuth2 when a client id and
     secret are configured, else a bearer token, else Twilio Basic); the budget is the account's
-    process-wide one unless `budget` is given; the session is created on first use unless
-    `session` is given (the client then leaves it open on `close`).
+    process-wide one unless `budget` is given; its connections are its own unless `http` is
+    given (the client then leaves them open on `close`).
     """
 
     def __init__(
         self,
         settings: SimopsSettings,
         *,
-        session: aiohttp.ClientSession | None = None,
+        http: HttpClient | None = None,
         auth: AuthProvider | None = None,
         budget: RequestBudget | None = None,
     ) -> None:
@@ -171,7 +171,7 @@ class SuperSimClient:
             settings,
             auth=auth if auth is not None else auth_from_settings(settings),
             budget=budget if budget is not None else budgets_for(settings),
-            session=session,
+            http=http,
         )
 
     @classmethod
@@ -190,11 +190,11 @@ class SuperSimClient:
         return self._transport.budget
 
     def paced_by(self, budget: RequestBudget) -> SuperSimClient:
-        """A client on the same session and credentials whose requests are paced by `budget`
+        """A client on the same connections and credentials whose requests are paced by `budget`
         instead (one that includes the account's, such as a campaign's part of it)."""
         return SuperSimClient(
             self.settings,
-            session=self._transport.session(),
+            http=self._transport.http,
             auth=self._transport.auth,
             budget=budget,
         )
@@ -211,7 +211,7 @@ class SuperSimClient:
         await self.close()
 
     async def close(self) -> None:
-        """Release the HTTP session (when the client created it)."""
+        """Close the HTTP connections (when the client opened them)."""
         await self._transport.close()
 
     async def _read(self, url: URL, params: FormParameters | None = None) -> Exchange:

@@ -2,65 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
+from simops.runtime.http_client import HttpClient, HttpConnectionError, HttpResponse
 from simops.supersim.errors import TransportError
 from simops.supersim.wire import FormParameters
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """A complete response: status, headers and the whole body."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
+Exchange = HttpResponse
+"""A complete response: status, headers and the whole body."""
 
 
 async def exchange(
-    session: aiohttp.ClientSession,
+    http: HttpClient,
     method: str,
     url: URL,
     *,
     headers: Mapping[str, str],
     params: FormParameters | None = None,
     form: FormParameters | None = None,
-    client_timeout: aiohttp.ClientTimeout,
 ) -> Exchange:
     """Send one request and read the whole response; no answer at all is a `TransportError`.
 
-    `client_timeout` applies even on a session the caller made with other defaults. The error
-    names the method and path only: a query string may carry an ICCID.
+    The error names the method and path only: a query string may carry an ICCID.
     """
     body: bytes | None = None
     if form is not None:
-        # Encoded here rather than by aiohttp's FormData, which costs several times more CPU
-        # per request: at thousands of updates a second the client's core is the bottleneck.
         body = urlencode(form).encode()
         headers = {**headers, "Content-Type": FORM_CONTENT_TYPE}
+    if params:
+        url = URL(f"{url}{'&' if url.raw_query_string else '?'}{urlencode(params)}", encoded=True)
     try:
-        async with session.request(
-            method,
-            url,
-            headers=headers,
-            params=params,
-            data=body,
-            timeout=client_timeout,
-        ) as response:
-            body = await response.read()
-            return Exchange(response.status, response.headers, body)
+        return await http.request(method, url, headers=headers, body=body)
     except TimeoutError as error:
         raise TransportError(f"{method} {url.path}: no answer within the timeout") from error
-    except (aiohttp.ClientError, asyncio.IncompleteReadError) as error:
-        raise TransportError(
-            f"{method} {url.path} failed: {type(error).__name__}: {error}"
-        ) from error
+    except HttpConnectionError as error:
+        raise TransportError(f"{method} {url.path} failed: {error}") from error

@@ -23,11 +23,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
 from yarl import URL
 
 from simops.observability import metrics
-from simops.observability.tracing import http_trace_configs
+from simops.observability.tracing import ClientSpans, client_spans
+from simops.runtime.http_client import HttpClient
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.auth import AuthProvider
 from simops.supersim.errors import (
@@ -47,7 +47,7 @@ ends the call unsent (a campaign's last check before a first write)."""
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "simops/0.1 (aiohttp)"
+USER_AGENT = "simops/0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class _Failure:
 
 
 class ApiTransport:
-    """The request loop every client call goes through, on one shared `aiohttp` session."""
+    """The request loop every client call goes through, on one shared `HttpClient`."""
 
     def __init__(
         self,
@@ -67,37 +67,27 @@ class ApiTransport:
         *,
         auth: AuthProvider,
         budget: RequestBudget,
-        session: aiohttp.ClientSession | None = None,
+        http: HttpClient | None = None,
     ) -> None:
         self.base_url = URL(settings.api_url.rstrip("/"))
         self.auth = auth
         self.budget = budget
-        self._timeout = aiohttp.ClientTimeout(total=settings.api_timeout_seconds)
         self._max_retries = settings.api_max_retries
         self._max_rate_limit_retries = settings.api_max_rate_limit_retries
         self._max_wait = settings.api_max_retry_after_seconds
-        self._session = session
-        self._owns_session = session is None
-        self._trace_configs = http_trace_configs(settings)
-
-    def session(self) -> aiohttp.ClientSession:
-        """The shared session, created on first use (it must be made inside the event loop)."""
-        if self._session is None:
-            # No connector limit: the budget is the one cap on concurrent requests, and a pool
-            # limit below it would only queue requests where their timeout already runs.
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                trace_configs=self._trace_configs,
-            )
-        return self._session
+        # No connection limit: the budget is the one cap on concurrent requests, and a pool
+        # limit below it would only queue requests where their timeout already runs.
+        self.http = http or HttpClient(
+            timeout_seconds=settings.api_timeout_seconds,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+        self._owns_http = http is None
+        self._spans: ClientSpans | None = client_spans(settings)
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-            self._session = None
+        """Close the connections if this transport opened them."""
+        if self._owns_http:
+            await self.http.close()
 
     def url(self, path: str) -> URL:
         """The URL of an API path (already percent-encoded), e.g. `Sims/HS…`."""
@@ -193,19 +183,11 @@ class ApiTransport:
             # request that queued behind the budget never leaves with a token that expired
             # while it waited.
             try:
-                authorization = await self.auth.authorization(self.session())
+                authorization = await self.auth.authorization(self.http)
             except SuperSimError as token_error:
                 return _Failure(token_error)
             try:
-                response = await exchange(
-                    self.session(),
-                    method,
-                    url,
-                    headers={"Authorization": authorization},
-                    params=params,
-                    form=form,
-                    client_timeout=self._timeout,
-                )
+                response = await self._exchange(method, url, authorization, params, form)
             except TransportError as transport_error:
                 metrics.record_api_answer(method, None)
                 return _Failure(transport_error, authorization)
@@ -221,6 +203,24 @@ class ApiTransport:
                 # The API processed the request and refused it: the account is not overloaded.
                 slot.succeeded()
             return _Failure(error, authorization)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: URL,
+        authorization: str,
+        params: FormParameters | None,
+        form: FormParameters | None,
+    ) -> Exchange:
+        headers = {"Authorization": authorization}
+        if self._spans is None:
+            return await exchange(self.http, method, url, headers=headers, params=params, form=form)
+        with self._spans.request(method, url) as span:
+            response = await exchange(
+                self.http, method, url, headers=headers, params=params, form=form
+            )
+            span.answered(response.status)
+            return response
 
     async def _back_off(self, method: str, url: URL, error: SuperSimError, delay: float) -> None:
         metrics.record_retry_wait(rate_limited=isinstance(error, RateLimitedError), seconds=delay)

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import aiohttp
-
 from simops.devstack.in_process import LocalStack
 from simops.observability.logging import TEXT_FORMAT
+from simops.runtime.http_client import HttpClient
 from simops.scan import configured_secrets
 
 EMULATOR_LOGGER = "simops.emulator"
@@ -44,9 +43,12 @@ def capture_log_records(path: Path, formatter: logging.Formatter | None = None) 
 
 async def stack_secrets(stack: LocalStack) -> list[str]:
     """Every credential in play on `stack`, and the full ICCID of every SIM of its emulator."""
-    async with aiohttp.ClientSession() as session:
+    http = HttpClient(timeout_seconds=10)
+    try:
         # The provider's current credential: for KORE OAuth2, the bearer token it was issued.
-        authorization = await stack.api.auth.authorization(session)
+        authorization = await stack.api.auth.authorization(http)
+    finally:
+        await http.close()
     credential = authorization.split(" ", 1)[-1]
     accounts = [
         value
