@@ -70,10 +70,11 @@ def machine_busy_seconds() -> float:
 
 @asynccontextmanager
 async def dev_stack(
-    directory: Path, seed: int, workers: int, delay: str
+    directory: Path, seed: int, workers: int, delay: str, ports: dict[str, int] | None = None
 ) -> AsyncIterator[CliStack]:
-    """`simops dev` in `directory`, on free ports, until it is stopped with SIGINT (Ctrl-C)."""
-    arguments = port_options(dev_ports())
+    """`simops dev` in `directory`, on `ports` (`dev_ports`; free ones when not given), until it
+    is stopped with SIGINT (Ctrl-C)."""
+    arguments = port_options(ports or dev_ports())
     arguments += ["--seed-sims", str(seed), "--scheduled-delay", delay, "--workers", str(workers)]
     process = await asyncio.create_subprocess_exec(
         *SIMOPS,
@@ -119,13 +120,19 @@ class Timed:
     counts: dict[str, int]
 
 
-async def campaign(stack: CliStack, campaign_id: str, sids: list[str]) -> Timed:
-    """Activate `sids` into the stack's first Fleet with one `campaign start --watch`."""
+def campaign_file(stack: CliStack, campaign_id: str, sids: list[str]) -> Path:
+    """A campaign file of `sids`, each with the stack's first Fleet."""
     source = stack.directory / f"{campaign_id}.csv"
     with source.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["sim", "fleet"])
         writer.writerows([sid, stack.fleet] for sid in sids)
+    return source
+
+
+async def campaign(stack: CliStack, campaign_id: str, sids: list[str]) -> Timed:
+    """Activate `sids` into the stack's first Fleet with one `campaign start --watch`."""
+    source = campaign_file(stack, campaign_id, sids)
     started = time.perf_counter()
     await simops(
         stack,
