@@ -211,6 +211,9 @@ class CampaignSlotRequest(BaseModel):
     """Input of the activities that queue a campaign on its account and free its place."""
 
     campaign_id: str
+    started_at: datetime | None = None
+    """When the campaign's workflow started: its place in its account's queue (`None`: a
+    campaign started before, which queues at the time of its claim)."""
 
 
 class CampaignSlot(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -134,6 +135,8 @@ class CampaignBatchActivities:
         self._stores: dict[str, CampaignStore] = {}
         self._journals: dict[str, SimJournal] = {}
         self._stops_announced: set[str] = set()
+        self._in_use: Counter[str] = Counter()
+        self._last_used: dict[str, float] = {}
 
     async def store(self, campaign_id: str) -> CampaignStore:
         """The campaign's store, opened once per process (off the event loop)."""
@@ -190,13 +193,40 @@ class CampaignBatchActivities:
         return callback_url(base_url, secret.get_secret_value(), workflow_id)
 
     async def _guarded(self, campaign_id: str, body: Callable[[], Awaitable[T]]) -> T:
-        with store_errors_are_final(campaign_id):
-            try:
-                return await body()
-            except CONNECTION_ERRORS:
-                # Retried with a new connection: the database may be back by then.
+        await self._close_idle_stores()
+        self._in_use[campaign_id] += 1
+        try:
+            with store_errors_are_final(campaign_id):
+                try:
+                    return await body()
+                except CONNECTION_ERRORS:
+                    # Retried with a new connection: the database may be back by then.
+                    await self.forget_store(campaign_id)
+                    raise
+        finally:
+            self._in_use[campaign_id] -= 1
+            self._last_used[campaign_id] = time.monotonic()
+
+    async def _close_idle_stores(self) -> None:
+        """Close the stores of campaigns no activity has used for `store_idle_seconds`, once
+        their journals committed what they hold: a worker that runs campaign after campaign
+        would otherwise keep every one's connection, thread and page cache for good."""
+        now = time.monotonic()
+        idle = [
+            campaign_id
+            for campaign_id in self._stores
+            if self._in_use[campaign_id] == 0
+            and now - self._last_used.get(campaign_id, now) > self._settings.store_idle_seconds
+        ]
+        for campaign_id in idle:
+            journal = self._journals.get(campaign_id)
+            if journal is not None:
+                with contextlib.suppress(*DATABASE_ERRORS, CampaignStoreError):
+                    await journal.flush()
+            if self._in_use[campaign_id] == 0:
+                del self._in_use[campaign_id]
+                self._last_used.pop(campaign_id, None)
                 await self.forget_store(campaign_id)
-                raise
 
     @activity.defn(name="start_batch")
     async def start_batch(self, request: BatchStepRequest) -> BatchStepResult:

@@ -38,10 +38,13 @@ class CampaignSlotActivities:
         """Take a place among the account's running campaigns, or queue for one."""
         store = await self._account.accounts()
         account = self._account.account
-        claim = await store.run(store.claim_slot, account, request.campaign_id, self._max_running)
+        queued_at = request.started_at.timestamp() if request.started_at else None
+        claim = await store.run(
+            store.claim_slot, account, request.campaign_id, self._max_running, queued_at
+        )
         if not claim.running and await self._free_ended(store, account):
             claim = await store.run(
-                store.claim_slot, account, request.campaign_id, self._max_running
+                store.claim_slot, account, request.campaign_id, self._max_running, queued_at
             )
         return CampaignSlot(running=claim.running, ahead=claim.ahead, account=account)
 

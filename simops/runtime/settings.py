@@ -138,6 +138,9 @@ class SimopsSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    store_idle_seconds: float = Field(default=60.0, gt=0)
+    """A worker closes a campaign's store (connection, thread, page cache) once none of its
+    activities used it for this long; the next one opens it again."""
     log_format: Literal["text", "json"] = "text"
     tracing: bool = False
     codec_token: SecretStr | None = None

@@ -496,7 +496,11 @@ class CampaignWorkflow:
             self._slot_freed = False
             slot = await workflow.execute_activity_method(
                 CampaignSlotActivities.claim_campaign_slot,
-                CampaignSlotRequest(campaign_id=self._spec.campaign_id),
+                # The server's start time, not the claim's: campaigns started one after the
+                # other queue in that order, whichever claim the worker runs first.
+                CampaignSlotRequest(
+                    campaign_id=self._spec.campaign_id, started_at=workflow.info().start_time
+                ),
                 start_to_close_timeout=timedelta(minutes=1),
                 retry_policy=BOOKKEEPING_RETRY,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -473,3 +474,30 @@ async def test_cancel_ends_a_campaign_whose_sims_stay_scheduled(
     assert result.phase == CampaignPhase.CANCELLED
     assert [(row["outcome"], row["writes"]) for row in rows] == [("failed", "1")] * 10
     assert all("still scheduled" in row["message"] for row in rows)
+
+
+async def test_a_worker_closes_the_store_of_a_campaign_that_ended(
+    dev_env: WorkflowEnvironment, emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(seed_sims=20, scheduled_delay=(0.05, 0.1))
+    async with campaign_test_stack(dev_env, emulator, tmp_path, store_idle_seconds=0.2) as stack:
+        first = await start_activation(stack, tmp_path, "ends-first", 10)
+        assert (await first.result()).phase == CampaignPhase.COMPLETED
+        assert "store-ends-first" in store_threads(), "the store thread was never seen"
+        await asyncio.sleep(0.5)
+        second = await start_activation(stack, tmp_path, "ends-second", 10)
+        assert (await second.result()).phase == CampaignPhase.COMPLETED
+        threads = store_threads()
+
+    # The second campaign's activities ran after the first's store sat idle: it was closed.
+    assert "store-ends-first" not in threads, threads
+    assert "store-ends-second" in threads, threads
+
+
+def store_threads() -> set[str]:
+    """The campaign stores' threads alive in this process (named `store-<campaign>_<n>`)."""
+    return {
+        thread.name.rsplit("_", 1)[0]
+        for thread in threading.enumerate()
+        if thread.name.startswith("store-")
+    }

@@ -286,9 +286,16 @@ class AccountStore:
         )
         return [Lease(*record) for record in cursor.fetchall()]
 
-    def claim_slot(self, account: str, campaign_id: str, max_running: int | None) -> SlotClaim:
-        """Queue `campaign_id` on `account` (once: its place is kept), and let it run when fewer
-        than `max_running` of the account's campaigns run and none queued before it waits."""
+    def claim_slot(
+        self,
+        account: str,
+        campaign_id: str,
+        max_running: int | None,
+        queued_at: float | None = None,
+    ) -> SlotClaim:
+        """Queue `campaign_id` on `account` (once: its place is kept) at `queued_at` (Unix
+        seconds; `None`: now), and let it run when fewer than `max_running` of the account's
+        campaigns run and none queued before it waits."""
         dialect = self._connection.dialect
         now = dialect.now_seconds
         # PostgreSQL's writers do not take turns by themselves (SQLite's BEGIN IMMEDIATE does):
@@ -297,8 +304,9 @@ class AccountStore:
         with self._write(lock, (QUEUE_LOCK, account)) as db:
             db.execute(
                 "INSERT INTO account_campaigns (account, campaign_id, queued_at, running) "
-                f"VALUES (?, ?, {now}, 0) ON CONFLICT (account, campaign_id) DO NOTHING",
-                (account, campaign_id),
+                f"VALUES (?, ?, COALESCE(?, {now}), 0) "
+                "ON CONFLICT (account, campaign_id) DO NOTHING",
+                (account, campaign_id, queued_at),
             )
             campaigns = db.execute(
                 "SELECT campaign_id, running FROM account_campaigns WHERE account = ? "

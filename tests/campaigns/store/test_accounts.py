@@ -160,6 +160,16 @@ def test_one_running_campaign_queues_the_rest_in_start_order(stores: StoreBacken
         assert accounts.release_slot(ACCOUNT, "a-third") == []
 
 
+def test_a_claim_queues_at_its_campaign_start_time_not_at_the_claim(stores: StoreBackend) -> None:
+    with stores.accounts() as accounts:
+        assert accounts.claim_slot(ACCOUNT, "running", 1, 100.0).running
+        # The campaign started third claims before the one started second.
+        assert accounts.claim_slot(ACCOUNT, "third", 1, 300.0) == SlotClaim(running=False, ahead=0)
+        assert accounts.claim_slot(ACCOUNT, "second", 1, 200.0) == SlotClaim(running=False, ahead=0)
+        assert accounts.claim_slot(ACCOUNT, "third", 1, 300.0) == SlotClaim(running=False, ahead=1)
+        assert accounts.release_slot(ACCOUNT, "running") == ["second", "third"]
+
+
 def test_the_queue_is_shared_by_every_connection(stores: StoreBackend) -> None:
     with stores.accounts() as first, stores.accounts() as second:
         assert first.claim_slot(ACCOUNT, "one", 1) == SlotClaim(running=True, ahead=0)
