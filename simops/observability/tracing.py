@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-import aiohttp
 from temporalio.client import Interceptor
 
 from simops.runtime.settings import SimopsSettings
 
 if TYPE_CHECKING:
+    # Named in annotations only: every command that connects to Temporal imports this
+    # module, and most make no API request (aiohttp is a large import).
+    import aiohttp
     from yarl import URL
 
 DEFAULT_SERVICE_NAME = "simops"
