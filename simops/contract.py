@@ -79,6 +79,11 @@ def sim_workflow_id(sim_sid: str) -> str:
     return f"{_SIM_PREFIX}{sim_sid}"
 
 
+def is_sim_workflow_id(workflow_id: str) -> bool:
+    """Whether `workflow_id` is a SIM operation's (`sim_workflow_id`)."""
+    return workflow_id.startswith(_SIM_PREFIX)
+
+
 def campaign_workflow_id(campaign_id: str) -> str:
     """The workflow ID of a campaign: starting the same ID twice starts one campaign."""
     return f"{_CAMPAIGN_PREFIX}{campaign_id}"
