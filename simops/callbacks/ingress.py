@@ -26,9 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
 from simops.contract import CALLBACK_SIGNAL, is_sim_workflow_id
-from simops.messages import SimCallback, SimCallbackBatch
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import SimCallback, SimCallbackBatch
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,

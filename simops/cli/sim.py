@@ -23,8 +23,8 @@ from simops.cli.support import (
 from simops.clients.sims import SimBusyError, running_progress, start_sim_operation
 from simops.core.codes import RuleCode
 from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus, is_sid
-from simops.messages import OperationName, SimOperationOutcome, SimOperationRequest
 from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import OperationName, SimOperationOutcome, SimOperationRequest
 
 if TYPE_CHECKING:
     from simops.supersim.client import SuperSimClient

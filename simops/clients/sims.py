@@ -29,7 +29,7 @@ from simops.contract import (
     one_sim_priority,
     sim_workflow_id,
 )
-from simops.messages import OperationProgress, SimOperationOutcome, SimOperationRequest
+from simops.sim_messages import OperationProgress, SimOperationOutcome, SimOperationRequest
 
 SimOperationHandle = WorkflowHandle[Any, SimOperationOutcome]
 
@@ -82,4 +82,5 @@ async def running_progress(client: Client, sim_sid: str) -> OperationProgress | 
     description = await described(handle)
     if description is None or description.status != WorkflowExecutionStatus.RUNNING:
         return None
-    return await handle.query(PROGRESS_QUERY, result_type=OperationProgress)
+    progress: OperationProgress = await handle.query(PROGRESS_QUERY, result_type=OperationProgress)
+    return progress

@@ -8,7 +8,7 @@ import asyncio
 from simops.callbacks.ingress import CallbackCoalescer
 from simops.contract import batch_workflow_id, sim_workflow_id
 from simops.core.sim import SimStatus
-from simops.messages import SimCallback, SimCallbackBatch
+from simops.sim_messages import SimCallback, SimCallbackBatch
 
 SIM = "HS" + "0" * 32
 HOUR = 3600.0

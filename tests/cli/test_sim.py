@@ -3,6 +3,7 @@ SIM given by its SID reaches its workflow with no API request from the command."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,11 +15,14 @@ from simops.cli.support import ExitCode
 from simops.contract import sim_workflow_id
 from simops.devstack.in_process import LocalStack
 from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.processes import api_settings
 from tests.helpers.stacks import (
     invoke_cli,
     new_sim_sids,
     reach_from_the_cli,
     running_stack,
+    set_faults,
+    start_sim_activation,
     writes_per_sim,
 )
 
@@ -75,3 +79,28 @@ async def test_an_unknown_sid_exits_2_with_one_line(stack: LocalStack) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert unknown in lines[0] and "Traceback" not in result.output
+
+
+async def test_status_shows_the_running_operation(stack: LocalStack, tmp_path: Path) -> None:
+    """`sim status` reads the SIM through the API and queries its operation by name."""
+    await set_faults(stack.emulator, drop_callback_rate=1.0)
+    (sim_sid,) = await new_sim_sids(stack, 1)
+    handle = await start_sim_activation(stack, sim_sid)
+    for _ in range(100):
+        result = await invoke_cli("sim", "status", sim_sid, "-o", "json", env=_api(stack, tmp_path))
+        status = json.loads(result.output)
+        if status["operation"] is not None and status["operation"]["state"] == "waiting_callback":
+            break
+        await asyncio.sleep(0.05)
+    await handle.terminate("test over")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert status["sim"]["sid"] == sim_sid
+    assert (status["operation"]["operation"], status["operation"]["state"]) == (
+        "activate",
+        "waiting_callback",
+    )
+
+
+def _api(stack: LocalStack, directory: Path) -> dict[str, str]:
+    return api_settings(stack.emulator.api_url, stack.emulator.parent, directory)
