@@ -48,6 +48,11 @@ from simops.emulator.server import parse_delay
 from simops.runtime.env_file import read_env_file
 from tests.helpers.processes import SIMOPS, CliStack, simops
 
+FLOOR_IMPORTS = "import typer, pydantic_settings, temporalio.client, temporalio.contrib.pydantic"
+"""What any command that starts a workflow with the SDK imports, with simops' settings and
+converter: the part of the start-up no change to simops removes."""
+FLOOR_RUNS = 5
+
 STAGES = (
     "spawn -> workflow started (CLI start-up, connect, start)",
     "started -> write answered (worker, reads, write)",
@@ -122,6 +127,18 @@ async def activate(stack: CliStack, sid: str, *python_options: str) -> tuple[flo
     return spawned, exited, err.decode()
 
 
+async def python_seconds(code: str, runs: int) -> float:
+    """The median wall time of `python -c CODE`, in a new interpreter each time."""
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(SIMOPS[0], "-c", code)
+        if await process.wait() != 0:
+            raise SystemExit(f"python -c {code!r} failed")
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
 def import_breakdown(importtime: str, top: int) -> list[tuple[str, float]]:
     """The total and the `top` costliest packages of `python -X importtime` output, in seconds:
     each module's own time counted to its top-level package (`temporalio`, `pydantic`, ...)."""
@@ -161,6 +178,8 @@ async def bench(args: argparse.Namespace) -> None:
                 events = list((await handle.fetch_history()).events)
                 runs.append(Run(exited - spawned, tuple(_stages(events, spawned, exited, low))))
             _, _, importtime = await activate(stack, sids[-1], "-X", "importtime")
+            interpreter = await python_seconds("pass", FLOOR_RUNS)
+            floor = await python_seconds(FLOOR_IMPORTS, FLOOR_RUNS)
     wall = [run.seconds for run in runs]
     p50 = percentile(wall, 0.5)
     print(f"simops sim activate, {len(runs)} runs on simops dev --workers {args.workers}")
@@ -173,6 +192,9 @@ async def bench(args: argparse.Namespace) -> None:
     print("where the overhead goes (median of the runs, seconds):")
     for index, stage in enumerate(STAGES):
         print(f"  {stage:<58} {statistics.median(run.stages[index] for run in runs):.3f}")
+    print(f"for scale, median of {FLOOR_RUNS} new interpreters (seconds):")
+    print(f"  {'python -c pass':<58} {interpreter:.3f}")
+    print(f"  {'the floor: FLOOR_IMPORTS (the SDK client, settings, typer)':<58} {floor:.3f}")
     print("the CLI's imports (python -X importtime, one more run; seconds by package):")
     for name, seconds in import_breakdown(importtime, args.top_imports):
         print(f"  {name:<58} {seconds:.3f}")

@@ -7,9 +7,10 @@ campaign, so they never change, and the replay tests of recorded histories would
 
 Callers that know a workflow's class (`simops.clients`) signal and query it by typed method
 reference (`handle.signal(CampaignWorkflow.pause)`); the names are spelled out for the
-workflows' decorators and for the two senders that cannot import a workflow class: the
-callback ingress, which routes one signal to whichever workflow a URL names, and a batch
-activity telling its campaign that it stopped (activities sit below workflows).
+workflows' decorators and for the senders that cannot or need not import a workflow class: the
+callback ingress, which routes one signal to whichever workflow a URL names, a batch activity
+telling its campaign that it stopped (activities sit below workflows), and the one-SIM client,
+which `simops sim` imports without the workflow and its activities (a faster start-up).
 
 Nothing here imports a workflow, an activity or the rest of simops, so every layer may import
 it: it sits at the bottom of the layers (`[tool.importlinter]` in pyproject.toml).
