@@ -19,8 +19,10 @@ server's, on this machine's clock):
 - callback -> workflow completed: the workflow task that reads the SIM back and returns;
 - completed -> exit: the result reaching the CLI, its output and the process's exit.
 
-One more activation runs under `python -X importtime`, untimed: the CLI's imports, by top-level
-module. The CLI runs with bytecode caching on (without PYTHONDONTWRITEBYTECODE), as an installed
+Each command's CPU (user + system) is printed too: on a shared machine, load stretches the wall
+times, much less the CPU. For scale, the wall time of new interpreters that only import what any
+command starting a workflow through the SDK must (`FLOOR_IMPORTS`). One more activation runs
+under `python -X importtime`, untimed: the CLI's imports, by top-level package. The CLI runs with bytecode caching on (without PYTHONDONTWRITEBYTECODE), as an installed
 simops has its bytecode compiled at install time.
 """
 
@@ -30,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -64,10 +67,23 @@ STAGES = (
 
 @dataclass(frozen=True)
 class Run:
-    """One timed activation: wall seconds from spawn to exit, and the stages of `STAGES`."""
+    """One timed activation: wall seconds from spawn to exit, the CLI's CPU seconds, and the
+    stages of `STAGES`."""
 
     seconds: float
+    cpu_seconds: float
     stages: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `simops sim activate` that converged: when it was spawned and when it exited (epoch
+    seconds, comparable with the server's event times), the CPU it used, and its stderr."""
+
+    spawned: float
+    exited: float
+    cpu_seconds: float
+    stderr: str
 
 
 def _event_seconds(event: HistoryEvent) -> float:
@@ -106,11 +122,17 @@ def cli_environment(stack: CliStack) -> dict[str, str]:
     return {k: v for k, v in stack.environment.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-async def activate(stack: CliStack, sid: str, *python_options: str) -> tuple[float, float, str]:
-    """Run `simops sim activate SID --fleet F -o json`: wall times of its spawn and exit (epoch
-    seconds, comparable with the server's event times) and its stderr; exit if it did not
-    converge."""
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def activate(stack: CliStack, sid: str, *python_options: str) -> Command:
+    """Run `simops sim activate SID --fleet F -o json`; exit if it did not converge."""
     command = [SIMOPS[0], *python_options, *SIMOPS[1:]]
+    # The only child this process waits for meanwhile: the CPU of the children it reaped
+    # grows by this command's.
+    cpu_before = _children_cpu_seconds()
     spawned = time.time()
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -124,7 +146,7 @@ async def activate(stack: CliStack, sid: str, *python_options: str) -> tuple[flo
     exited = time.time()
     if process.returncode != 0 or json.loads(out)["outcome"] != "converged":
         raise SystemExit(f"activation of {sid}: exit {process.returncode}: {out!r} {err!r}")
-    return spawned, exited, err.decode()
+    return Command(spawned, exited, _children_cpu_seconds() - cpu_before, err.decode())
 
 
 async def python_seconds(code: str, runs: int) -> float:
@@ -173,11 +195,12 @@ async def bench(args: argparse.Namespace) -> None:
             for sid in sids[: args.warm_up]:
                 await activate(stack, sid)
             for sid in sids[args.warm_up : args.warm_up + args.runs]:
-                spawned, exited, _ = await activate(stack, sid)
+                done = await activate(stack, sid)
                 handle = client.get_workflow_handle(sim_workflow_id(sid))
                 events = list((await handle.fetch_history()).events)
-                runs.append(Run(exited - spawned, tuple(_stages(events, spawned, exited, low))))
-            _, _, importtime = await activate(stack, sids[-1], "-X", "importtime")
+                stages = _stages(events, done.spawned, done.exited, low)
+                runs.append(Run(done.exited - done.spawned, done.cpu_seconds, tuple(stages)))
+            importtime = (await activate(stack, sids[-1], "-X", "importtime")).stderr
             interpreter = await python_seconds("pass", FLOOR_RUNS)
             floor = await python_seconds(FLOOR_IMPORTS, FLOOR_RUNS)
     wall = [run.seconds for run in runs]
@@ -189,6 +212,8 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"command to exit min, max    {min(wall):.3f} s, {max(wall):.3f} s")
     print(f"load average at the end     {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print(f"overhead (p50 - delay)      {p50 - low:.3f} s (goal <= 0.400 s)")
+    cpu = statistics.median(run.cpu_seconds for run in runs)
+    print(f"CPU of the command p50      {cpu:.3f} s (user + system: what load does not stretch)")
     print("where the overhead goes (median of the runs, seconds):")
     for index, stage in enumerate(STAGES):
         print(f"  {stage:<58} {statistics.median(run.stages[index] for run in runs):.3f}")
