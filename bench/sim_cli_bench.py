@@ -22,8 +22,9 @@ server's, on this machine's clock):
 Each command's CPU (user + system) is printed too: on a shared machine, load stretches the wall
 times, much less the CPU. For scale, the wall time of new interpreters that only import what any
 command starting a workflow through the SDK must (`FLOOR_IMPORTS`). One more activation runs
-under `python -X importtime`, untimed: the CLI's imports, by top-level package. The CLI runs with bytecode caching on (without PYTHONDONTWRITEBYTECODE), as an installed
-simops has its bytecode compiled at install time.
+under `python -X importtime`, untimed: the CLI's imports, by top-level package. The CLI runs
+with bytecode caching on (without PYTHONDONTWRITEBYTECODE), as an installed simops has its
+bytecode compiled at install time.
 """
 
 from __future__ import annotations
