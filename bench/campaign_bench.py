@@ -33,8 +33,8 @@ from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.clients.campaigns import start_campaign
 from simops.clients.sims import start_sim_operation
 from simops.core.sim import OutcomeKind, SimStatus
-from simops.messages import SimOperationRequest
 from simops.runtime import event_loop
+from simops.sim_messages import SimOperationRequest
 from simops.supersim.client import SuperSimClient
 from tests.helpers.process_stack import ProcessStack, cpu_seconds, peak_rss_mib, process_stack
 

@@ -32,11 +32,11 @@ from simops.clients.sims import start_sim_operation
 from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.emulator.seed import iccid_for
-from simops.messages import SimOperationRequest
 from simops.runtime.codec import EncryptionCodec, new_payload_key
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter
 from simops.scan import Finding, configured_secrets, scan_histories, scan_log_file
+from simops.sim_messages import SimOperationRequest
 from simops.supersim.client import SuperSimClient
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER
 from tests.helpers.process_stack import ProcessStack, process_stack

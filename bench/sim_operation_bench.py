@@ -22,8 +22,8 @@ from simops.contract import ALL_SEARCH_ATTRIBUTES
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
-from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
+from simops.sim_messages import SimOperationRequest
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -7,9 +7,10 @@ campaign, so they never change, and the replay tests of recorded histories would
 
 Callers that know a workflow's class (`simops.clients`) signal and query it by typed method
 reference (`handle.signal(CampaignWorkflow.pause)`); the names are spelled out for the
-workflows' decorators and for the two senders that cannot import a workflow class: the
-callback ingress, which routes one signal to whichever workflow a URL names, and a batch
-activity telling its campaign that it stopped (activities sit below workflows).
+workflows' decorators and for the senders that cannot or need not import a workflow class: the
+callback ingress, which routes one signal to whichever workflow a URL names, a batch activity
+telling its campaign that it stopped (activities sit below workflows), and the one-SIM client,
+which `simops sim` imports without the workflow and its activities (a faster start-up).
 
 Nothing here imports a workflow, an activity or the rest of simops, so every layer may import
 it: it sits at the bottom of the layers (`[tool.importlinter]` in pyproject.toml).
@@ -77,6 +78,11 @@ _CAMPAIGN_OR_BATCH = re.compile(
 def sim_workflow_id(sim_sid: str) -> str:
     """The workflow ID of a SIM's operation: one operation per SIM at a time."""
     return f"{_SIM_PREFIX}{sim_sid}"
+
+
+def is_sim_workflow_id(workflow_id: str) -> bool:
+    """Whether `workflow_id` is a SIM operation's (`sim_workflow_id`)."""
+    return workflow_id.startswith(_SIM_PREFIX)
 
 
 def campaign_workflow_id(campaign_id: str) -> str:

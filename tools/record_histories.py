@@ -38,8 +38,8 @@ from simops.contract import ALL_SEARCH_ATTRIBUTES, notifier_workflow_id
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.server import EmulatorOptions, start_emulator
-from simops.messages import SimOperationRequest
 from simops.runtime.binaries import temporal_dev_server
+from simops.sim_messages import SimOperationRequest
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.supersim import EmulatorControl
 from tests.helpers.webhook_receiver import TEST_NOTIFY_SECRET, webhook_receiver

@@ -17,14 +17,14 @@ from simops.callbacks.urls import callback_url
 from simops.campaigns.account_budget import AccountBudget
 from simops.core.codes import RuleCode
 from simops.core.sim import SimSnapshot, SimStatus, is_sid
-from simops.messages import (
+from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import (
     ApplyUpdateRequest,
     ApplyUpdateResult,
     FleetLookup,
     FleetResolution,
     SimFetchRequest,
 )
-from simops.runtime.settings import SimopsSettings
 from simops.supersim.accounts import account_access
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import AuthenticationError, NotFoundError, SuperSimError

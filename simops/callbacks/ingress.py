@@ -25,10 +25,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, is_authentic
-from simops.contract import CALLBACK_SIGNAL
-from simops.messages import SimCallback, SimCallbackBatch
+from simops.contract import CALLBACK_SIGNAL, is_sim_workflow_id
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import SimCallback, SimCallbackBatch
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,
@@ -129,6 +129,11 @@ class _PendingSignal:
 class CallbackCoalescer:
     """Gathers the callbacks for one workflow over a short window into one signal.
 
+    A one-SIM operation's callback is signalled at once instead: a person waits for it, and its
+    workflow gets one callback per write, so the window would only add to the wait. Callbacks
+    for it that arrive while a signal to it is on its way are gathered over the window, as a
+    campaign batch's are.
+
     Every HTTP request still waits for the signal that carries its callback, so a provider is
     told 200 only once its callback reached Temporal (and 503 if it could not).
     """
@@ -144,6 +149,7 @@ class CallbackCoalescer:
         self._max_callbacks = max_callbacks
         self._pending: dict[str, _PendingSignal] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        self._signalling: Counter[str] = Counter()
         self.signals_sent = 0
 
     async def deliver(self, workflow_id: str, callback: SimCallback) -> bool:
@@ -152,8 +158,9 @@ class CallbackCoalescer:
         if pending is None:
             pending = _PendingSignal()
             self._pending[workflow_id] = pending
+            at_once = is_sim_workflow_id(workflow_id) and not self._signalling[workflow_id]
             pending.flush = asyncio.get_running_loop().call_later(
-                self._window, self._send, workflow_id
+                0.0 if at_once else self._window, self._send, workflow_id
             )
         pending.callbacks.append(callback)
         if len(pending.callbacks) >= self._max_callbacks:
@@ -166,6 +173,7 @@ class CallbackCoalescer:
             return
         if pending.flush is not None:
             pending.flush.cancel()
+        self._signalling[workflow_id] += 1
         task = asyncio.create_task(self._signal(workflow_id, pending))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -180,6 +188,10 @@ class CallbackCoalescer:
         else:
             self.signals_sent += 1
             pending.delivered.set_result(delivered)
+        finally:
+            self._signalling[workflow_id] -= 1
+            if not self._signalling[workflow_id]:
+                del self._signalling[workflow_id]
 
 
 class RecentTokens:

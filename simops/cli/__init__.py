@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import typer
 from typer.core import TyperGroup
 
-from simops.campaigns.store.database import DATABASE_ERRORS
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.cli.support import ExitCode, store_problem
 
@@ -81,7 +80,10 @@ def main() -> None:
         code = exit_request.code
     except Exception as error:
         # Any command may meet a store it cannot use (a schema behind, a database down):
-        # one line saying why, never a traceback.
+        # one line saying why, never a traceback. The drivers are imported here, not for
+        # every command: `simops sim` uses no store and starts faster without them.
+        from simops.campaigns.store.database import DATABASE_ERRORS
+
         if not isinstance(error, (CampaignStoreError, *DATABASE_ERRORS)):
             raise
         typer.echo(f"error: {store_problem(error)}", err=True)

@@ -8,7 +8,7 @@ Each command resolves the SIM (SID, unique name or ICCID), starts its operation 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,9 +21,13 @@ from simops.cli.support import (
     run_command,
 )
 from simops.clients.sims import SimBusyError, running_progress, start_sim_operation
-from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus
-from simops.messages import OperationName, SimOperationOutcome, SimOperationRequest
-from simops.supersim.client import SuperSimClient
+from simops.core.codes import RuleCode
+from simops.core.sim import OutcomeKind, SimSnapshot, SimStatus, is_sid
+from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import OperationName, SimOperationOutcome, SimOperationRequest
+
+if TYPE_CHECKING:
+    from simops.supersim.client import SuperSimClient
 
 sim_app = typer.Typer(
     help="Change one SIM durably: activate, deactivate, move, ...", no_args_is_help=True
@@ -58,15 +62,33 @@ def _print_outcome(outcome: SimOperationOutcome, output: OutputFormat) -> None:
     )
 
 
+def _api_client(settings: SimopsSettings) -> SuperSimClient:
+    # Imported on use: only a SIM named by unique name or ICCID, and `sim status`, need the API
+    # client, and aiohttp is the largest import a `simops sim` command would otherwise pay.
+    from simops.supersim.client import SuperSimClient
+
+    return SuperSimClient.from_settings(settings)
+
+
+async def _sim_sid(settings: SimopsSettings, sim: str) -> str:
+    """The SID of the SIM `sim` names. A SID is taken as it is, with no API request: it names
+    the workflow, whose first step reads the SIM (an unknown one ends it as not found)."""
+    reference = sim.strip()
+    if is_sid(reference, "HS"):
+        # The API's SIDs are lower-case hex: one SIM, one workflow ID, however it was typed.
+        return reference[:2] + reference[2:].lower()
+    async with _api_client(settings) as api:
+        return (await api.resolve_sim(reference)).sid
+
+
 async def _operate(
     sim: str, operation: OperationName, no_wait: bool, output: OutputFormat, **desired: Any
 ) -> int:
     settings = load_settings()
-    async with SuperSimClient.from_settings(settings) as api:
-        resolved = await api.resolve_sim(sim)
+    sim_sid = await _sim_sid(settings, sim)
     client = await connect_temporal(settings)
     request = SimOperationRequest(
-        sim_sid=resolved.sid,
+        sim_sid=sim_sid,
         operation=operation,
         callback_wait_seconds=settings.callback_wait_seconds,
         deadline_seconds=settings.operation_deadline_seconds,
@@ -77,14 +99,17 @@ async def _operate(
     except SimBusyError as busy:
         fail(str(busy), ExitCode.FAILED)
     if no_wait:
-        typer.echo(f"started {operation} of SIM {resolved.sid} as workflow {handle.id}")
+        typer.echo(f"started {operation} of SIM {sim_sid} as workflow {handle.id}")
         return ExitCode.OK
     outcome = await handle.result()
+    if outcome.code == int(RuleCode.NOT_FOUND) and outcome.before is None:
+        # The SIM was never read: the SID named none, bad input as when a name matches none.
+        fail(outcome.reason or f"SIM {sim_sid} not found", ExitCode.BAD_INPUT)
     _print_outcome(outcome, output)
     if outcome.outcome in (OutcomeKind.CONVERGED, OutcomeKind.ALREADY_CONVERGED):
         return ExitCode.OK
     code = f" [{outcome.code}]" if outcome.code is not None else ""
-    fail(f"{operation} of SIM {resolved.sid} failed{code}: {outcome.reason}", ExitCode.FAILED)
+    fail(f"{operation} of SIM {sim_sid} failed{code}: {outcome.reason}", ExitCode.FAILED)
 
 
 def _run(
@@ -184,7 +209,7 @@ def move(
 
 async def _status(sim: str, output: OutputFormat) -> int:
     settings = load_settings()
-    async with SuperSimClient.from_settings(settings) as api:
+    async with _api_client(settings) as api:
         observed = SimSnapshot.of(await api.resolve_sim(sim))
     client = await connect_temporal(settings)
     progress = await running_progress(client, observed.sid)

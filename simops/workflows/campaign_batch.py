@@ -27,13 +27,8 @@ with workflow.unsafe.imports_passed_through():
         WIND_DOWN_SIGNAL,
     )
     from simops.core.sim import OutcomeKind
-    from simops.messages import (
-        BatchInput,
-        BatchStepRequest,
-        BatchStepResult,
-        BatchSummary,
-        SimCallbackBatch,
-    )
+    from simops.messages import BatchInput, BatchStepRequest, BatchStepResult, BatchSummary
+    from simops.sim_messages import SimCallbackBatch
     from simops.workflows.waiting import wait_until
 
 BATCH_ACTIVITY_TIMEOUT = timedelta(minutes=10)

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         is_sid,
     )
     from simops.core.transitions import check_applies_to, plan
-    from simops.messages import (
+    from simops.sim_messages import (
         ApplyUpdateRequest,
         FleetLookup,
         OperationProgress,

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from simops.callbacks.ingress import CallbackIngress, TemporalSignaller
 from simops.callbacks.urls import callback_url
 from simops.core.sim import SimStatus
-from simops.messages import OperationProgress
+from simops.sim_messages import OperationProgress
 from simops.supersim.signatures import kore_signature, twilio_signature
 from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.helpers.stacks import (

@@ -19,8 +19,8 @@ from yarl import URL
 from simops.callbacks.ingress import MAX_CALLBACK_BYTES, CallbackIngress
 from simops.callbacks.urls import CALLBACK_PATH_PREFIX, ROUTABLE_WORKFLOW_ID, callback_token
 from simops.core.sim import SimStatus
-from simops.messages import SimCallbackBatch
 from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import SimCallbackBatch
 from simops.supersim.signatures import (
     KORE_IDEMPOTENCY_HEADER,
     KORE_SIGNATURE_HEADER,

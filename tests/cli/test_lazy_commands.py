@@ -46,3 +46,21 @@ def test_a_command_does_not_import_the_other_commands() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert loaded.stdout.strip() == ""
+
+
+def test_a_sim_command_imports_no_api_client_store_or_workflow() -> None:
+    """`simops sim activate SID` starts its workflow without aiohttp, the database drivers or
+    the workflows and activities: its start-up is most of a one-SIM operation's overhead."""
+    probe = (
+        "import sys, typer, typer.main\n"
+        "from simops.cli import app\n"
+        "import simops.cli.support, simops.clients.sims, simops.runtime.temporal\n"
+        "root = typer.main.get_command(app)\n"
+        "assert root.get_command(typer.Context(root), 'sim') is not None\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(\n"
+        "    ('aiohttp', 'psycopg', 'simops.workflows', 'simops.activities')))))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == ""

@@ -19,8 +19,8 @@ from simops.clients.sims import SimOperationHandle, start_sim_operation
 from simops.core.sim import SimStatus
 from simops.devstack.in_process import LocalStack, emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.messages import SimOperationRequest
 from simops.runtime.settings import SimopsSettings
+from simops.sim_messages import SimOperationRequest
 from tests.helpers.supersim import EmulatorControl
 
 CALLBACK_SECRET = "test-callback-secret"

@@ -18,9 +18,9 @@ from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import emulator_settings, local_stack
 from simops.emulator.server import RunningEmulator
-from simops.messages import SimOperationRequest
 from simops.observability.tracing import client_interceptors
 from simops.runtime.temporal import connect
+from simops.sim_messages import SimOperationRequest
 
 pytestmark = pytest.mark.timeout(120)
 

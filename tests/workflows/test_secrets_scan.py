@@ -31,12 +31,12 @@ from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
 from simops.emulator.seed import iccid_for
 from simops.emulator.server import RunningEmulator
-from simops.messages import SimOperationOutcome, SimOperationRequest
 from simops.observability.logging import JsonFormatter
 from simops.runtime.codec import new_payload_key
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter
 from simops.scan import scan_histories, scan_log_file
+from simops.sim_messages import SimOperationOutcome, SimOperationRequest
 from simops.supersim.auth import KoreOAuth2Auth
 from simops.supersim.errors import NotFoundError, ServerError
 from simops.supersim.signatures import KORE_SIGNATURE_HEADER

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from simops.clients.sims import SimBusyError, start_sim_operation
 from simops.contract import SIM_OPERATION, SIM_OPERATION_STATE, SIM_SID
 from simops.core.sim import OutcomeKind, SimStatus
-from simops.messages import SimOperationOutcome, SimOperationRequest
+from simops.sim_messages import SimOperationOutcome, SimOperationRequest
 from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.helpers.stacks import (
     Stack,

@@ -16,7 +16,7 @@ import pytest
 from simops.clients.sims import start_sim_operation
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.processes import ProcessStack
-from simops.messages import SimOperationRequest
+from simops.sim_messages import SimOperationRequest
 from tests.helpers.process_stack import new_sims, process_stack, writes_per_sim
 
 pytestmark = pytest.mark.timeout(240)

@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from simops.core.sim import OutcomeKind, SimStatus
-from simops.messages import SimOperationOutcome, SimOperationRequest
+from simops.sim_messages import SimOperationOutcome, SimOperationRequest
 from simops.workflows.sim_operation import SimOperationWorkflow
 from tests.helpers.stacks import Stack, new_sim_sids, running_stack, set_faults
 
