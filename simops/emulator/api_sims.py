@@ -40,7 +40,7 @@ async def register_sim(request: web.Request) -> web.Response:
     iccid = params.required("Iccid", RuleCode.MISSING_PARAMETER)
     code = params.required("RegistrationCode", RuleCode.MISSING_PARAMETER)
     store = context.store
-    existing = store.sims_by_iccid.get(iccid)
+    existing = store.find_by_iccid(iccid)
     if existing is not None and existing.account_sid == requester.sid:
         raise ApiError(400, RuleCode.ALREADY_REGISTERED, "This Sim is already on this account")
     if existing is not None or store.inventory.get(iccid) != code:
@@ -50,7 +50,7 @@ async def register_sim(request: web.Request) -> web.Response:
             "The ICCID and registration code do not match a Super SIM that can be registered",
         )
     store.claim_inventory(iccid)
-    sim = store.add_sim(requester, context.ids.sid("HS"), iccid, context.clock.now())
+    sim = store.add_sim(requester, context.ids.sid("HS"), context.clock.now(), iccid)
     return encoded_json_response(sim_json_bytes(sim, api_root(request)), 201)
 
 
@@ -94,7 +94,7 @@ async def list_sims(request: web.Request) -> web.Response:
     if keep is None:
         segments = []
     elif iccid is not None:
-        sim = store.sims_by_iccid.get(iccid)
+        sim = store.find_by_iccid(iccid)
         visible = sim is not None and store.can_see(requester, sim.account_sid)
         segments = [[sim]] if visible else []
     else:
@@ -136,10 +136,13 @@ async def update_sim(request: web.Request) -> web.Response:
 
 async def list_billing_periods(request: web.Request) -> web.Response:
     """`GET /v1/Sims/{sid}/BillingPeriods`: the periods that belong to the Sim's account."""
-    store = context_of(request).store
-    sim = find_sim_or_404(store, requester_of(request), request.match_info["sid"])
+    context = context_of(request)
+    sim = find_sim_or_404(context.store, requester_of(request), request.match_info["sid"])
+    context.lifecycle.renew_periods(sim, context.clock.now())
     account_sid = sim.account_sid
-    source = SegmentedSource([sim.periods or []], lambda period: period.account_sid == account_sid)
+    source = SegmentedSource(
+        [context.store.periods.of_sim(sim)], lambda period: period.account_sid == account_sid
+    )
     return list_response(
         request, query_params(request), source, "billing_periods", (), billing_period_json
     )

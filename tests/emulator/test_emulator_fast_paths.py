@@ -42,11 +42,12 @@ def test_sim_json_bytes_is_json_dumps_of_sim_json(
     sim = SimRecord(
         sid=sid,
         account_sid=account_sid,
-        iccid=iccid,
         status=status,
         date_created=created,
         date_updated=updated,
+        index=0,
         slot=0,
+        iccid_override=iccid,
         unique_name=unique_name,
         fleet_sid=fleet_sid,
     )

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from simops.core.iccids import luhn_valid
 from simops.emulator.errors import ApiError
+from simops.emulator.ids import iccid_for
 from simops.emulator.lifecycle import add_months
 from simops.emulator.pagination import (
     PageLinks,
@@ -20,7 +21,6 @@ from simops.emulator.pagination import (
     encode_token,
     paginate,
 )
-from simops.emulator.seed import iccid_for
 
 
 @given(st.integers(min_value=0, max_value=10**11 - 1))
