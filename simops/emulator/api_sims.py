@@ -12,10 +12,11 @@ from simops.emulator.context import context_of, requester_of
 from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
 from simops.emulator.pagination import SegmentedSource
-from simops.emulator.render import billing_period_json, sim_json, sim_json_bytes
+from simops.emulator.render import billing_period_json, sim_json_bytes
 from simops.emulator.responses import (
     api_root,
     encoded_json_response,
+    encoded_list_response,
     list_response,
 )
 from simops.emulator.state import AccountRecord, SimRecord, Store
@@ -101,8 +102,8 @@ async def list_sims(request: web.Request) -> web.Response:
         segments = [account.sims for account in store.scope(requester)]
     source = SegmentedSource(segments, keep or (lambda sim: False))
     api = api_root(request)
-    return list_response(
-        request, params, source, "sims", SIM_LIST_FILTERS, lambda sim: sim_json(sim, api)
+    return encoded_list_response(
+        request, params, source, "sims", SIM_LIST_FILTERS, lambda sim: sim_json_bytes(sim, api)
     )
 
 

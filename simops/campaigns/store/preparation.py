@@ -412,11 +412,14 @@ class PreparationStore:
     def claims_before(self, rows: Sequence[ResolvedRow], first_row: int) -> Claims:
         """What rows before `first_row` took of what `rows` ask for, and who holds the names."""
         claims = Claims()
+        # `+row_no`: SQLite would otherwise walk the primary key through every earlier row
+        # (its guess for `row_no < ?`), once per chunk: quadratic, 4 minutes of a million rows.
+        # The unary plus leaves it the index on the SIM or the name, a few rows each.
         sids = list({row.sim.sid for row in rows if row.sim is not None})
         if sids:
             cursor = self._db.execute(
                 "SELECT sim_sid, MIN(row_no) FROM rows WHERE campaign_id = ? "
-                f"AND sim_sid IN ({placeholders(len(sids))}) AND row_no < ? GROUP BY sim_sid",
+                f"AND sim_sid IN ({placeholders(len(sids))}) AND +row_no < ? GROUP BY sim_sid",
                 [self._db.campaign_id, *sids, first_row],
             )
             claims.sims.update({sid: row_no for sid, row_no in cursor})
@@ -425,7 +428,7 @@ class PreparationStore:
             marks = placeholders(len(names))
             cursor = self._db.execute(
                 "SELECT unique_name, before_account, MIN(row_no) FROM rows WHERE campaign_id = ? "
-                f"AND unique_name IN ({marks}) AND row_no < ? AND plan_id IS NOT NULL "
+                f"AND unique_name IN ({marks}) AND +row_no < ? AND plan_id IS NOT NULL "
                 "GROUP BY 1, 2",
                 [self._db.campaign_id, *names, first_row],
             )
