@@ -236,13 +236,16 @@ class Lifecycle:
             self._store.settings_updates.add(sim, start)
         periods.start(sim, period_type, start, add_months(start, 1))
 
-    def renew_periods(self, sim: SimRecord, until: float) -> None:
+    def renew_periods(self, sim: SimRecord, until: float, *, ending_at_until: bool = True) -> None:
         """Start the periods that followed `sim`'s latest one, up to `until`, while it was
         enabled (before the Sim changes, up to when the change was due; before its periods are
-        read, up to now)."""
+        read, up to now). `ending_at_until=False` leaves a period that ends exactly at `until`
+        for later: the change due then came first."""
         periods = self._store.periods
         latest = periods.latest(sim)
-        while latest is not None and periods.end(latest) <= until:
+        while latest is not None and (
+            periods.end(latest) < until or (ending_at_until and periods.end(latest) == until)
+        ):
             status = sim.effective_status()
             if status not in ENABLED_STATUSES:
                 return
@@ -268,7 +271,9 @@ class Lifecycle:
             now = self._clock.now()
             if sim.ready_since is not None:
                 deadline = add_months(sim.ready_since, READY_MONTHS)
-                self.renew_periods(sim, min(deadline, now))
+                # The deadline was set with the first ready period, before any period that
+                # ends with it: as a timer of its own it came first.
+                self.renew_periods(sim, min(deadline, now), ending_at_until=deadline > now)
             self._check_ready_thresholds(sim, now)
 
     def _check_ready_thresholds(self, sim: SimRecord, now: float) -> None:
