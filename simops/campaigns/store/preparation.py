@@ -61,24 +61,29 @@ class PlanRow(NamedTuple):
     invalid_reason: str | None
 
 
-RESOLVE_ROWS = """
-SELECT r.row_no, r.kind, r.fleet, r.unique_name,
+_RESOLVED = """SELECT r.row_no, r.kind, r.fleet, r.unique_name,
        s.sid, s.status, s.fleet_sid, s.account_sid, s.unique_name,
        r.target_account, r.target_status, r.target_fleet, r.note
-FROM rows r LEFT JOIN sims s ON s.campaign_id = r.campaign_id AND s.sid = CASE r.kind
+FROM rows r LEFT JOIN sims s ON s.campaign_id = r.campaign_id AND """
+_IN_RANGE = "r.campaign_id = ? AND r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL"
+RESOLVE_ROWS = f"""
+{_RESOLVED}s.iccid = r.reference
+WHERE {_IN_RANGE} AND r.kind = 'iccid'
+UNION ALL
+{_RESOLVED}s.sid = CASE r.kind
     WHEN 'sid' THEN r.reference
-    WHEN 'iccid' THEN (SELECT i.sid FROM sims i
-                       WHERE i.campaign_id = r.campaign_id AND i.iccid = r.reference)
     ELSE COALESCE(
         (SELECT n.sim_sid FROM names n
          WHERE n.campaign_id = r.campaign_id AND n.name = r.reference),
         (SELECT CASE WHEN COUNT(*) = 1 THEN MIN(u.sid) END
          FROM sims u WHERE u.campaign_id = r.campaign_id AND u.unique_name = r.reference))
     END
-WHERE r.campaign_id = ? AND r.row_no BETWEEN ? AND ? AND r.invalid_reason IS NULL
-ORDER BY r.row_no
+WHERE {_IN_RANGE} AND r.kind <> 'iccid'
+ORDER BY 1
 """
-"""Each well-formed row of a range with the snapshot SIM its reference names (or nulls)."""
+"""Each well-formed row of a range with the snapshot SIM its reference names (or nulls). A row
+naming an ICCID joins the snapshot on the ICCID's index alone: through the SID it would also
+look up each SIM's SID in random order, a third of validation in a million rows."""
 
 
 CopiedRow = tuple[SourceRow, RestoreTarget | None, str | None]
@@ -390,9 +395,8 @@ class PreparationStore:
 
     def resolved_rows(self, first_row: int, count: int) -> list[ResolvedRow]:
         """The well-formed rows of a range, each with the snapshot SIM it names (or `None`)."""
-        records = self._db.execute(
-            RESOLVE_ROWS, (self._db.campaign_id, first_row, first_row + count - 1)
-        )
+        in_range = (self._db.campaign_id, first_row, first_row + count - 1)
+        records = self._db.execute(RESOLVE_ROWS, in_range * 2)
         resolved: list[ResolvedRow] = []
         for row_no, kind, fleet, unique_name, sid, *columns in records:
             sim_columns: SnapshotColumns = (columns[0], columns[1], columns[2], columns[3])
