@@ -164,20 +164,22 @@ class CampaignPreparer:
         # The store keeps the file; it is read from a private copy, removed once imported.
         copy = self._store.source_copy()
         path = await self._store.run(copy.__enter__)
+        reading: asyncio.Future[list[SourceRow]] | None = None
         try:
             rows = iter(await asyncio.to_thread(CampaignFile.open, path))
             imported = 0
-            while added := await self._store.run(self._import_chunk, rows):
-                imported += added
+            # The next chunk is parsed on a thread of its own while the store writes this one.
+            reading = asyncio.ensure_future(asyncio.to_thread(_next_chunk, rows))
+            while chunk := await reading:
+                reading = asyncio.ensure_future(asyncio.to_thread(_next_chunk, rows))
+                await self._store.run(self._tables.add_rows, chunk)
+                imported += len(chunk)
                 self._progress("import", imported)
         finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
             await self._store.run(copy.__exit__, None, None, None)
-
-    def _import_chunk(self, rows: Iterator[SourceRow]) -> int:
-        chunk = list(islice(rows, IMPORT_CHUNK))
-        if chunk:
-            self._tables.add_rows(chunk)
-        return len(chunk)
 
     async def _filter_fleet(self) -> str | None:
         """The filter's Fleet; in one account's SIMs, resolved in that account to its SID.
@@ -394,6 +396,11 @@ class CampaignPreparer:
             await run(self._validate_chunk, judge, through + 1, count)
             through += count
             self._progress("validate", through)
+
+
+def _next_chunk(rows: Iterator[SourceRow]) -> list[SourceRow]:
+    """The next `IMPORT_CHUNK` rows of a file (none at its end)."""
+    return list(islice(rows, IMPORT_CHUNK))
 
 
 def fleet_ref(fleet: Fleet) -> FleetRef:

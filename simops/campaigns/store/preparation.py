@@ -83,7 +83,8 @@ ORDER BY 1
 """
 """Each well-formed row of a range with the snapshot SIM its reference names (or nulls). A row
 naming an ICCID joins the snapshot on the ICCID's index alone: through the SID it would also
-look up each SIM's SID in random order, a third of validation in a million rows."""
+look each SIM up by SID, in random order, which a snapshot of a million SIMs does not keep in
+SQLite's cache."""
 
 
 CopiedRow = tuple[SourceRow, RestoreTarget | None, str | None]
