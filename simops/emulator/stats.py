@@ -69,7 +69,7 @@ class Stats:
 
     sims: Sequence[SimRecord]
     requests: dict[str, Counter[int]] = field(default_factory=dict)
-    writes_per_sim: array[int] = field(default_factory=lambda: array("I"))
+    writes_by_index: array[int] = field(default_factory=lambda: array("I"))
     sims_written: int = 0
     state_changing_writes: int = 0
     max_writes_per_sim: int = 0
@@ -112,7 +112,7 @@ class Stats:
             LoggedWrite(time.time(), sim.sid, from_status, status, account_sid, fleet, unique_name)
         )
         self.state_changing_writes += 1
-        counts = self.writes_per_sim
+        counts = self.writes_by_index
         if sim.index >= len(counts):
             counts.extend(array("I", [0]) * (sim.index + 1 - len(counts)))
         count = counts[sim.index] + 1
@@ -125,7 +125,7 @@ class Stats:
     def reset(self) -> None:
         """Zero every counter."""
         self.requests = {}
-        self.writes_per_sim = array("I")
+        self.writes_by_index = array("I")
         self.sims_written = 0
         self.state_changing_writes = 0
         self.max_writes_per_sim = 0
@@ -144,6 +144,11 @@ class Stats:
         # log, in the order of the answers, need not be sorted by time.
         return [entry._asdict() for entry in self.request_log if since is None or entry.at >= since]
 
+    def writes_per_sim(self) -> dict[str, int]:
+        """State-changing writes per Sim SID, of the Sims written at least once."""
+        sims = self.sims
+        return {sims[index].sid: count for index, count in enumerate(self.writes_by_index) if count}
+
     def snapshot(self, *, per_sim: bool) -> dict[str, Any]:
         """The stats page; `per_sim=False` leaves out the (possibly huge) per-Sim counts."""
         requests = {
@@ -152,10 +157,7 @@ class Stats:
         }
         writes: dict[str, Any] = {"total": self.state_changing_writes}
         if per_sim:
-            sims = self.sims
-            writes["per_sim"] = {
-                sims[index].sid: count for index, count in enumerate(self.writes_per_sim) if count
-            }
+            writes["per_sim"] = self.writes_per_sim()
         return {
             "requests": requests,
             "requests_total": sum(sum(by.values()) for by in self.requests.values()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -145,7 +146,7 @@ async def test_periods_after_a_clock_jump_follow_the_order_of_their_ends(
         "active",
         "active",
     ], "the three-month deadline comes before the third period's end"
-    assert all(a["end_time"] == b["start_time"] for a, b in zip(periods, periods[1:]))
+    assert all(a["end_time"] == b["start_time"] for a, b in itertools.pairwise(periods))
     assert len({period["sid"] for period in periods}) == 5
 
 
