@@ -26,8 +26,8 @@ from simops.campaigns.reports import write_report
 from simops.campaigns.sources import iter_source_rows
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
 from simops.campaigns.store.campaign_store import CampaignStore
+from simops.emulator.ids import iccid_for
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
-from simops.emulator.seed import iccid_for
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from simops.emulator.ids import iccid_for
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
-from simops.emulator.seed import iccid_for
 from tests.helpers.processes import SIMOPS, api_settings, clean_environment
 
 DUPLICATES = 1000

@@ -3,6 +3,9 @@
 Prints:
 - seeding: time from process start until the emulator prints its ready line with
   `--seed-sims N` (default 1,000,000), and its peak / current resident memory (VmHWM / VmRSS);
+  then a campaign's effect on all of them: every Sim activated once (Status=active with a
+  Fleet, scheduled 0.05-0.2 s, no callback URL) and completed, and the peak memory again, with
+  the peak per Sim held after each (issue 28's target: 600 bytes);
 - updates per second, HTTP Basic auth, N concurrent coroutines on one aiohttp session:
   immediate updates (UniqueName renames, 200), asynchronous activations (Status=active with a
   Fleet, 202 then completion), and a 50/50 mix of renames and activations;
@@ -10,7 +13,7 @@ Prints:
   pending update, then how fast a clock jump completes them all.
 
 Usage: .venv/bin/python -m bench.emulator_bench [--seed-sims 1000000] [--sims 60000]
-       [--pending 100000] [--concurrency 64] [--skip-seed]
+       [--pending 100000] [--concurrency 64] [--skip-seed | --skip-updates]
 """
 
 from __future__ import annotations
@@ -41,19 +44,61 @@ def memory_of(pid: int) -> dict[str, int]:
     return fields
 
 
-async def bench_seeding(seed_sims: int) -> None:
-    """Time and memory of an emulator seeded with `seed_sims` Sims."""
+def bytes_per_sim(memory: dict[str, int], sims: int) -> int:
+    """Peak resident memory (VmHWM) per Sim held, in bytes."""
+    return memory["VmHWM"] * 1024 * 1024 // max(1, sims)
+
+
+async def bench_seeding(seed_sims: int, concurrency: int) -> None:
+    """Time and memory of an emulator seeded with `seed_sims` Sims, then after every one of
+    them was activated once and completed."""
     started = time.perf_counter()
-    emulator = await spawn_emulator_process(["--seed-sims", str(seed_sims)])
+    emulator = await spawn_emulator_process(
+        ["--seed-sims", str(seed_sims), "--scheduled-delay", "0.05-0.2"]
+    )
     ready = time.perf_counter() - started
     try:
         memory = memory_of(emulator.pid)
         listing = await _time_filtered_page_walk(emulator, pages=20)
+        print(
+            f"seeding {seed_sims:,} Sims: ready after {ready:.1f} s (process start to ready line)"
+        )
+        print(
+            f"  memory: VmHWM {memory['VmHWM']} MiB, VmRSS {memory['VmRSS']} MiB "
+            f"({bytes_per_sim(memory, seed_sims)} bytes per Sim at the peak)"
+        )
+        print(f"  Status=new pages of 1000 from the top: {listing:.0f} ms per page")
+        auth = aiohttp.encode_basic_auth(emulator.parent.account_sid, emulator.parent.auth_token)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"Authorization": auth}
+        ) as session:
+            sids = await _list_sids(session, emulator.api_url)
+            gc.collect()
+            gc.freeze()
+            seconds, statuses = await _drive(
+                session,
+                emulator.api_url,
+                sids,
+                lambda sid: {"Status": "active", "Fleet": "default"},
+                concurrency,
+            )
+            await _wait_until_settled(session, emulator.root_url)
+            async with session.get(f"{emulator.root_url}/_emulator/stats?per_sim=false") as answer:
+                stats = await answer.json()
+        memory = memory_of(emulator.pid)
     finally:
         await emulator.stop()
-    print(f"seeding {seed_sims:,} Sims: ready after {ready:.1f} s (process start to ready line)")
-    print(f"  memory: VmHWM {memory['VmHWM']} MiB, VmRSS {memory['VmRSS']} MiB")
-    print(f"  Status=new pages of 1000 from the top: {listing:.0f} ms per page")
+    counts = ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items()))
+    print(
+        f"every Sim activated once (Fleet, scheduled 0.05-0.2 s, no callback) and completed: "
+        f"{len(sids) / seconds:,.0f} updates/s ({counts}); "
+        f"state-changing writes {stats['state_changing_writes']['total']:,}"
+    )
+    print(
+        f"  memory: VmHWM {memory['VmHWM']} MiB, VmRSS {memory['VmRSS']} MiB "
+        f"({bytes_per_sim(memory, seed_sims)} bytes per Sim held at the peak)"
+    )
 
 
 async def _time_filtered_page_walk(emulator: EmulatorProcess, pages: int) -> float:
@@ -203,12 +248,15 @@ async def main() -> None:
     parser.add_argument("--sims", type=int, default=60_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pending", type=int, default=100_000)
-    parser.add_argument("--skip-seed", action="store_true")
+    skipped = parser.add_mutually_exclusive_group()
+    skipped.add_argument("--skip-seed", action="store_true")
+    skipped.add_argument("--skip-updates", action="store_true", help="seeding and memory only")
     args = parser.parse_args()
-    await bench_updates(args.sims, args.concurrency)
-    await bench_pending(args.pending, args.concurrency)
+    if not args.skip_updates:
+        await bench_updates(args.sims, args.concurrency)
+        await bench_pending(args.pending, args.concurrency)
     if not args.skip_seed:
-        await bench_seeding(args.seed_sims)
+        await bench_seeding(args.seed_sims, args.concurrency)
 
 
 if __name__ == "__main__":

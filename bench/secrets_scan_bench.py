@@ -31,7 +31,7 @@ from simops.clients.campaigns import start_campaign
 from simops.clients.sims import start_sim_operation
 from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 from simops.runtime.codec import EncryptionCodec, new_payload_key
 from simops.runtime.settings import SimopsSettings
 from simops.runtime.temporal import data_converter

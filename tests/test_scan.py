@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 from simops.runtime.settings import SimopsSettings
 from simops.scan import (
     FindingKind,

@@ -12,10 +12,11 @@ from simops.emulator.context import context_of, requester_of
 from simops.emulator.errors import ApiError, invalid_parameter, not_found
 from simops.emulator.forms import Params, form_params, query_params
 from simops.emulator.pagination import SegmentedSource
-from simops.emulator.render import billing_period_json, sim_json, sim_json_bytes
+from simops.emulator.render import billing_period_json, sim_json_bytes
 from simops.emulator.responses import (
     api_root,
     encoded_json_response,
+    encoded_list_response,
     list_response,
 )
 from simops.emulator.state import AccountRecord, SimRecord, Store
@@ -40,7 +41,7 @@ async def register_sim(request: web.Request) -> web.Response:
     iccid = params.required("Iccid", RuleCode.MISSING_PARAMETER)
     code = params.required("RegistrationCode", RuleCode.MISSING_PARAMETER)
     store = context.store
-    existing = store.sims_by_iccid.get(iccid)
+    existing = store.find_by_iccid(iccid)
     if existing is not None and existing.account_sid == requester.sid:
         raise ApiError(400, RuleCode.ALREADY_REGISTERED, "This Sim is already on this account")
     if existing is not None or store.inventory.get(iccid) != code:
@@ -50,7 +51,7 @@ async def register_sim(request: web.Request) -> web.Response:
             "The ICCID and registration code do not match a Super SIM that can be registered",
         )
     store.claim_inventory(iccid)
-    sim = store.add_sim(requester, context.ids.sid("HS"), iccid, context.clock.now())
+    sim = store.add_sim(requester, context.ids.sid("HS"), context.clock.now(), iccid)
     return encoded_json_response(sim_json_bytes(sim, api_root(request)), 201)
 
 
@@ -94,15 +95,15 @@ async def list_sims(request: web.Request) -> web.Response:
     if keep is None:
         segments = []
     elif iccid is not None:
-        sim = store.sims_by_iccid.get(iccid)
+        sim = store.find_by_iccid(iccid)
         visible = sim is not None and store.can_see(requester, sim.account_sid)
         segments = [[sim]] if visible else []
     else:
         segments = [account.sims for account in store.scope(requester)]
     source = SegmentedSource(segments, keep or (lambda sim: False))
     api = api_root(request)
-    return list_response(
-        request, params, source, "sims", SIM_LIST_FILTERS, lambda sim: sim_json(sim, api)
+    return encoded_list_response(
+        request, params, source, "sims", SIM_LIST_FILTERS, lambda sim: sim_json_bytes(sim, api)
     )
 
 
@@ -136,10 +137,13 @@ async def update_sim(request: web.Request) -> web.Response:
 
 async def list_billing_periods(request: web.Request) -> web.Response:
     """`GET /v1/Sims/{sid}/BillingPeriods`: the periods that belong to the Sim's account."""
-    store = context_of(request).store
-    sim = find_sim_or_404(store, requester_of(request), request.match_info["sid"])
+    context = context_of(request)
+    sim = find_sim_or_404(context.store, requester_of(request), request.match_info["sid"])
+    context.lifecycle.renew_periods(sim, context.clock.now())
     account_sid = sim.account_sid
-    source = SegmentedSource([sim.periods or []], lambda period: period.account_sid == account_sid)
+    source = SegmentedSource(
+        [context.store.periods.of_sim(sim)], lambda period: period.account_sid == account_sid
+    )
     return list_response(
         request, query_params(request), source, "billing_periods", (), billing_period_json
     )

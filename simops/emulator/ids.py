@@ -1,8 +1,37 @@
-"""SIDs and secrets, drawn from one seeded random generator so a seeded run is reproducible."""
+"""SIDs, ICCIDs and secrets: drawn from one seeded random generator so a seeded run is
+reproducible, or derived from what they name so that a million of them need not be stored."""
 
 from __future__ import annotations
 
+import hashlib
 import random
+
+from simops.core.iccids import luhn_check_digit
+
+ICCID_PREFIX = "89883070"
+SERIAL_DIGITS = 11
+
+
+def iccid_for(serial: int) -> str:
+    """The 20-digit ICCID with the given serial number (issuer prefix `89883070`, Super SIM's,
+    and a Luhn check digit, so it passes the same validation real ones do)."""
+    body = f"{ICCID_PREFIX}{serial:0{SERIAL_DIGITS}d}"
+    return body + luhn_check_digit(body)
+
+
+def serial_of(iccid: str) -> int | None:
+    """The serial number `iccid_for` made `iccid` from; None when it did not make it."""
+    serial_text = iccid[len(ICCID_PREFIX) : -1]
+    if len(iccid) != len(ICCID_PREFIX) + SERIAL_DIGITS + 1 or not serial_text.isdigit():
+        return None
+    serial = int(serial_text)
+    return serial if iccid_for(serial) == iccid else None
+
+
+def derived_sid(prefix: str, name: str) -> str:
+    """A SID that `name` alone determines (e.g. a Sim's SID and a period number): records the
+    emulator keeps by the million in columns get their SID from what they belong to."""
+    return prefix + hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
 
 
 class IdFactory:

@@ -5,6 +5,12 @@ parameters that need the store (Fleet, destination account, unique name), applie
 completes asynchronous updates when their timer fires, sends the callback, and runs what the
 network does on its own: ready to active after 250 KB, 5 SMS Commands or three months, and
 one-month billing periods that keep the account they started in.
+
+A period that ends while its Sim is still enabled is followed by the next one. That renewal is
+made when the Sim next changes or its periods are read (`renew_periods`), not by a timer per
+period: a million active Sims would hold a million timers for it. Between two changes of a Sim
+its status is fixed, and each change first renews the periods that ended before the moment it
+was due, so the periods come out as a timer at each period's end would have made them.
 """
 
 from __future__ import annotations
@@ -21,14 +27,7 @@ from simops.emulator.clock import EmulatorClock
 from simops.emulator.errors import ApiError, invalid_parameter
 from simops.emulator.faults import Faults
 from simops.emulator.ids import IdFactory
-from simops.emulator.state import (
-    AccountRecord,
-    BillingPeriodRecord,
-    PendingUpdate,
-    SettingsUpdateRecord,
-    SimRecord,
-    Store,
-)
+from simops.emulator.state import AccountRecord, PendingUpdate, SimRecord, Store
 from simops.emulator.stats import Stats
 from simops.emulator.timers import Timers
 from simops.supersim.resources import BillingPeriodType
@@ -41,13 +40,6 @@ READY_MONTHS = 3
 """Months after which a `ready` Sim turns `active`."""
 STUCK_SECONDS = 3600.0
 """How long a Sim hit by the `stuck_rate` fault stays `scheduled` (emulator clock)."""
-BASE_SETTINGS = [
-    {
-        "name": "base-settings",
-        "version": "1.0.0",
-        "more_info": "https://twilio.com/docs/iot/supersim/settings-packages/base-settings",
-    }
-]
 
 
 def add_months(timestamp: float, months: int) -> float:
@@ -92,6 +84,8 @@ class Lifecycle:
         destination = self._destination(requester, sim, request.account_sid)
         fleet_param = self._resolve_fleet(destination, request.fleet)
         self._check_unique_name(destination, sim, request.unique_name)
+        now = self._clock.now()
+        self.renew_periods(sim, now)
         update = SimUpdate(
             status=request.status,
             fleet=fleet_param,
@@ -107,12 +101,11 @@ class Lifecycle:
         )
         if isinstance(verdict, RuleViolation):
             raise ApiError(verdict.http_status, verdict.code, verdict.message)
-        now = self._clock.now()
         from_status = sim.status
         if verdict.changed:
             self._store.apply_state(sim, verdict.immediate, now)
             self._stats.record_write(
-                sim.sid,
+                sim,
                 from_status.value,
                 status=request.status.value if request.status else None,
                 account_sid=request.account_sid,
@@ -191,6 +184,7 @@ class Lifecycle:
             return
         self.pending_total -= 1
         now = self._clock.now()
+        self.renew_periods(sim, pending.due)
         sim.pending = None
         self._store.apply_state(sim, pending.final, now)
         if pending.final.status != pending.from_status:
@@ -218,64 +212,69 @@ class Lifecycle:
 
     def _entered(self, sim: SimRecord, status: SimStatus, at: float) -> None:
         sim.ready_since = at if status == SimStatus.READY else None
+        periods = self._store.periods
         if status == SimStatus.READY:
             self._start_period(sim, BillingPeriodType.READY, at)
             self._timers.at(add_months(at, READY_MONTHS), self._ready_deadline, sim.sid)
         elif status == SimStatus.ACTIVE:
-            current = sim.periods[-1] if sim.periods else None
-            running = current is not None and current.end > at
-            if current is not None and running and current.period_type == BillingPeriodType.READY:
-                current.end = at
-                current.date_updated = at
+            current = periods.latest(sim)
+            running = current is not None and periods.end(current) > at
+            if (
+                current is not None
+                and running
+                and periods.period_type(current) == BillingPeriodType.READY
+            ):
+                periods.cut_short(current, at)
                 running = False
             if not running:
                 self._start_period(sim, BillingPeriodType.ACTIVE, at)
         self._store.touch(sim)
 
     def _start_period(self, sim: SimRecord, period_type: BillingPeriodType, start: float) -> None:
-        period = BillingPeriodRecord(
-            sid=self._ids.sid("HB"),
-            account_sid=sim.account_sid,
-            sim_sid=sim.sid,
-            period_type=period_type,
-            start=start,
-            end=add_months(start, 1),
-            date_created=start,
-            date_updated=start,
-        )
-        if sim.periods is None:
-            sim.periods = []
-            self._record_settings_update(sim, start)
-        sim.periods.append(period)
-        self._timers.at(period.end, self._period_ended, period)
+        periods = self._store.periods
+        if periods.latest(sim) is None:
+            self._store.settings_updates.add(sim, start)
+        periods.start(sim, period_type, start, add_months(start, 1))
+
+    def renew_periods(self, sim: SimRecord, until: float, *, ending_at_until: bool = True) -> None:
+        """Start the periods that followed `sim`'s latest one, up to `until`, while it was
+        enabled (before the Sim changes, up to when the change was due; before its periods are
+        read, up to now). `ending_at_until=False` leaves a period that ends exactly at `until`
+        for later: the change due then came first."""
+        periods = self._store.periods
+        latest = periods.latest(sim)
+        while latest is not None and (
+            periods.end(latest) < until or (ending_at_until and periods.end(latest) == until)
+        ):
+            status = sim.effective_status()
+            if status not in ENABLED_STATUSES:
+                return
+            period_type = (
+                BillingPeriodType.READY if status == SimStatus.READY else BillingPeriodType.ACTIVE
+            )
+            self._start_period(sim, period_type, periods.end(latest))
+            self._store.touch(sim)
+            latest = periods.latest(sim)
 
     def restore(self) -> None:
         """Set the timers of Sims reloaded from a state file (pending updates complete)."""
         for sim in self._store.sims.values():
             if sim.pending is not None:
                 self._schedule(sim.pending)
-            if sim.periods:
-                self._timers.at(sim.periods[-1].end, self._period_ended, sim.periods[-1])
             if sim.ready_since is not None:
                 deadline = add_months(sim.ready_since, READY_MONTHS)
                 self._timers.at(deadline, self._ready_deadline, sim.sid)
 
-    def _period_ended(self, period: BillingPeriodRecord) -> None:
-        sim = self._store.sims.get(period.sim_sid)
-        if sim is None or not sim.periods or sim.periods[-1] is not period:
-            return
-        status = sim.effective_status()
-        if status in ENABLED_STATUSES:
-            period_type = (
-                BillingPeriodType.READY if status == SimStatus.READY else BillingPeriodType.ACTIVE
-            )
-            self._start_period(sim, period_type, period.end)
-            self._store.touch(sim)
-
     def _ready_deadline(self, sim_sid: str) -> None:
         sim = self._store.sims.get(sim_sid)
         if sim is not None:
-            self._check_ready_thresholds(sim, self._clock.now())
+            now = self._clock.now()
+            if sim.ready_since is not None:
+                deadline = add_months(sim.ready_since, READY_MONTHS)
+                # The deadline was set with the first ready period, before any period that
+                # ends with it: as a timer of its own it came first.
+                self.renew_periods(sim, min(deadline, now), ending_at_until=deadline > now)
+            self._check_ready_thresholds(sim, now)
 
     def _check_ready_thresholds(self, sim: SimRecord, now: float) -> None:
         if sim.status != SimStatus.READY or sim.ready_since is None:
@@ -291,28 +290,18 @@ class Lifecycle:
             self._store.apply_state(sim, activated, at)
             self._entered(sim, SimStatus.ACTIVE, at)
 
-    def _record_settings_update(self, sim: SimRecord, at: float) -> None:
-        self._store.settings_updates.append(
-            SettingsUpdateRecord(
-                sid=self._ids.sid("OB"),
-                sim_sid=sim.sid,
-                iccid=sim.iccid,
-                status="successful",
-                packages=BASE_SETTINGS,
-                date_completed=at,
-                date_created=at,
-                date_updated=at,
-            )
-        )
-
     def record_usage(self, sim: SimRecord, byte_count: int) -> None:
         """Count data used by a connected Sim (ready turns active past 250 KB)."""
         sim.data_bytes += byte_count
         self._store.touch(sim)
-        self._check_ready_thresholds(sim, self._clock.now())
+        now = self._clock.now()
+        self.renew_periods(sim, now)
+        self._check_ready_thresholds(sim, now)
 
     def record_sms(self, sim: SimRecord) -> None:
         """Count an SMS Command to a connected Sim (ready turns active at the fifth)."""
         sim.sms_count += 1
         self._store.touch(sim)
-        self._check_ready_thresholds(sim, self._clock.now())
+        now = self._clock.now()
+        self.renew_periods(sim, now)
+        self._check_ready_thresholds(sim, now)

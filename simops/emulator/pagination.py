@@ -145,14 +145,10 @@ class PageLinks:
         return f"{self.origin}{self.path}?{urlencode(query)}"
 
 
-def paginate(
-    source: SegmentedSource[T],
-    request: PageRequest,
-    links: PageLinks,
-    key: str,
-    render: Callable[[T], dict[str, Any]],
-) -> dict[str, Any]:
-    """One page of `source` in the API's envelope, `key` naming the array."""
+def page_of(
+    source: SegmentedSource[T], request: PageRequest, links: PageLinks, key: str
+) -> tuple[list[T], dict[str, Any]]:
+    """The items of one page of `source` and the page's `meta`, `key` naming the array."""
     size = request.page_size
     if request.token is not None and not request.forward:
         window = _take(source.backward(request.cursor), size)
@@ -179,15 +175,25 @@ def paginate(
     elif request.page > 1:
         first = window[0][0] if window else request.cursor
         previous_url = links.url(size, request.page - 1, encode_token(False, first))
-    return {
-        key: [render(item) for _, item in window],
-        "meta": {
-            "first_page_url": links.url(size, 0, None),
-            "key": key,
-            "next_page_url": next_url,
-            "page": request.page,
-            "page_size": size,
-            "previous_page_url": previous_url,
-            "url": links.url(size, request.page, request.token),
-        },
+    meta = {
+        "first_page_url": links.url(size, 0, None),
+        "key": key,
+        "next_page_url": next_url,
+        "page": request.page,
+        "page_size": size,
+        "previous_page_url": previous_url,
+        "url": links.url(size, request.page, request.token),
     }
+    return [item for _, item in window], meta
+
+
+def paginate(
+    source: SegmentedSource[T],
+    request: PageRequest,
+    links: PageLinks,
+    key: str,
+    render: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of `source` in the API's envelope, `key` naming the array."""
+    items, meta = page_of(source, request, links, key)
+    return {key: [render(item) for item in items], "meta": meta}

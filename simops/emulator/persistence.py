@@ -78,8 +78,8 @@ def _fields_of(
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
 
-def _sim_row(sim: SimRecord) -> SimRow:
-    periods = json.dumps([_fields_of(period) for period in sim.periods]) if sim.periods else None
+def _sim_row(store: Store, sim: SimRecord) -> SimRow:
+    periods = store.periods.of_sim(sim)
     return (
         sim.sid,
         sim.account_sid,
@@ -94,20 +94,20 @@ def _sim_row(sim: SimRecord) -> SimRow:
         sim.ready_since,
         sim.data_bytes,
         sim.sms_count,
-        periods,
+        json.dumps([_fields_of(period) for period in periods]) if periods else None,
     )
 
 
-def _sim_from_row(row: SimRow) -> SimRecord:
+def _load_sim(store: Store, row: SimRow) -> None:
     (sid, account_sid, iccid, status, created, updated, slot, unique_name, fleet_sid,
      pending_text, ready_since, data_bytes, sms_count, periods_text) = row  # fmt: skip
     sim = SimRecord(
         sid=sid,
         account_sid=account_sid,
-        iccid=iccid,
         status=SimStatus(status),
         date_created=created,
         date_updated=updated,
+        index=0,
         slot=slot,
         unique_name=unique_name,
         fleet_sid=fleet_sid,
@@ -125,14 +125,14 @@ def _sim_from_row(row: SimRow) -> SimRecord:
             callback_url=pending["callback_url"],
             callback_method=pending["callback_method"],
         )
-    if periods_text:
-        sim.periods = [
+    store.place_sim(sim, iccid)
+    for period in json.loads(periods_text) if periods_text else ():
+        store.periods.restore(
+            sim,
             BillingPeriodRecord(
                 **{**period, "period_type": BillingPeriodType(period["period_type"])}
-            )
-            for period in json.loads(periods_text)
-        ]
-    return sim
+            ),
+        )
 
 
 def _accounts_json(store: Store) -> str:
@@ -197,12 +197,12 @@ class SqlitePersistence:
             f"SELECT {SIM_COLUMNS} FROM sims ORDER BY account_sid, slot"
         )
         for row in rows:
-            store.place_sim(_sim_from_row(row))
+            _load_sim(store, row)
         store.inventory.update(self._connection.execute("SELECT iccid, code FROM inventory"))
         for kind, body in self._connection.execute("SELECT kind, body FROM journal ORDER BY seq"):
             record = json.loads(body)
             if kind == "settings_updates":
-                store.settings_updates.append(SettingsUpdateRecord(**record))
+                store.settings_updates.add(store.sims[record["sim_sid"]], record["date_created"])
             elif kind == "usage":
                 store.usage.append(UsageEntry(**record))
             else:
@@ -246,7 +246,7 @@ class SqlitePersistence:
         assert store is not None and clock is not None
         async with self._lock:
             dirty, store.dirty_sims = store.dirty_sims, set()
-            sim_rows = [_sim_row(store.sims[sid]) for sid in dirty if sid in store.sims]
+            sim_rows = [_sim_row(store, store.sims[sid]) for sid in dirty if sid in store.sims]
             accounts = _accounts_json(store) if store.dirty_resources else None
             store.dirty_resources = False
             removed, store.inventory_removed = store.inventory_removed, set()

@@ -17,36 +17,17 @@ from simops.emulator.state import (
 )
 
 
-def sim_json(sim: SimRecord, api: str) -> dict[str, Any]:
-    """A Sim resource; `api` is the absolute `/v1` URL the request came to."""
-    url = f"{api}/Sims/{sim.sid}"
-    return {
-        "sid": sim.sid,
-        "unique_name": sim.unique_name,
-        "account_sid": sim.account_sid,
-        "iccid": sim.iccid,
-        "status": sim.status.value,
-        "fleet_sid": sim.fleet_sid,
-        "date_created": iso(sim.date_created),
-        "date_updated": iso(sim.date_updated),
-        "url": url,
-        "links": {
-            "billing_periods": f"{url}/BillingPeriods",
-            "sim_ip_addresses": f"{url}/IpAddresses",
-        },
-    }
-
-
 def _json_string(value: str | None) -> str:
     # What `json.dumps` writes for a string or None (ASCII-only, the C escaper it uses itself).
     return "null" if value is None else encode_basestring_ascii(value)
 
 
 def sim_json_bytes(sim: SimRecord, api: str) -> bytes:
-    """`sim_json(sim, api)` as `json.dumps` writes it compactly, byte for byte, without the dict.
+    """A Sim resource as `json.dumps` writes it compactly; `api` is the absolute `/v1` URL
+    the request came to.
 
-    Fetching and updating a Sim answer this on every request of a campaign; building the text
-    directly costs a fraction of a dict plus the generic encoder.
+    Fetching, updating and listing Sims answer this on every request of a campaign; building
+    the text directly costs a fraction of a dict plus the generic encoder.
     """
     url = encode_basestring_ascii(f"{api}/Sims/{sim.sid}")
     url_open = url[:-1]

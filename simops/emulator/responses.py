@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from simops.emulator.forms import Params
-from simops.emulator.pagination import PageLinks, SegmentedSource, paginate, parse_page
+from simops.emulator.pagination import PageLinks, SegmentedSource, page_of, paginate, parse_page
 
 T = TypeVar("T")
 
@@ -36,6 +36,14 @@ def api_root(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}/v1"
 
 
+def _page_links(request: web.Request, params: Params, filter_names: tuple[str, ...]) -> PageLinks:
+    return PageLinks(
+        origin_of(request),
+        request.path,
+        [(name, value) for name in filter_names if (value := params.text(name)) is not None],
+    )
+
+
 def list_response(
     request: web.Request,
     params: Params,
@@ -45,9 +53,32 @@ def list_response(
     render: Callable[[T], dict[str, Any]],
 ) -> web.Response:
     """One page of `source` in the list envelope; `filter_names` are echoed in the page URLs."""
-    links = PageLinks(
-        origin_of(request),
-        request.path,
-        [(name, value) for name in filter_names if (value := params.text(name)) is not None],
-    )
+    links = _page_links(request, params, filter_names)
     return json_response(paginate(source, parse_page(params), links, key, render))
+
+
+def encoded_list_response(
+    request: web.Request,
+    params: Params,
+    source: SegmentedSource[T],
+    key: str,
+    filter_names: tuple[str, ...],
+    render: Callable[[T], bytes],
+) -> web.Response:
+    """`list_response` with each item already encoded by `render` (as `json.dumps` would
+    write it compactly), byte for byte the same body: listing a million Sims spends most of
+    the emulator's time encoding them, a third of it this way."""
+    links = _page_links(request, params, filter_names)
+    items, meta = page_of(source, parse_page(params), links, key)
+    body = b"".join(
+        (
+            b"{",
+            json.dumps(key).encode(),
+            b":[",
+            b",".join([render(item) for item in items]),
+            b'],"meta":',
+            json.dumps(meta, separators=(",", ":")).encode(),
+            b"}",
+        )
+    )
+    return encoded_json_response(body)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import string
 
-from simops.core.iccids import luhn_check_digit
-from simops.emulator.ids import IdFactory
+from simops.emulator.ids import IdFactory, iccid_for
 from simops.emulator.state import (
     AccountRecord,
     FleetRecord,
@@ -21,8 +20,6 @@ from simops.emulator.state import (
     Store,
 )
 
-ICCID_PREFIX = "89883070"
-SERIAL_DIGITS = 11
 INVENTORY_SERIAL_BASE = 50_000_000_000
 """Inventory serials start here so they never collide with seeded Sims' serials."""
 FLEET_NAMES = ("default", "iot-eu", "iot-us", "iot-apac", "lab", "staging")
@@ -35,12 +32,6 @@ NETWORKS = (
 )
 
 
-def iccid_for(serial: int) -> str:
-    """The 20-digit ICCID with the given serial number."""
-    body = f"{ICCID_PREFIX}{serial:0{SERIAL_DIGITS}d}"
-    return body + luhn_check_digit(body)
-
-
 def fleet_name(index: int) -> str:
     """The unique name of an account's `index`-th seeded Fleet."""
     return FLEET_NAMES[index] if index < len(FLEET_NAMES) else f"fleet-{index + 1}"
@@ -49,19 +40,13 @@ def fleet_name(index: int) -> str:
 def add_new_sims(
     store: Store, ids: IdFactory, account: AccountRecord, count: int, now: float
 ) -> list[SimRecord]:
-    """`count` new Sims on `account`, with consecutive serials after those in use: the seed's,
-    and those `POST /_emulator/sims` adds while the emulator runs (SIMs arriving)."""
-    serial = len(store.sims)
-    added: list[SimRecord] = []
+    """`count` new Sims on `account`, each with the ICCID of its index, after those in use: the
+    seed's, and those `POST /_emulator/sims` adds while the emulator runs (SIMs arriving).
+
+    No such ICCID is ever taken: inventory serials start at `INVENTORY_SERIAL_BASE`."""
     add_sim = store.add_sim
     sid = ids.sid
-    while len(added) < count:
-        iccid = iccid_for(serial)
-        serial += 1
-        # A Sim registered from the inventory has a serial of its own range; skip any taken.
-        if iccid not in store.sims_by_iccid:
-            added.append(add_sim(account, sid("HS"), iccid, now))
-    return added
+    return [add_sim(account, sid("HS"), now) for _ in range(count)]
 
 
 class Seeder:

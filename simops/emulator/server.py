@@ -161,7 +161,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
     rng = random.Random(options.random_seed)
     ids = IdFactory(random.Random(rng.getrandbits(64)))
     clock = EmulatorClock()
-    store = Store()
+    store = Store(persistent=options.state_file is not None)
     persistence = SqlitePersistence(options.state_file) if options.state_file else None
     loaded = persistence is not None and persistence.load(store, clock)
     if not loaded:
@@ -174,7 +174,7 @@ async def start_emulator(options: EmulatorOptions) -> RunningEmulator:
         )
     timers = Timers(clock)
     faults = Faults(random.Random(rng.getrandbits(64)))
-    stats = Stats()
+    stats = Stats(store.sim_list)
     dispatcher = CallbackDispatcher(
         clock,
         timers,

@@ -1,23 +1,42 @@
 """The emulator's in-memory store: accounts, Sims, Fleets and the other resources, with indexes.
 
-Records are `slots` dataclasses because a million Sims must fit well under 1 GB. Each account
-keeps its Sims in creation order in a list whose positions never shift (a Sim that leaves gets a
-`None` tombstone), so a page token can name a position and a full listing stays O(N).
-Every mutation that must survive a restart marks the record dirty for `persistence`.
+A million Sims, each written once and completed, must fit in 600 bytes each (issue 28). So a
+Sim is a `slots` record holding only what cannot be derived: its ICCID follows from its index
+(`iccid_for`) unless it was registered from the inventory; its billing periods and its
+SettingsUpdate live in columns (`array`s) of the store, with SIDs derived from the Sim's, and
+are rendered as records only when read. Each account keeps its Sims in creation order in a list
+whose positions never shift (a Sim that leaves gets a `None` tombstone), so a page token can
+name a position and a full listing stays O(N). With a state file, every mutation that must
+survive a restart marks the Sim dirty for `persistence`.
 """
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from simops.core.sim import SimState, SimStatus
+from simops.emulator.ids import derived_sid, iccid_for, serial_of
 from simops.supersim.resources import BillingPeriodType
+
+BASE_SETTINGS = [
+    {
+        "name": "base-settings",
+        "version": "1.0.0",
+        "more_info": "https://twilio.com/docs/iot/supersim/settings-packages/base-settings",
+    }
+]
+"""The packages of the SettingsUpdate every Sim gets with its first billing period."""
+PERIOD_TYPES = (BillingPeriodType.READY, BillingPeriodType.ACTIVE)
+"""Billing period types by their code in `BillingPeriods`."""
 
 
 @dataclass(slots=True)
 class BillingPeriodRecord:
-    """One billing period of a Sim; it keeps the account it started in even after a move."""
+    """One billing period of a Sim as the API renders it; it keeps the account it started in
+    even after a move."""
 
     sid: str
     account_sid: str
@@ -43,22 +62,32 @@ class PendingUpdate:
 
 @dataclass(slots=True)
 class SimRecord:
-    """One Sim resource plus what the emulator tracks about it."""
+    """One Sim resource plus what the emulator tracks about it.
+
+    `index` numbers Sims across accounts (the store's `sim_list`); a Sim has the ICCID of that
+    serial unless `iccid_override` holds another (one registered from the inventory, or one
+    reloaded from a state file at another index).
+    """
 
     sid: str
     account_sid: str
-    iccid: str
     status: SimStatus
     date_created: float
     date_updated: float
+    index: int
     slot: int
+    iccid_override: str | None = None
     unique_name: str | None = None
     fleet_sid: str | None = None
     pending: PendingUpdate | None = None
     ready_since: float | None = None
     data_bytes: int = 0
     sms_count: int = 0
-    periods: list[BillingPeriodRecord] | None = None
+
+    @property
+    def iccid(self) -> str:
+        """The Sim's ICCID."""
+        return iccid_for(self.index) if self.iccid_override is None else self.iccid_override
 
     def state(self) -> SimState:
         """The part of the Sim the rules reason about."""
@@ -69,6 +98,144 @@ class SimRecord:
         if self.pending is not None:
             return self.pending.from_status
         return self.status
+
+
+class BillingPeriods:
+    """Every Sim's billing periods, in columns: about 45 bytes a period where a record, its
+    SID and a list per Sim took 300. Periods are numbered in creation order; each Sim's form a
+    chain from its latest (`latest`) back through `previous`. A period's SID derives from its
+    Sim's SID and its place in the Sim's chain, so it survives a restart unchanged."""
+
+    def __init__(self) -> None:
+        self._latest = array("i")
+        self._previous = array("i")
+        self._sim = array("I")
+        self._account: list[str] = []
+        self._type = array("B")
+        self._start = array("d")
+        self._end = array("d")
+        self._updated = array("d")
+
+    def __len__(self) -> int:
+        return len(self._sim)
+
+    def latest(self, sim: SimRecord) -> int | None:
+        """The number of `sim`'s latest period; None when it never had one."""
+        latest = self._latest
+        found = latest[sim.index] if sim.index < len(latest) else -1
+        return None if found < 0 else found
+
+    def period_type(self, period: int) -> BillingPeriodType:
+        """The type of a period."""
+        return PERIOD_TYPES[self._type[period]]
+
+    def end(self, period: int) -> float:
+        """When a period ends."""
+        return self._end[period]
+
+    def start(
+        self, sim: SimRecord, period_type: BillingPeriodType, start: float, end: float
+    ) -> None:
+        """Start a period of `sim` (on its current account) after its latest one."""
+        self._append(sim, sim.account_sid, period_type, start, end, start)
+
+    def restore(self, sim: SimRecord, period: BillingPeriodRecord) -> None:
+        """Put back a period of `sim` read from a state file, after its latest one."""
+        self._append(
+            sim, period.account_sid, period.period_type, period.start, period.end,
+            period.date_updated,
+        )  # fmt: skip
+
+    def _append(
+        self,
+        sim: SimRecord,
+        account_sid: str,
+        period_type: BillingPeriodType,
+        start: float,
+        end: float,
+        updated: float,
+    ) -> None:
+        latest = self._latest
+        if sim.index >= len(latest):
+            latest.extend(array("i", [-1]) * (sim.index + 1 - len(latest)))
+        self._previous.append(latest[sim.index])
+        latest[sim.index] = len(self._sim)
+        self._sim.append(sim.index)
+        self._account.append(account_sid)
+        self._type.append(PERIOD_TYPES.index(period_type))
+        self._start.append(start)
+        self._end.append(end)
+        self._updated.append(updated)
+
+    def cut_short(self, period: int, at: float) -> None:
+        """End a period early, at `at`."""
+        self._end[period] = at
+        self._updated[period] = at
+
+    def of_sim(self, sim: SimRecord) -> list[BillingPeriodRecord]:
+        """`sim`'s periods, oldest first, as records."""
+        chain: list[int] = []
+        period = self.latest(sim)
+        while period is not None:
+            chain.append(period)
+            previous = self._previous[period]
+            period = None if previous < 0 else previous
+        chain.reverse()
+        return [
+            BillingPeriodRecord(
+                sid=derived_sid("HB", f"{sim.sid}/{number}"),
+                account_sid=self._account[period],
+                sim_sid=sim.sid,
+                period_type=self.period_type(period),
+                start=self._start[period],
+                end=self._end[period],
+                date_created=self._start[period],
+                date_updated=self._updated[period],
+            )
+            for number, period in enumerate(chain)
+        ]
+
+
+class SettingsUpdates(Sequence["SettingsUpdateRecord"]):
+    """The SettingsUpdate each Sim got with its first billing period, in columns (the Sim's
+    index and when), rendered as records when read; its SID derives from the Sim's."""
+
+    def __init__(self, sims: Sequence[SimRecord]) -> None:
+        self._sims = sims
+        self._sim = array("I")
+        self._at = array("d")
+
+    def __len__(self) -> int:
+        return len(self._sim)
+
+    @overload
+    def __getitem__(self, position: int) -> SettingsUpdateRecord: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[SettingsUpdateRecord]: ...
+
+    def __getitem__(
+        self, position: int | slice
+    ) -> SettingsUpdateRecord | Sequence[SettingsUpdateRecord]:
+        if isinstance(position, slice):
+            return [self[index] for index in range(*position.indices(len(self)))]
+        sim = self._sims[self._sim[position]]
+        at = self._at[position]
+        return SettingsUpdateRecord(
+            sid=derived_sid("OB", sim.sid),
+            sim_sid=sim.sid,
+            iccid=sim.iccid,
+            status="successful",
+            packages=BASE_SETTINGS,
+            date_completed=at,
+            date_created=at,
+            date_updated=at,
+        )
+
+    def add(self, sim: SimRecord, at: float) -> None:
+        """Record that `sim` got its base settings at `at`."""
+        self._sim.append(sim.index)
+        self._at.append(at)
 
 
 @dataclass(slots=True)
@@ -200,18 +367,25 @@ def find_named(
 
 
 class Store:
-    """Every resource of the emulator and the indexes the API needs to answer in O(1)."""
+    """Every resource of the emulator and the indexes the API needs to answer in O(1).
 
-    def __init__(self) -> None:
+    `persistent` (a state file is kept) makes it collect the Sims changed since the last write
+    in `dirty_sims`; without one that set would only grow, by a SID per Sim written.
+    """
+
+    def __init__(self, *, persistent: bool = False) -> None:
         self.accounts: dict[str, AccountRecord] = {}
         self.sims: dict[str, SimRecord] = {}
-        self.sims_by_iccid: dict[str, SimRecord] = {}
+        self.sim_list: list[SimRecord] = []
+        self.iccid_overrides: dict[str, SimRecord] = {}
         self.inventory: dict[str, str] = {}
         self.networks: dict[str, NetworkRecord] = {}
+        self.periods = BillingPeriods()
         self.sms_commands: list[SmsCommandRecord] = []
         self.sms_by_sid: dict[str, SmsCommandRecord] = {}
-        self.settings_updates: list[SettingsUpdateRecord] = []
+        self.settings_updates = SettingsUpdates(self.sim_list)
         self.usage: list[UsageEntry] = []
+        self.persistent = persistent
         self.dirty_sims: set[str] = set()
         self.dirty_resources = False
         self.inventory_removed: set[str] = set()
@@ -275,33 +449,56 @@ class Store:
         )
         return found
 
-    def add_sim(self, account: AccountRecord, sid: str, iccid: str, now: float) -> SimRecord:
-        """Create a `new` Sim on `account`."""
+    def find_by_iccid(self, iccid: str) -> SimRecord | None:
+        """The Sim with this ICCID, whichever account holds it."""
+        overridden = self.iccid_overrides.get(iccid)
+        if overridden is not None:
+            return overridden
+        serial = serial_of(iccid)
+        if serial is None or serial >= len(self.sim_list):
+            return None
+        sim = self.sim_list[serial]
+        return sim if sim.iccid_override is None else None
+
+    def add_sim(
+        self, account: AccountRecord, sid: str, now: float, iccid_override: str | None = None
+    ) -> SimRecord:
+        """Create a `new` Sim on `account`: with the ICCID of its index, or `iccid_override`
+        (one registered from the inventory)."""
+        index = len(self.sim_list)
+        slot = len(account.sims)
         sim = SimRecord(
             sid=sid,
             account_sid=account.sid,
-            iccid=iccid,
             status=SimStatus.NEW,
             date_created=now,
             date_updated=now,
-            slot=len(account.sims),
+            index=index,
+            # One int object for both when they are equal (every seeded Sim): 28 bytes a Sim.
+            slot=index if slot == index else slot,
+            iccid_override=iccid_override,
         )
-        account.sims.append(sim)
-        self.sims[sid] = sim
-        self.sims_by_iccid[iccid] = sim
-        self.dirty_sims.add(sid)
+        self._place(account, sim)
+        self.touch(sim)
         return sim
 
-    def place_sim(self, sim: SimRecord) -> None:
+    def place_sim(self, sim: SimRecord, iccid: str) -> None:
         """Index a Sim loaded from persistence on its account (sharing the account's SID)."""
         account = self.accounts[sim.account_sid]
         sim.account_sid = account.sid
+        sim.index = len(self.sim_list)
         sim.slot = len(account.sims)
-        account.sims.append(sim)
+        sim.iccid_override = None if iccid == iccid_for(sim.index) else iccid
+        self._place(account, sim)
         if sim.unique_name:
             account.sim_names[sim.unique_name] = sim
+
+    def _place(self, account: AccountRecord, sim: SimRecord) -> None:
+        account.sims.append(sim)
+        self.sim_list.append(sim)
         self.sims[sim.sid] = sim
-        self.sims_by_iccid[sim.iccid] = sim
+        if sim.iccid_override is not None:
+            self.iccid_overrides[sim.iccid_override] = sim
 
     def apply_state(self, sim: SimRecord, state: SimState, now: float) -> None:
         """Give `sim` the state `state`, keeping the name and account indexes right."""
@@ -321,7 +518,7 @@ class Store:
         sim.status = state.status
         sim.fleet_sid = state.fleet_sid
         sim.date_updated = now
-        self.dirty_sims.add(sim.sid)
+        self.touch(sim)
 
     def claim_inventory(self, iccid: str) -> None:
         """Take an ICCID out of the unregistered inventory."""
@@ -334,8 +531,9 @@ class Store:
         self.sms_by_sid[command.sid] = command
 
     def touch(self, sim: SimRecord) -> None:
-        """Mark a Sim changed in a way that must be persisted."""
-        self.dirty_sims.add(sim.sid)
+        """Mark a Sim changed in a way that must be persisted (when a state file is kept)."""
+        if self.persistent:
+            self.dirty_sims.add(sim.sid)
 
     def add_fleet(self, fleet: FleetRecord) -> None:
         """Register a Fleet on its account."""

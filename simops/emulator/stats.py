@@ -2,15 +2,23 @@
 request and write logs behind `GET /_emulator/requests` and `GET /_emulator/writes`.
 
 A state-changing write is an accepted update whose effect changed status, Fleet, account or
-unique name; per-Sim counts live in a dict so the stats page stays O(written Sims).
+unique name; per-Sim counts live in an array indexed by the Sim's index (4 bytes a Sim where a
+dict keyed by SID took 40: a million Sims written once must fit in 600 bytes each). The logs
+keep their entries in columns for the same reason: 50 bytes an entry where a tuple, its float
+and the strings of the request took about 200 (80 MiB for the two logs full).
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections import Counter, deque
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from simops.emulator.state import SimRecord
 
 WRITE_LOG_SIZE = 200_000
 """State-changing writes the log keeps (the newest): enough for any test, bounded for a 1M run."""
@@ -46,6 +54,68 @@ class LoggedRequest(NamedTuple):
     status: int
 
 
+class RingLog:
+    """The newest `capacity` entries of a log, oldest first, each field in a column of its own
+    (`array("d")` for a time, `array("H")` for an HTTP status, a list for the rest)."""
+
+    def __init__(self, capacity: int, columns: Sequence[Callable[[], MutableSequence[Any]]]):
+        self._capacity = capacity
+        self._factories = columns
+        self._columns = [make() for make in columns]
+        self._oldest = 0
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def append(self, *entry: Any) -> None:
+        """Add an entry (one value per column), dropping the oldest once full."""
+        columns = self._columns
+        if len(columns[0]) < self._capacity:
+            for column, value in zip(columns, entry, strict=True):
+                column.append(value)
+            return
+        at = self._oldest
+        for column, value in zip(columns, entry, strict=True):
+            column[at] = value
+        self._oldest = (at + 1) % self._capacity
+
+    def entries(self) -> Iterator[tuple[Any, ...]]:
+        """Every entry, oldest first."""
+        columns = self._columns
+        count = len(columns[0])
+        for position in range(count):
+            at = (self._oldest + position) % count
+            yield tuple(column[at] for column in columns)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._columns = [make() for make in self._factories]
+        self._oldest = 0
+
+
+def _times() -> array[float]:
+    return array("d")
+
+
+def _statuses() -> array[int]:
+    return array("H")
+
+
+def _write_log() -> RingLog:
+    return RingLog(WRITE_LOG_SIZE, [_times, list, list, list, list, list, list])
+
+
+def _request_log() -> RingLog:
+    return RingLog(REQUEST_LOG_SIZE, [_times, list, list, list, list, _statuses])
+
+
+def _shared(text: str | None) -> str | None:
+    """`text` as the one string object of its value that the logs keep: a request's Fleet,
+    account and method repeat over thousands of entries (interned strings are freed when no
+    longer used)."""
+    return None if text is None else sys.intern(text)
+
+
 @dataclass(slots=True)
 class CallbackCounters:
     """What happened to completion callbacks."""
@@ -59,17 +129,18 @@ class CallbackCounters:
 
 @dataclass
 class Stats:
-    """Every counter of the emulator since start (or the last reset)."""
+    """Every counter of the emulator since start (or the last reset); `sims` is the store's
+    list of Sims by index, which names the Sims of the per-Sim counts."""
 
+    sims: Sequence[SimRecord]
     requests: dict[str, Counter[int]] = field(default_factory=dict)
-    writes_per_sim: Counter[str] = field(default_factory=Counter)
+    writes_by_index: array[int] = field(default_factory=lambda: array("I"))
+    sims_written: int = 0
     state_changing_writes: int = 0
     max_writes_per_sim: int = 0
     callbacks: CallbackCounters = field(default_factory=CallbackCounters)
-    write_log: deque[LoggedWrite] = field(default_factory=lambda: deque(maxlen=WRITE_LOG_SIZE))
-    request_log: deque[LoggedRequest] = field(
-        default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
-    )
+    write_log: RingLog = field(default_factory=_write_log)
+    request_log: RingLog = field(default_factory=_request_log)
 
     def record_request(self, method: str, route: str, status: int) -> None:
         """Count one answered request under `METHOD route-template`."""
@@ -83,15 +154,14 @@ class Stats:
         self, account_sid: str | None, method: str, route: str, sim_sid: str | None, status: int
     ) -> None:
         """Log one answered API request (control routes are not logged)."""
-        # One tuple appended and nothing else: this runs on every request, and the emulator's
-        # CPU per request is a benchmark's figure.
+        # The SID as sent is a new string per request; its Sim is usually asked for again.
         self.request_log.append(
-            LoggedRequest(time.time(), account_sid, method, route, sim_sid, status)
+            time.time(), account_sid, _shared(method), route, _shared(sim_sid), status
         )
 
     def record_write(
         self,
-        sim_sid: str,
+        sim: SimRecord,
         from_status: str = "",
         *,
         status: str | None = None,
@@ -101,19 +171,30 @@ class Stats:
     ) -> None:
         """Count one state-changing write on a Sim, and log it with what it asked."""
         self.write_log.append(
-            LoggedWrite(time.time(), sim_sid, from_status, status, account_sid, fleet, unique_name)
+            time.time(),
+            sim.sid,
+            from_status,
+            status,
+            _shared(account_sid),
+            _shared(fleet),
+            unique_name,
         )
         self.state_changing_writes += 1
-        # `get` rather than indexing: a Counter's missing key goes through a Python `__missing__`.
-        count = self.writes_per_sim.get(sim_sid, 0) + 1
-        self.writes_per_sim[sim_sid] = count
+        counts = self.writes_by_index
+        if sim.index >= len(counts):
+            counts.extend(array("I", [0]) * (sim.index + 1 - len(counts)))
+        count = counts[sim.index] + 1
+        counts[sim.index] = count
+        if count == 1:
+            self.sims_written += 1
         if count > self.max_writes_per_sim:
             self.max_writes_per_sim = count
 
     def reset(self) -> None:
         """Zero every counter."""
         self.requests = {}
-        self.writes_per_sim = Counter()
+        self.writes_by_index = array("I")
+        self.sims_written = 0
         self.state_changing_writes = 0
         self.max_writes_per_sim = 0
         self.callbacks = CallbackCounters()
@@ -122,14 +203,23 @@ class Stats:
 
     def writes(self) -> list[dict[str, Any]]:
         """The write log, oldest first (`GET /_emulator/writes`)."""
-        return [entry._asdict() for entry in self.write_log]
+        return [LoggedWrite._make(entry)._asdict() for entry in self.write_log.entries()]
 
     def logged_requests(self, since: float | None = None) -> list[dict[str, Any]]:
         """The request log, oldest first, only entries at or after `since` when given
         (`GET /_emulator/requests`)."""
         # Every entry is checked rather than bisected: the host's clock may step back, so the
         # log, in the order of the answers, need not be sorted by time.
-        return [entry._asdict() for entry in self.request_log if since is None or entry.at >= since]
+        return [
+            LoggedRequest._make(entry)._asdict()
+            for entry in self.request_log.entries()
+            if since is None or entry[0] >= since
+        ]
+
+    def writes_per_sim(self) -> dict[str, int]:
+        """State-changing writes per Sim SID, of the Sims written at least once."""
+        sims = self.sims
+        return {sims[index].sid: count for index, count in enumerate(self.writes_by_index) if count}
 
     def snapshot(self, *, per_sim: bool) -> dict[str, Any]:
         """The stats page; `per_sim=False` leaves out the (possibly huge) per-Sim counts."""
@@ -139,13 +229,13 @@ class Stats:
         }
         writes: dict[str, Any] = {"total": self.state_changing_writes}
         if per_sim:
-            writes["per_sim"] = dict(self.writes_per_sim)
+            writes["per_sim"] = self.writes_per_sim()
         return {
             "requests": requests,
             "requests_total": sum(sum(by.values()) for by in self.requests.values()),
             "state_changing_writes": writes,
             "max_writes_per_sim": self.max_writes_per_sim,
-            "sims_written": len(self.writes_per_sim),
+            "sims_written": self.sims_written,
             "callbacks": {
                 "sent": self.callbacks.sent,
                 "failed": self.callbacks.failed,

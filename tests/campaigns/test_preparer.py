@@ -283,6 +283,36 @@ async def test_renames_check_names_held_and_claimed(world: World) -> None:
     assert result.planned_changes == {"rename": 2}, "another account may use the same name"
 
 
+async def test_claims_reach_across_validation_chunks(world: World) -> None:
+    sims = world.sims
+    lines = [
+        "sid,unique_name",
+        f"{sims[10].sid},dev-9",
+        f"{sims[11].sid},other",
+        f"{sims[10].sid},again",
+        f"{sims[12].sid},dev-9",
+        f"{sims[11].sid},third",
+    ]
+    whole = world.campaign("whole", CampaignAction.RENAME, lines)
+    one_by_one = world.campaign("one-by-one", CampaignAction.RENAME, lines)
+
+    await world.prepare(whole)
+    await world.prepare(one_by_one, validate_chunk=1)
+
+    assert (
+        verdicts(one_by_one)
+        == verdicts(whole)
+        == [
+            (1, "pending", None),
+            (2, "pending", None),
+            (3, OutcomeKind.INVALID, 20001),
+            (4, OutcomeKind.INVALID, 83011),
+            (5, OutcomeKind.INVALID, 20001),
+        ]
+    )
+    assert list(one_by_one.report_rows()) == list(whole.report_rows())
+
+
 async def test_set_fleet_needs_a_fleet(world: World) -> None:
     store = world.campaign("set-fleet", CampaignAction.SET_FLEET, [world.sims[0].sid])
 

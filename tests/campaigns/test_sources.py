@@ -22,7 +22,7 @@ from simops.campaigns.sources import (
     iter_source_rows,
 )
 from simops.core.iccids import luhn_check_digit
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 
 SID = "HS0123456789abcdef0123456789abcdef"
 OTHER_SID = "HSfedcba9876543210fedcba9876543210"

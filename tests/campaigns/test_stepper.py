@@ -139,7 +139,7 @@ async def test_writes_whose_answer_was_lost_are_reported_as_this_campaigns(rig: 
     assert [(row.outcome, row.writes, row.before_status) for row in report] == [
         (OutcomeKind.CONVERGED, 1, SimStatus.NEW)
     ] * len(rows)
-    assert dict(stats.writes_per_sim) == dict.fromkeys(rig.sids, 1)
+    assert stats.writes_per_sim() == dict.fromkeys(rig.sids, 1)
 
 
 async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
@@ -157,7 +157,7 @@ async def test_a_write_recorded_but_never_sent_is_sent_once(rig: Rig) -> None:
     await journal.intend(intent)
     ended = await run_to_the_end(rig.stepper(journal), journal, [intent])
     assert [(o.outcome, o.writes) for o in ended] == [(OutcomeKind.CONVERGED, 1)]
-    assert rig.emulator.context.stats.writes_per_sim[row.sim_sid or ""] == 1
+    assert rig.emulator.context.stats.writes_per_sim()[row.sim_sid or ""] == 1
 
 
 async def sent_after_the_gate(gate: BeforeSend) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from simops.campaigns.spec import CampaignAction
 from simops.cli import app
 from simops.core.sim import SimStatus
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 from simops.runtime.ports import free_port
 
 GROUPS = ("sim", "sims", "campaign")

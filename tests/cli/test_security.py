@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from simops.cli.security import register
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 from simops.runtime.codec import parse_payload_key
 from simops.scan import fingerprint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +127,43 @@ async def test_billing_periods_start_roll_and_switch_type(parent_api: EmulatorAp
     assert rolled[1]["start_time"] == rolled[0]["end_time"]
     assert [period["period_type"] for period in switched] == ["ready", "ready", "active"]
     assert switched[1]["end_time"] == switched[2]["start_time"]
+
+
+async def test_periods_after_a_clock_jump_follow_the_order_of_their_ends(
+    parent_api: EmulatorApi,
+) -> None:
+    sim = await _ready_sim(parent_api)
+
+    await _advance(parent_api, add_months(0, 4) + DAY)
+    periods = await _periods(parent_api, sim["sid"])
+    status = (await parent_api.get(f"/Sims/{sim['sid']}")).body["status"]
+
+    assert status == "active"
+    assert [period["period_type"] for period in periods] == [
+        "ready",
+        "ready",
+        "ready",
+        "active",
+        "active",
+    ], "the three-month deadline comes before the third period's end"
+    assert all(a["end_time"] == b["start_time"] for a, b in itertools.pairwise(periods))
+    assert len({period["sid"] for period in periods}) == 5
+
+
+async def test_a_sim_deactivated_before_its_period_ends_gets_no_next_one(
+    parent_api: EmulatorApi,
+) -> None:
+    sim = await _active_sim(parent_api)
+    await parent_api.control("POST", "/faults", {"stuck_rate": 1.0})
+    await parent_api.post(f"/Sims/{sim['sid']}", Status="inactive")
+    await parent_api.control("POST", "/faults", {"stuck_rate": 0.0})
+
+    await _advance(parent_api, 70 * DAY)
+    periods = await _periods(parent_api, sim["sid"])
+    status = (await parent_api.get(f"/Sims/{sim['sid']}")).body["status"]
+
+    assert status == "inactive"
+    assert [period["period_type"] for period in periods] == ["active"]
 
 
 async def test_billing_period_stays_with_the_old_account_after_a_move(

@@ -83,3 +83,29 @@ async def test_registration_and_new_fleets_survive(
     assert pair["iccid"] not in [item["iccid"] for item in inventory["inventory"]]
     assert inventory["total"] == 4
     assert (await api.get("/Fleets/later")).status == 200
+
+
+async def test_derived_sids_and_iccids_are_the_same_after_a_restart(
+    emulator_factory: EmulatorFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    state = tmp_path / "emulator.db"
+    first = await emulator_factory(state_file=state)
+    api = EmulatorApi(http, first, first.parent)
+    sim = await api.first_sim()
+    await api.post(f"/Sims/{sim['sid']}", Status="active", Fleet="default")
+    await api.wait_for_status(sim["sid"], "active")
+    periods = (await api.get(f"/Sims/{sim['sid']}/BillingPeriods")).body["billing_periods"]
+    updates = (await api.get("/SettingsUpdates", Sim=sim["sid"])).body["settings_updates"]
+    await first.stop()
+
+    second = await emulator_factory(state_file=state)
+    api = EmulatorApi(http, second, second.parent)
+
+    after = await api.get(f"/Sims/{sim['sid']}/BillingPeriods")
+    assert after.body["billing_periods"] == periods
+    assert len(periods) == 1
+    after = await api.get("/SettingsUpdates", Sim=sim["sid"])
+    assert after.body["settings_updates"] == updates
+    assert len(updates) == 1
+    (found,) = (await api.get("/Sims", Iccid=sim["iccid"])).body["sims"]
+    assert found["sid"] == sim["sid"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from array import array
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from simops.core.iccids import luhn_valid
 from simops.emulator.errors import ApiError
+from simops.emulator.ids import iccid_for
 from simops.emulator.lifecycle import add_months
 from simops.emulator.pagination import (
     PageLinks,
@@ -20,7 +22,7 @@ from simops.emulator.pagination import (
     encode_token,
     paginate,
 )
-from simops.emulator.seed import iccid_for
+from simops.emulator.stats import RingLog
 
 
 @given(st.integers(min_value=0, max_value=10**11 - 1))
@@ -107,3 +109,16 @@ def test_page_number_without_token_skips_whole_pages() -> None:
     assert [item["p"] for item in page["sims"]] == [6, 7, 8]
     assert page["meta"]["next_page_url"] is not None
     assert empty["sims"] == [] and empty["meta"]["next_page_url"] is None
+
+
+@given(st.integers(1, 5), st.lists(st.integers(0, 1000), max_size=20))
+def test_a_ring_log_keeps_the_newest_entries_oldest_first(capacity: int, values: list[int]) -> None:
+    log = RingLog(capacity, [lambda: array("d"), list])
+    for value in values:
+        log.append(float(value), str(value))
+
+    kept = values[-capacity:] if values else []
+    assert list(log.entries()) == [(float(value), str(value)) for value in kept]
+    assert len(log) == len(kept)
+    log.clear()
+    assert list(log.entries()) == []

@@ -29,7 +29,7 @@ from simops.clients.sims import start_sim_operation
 from simops.contract import sim_workflow_id
 from simops.core.sim import OutcomeKind, SimStatus
 from simops.devstack.in_process import LocalStack, local_stack
-from simops.emulator.seed import iccid_for
+from simops.emulator.ids import iccid_for
 from simops.emulator.server import RunningEmulator
 from simops.observability.logging import JsonFormatter
 from simops.runtime.codec import new_payload_key

@@ -35,6 +35,7 @@ from simops.campaigns.store.errors import (
 )
 from simops.campaigns.store.schema import LATEST_VERSION
 from simops.core.sim import DesiredState, OutcomeKind, SimSnapshot, SimStatus
+from simops.supersim.resources import Sim
 from tests.helpers.legacy_store import legacy_store
 
 ACCOUNT = "AC" + "0" * 32
@@ -380,6 +381,46 @@ def test_report_has_every_row_once_in_order(stores: StoreBackend, tmp_path: Path
         3,
     )
     assert third.before_status is SimStatus.INACTIVE and third.after_status is None
+
+
+def test_rows_resolve_against_the_snapshot_by_each_kind_of_reference(
+    stores: StoreBackend, tmp_path: Path
+) -> None:
+    iccids = {n: f"89883070{n:011d}0" for n in range(1, 5)}
+    snapshot = [
+        Sim(sid=sid(1), account_sid=ACCOUNT, iccid=iccids[1], status=SimStatus.NEW),
+        Sim(sid=sid(2), account_sid=ACCOUNT, iccid=iccids[2], status=SimStatus.ACTIVE),
+        Sim(sid=sid(3), account_sid=ACCOUNT, iccid=iccids[3], status=SimStatus.NEW,
+            unique_name="named"),
+    ]  # fmt: skip
+    references = [
+        (iccids[2], ReferenceKind.ICCID),
+        (sid(1), ReferenceKind.SID),
+        ("named", ReferenceKind.UNIQUE_NAME),
+        (iccids[4], ReferenceKind.ICCID),
+        (sid(9), ReferenceKind.SID),
+        (iccids[1], ReferenceKind.ICCID),
+    ]
+    with CampaignStore.create(stores, spec(), source_file(tmp_path)) as store:
+        store.preparation.add_rows(
+            [
+                SourceRow(row_no=n, reference=reference, kind=kind, line_no=n)
+                for n, (reference, kind) in enumerate(references, start=1)
+            ]
+        )
+        store.preparation.add_sims(snapshot)
+        resolved = store.preparation.resolved_rows(1, len(references))
+
+    assert [(row.row_no, row.sim.sid if row.sim else None) for row in resolved] == [
+        (1, sid(2)),
+        (2, sid(1)),
+        (3, sid(3)),
+        (4, None),
+        (5, None),
+        (6, sid(1)),
+    ]
+    assert [row.kind for row in resolved] == [kind for _, kind in references]
+    assert resolved[0].sim is not None and resolved[0].sim.status is SimStatus.ACTIVE
 
 
 def test_plan_rows_and_the_preparation_result(stores: StoreBackend, tmp_path: Path) -> None:
