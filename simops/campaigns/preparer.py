@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 # Rows and SIMs are written in transactions of thousands: SQLite checkpoints its write-ahead
 # log as commits add to it, and a commit per 1,000 SIMs spent more time committing than
-# inserting (16 ms a commit, measured with the snapshot's indexes; 2 ms a 1,000 SIMs in
+# inserting (17 ms a commit, measured with the snapshot's indexes; 5 ms a 1,000 SIMs in
 # commits of 10,000). A stage cut short is done again from its last commit (validation) or
 # its start (import, snapshot), so the size of a transaction changes nothing else.
 IMPORT_CHUNK = 20_000

@@ -101,23 +101,20 @@ class SimRecord:
 
 
 class BillingPeriods:
-    """Every Sim's billing periods, in columns: about 45 bytes a period where a record, its
+    """Every Sim's billing periods, in columns: about 40 bytes a period where a record, its
     SID and a list per Sim took 300. Periods are numbered in creation order; each Sim's form a
-    chain from its latest (`latest`) back through `previous`. A period's SID derives from its
-    Sim's SID and its place in the Sim's chain, so it survives a restart unchanged."""
+    chain from its latest (`latest`, by Sim index) back through `previous`. A period's SID
+    derives from its Sim's SID and its place in the Sim's chain, so it survives a restart
+    unchanged."""
 
     def __init__(self) -> None:
         self._latest = array("i")
         self._previous = array("i")
-        self._sim = array("I")
         self._account: list[str] = []
         self._type = array("B")
         self._start = array("d")
         self._end = array("d")
         self._updated = array("d")
-
-    def __len__(self) -> int:
-        return len(self._sim)
 
     def latest(self, sim: SimRecord) -> int | None:
         """The number of `sim`'s latest period; None when it never had one."""
@@ -158,9 +155,9 @@ class BillingPeriods:
         latest = self._latest
         if sim.index >= len(latest):
             latest.extend(array("i", [-1]) * (sim.index + 1 - len(latest)))
-        self._previous.append(latest[sim.index])
-        latest[sim.index] = len(self._sim)
-        self._sim.append(sim.index)
+        previous = latest[sim.index]
+        latest[sim.index] = len(self._previous)
+        self._previous.append(previous)
         self._account.append(account_sid)
         self._type.append(PERIOD_TYPES.index(period_type))
         self._start.append(start)

@@ -64,9 +64,6 @@ class RingLog:
         self._columns = [make() for make in columns]
         self._oldest = 0
 
-    def __len__(self) -> int:
-        return len(self._columns[0])
-
     def append(self, *entry: Any) -> None:
         """Add an entry (one value per column), dropping the oldest once full."""
         columns = self._columns
