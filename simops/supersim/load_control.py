@@ -15,16 +15,17 @@ alone; it asks whether the share falls when the pace falls:
   another, not with the answers that happened to arrive meanwhile);
 - **cruising**: a window whose 429s are well above the noise floor (the share of 429s that did
   not fall when the pace fell, learned so far) is a suspicion: the pace drops to `backoff` times
-  the rate the API accepted in that window, and the next window **checks**;
+  the rate the API accepted over that window and the one before, and the next window
+  **checks**;
 - **checking**: if the share of 429s at the lower pace is not significantly lower (on at least
   `min_noise_answers` answers, and at most `max_noise_share`), the 429s were noise: the pace
   goes back to where it was. If it fell, they were load: the pace stays low (or
   drops again, while the 429s at the lower pace are still above the floor). Either way the
   check window's share is what is left at the lower pace: it is added to the noise floor. The
   suspicious window is not: it was chosen for being high;
-- otherwise the pace climbs by `climb` per window near the rate that drew the last load 429s
-  (by `fast_climb` far below it, to come back quickly from a storm, and past it, where the limit
-  has moved), and once it reaches the ceiling the controller stops restricting.
+- otherwise the pace climbs by `climb` per window near the rate the API accepted when load was
+  last suspected (by `fast_climb` far below it, to come back quickly from a storm, and past it,
+  where the limit has moved), and once it reaches the ceiling the controller stops restricting.
 
 The ceiling (`--rate`, the account's share, a `resize`) is never exceeded: the controller only
 says how far below it to stay, and a pace it climbed above the ceiling is no pace at all.
@@ -46,11 +47,11 @@ class LoadControlTuning:
     """A suspicion sets the pace to this share of the rate the API accepted."""
     climb: float = 0.02
     """The pace grows by this share per window without a suspicion."""
-    fast_climb: float = 0.25
-    """… and by this share outside `slow_from`..`slow_until` times the rate that drew the last
-    load 429s."""
+    fast_climb: float = 0.1
+    """… and by this share outside `slow_from`..`slow_until` times the rate the API accepted
+    when load was last suspected."""
     slow_from: float = 0.5
-    slow_until: float = 1.25
+    slow_until: float = 1.1
     suspicion_z: float = 3.0
     """Standard deviations above the noise floor that make a window suspicious …"""
     suspicion_slack: float = 2.0
@@ -72,9 +73,10 @@ class LoadControlTuning:
 
 @dataclass(slots=True)
 class _Tally:
-    """Answers of the requests granted in one window, and when its first request went."""
+    """The requests granted in one window, their answers so far, and when the first went."""
 
     started: float
+    granted: int = 0
     answered: int = 0
     rate_limited: int = 0
 
@@ -99,8 +101,10 @@ class LoadControl:
         """While checking: the window that raised the suspicion."""
         self._pace_before: float | None = None
         """While checking: the pace to go back to if the 429s turn out to be noise."""
-        self._load_rate = 0.0
-        """Requests per second sent in the window that last raised a suspicion."""
+        self._limit_estimate = 0.0
+        """Requests per second the API accepted when load was last suspected."""
+        self._before = (0.0, 0.0)
+        """Requests the API accepted in the previous window, and its length in seconds."""
         self._noise_answered = 0.0
         self._noise_rate_limited = 0.0
 
@@ -120,6 +124,7 @@ class LoadControl:
         """A request is granted at `now`: the window its answer counts in."""
         if self._tally is None:
             self._tally = _Tally(now)
+        self._tally.granted += 1
         return self.window
 
     def answered(self, window: int, *, rate_limited: bool, now: float, ceiling: float) -> bool:
@@ -153,13 +158,22 @@ class LoadControl:
         )
 
     def _judge(self, tally: _Tally, seconds: float, ceiling: float) -> None:
+        # From what was sent, not from what was answered: the answers still on their way when
+        # the window ended would make the API look slower than it is.
+        accepted = tally.granted * (1.0 - tally.share)
+        # Over this window and the one before: a window's 429s may come from a burst in the
+        # one before, and its requests may be few because the refused ones are asleep until
+        # their `Retry-After`, which says nothing of what the API can take.
+        before_accepted, before_seconds = self._before
+        capacity = (accepted + before_accepted) / (seconds + before_seconds)
+        self._before = (accepted, seconds)
         suspicious = self._above_noise(tally)
         reference = self._suspicious
         if reference is None:
             if suspicious:
                 self._pace_before = self.pace
-                self._load_rate = tally.answered / seconds
-                self._back_off(tally, seconds)
+                self._limit_estimate = capacity
+                self._back_off(tally, capacity)
             else:
                 self._climb(ceiling)
             return
@@ -170,7 +184,7 @@ class LoadControl:
             self.pace = self._pace_before
         elif suspicious:
             # Fewer 429s, but still more than noise: more load than one step took off.
-            self._back_off(tally, seconds)
+            self._back_off(tally, capacity)
         else:
             self._learn_noise(tally)
 
@@ -185,8 +199,7 @@ class LoadControl:
         tuning = self.tuning
         return tally.answered >= tuning.min_noise_answers and tally.share <= tuning.max_noise_share
 
-    def _back_off(self, tally: _Tally, seconds: float) -> None:
-        accepted = (tally.answered - tally.rate_limited) / seconds
+    def _back_off(self, tally: _Tally, accepted: float) -> None:
         self.pace = max(self.tuning.min_rps, self.tuning.backoff * accepted)
         self._suspicious = tally
         self.backoffs += 1
@@ -197,8 +210,8 @@ class LoadControl:
         # Slowly where the last load was found, so that the limit is approached gently and
         # found again with few 429s; fast far below it (after a storm) and past it (the limit
         # was raised, or the load came from others who stopped).
-        near = self._load_rate * self.tuning.slow_from <= self.pace
-        near = near and self.pace <= self._load_rate * self.tuning.slow_until
+        near = self._limit_estimate * self.tuning.slow_from <= self.pace
+        near = near and self.pace <= self._limit_estimate * self.tuning.slow_until
         self.pace *= 1.0 + (self.tuning.climb if near else self.tuning.fast_climb)
         if self.pace >= ceiling:
             self.pace = None
