@@ -109,11 +109,6 @@ class LoadControl:
         self._noise_rate_limited = 0.0
 
     @property
-    def checking(self) -> bool:
-        """Whether the current window checks a suspicion at a lower pace."""
-        return self._suspicious is not None
-
-    @property
     def noise_share(self) -> float:
         """The share of 429s that did not fall when the pace fell (the noise floor)."""
         if not self._noise_answered:
