@@ -244,7 +244,11 @@ async def rate_limited(sims: int, updates: int, injected_rate: float, latency_ms
         print_run("activations", run)
         print_rate_limited("whole run", snapshots["start"], snapshots["end"])
         print_rate_limited("second half (adapted)", snapshots["half"], snapshots["end"])
-        print(f"  budget concurrency cap at the end: {snapshots['end'].concurrency_limit}")
+        end = snapshots["end"]
+        print(
+            f"  budget pace at the end: {end.pace:g}/s, "
+            f"noise floor learned: {end.noise_share:.1%}, backoffs: {end.backoffs}"
+        )
         if run.failures:
             raise SystemExit(f"FAILED: {len(run.failures)} updates failed: {run.failures[:3]}")
         await check_written_once(emulator, updates)

@@ -178,7 +178,7 @@ class CampaignBatchActivities:
             journal = self._journals.get(campaign_id)
             if journal is None or journal.broken:
                 journal = SimJournal(
-                    store, lambda: budget.concurrency_limit, stop_reason, hold_reason
+                    store, lambda: budget.max_concurrency, stop_reason, hold_reason
                 )
                 self._journals[campaign_id] = journal
         else:

@@ -123,7 +123,7 @@ def _could_use_more(budget: RateBudget, used: float) -> bool:
     stats = budget.stats()
     return (
         stats.waiting > 0
-        or stats.in_flight >= stats.concurrency_limit
+        or stats.in_flight >= budget.max_concurrency
         or used >= SATURATED * budget.max_rps
     )
 

@@ -112,10 +112,6 @@ class WatchedBudget(Protocol):
     def max_rps(self) -> float:
         """The requests per second it allows at most."""
 
-    @property
-    def concurrency_limit(self) -> int:
-        """The requests in flight it allows now."""
-
     def stats(self) -> _BudgetStats:
         """What it granted and what was used."""
 
@@ -129,6 +125,9 @@ class _BudgetStats(Protocol):
 
     @property
     def in_flight(self) -> int: ...
+
+    @property
+    def pace(self) -> float: ...
 
 
 class BudgetCollector(Collector):
@@ -160,8 +159,8 @@ class BudgetCollector(Collector):
             labels=labels,
         )
         adapted = GaugeMetricFamily(
-            "simops_budget_concurrency_limit",
-            "Concurrent requests allowed now (the cap adapted after 429s).",
+            "simops_budget_pace_rps",
+            "Requests per second allowed now (below the rate granted after 429s caused by load).",
             labels=labels,
         )
         in_flight = GaugeMetricFamily(
@@ -180,7 +179,7 @@ class BudgetCollector(Collector):
             stats = budget.stats()
             granted_rps.add_metric(key, budget.max_rps)
             granted_concurrency.add_metric(key, budget.max_concurrency)
-            adapted.add_metric(key, budget.concurrency_limit)
+            adapted.add_metric(key, stats.pace)
             in_flight.add_metric(key, stats.in_flight)
             used.add_metric(key, stats.granted)
             rate_limited.add_metric(key, stats.rate_limited)

@@ -1,18 +1,18 @@
 """Pacing: one request budget per account, shared by every coroutine of a process.
 
-The API limits concurrent requests per account and answers 429 above the limit, so a bulk job
-that sends as fast as it can starves every other integration of the account and wastes requests
-on 429s. `RateBudget` caps both concurrent requests and requests per second, and adapts:
+The API limits requests per account and answers 429 above the limit, so a bulk job that sends
+as fast as it can starves every other integration of the account and wastes requests on 429s.
+`RateBudget` caps both concurrent requests and requests per second (its ceiling: the settings,
+a campaign's `--rate`, an account's share through `resize`), and adapts below that ceiling:
 
-- a 429 halves the concurrency cap (never below 1), once per "generation" of requests, so a
-  burst of 429s from requests that were all in flight together counts as one signal;
-- each success adds `1 / cap` to the cap (one more slot per window of successful requests,
-  additive increase as in TCP congestion control), up to the configured maximum;
-- just below the cap that last drew a 429 the climb slows down `probe_windows` times, so the
-  budget probes the account's real limit rarely instead of every few dozen requests;
+- a `LoadControl` (`simops.supersim.load_control`) lowers the pace when the 429s are caused by
+  load (their share falls when the pace falls) and ignores those that come at any pace (noise),
+  then climbs back; it never raises the pace above the ceiling;
+- the concurrency cap does not adapt: halving it on every 429 let random 429s talk a campaign
+  down to a fifth of its rate, and the pace, once lowered, also lowers the requests in flight;
 - the rejected request waits `Retry-After` when the API sends it, else exponential backoff
   with jitter; it waits outside the budget, so a sleeping retry holds no slot. The account-wide
-  reaction to a 429 is the halved cap, not a pause of every coroutine: a pause per `Retry-After`
+  reaction to a 429 is the pace, not a pause of every coroutine: a pause per `Retry-After`
   would let each spurious or injected 429 stall the whole process for a second.
 
 The client only needs the `RequestBudget` protocol, so a budget shared across worker processes
@@ -37,6 +37,7 @@ from typing import Protocol
 
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
+from simops.supersim.load_control import LoadControl, LoadControlTuning
 
 
 class BudgetSlot(Protocol):
@@ -80,25 +81,29 @@ class BudgetStats:
     succeeded: int
     rate_limited: int
     rate_limited_with_retry_after: int
-    decreases: int
-    concurrency_limit: int
+    backoffs: int
+    """Times the pace was lowered because 429s rose above the noise floor."""
+    pace: float
+    """Requests per second allowed now (at most the ceiling `max_rps`)."""
+    noise_share: float
+    """The share of 429s that did not fall when the pace fell, as learned so far."""
     in_flight: int
     waiting: int
     """Requests waiting for a slot now (a few may be withdrawn ones not yet dropped)."""
 
 
 class _Slot:
-    __slots__ = ("_budget", "_generation")
+    __slots__ = ("_budget", "_window")
 
-    def __init__(self, budget: RateBudget, generation: int) -> None:
+    def __init__(self, budget: RateBudget, window: int) -> None:
         self._budget = budget
-        self._generation = generation
+        self._window = window
 
     def succeeded(self) -> None:
-        self._budget._on_success()
+        self._budget._on_success(self._window)
 
     def rate_limited(self, retry_after: float | None, attempt: int) -> float:
-        return self._budget._on_rate_limited(self._generation, retry_after, attempt)
+        return self._budget._on_rate_limited(self._window, retry_after, attempt)
 
 
 class _Lease:
@@ -130,7 +135,8 @@ def _check_limits(max_concurrency: int, max_rps: float) -> None:
 
 
 class RateBudget:
-    """An adaptive cap on concurrent requests and on requests per second (see module doc)."""
+    """A cap on concurrent requests and on requests per second, with a pace below the latter
+    that adapts to 429s caused by load (see module doc)."""
 
     def __init__(
         self,
@@ -140,7 +146,7 @@ class RateBudget:
         backoff_base: float = 0.25,
         backoff_max: float = 30.0,
         burst_seconds: float = 0.1,
-        probe_windows: int = 8,
+        load_control: LoadControlTuning | None = None,
         pace_slice_seconds: float = PACE_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -150,13 +156,10 @@ class RateBudget:
         self.max_concurrency = max_concurrency
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
-        self._probe_windows = probe_windows
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._limit = float(max_concurrency)
-        self._ceiling: int | None = None
-        self._generation = 0
+        self._control = LoadControl(load_control)
         self._in_flight = 0
         # (priority, arrival, turn): the lowest priority first, then the longest waiter.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -167,12 +170,12 @@ class RateBudget:
         self._pace_slice = pace_slice_seconds
         self._theoretical_arrival = -math.inf
         self._interval = 1.0 / max_rps
-        self._set_rate(max_rps)
+        self.max_rps = max_rps
+        self._apply_pace()
         self._granted = 0
         self._succeeded = 0
         self._rate_limited = 0
         self._rate_limited_with_retry_after = 0
-        self._decreases = 0
 
     @classmethod
     def from_settings(cls, settings: SimopsSettings) -> RateBudget:
@@ -185,9 +188,11 @@ class RateBudget:
         )
 
     @property
-    def concurrency_limit(self) -> int:
-        """How many requests may be in flight now (the adapted cap)."""
-        return int(self._limit)
+    def pace(self) -> float:
+        """Requests per second allowed now: the ceiling `max_rps`, or the controller's pace
+        below it after 429s caused by load."""
+        paced = self._control.pace
+        return self.max_rps if paced is None else min(self.max_rps, paced)
 
     def stats(self) -> BudgetStats:
         """A snapshot of the budget's counters."""
@@ -196,8 +201,9 @@ class RateBudget:
             succeeded=self._succeeded,
             rate_limited=self._rate_limited,
             rate_limited_with_retry_after=self._rate_limited_with_retry_after,
-            decreases=self._decreases,
-            concurrency_limit=self.concurrency_limit,
+            backoffs=self._control.backoffs,
+            pace=self.pace,
+            noise_share=self._control.noise_share,
             in_flight=self._in_flight,
             waiting=self._waiting,
         )
@@ -218,31 +224,29 @@ class RateBudget:
     def resize(self, max_concurrency: int, max_rps: float) -> None:
         """New limits for the requests from now on (a share of a budget that others share).
 
-        The adapted concurrency cap keeps its ratio to the maximum, so a budget that drew 429s
-        stays as cautious after the resize; requests already in flight finish.
+        They are a ceiling: the pace the controller keeps after 429s caused by load stays (in
+        requests per second) while it is below the new `max_rps`, and the controller never
+        sends faster than `max_rps`. Requests already in flight finish.
         """
         _check_limits(max_concurrency, max_rps)
-        ratio = self._limit / self.max_concurrency
         self.max_concurrency = max_concurrency
-        self._limit = max(1.0, min(float(max_concurrency), ratio * max_concurrency))
-        if self._ceiling is not None:
-            self._ceiling = min(self._ceiling, max_concurrency)
-        self._set_rate(max_rps)
+        self.max_rps = max_rps
+        self._apply_pace()
         self._hand_over()
 
-    def _set_rate(self, max_rps: float) -> None:
-        interval = 1.0 / max_rps
+    def _apply_pace(self) -> None:
+        pace = self.pace
+        interval = 1.0 / pace
         if math.isfinite(self._theoretical_arrival):
             # The requests already queued keep their order, spaced at the new rate from now:
             # a budget resized from 1 to 75 requests/s must not send its queue 1 s apart.
             now = self._clock()
             ahead = max(0.0, self._theoretical_arrival - now)
             self._theoretical_arrival = now + ahead * interval / self._interval
-        self.max_rps = max_rps
         self._interval = interval
         # GCRA: a request may start `tolerance` seconds ahead of its theoretical arrival time,
-        # which lets a burst of `max_rps * burst_seconds` requests through at once.
-        self._tolerance = max(0.0, max_rps * self._burst_seconds - 1.0) * self._interval
+        # which lets a burst of `pace * burst_seconds` requests through at once.
+        self._tolerance = max(0.0, pace * self._burst_seconds - 1.0) * self._interval
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the step fixed, half random, capped."""
@@ -250,17 +254,17 @@ class RateBudget:
         return step / 2 + self._jitter() * step / 2
 
     async def _acquire(self, priority: int) -> BudgetSlot:
-        if self._waiters or self._in_flight >= int(self._limit):
+        if self._waiters or self._in_flight >= self.max_concurrency:
             await self._wait_for_turn(priority)
         else:
             self._in_flight += 1
         try:
-            await self._pace()
+            now = await self._wait_for_pace()
         except BaseException:
             self._release()
             raise
         self._granted += 1
-        return _Slot(self, self._generation)
+        return _Slot(self, self._control.granted(now))
 
     async def _wait_for_turn(self, priority: int) -> None:
         turn = asyncio.get_running_loop().create_future()
@@ -279,14 +283,15 @@ class RateBudget:
                 self._release()
             raise
 
-    async def _pace(self) -> None:
+    async def _wait_for_pace(self) -> float:
+        """Wait for this request's turn at the pace; the time it was granted."""
         now = self._clock()
         arrival = max(self._theoretical_arrival, now)
         self._theoretical_arrival = arrival + self._interval
         interval = self._interval
         while (wait := arrival - self._tolerance - now) > 0:
             try:
-                # In slices: a resize while it waits moves its turn (see `_set_rate`).
+                # In slices: a new pace while it waits moves its turn (see `_apply_pace`).
                 await self._sleep(min(wait, self._pace_slice))
             except asyncio.CancelledError:
                 # A request withdrawn before its turn (a campaign stopped) gives its turn
@@ -297,6 +302,7 @@ class RateBudget:
             if self._interval != interval:
                 arrival = now + max(0.0, arrival - now) * self._interval / interval
                 interval = self._interval
+        return now
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -305,7 +311,7 @@ class RateBudget:
     def _hand_over(self) -> None:
         # A released slot goes straight to the first waiter, which keeps the order fair and
         # stops a newcomer from overtaking it between the release and the waiter waking up.
-        while self._waiters and self._in_flight < int(self._limit):
+        while self._waiters and self._in_flight < self.max_concurrency:
             _, _, turn = heapq.heappop(self._waiters)
             if turn.done():
                 continue
@@ -313,34 +319,26 @@ class RateBudget:
             self._waiting -= 1
             turn.set_result(None)
 
-    def _on_success(self) -> None:
+    def _on_success(self, window: int) -> None:
         self._succeeded += 1
-        if self._limit >= self.max_concurrency:
-            return
-        cap = int(self._limit)
-        window = cap
-        if self._ceiling is not None:
-            if cap >= self._ceiling:
-                self._ceiling = None
-            elif cap >= self._ceiling - 1:
-                window = cap * self._probe_windows
-        self._limit = min(float(self.max_concurrency), self._limit + 1.0 / window)
-        if int(self._limit) > cap:
-            self._hand_over()
+        self._answered(window, rate_limited=False)
 
-    def _on_rate_limited(self, generation: int, retry_after: float | None, attempt: int) -> float:
+    def _on_rate_limited(self, window: int, retry_after: float | None, attempt: int) -> float:
         self._rate_limited += 1
-        if generation == self._generation:
-            self._ceiling = int(self._limit)
-            self._limit = max(1.0, float(int(self._limit) // 2))
-            self._generation += 1
-            self._decreases += 1
+        self._answered(window, rate_limited=True)
         if retry_after is None:
             return self.backoff(attempt)
         self._rate_limited_with_retry_after += 1
         # A little jitter on top of Retry-After so that the rejected requests do not all
         # come back in the same millisecond.
         return retry_after + self._jitter() * min(self._backoff_base, retry_after / 10 + 0.01)
+
+    def _answered(self, window: int, *, rate_limited: bool) -> None:
+        control = self._control
+        if control.answered(
+            window, rate_limited=rate_limited, now=self._clock(), ceiling=self.max_rps
+        ):
+            self._apply_pace()
 
 
 def budget_key(settings: SimopsSettings) -> str:

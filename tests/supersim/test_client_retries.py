@@ -110,8 +110,5 @@ async def test_a_rate_limited_call_gives_up_after_its_retries(
     async with make_client(emulator, api_max_rate_limit_retries=1) as client:
         with pytest.raises(errors.RateLimitedError):
             await client.list_fleets()
-        stats = client.budget.stats()  # type: ignore[attr-defined]
-        # The cap was lowered (it may have climbed back since: that is time-based).
-        assert stats.decreases >= 1
-        assert stats.rate_limited == 2
+        assert client.budget.stats().rate_limited == 2  # type: ignore[attr-defined]
     assert await control.answers("GET /v1/Fleets") == {429: 2}

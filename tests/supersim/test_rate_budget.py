@@ -1,12 +1,16 @@
-"""The adaptive request budget, on a fake clock: caps, halving on 429s, the climb back, pauses."""
+"""The request budget, on a fake clock: caps, the pace after 429s, priorities, withdrawals."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import random
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
 
+from simops.core.fair_share import UNLIMITED_RATE
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.pacing import CombinedBudget, RateBudget, budget_key, budgets_for
 
@@ -25,6 +29,24 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+class TokenBucket:
+    """An API's limit of `rate` requests/s holding one second of burst (as the emulator's)."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = now
+
+    def refuses(self, now: float) -> bool:
+        """Whether a request at `now` is over the limit (else it takes a token)."""
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1.0:
+            return True
+        self.tokens -= 1.0
+        return False
 
 
 def make_budget(
@@ -64,51 +86,68 @@ async def test_concurrency_cap_holds_and_hands_slots_over_in_order() -> None:
     assert budget.stats().in_flight == 0
 
 
-async def test_a_burst_of_429s_from_one_generation_halves_once() -> None:
+async def test_429s_do_not_lower_the_concurrency_cap() -> None:
+    # Halving it on every 429 let random 429s talk a campaign down to a fifth of its rate.
     budget = make_budget(FakeClock(), concurrency=8)
     leases = [budget.slot() for _ in range(8)]
-    slots = [await lease.__aenter__() for lease in leases]
-    for slot in slots:
-        slot.rate_limited(None, 0)
+    for lease in leases:
+        (await lease.__aenter__()).rate_limited(None, 0)
+    assert budget.stats().in_flight == 8
     for lease in leases:
         await lease.__aexit__(None, None, None)
-    stats = budget.stats()
-    assert stats.concurrency_limit == 4
-    assert stats.decreases == 1
-    assert stats.rate_limited == 8
+    assert budget.max_concurrency == 8
+    assert budget.stats().rate_limited == 8
 
 
-async def test_halving_stops_at_one() -> None:
-    budget = make_budget(FakeClock(), concurrency=8)
-    limits = []
-    for _ in range(5):
+async def send_for(
+    budget: RateBudget, clock: FakeClock, seconds: float, answer: Callable[[float], bool]
+) -> list[float]:
+    """Requests one after another for `seconds` of the fake clock, each answered 429 when
+    `answer(now)` says so; when each was granted."""
+    granted: list[float] = []
+    end = clock.now + seconds
+    while clock.now < end:
         async with budget.slot() as slot:
-            slot.rate_limited(None, 0)
-        limits.append(budget.concurrency_limit)
-    assert limits == [4, 2, 1, 1, 1]
-
-
-async def test_successes_climb_back_additively_and_slowly_near_the_last_429() -> None:
-    budget = make_budget(FakeClock(), concurrency=8)
-    async with budget.slot() as slot:
-        slot.rate_limited(None, 0)
-    assert budget.concurrency_limit == 4
-
-    async def successes_until(limit: int) -> int:
-        count = 0
-        while budget.concurrency_limit < limit:
-            async with budget.slot() as slot:
+            granted.append(clock.now)
+            if answer(clock.now):
+                slot.rate_limited(1.0, 0)
+            else:
                 slot.succeeded()
-            count += 1
-        return count
+        # Answers take a millisecond: time passes even while the pace does not wait.
+        clock.now += 0.001
+    return granted
 
-    # One more slot per window of successful requests: 4 + 5 + 6 to reach 7 ...
-    assert await successes_until(7) == 4 + 5 + 6
-    # ... then one below the cap that drew the 429, eight windows to probe it again.
-    assert await successes_until(8) == 7 * 8
-    async with budget.slot() as slot:
-        slot.succeeded()
-    assert budget.concurrency_limit == 8
+
+def most_in_one_second(granted: list[float]) -> int:
+    """The most requests granted within any one second."""
+    return max(bisect.bisect_left(granted, at + 1.0) - index for index, at in enumerate(granted))
+
+
+async def test_429s_caused_by_load_bring_the_pace_below_the_limit() -> None:
+    clock = FakeClock()
+    budget = make_budget(clock, concurrency=8, rps=1000.0)
+    limit = TokenBucket(50.0, clock.now)
+    await send_for(budget, clock, 30.0, limit.refuses)
+    assert 30.0 <= budget.stats().pace <= 1.25 * 50.0
+    granted = await send_for(budget, clock, 30.0, limit.refuses)
+    assert len(granted) <= 1.1 * 50 * 30
+
+
+async def test_a_resized_ceiling_is_never_exceeded_whatever_the_429s() -> None:
+    # An account budget creates a campaign's budget at an unlimited rate and resizes it to the
+    # campaign's share: the controller may only stay below the share, never climb above it.
+    clock = FakeClock()
+    budget = make_budget(clock, concurrency=8, rps=UNLIMITED_RATE)
+    budget.resize(8, 30.0)
+    noise = random.Random(3)
+    granted = await send_for(budget, clock, 120.0, lambda _: noise.random() < 0.05)
+    assert budget.max_rps == 30.0
+    assert budget.stats().pace <= 30.0
+    # At most the ceiling and its burst (0.1 s of requests) in any second ...
+    assert most_in_one_second(granted) <= 30 + 3
+    # ... and the random 429s did not talk the pace down.
+    assert len(granted) >= 0.9 * 30 * 120
+    assert budget.stats().noise_share > 0.0
 
 
 async def test_retry_after_is_honoured_by_the_rejected_request_alone() -> None:
@@ -147,17 +186,14 @@ async def test_requests_per_second_are_spaced() -> None:
     assert clock.now - started == pytest.approx(0.4)
 
 
-async def test_resize_changes_the_rate_and_the_cap_keeps_its_caution() -> None:
+async def test_resize_changes_the_rate_and_the_cap() -> None:
     clock = FakeClock()
     budget = make_budget(clock, concurrency=8, rps=10.0)
-    lease = budget.slot()
-    (await lease.__aenter__()).rate_limited(None, 0)
-    await lease.__aexit__(None, None, None)
-    assert budget.concurrency_limit == 4
+    async with budget.slot() as slot:
+        slot.succeeded()
 
     budget.resize(16, 40.0)
     assert budget.max_concurrency == 16 and budget.max_rps == 40.0
-    assert budget.concurrency_limit == 8
     started = clock.now
     for _ in range(5):
         async with budget.slot() as slot:
@@ -165,8 +201,6 @@ async def test_resize_changes_the_rate_and_the_cap_keeps_its_caution() -> None:
     # The first request may still wait for the slot it was due under the old rate.
     assert clock.now - started <= 0.1 + 4 * 0.025 + 1e-9
 
-    budget.resize(2, 40.0)
-    assert budget.concurrency_limit == 1
     with pytest.raises(ValueError, match="max_concurrency"):
         budget.resize(0, 40.0)
 
