@@ -158,6 +158,13 @@ class BudgetCollector(Collector):
             "Concurrent requests the budget grants at most.",
             labels=labels,
         )
+        # Kept for dashboards that read it: concurrency no longer adapts to 429s (the pace
+        # does), so it is the concurrency granted.
+        concurrency_now = GaugeMetricFamily(
+            "simops_budget_concurrency_limit",
+            "Concurrent requests allowed now (the concurrency granted: the pace adapts to 429s).",
+            labels=labels,
+        )
         adapted = GaugeMetricFamily(
             "simops_budget_pace_rps",
             "Requests per second allowed now (below the rate granted after 429s caused by load).",
@@ -179,11 +186,20 @@ class BudgetCollector(Collector):
             stats = budget.stats()
             granted_rps.add_metric(key, budget.max_rps)
             granted_concurrency.add_metric(key, budget.max_concurrency)
+            concurrency_now.add_metric(key, budget.max_concurrency)
             adapted.add_metric(key, stats.pace)
             in_flight.add_metric(key, stats.in_flight)
             used.add_metric(key, stats.granted)
             rate_limited.add_metric(key, stats.rate_limited)
-        yield from (granted_rps, granted_concurrency, adapted, in_flight, used, rate_limited)
+        yield from (
+            granted_rps,
+            granted_concurrency,
+            concurrency_now,
+            adapted,
+            in_flight,
+            used,
+            rate_limited,
+        )
 
 
 BUDGETS = BudgetCollector()
