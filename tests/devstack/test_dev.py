@@ -275,7 +275,9 @@ def test_ctrl_c_stops_every_child(dev_stack: DevStack) -> None:
 
 def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path: Path) -> None:
     ports = dev_ports()
-    first = start_dev(tmp_path, ports, "--scheduled-delay", "3", "--workers", "1")
+    # Long enough that the campaign is still running when its status is read, even on a
+    # loaded machine where a command takes seconds.
+    first = start_dev(tmp_path, ports, "--scheduled-delay", "8", "--workers", "1")
     fleet = first.banner.fleet
     started = first.simops(
         "campaign", "start", "--action", "activate", "--status", "new", "--fleet", fleet,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from array import array
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from simops.core.iccids import luhn_valid
 from simops.emulator.errors import ApiError
-from simops.emulator.ids import iccid_for
+from simops.emulator.ids import DIGIT_RUN, derived_sid, iccid_for
 from simops.emulator.lifecycle import add_months
 from simops.emulator.pagination import (
     PageLinks,
@@ -23,6 +24,7 @@ from simops.emulator.pagination import (
     paginate,
 )
 from simops.emulator.stats import RingLog
+from simops.scan import FULL_ICCID
 
 
 @given(st.integers(min_value=0, max_value=10**11 - 1))
@@ -121,3 +123,16 @@ def test_a_ring_log_keeps_the_newest_entries_oldest_first(capacity: int, values:
     assert list(log.entries()) == [(float(value), str(value)) for value in kept]
     log.clear()
     assert list(log.entries()) == []
+
+
+def test_a_derived_sid_never_holds_what_the_secrets_scanner_takes_for_an_iccid() -> None:
+    # A name whose plain digest has 19 digits in a row (about one in 550 does).
+    name = next(
+        f"HS{n:032x}/1"
+        for n in range(100_000)
+        if DIGIT_RUN.search(hashlib.blake2b(f"HS{n:032x}/1".encode(), digest_size=16).hexdigest())
+    )
+    sid = derived_sid("HB", name)
+    assert DIGIT_RUN.search(sid) is None, sid
+    assert sid == derived_sid("HB", name), "a derived SID must be the same every time"
+    assert not FULL_ICCID.search(sid)
