@@ -75,21 +75,23 @@ def reset_peaks(pids: dict[str, int]) -> bool:
 
 
 async def preparation_seconds(client: Client, campaign_id: str) -> float | None:
-    """From the prepare activity's scheduling to its completion, in the campaign's history."""
-    handle = client.get_workflow_handle(campaign_workflow_id(campaign_id))
-    scheduled: dict[int, float] = {}
-    async for event in handle.fetch_history_events():
-        at = event.event_time.ToDatetime().timestamp()
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attributes = event.activity_task_scheduled_event_attributes
-            if attributes.activity_type.name == PREPARE_ACTIVITY:
-                scheduled[event.event_id] = at
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            started = scheduled.get(
-                event.activity_task_completed_event_attributes.scheduled_event_id
-            )
-            if started is not None:
-                return at - started
+    """From the prepare activity's scheduling to its completion, in the campaign's history (its
+    first run's: a long campaign continues as new)."""
+    query = f"WorkflowId = '{campaign_workflow_id(campaign_id)}'"
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        scheduled: dict[int, float] = {}
+        async for event in handle.fetch_history_events():
+            at = event.event_time.ToDatetime().timestamp()
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attributes = event.activity_task_scheduled_event_attributes
+                if attributes.activity_type.name == PREPARE_ACTIVITY:
+                    scheduled[event.event_id] = at
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                completed = event.activity_task_completed_event_attributes
+                started = scheduled.get(completed.scheduled_event_id)
+                if started is not None:
+                    return at - started
     return None
 
 
