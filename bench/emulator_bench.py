@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -68,14 +69,8 @@ async def bench_seeding(seed_sims: int, concurrency: int) -> None:
             f"({bytes_per_sim(memory, seed_sims)} bytes per Sim at the peak)"
         )
         print(f"  Status=new pages of 1000 from the top: {listing:.0f} ms per page")
-        auth = aiohttp.encode_basic_auth(emulator.parent.account_sid, emulator.parent.auth_token)
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"Authorization": auth}
-        ) as session:
+        async with _session(emulator, concurrency) as session:
             sids = await _list_sids(session, emulator.api_url)
-            gc.collect()
-            gc.freeze()
             seconds, statuses = await _drive(
                 session,
                 emulator.api_url,
@@ -84,8 +79,7 @@ async def bench_seeding(seed_sims: int, concurrency: int) -> None:
                 concurrency,
             )
             await _wait_until_settled(session, emulator.root_url)
-            async with session.get(f"{emulator.root_url}/_emulator/stats?per_sim=false") as answer:
-                stats = await answer.json()
+            stats = await _stats(session, emulator.root_url)
         memory = memory_of(emulator.pid)
     finally:
         await emulator.stop()
@@ -101,9 +95,23 @@ async def bench_seeding(seed_sims: int, concurrency: int) -> None:
     )
 
 
-async def _time_filtered_page_walk(emulator: EmulatorProcess, pages: int) -> float:
+def _session(emulator: EmulatorProcess, connections: int = 100) -> aiohttp.ClientSession:
+    """A session of the emulator's parent account (HTTP Basic) holding at most `connections`
+    connections (100 is aiohttp's own default)."""
     auth = aiohttp.encode_basic_auth(emulator.parent.account_sid, emulator.parent.auth_token)
-    async with aiohttp.ClientSession(headers={"Authorization": auth}) as session:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections), headers={"Authorization": auth}
+    )
+
+
+async def _stats(session: aiohttp.ClientSession, root_url: str) -> dict[str, Any]:
+    async with session.get(f"{root_url}/_emulator/stats?per_sim=false") as response:
+        stats: dict[str, Any] = await response.json()
+    return stats
+
+
+async def _time_filtered_page_walk(emulator: EmulatorProcess, pages: int) -> float:
+    async with _session(emulator) as session:
         url: str | None = f"{emulator.api_url}/Sims?Status=new&PageSize=1000"
         started = time.perf_counter()
         for _ in range(pages):
@@ -121,6 +129,9 @@ async def _list_sids(session: aiohttp.ClientSession, api_url: str) -> list[str]:
             page = await response.json()
         sids.extend(sim["sid"] for sim in page["sims"])
         url = page["meta"]["next_page_url"]
+    # The SID list lives until the end: keep it out of the client's GC passes.
+    gc.collect()
+    gc.freeze()
     return sids
 
 
@@ -149,9 +160,7 @@ async def _drive(
 async def _wait_until_settled(session: aiohttp.ClientSession, root_url: str) -> float:
     started = time.perf_counter()
     while True:
-        async with session.get(f"{root_url}/_emulator/stats?per_sim=false") as response:
-            stats = await response.json()
-        if stats["scheduled"] == 0:
+        if (await _stats(session, root_url))["scheduled"] == 0:
             return time.perf_counter() - started
         await asyncio.sleep(0.2)
 
@@ -162,15 +171,8 @@ async def bench_updates(sims: int, concurrency: int) -> None:
         ["--seed-sims", str(sims), "--scheduled-delay", "0.5-2"]
     )
     try:
-        auth = aiohttp.encode_basic_auth(emulator.parent.account_sid, emulator.parent.auth_token)
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"Authorization": auth}
-        ) as session:
+        async with _session(emulator, concurrency) as session:
             sids = await _list_sids(session, emulator.api_url)
-            # The SID list lives until the end: keep it out of the client's GC passes.
-            gc.collect()
-            gc.freeze()
             third = len(sids) // 3
             names = (f"bench-{index}" for index in itertools.count())
             cases: list[tuple[str, list[str], UpdateForm]] = [
@@ -192,8 +194,7 @@ async def bench_updates(sims: int, concurrency: int) -> None:
                 counts = ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items()))
                 print(f"  {label}: {len(batch) / seconds:,.0f} updates/s ({counts})")
             settle = await _wait_until_settled(session, emulator.root_url)
-            async with session.get(f"{emulator.root_url}/_emulator/stats?per_sim=false") as answer:
-                stats = await answer.json()
+            stats = await _stats(session, emulator.root_url)
         print(
             f"  all scheduled updates completed {settle:.1f} s after the last request; "
             f"state-changing writes {stats['state_changing_writes']['total']:,}, "
@@ -207,14 +208,8 @@ async def bench_pending(sims: int, concurrency: int) -> None:
     """`sims` activations left pending on one timer heap, then completed by a clock jump."""
     emulator = await spawn_emulator_process(["--seed-sims", str(sims), "--scheduled-delay", "3600"])
     try:
-        auth = aiohttp.encode_basic_auth(emulator.parent.account_sid, emulator.parent.auth_token)
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"Authorization": auth}
-        ) as session:
+        async with _session(emulator, concurrency) as session:
             sids = await _list_sids(session, emulator.api_url)
-            gc.collect()
-            gc.freeze()
             before = memory_of(emulator.pid)["VmRSS"]
             seconds, statuses = await _drive(
                 session,
