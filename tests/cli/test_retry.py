@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from temporalio.testing import WorkflowEnvironment
 from typer.testing import Result
 
 from simops.campaigns.rows import CampaignPhase
@@ -28,31 +27,17 @@ from simops.emulator.lifecycle import STUCK_SECONDS
 from simops.messages import CampaignResult
 from simops.supersim.resources import Sim
 from simops.workflows.campaign import CampaignWorkflow
-from tests.helpers.emulators import EmulatorFactory
-from tests.helpers.stacks import (
-    campaign_test_stack,
-    invoke_cli,
-    reach_from_the_cli,
-    set_faults,
-    writes_per_sim,
-)
+from tests.cli.conftest import CliStackFactory
+from tests.helpers.stacks import invoke_cli, set_faults, writes_per_sim
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment,
-    emulator_factory: EmulatorFactory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[LocalStack]:
+async def stack(cli_stack: CliStackFactory) -> LocalStack:
     """A worker on an emulator without the inactive-move beta, and an environment where
     `simops` reaches the same Temporal and campaign store."""
-    emulator = await emulator_factory(seed_sims=16, scheduled_delay=(0.05, 0.2))
-    async with campaign_test_stack(dev_env, emulator, tmp_path) as running:
-        reach_from_the_cli(monkeypatch, dev_env, running, tmp_path)
-        yield running
+    return await cli_stack(seed_sims=16, scheduled_delay=(0.05, 0.2))
 
 
 @pytest.fixture

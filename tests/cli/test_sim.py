@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from simops.cli.support import ExitCode
 from simops.contract import sim_workflow_id
 from simops.devstack.in_process import LocalStack
-from tests.helpers.emulators import EmulatorFactory
+from tests.cli.conftest import CliStackFactory
 from tests.helpers.processes import api_settings
 from tests.helpers.stacks import (
     invoke_cli,
     new_sim_sids,
-    reach_from_the_cli,
-    running_stack,
     set_faults,
     start_sim_activation,
     writes_per_sim,
@@ -30,18 +26,10 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment,
-    emulator_factory: EmulatorFactory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[LocalStack]:
+async def stack(cli_stack: CliStackFactory) -> LocalStack:
     """A worker and an ingress on the emulator; `simops` reaches their Temporal and task queue
     and has no Super SIM API settings at all."""
-    emulator = await emulator_factory(seed_sims=4, scheduled_delay=(0.05, 0.1))
-    async with running_stack(dev_env, emulator) as running:
-        reach_from_the_cli(monkeypatch, dev_env, running, tmp_path)
-        yield running
+    return await cli_stack(campaigns=False, seed_sims=4, scheduled_delay=(0.05, 0.1))
 
 
 async def test_a_sid_is_activated_with_only_temporal_configured(stack: LocalStack) -> None:
