@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from tests.helpers.http_servers import serving
+
 TEST_NOTIFY_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 """The Standard Webhooks secret of the tests (base64 of 24 bytes)."""
 
@@ -64,16 +66,9 @@ async def webhook_receiver(
 
     app = web.Application()
     app.router.add_post("/hooks/simops", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"http://127.0.0.1:{port}/hooks/simops?token=receiver-token"
-    try:
+    async with serving(app) as root:
+        receiver.url = f"{root}/hooks/simops?token=receiver-token"
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 def event_types(receiver: WebhookReceiver) -> list[str]:

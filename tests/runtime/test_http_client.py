@@ -13,6 +13,7 @@ from aiohttp import web
 from yarl import URL
 
 from simops.runtime.http_client import HttpClient, HttpConnectionError
+from tests.helpers.http_servers import serving_every_path
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -51,15 +52,8 @@ async def app_url() -> AsyncIterator[URL]:
             status=int(request.query.get("status", "200")),
         )
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield URL(f"http://127.0.0.1:{port}/v1")
-    await runner.cleanup()
+    async with serving_every_path(echo) as root:
+        yield root / "v1"
 
 
 async def test_requests_reuse_one_keep_alive_connection(app_url: URL) -> None:

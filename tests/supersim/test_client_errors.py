@@ -17,6 +17,7 @@ from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError
 from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.http_servers import serving_every_path
 from tests.helpers.supersim import EmulatorControl, client_settings, make_client
 
 pytestmark = pytest.mark.timeout(60)
@@ -202,14 +203,8 @@ async def not_the_api() -> AsyncIterator[str]:
     async def portal(request: web.Request) -> web.Response:
         return web.Response(text="<html>Welcome</html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", portal)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    await runner.cleanup()
+    async with serving_every_path(portal) as root:
+        yield str(root / "v1")
 
 
 async def test_an_unparseable_answer_is_a_transport_error(
