@@ -72,11 +72,7 @@ async def bench_seeding(seed_sims: int, concurrency: int) -> None:
         async with _session(emulator, concurrency) as session:
             sids = await _list_sids(session, emulator.api_url)
             seconds, statuses = await _drive(
-                session,
-                emulator.api_url,
-                sids,
-                lambda sid: {"Status": "active", "Fleet": "default"},
-                concurrency,
+                session, emulator.api_url, sids, _activation, concurrency
             )
             await _wait_until_settled(session, emulator.root_url)
             stats = await _stats(session, emulator.root_url)
@@ -135,6 +131,11 @@ async def _list_sids(session: aiohttp.ClientSession, api_url: str) -> list[str]:
     return sids
 
 
+def _activation(sid: str) -> dict[str, str]:
+    """The form that activates a Sim into the default Fleet (asynchronous: 202)."""
+    return {"Status": "active", "Fleet": "default"}
+
+
 async def _drive(
     session: aiohttp.ClientSession,
     api_url: str,
@@ -180,10 +181,9 @@ async def bench_updates(sims: int, concurrency: int) -> None:
                     "UniqueName": next(names)
                 }),
                 ("asynchronous (Status=active + Fleet, 202)", sids[third : 2 * third],
-                 lambda sid: {"Status": "active", "Fleet": "default"}),
+                 _activation),
                 ("mixed 50/50 rename / activation", sids[2 * third :], lambda sid: (
-                    {"UniqueName": next(names)} if hash(sid) % 2 else
-                    {"Status": "active", "Fleet": "default"}
+                    {"UniqueName": next(names)} if hash(sid) % 2 else _activation(sid)
                 )),
             ]  # fmt: skip
             print(f"updates: {sims:,} Sims, {concurrency} concurrent requests, HTTP Basic")
@@ -212,11 +212,7 @@ async def bench_pending(sims: int, concurrency: int) -> None:
             sids = await _list_sids(session, emulator.api_url)
             before = memory_of(emulator.pid)["VmRSS"]
             seconds, statuses = await _drive(
-                session,
-                emulator.api_url,
-                sids,
-                lambda sid: {"Status": "active", "Fleet": "default"},
-                concurrency,
+                session, emulator.api_url, sids, _activation, concurrency
             )
             pending = memory_of(emulator.pid)["VmRSS"]
             jump = {"advance_seconds": 7200}
