@@ -32,35 +32,36 @@ def test_each_listed_command_resolves() -> None:
     assert root.get_command(context, "no-such-command") is None  # type: ignore[attr-defined]
 
 
-def test_a_command_does_not_import_the_other_commands() -> None:
-    """`simops campaign` reaches its command without the emulator, the UI or `simops dev`."""
+def modules_loaded_by(
+    command: str, prefixes: tuple[str, ...], *, also_importing: tuple[str, ...] = ()
+) -> list[str]:
+    """The modules named under `prefixes` that a fresh interpreter holds once `simops` has
+    resolved `command` (after importing `also_importing`, what the command itself imports).
+
+    A fresh interpreter, because this one has imported every command already."""
     probe = (
         "import sys, typer, typer.main\n"
         "from simops.cli import app\n"
-        "root = typer.main.get_command(app)\n"
-        "assert root.get_command(typer.Context(root), 'campaign') is not None\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith(\n"
-        "    ('simops.emulator', 'simops.ui', 'simops.devstack', 'simops.worker')))))\n"
+        + "".join(f"import {module}\n" for module in also_importing)
+        + "root = typer.main.get_command(app)\n"
+        f"assert root.get_command(typer.Context(root), {command!r}) is not None\n"
+        f"print(' '.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
-    assert loaded.stdout.strip() == ""
+    return loaded.stdout.split()
+
+
+def test_a_command_does_not_import_the_other_commands() -> None:
+    """`simops campaign` reaches its command without the emulator, the UI or `simops dev`."""
+    prefixes = ("simops.emulator", "simops.ui", "simops.devstack", "simops.worker")
+    assert modules_loaded_by("campaign", prefixes) == []
 
 
 def test_a_sim_command_imports_no_api_client_store_or_workflow() -> None:
     """`simops sim activate SID` starts its workflow without aiohttp, the database drivers or
     the workflows and activities: its start-up is most of a one-SIM operation's overhead."""
-    probe = (
-        "import sys, typer, typer.main\n"
-        "from simops.cli import app\n"
-        "import simops.cli.support, simops.clients.sims, simops.runtime.temporal\n"
-        "root = typer.main.get_command(app)\n"
-        "assert root.get_command(typer.Context(root), 'sim') is not None\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith(\n"
-        "    ('aiohttp', 'psycopg', 'simops.workflows', 'simops.activities')))))\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert loaded.stdout.strip() == ""
+    own = ("simops.cli.support", "simops.clients.sims", "simops.runtime.temporal")
+    prefixes = ("aiohttp", "psycopg", "simops.workflows", "simops.activities")
+    assert modules_loaded_by("sim", prefixes, also_importing=own) == []
