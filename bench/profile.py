@@ -7,7 +7,8 @@ The stack is the guard's (`bench.guard`: dev server, emulator with `--scheduled-
 --max-concurrency 100`, `simops callbacks`, one `simops worker`, each its own process). After a
 warm-up campaign, py-spy samples every Python process of the stack (`--nonblocking`: it reads
 their memory without stopping them, so the profile costs them nothing) while one campaign runs.
-The Temporal dev server is Go: it is measured by its CPU only.
+The Temporal dev server is Go: py-spy cannot sample it, so its CPU is set beside the requests it
+served meanwhile, by operation (`service_requests` of its own /metrics).
 
 Each process's measured CPU per SIM is split over its functions in proportion to py-spy's
 samples, which counts where a thread was on the CPU (idle threads are left out). Printed: per
@@ -23,9 +24,12 @@ import argparse
 import asyncio
 import signal
 import tempfile
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.campaign_bench import (
     THROUGHPUT_EMULATOR,
@@ -37,8 +41,10 @@ from bench.campaign_bench import (
 from tests.helpers.process_stack import process_stack
 
 PY_SPY = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy"
-GO_PROCESSES = {"Temporal dev server"}
-"""Processes py-spy cannot sample: they are measured by their CPU only."""
+TEMPORAL = "Temporal dev server"
+GO_PROCESSES = {TEMPORAL}
+"""Processes py-spy cannot sample: they are measured by their CPU (and the dev server by the
+requests it served)."""
 IDLE_FRAMES = {"_worker (concurrent/futures/thread.py)"}
 """Leaf frames of a thread waiting for work (py-spy's idle test does not see them as idle)."""
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +125,44 @@ async def record(pid: int, output: Path, rate: int) -> asyncio.subprocess.Proces
     )
 
 
+def temporal_requests(metrics_port: int) -> Counter[tuple[str, str]]:
+    """The requests the Temporal dev server's services (frontend, history, matching) have
+    served since it started, by service and operation (its `service_requests` counter)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    served: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name != "service_requests":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                labels = sample.labels
+                served[labels.get("service_name", "?"), labels.get("operation", "?")] += int(
+                    sample.value
+                )
+    return served
+
+
+def requests_table(
+    served: Counter[tuple[str, str]], cpu_ms_per_sim: float, sims: int, top: int
+) -> list[str]:
+    """The dev server's requests per 1,000 SIMs by service and operation; its CPU per request
+    its clients (the worker, the ingress, the benchmark) sent to its frontend."""
+    from_clients = sum(count for (service, _), count in served.items() if service == "frontend")
+    per_request = cpu_ms_per_sim * sims / max(from_clients, 1)
+    lines = [
+        f"### {TEMPORAL}: {cpu_ms_per_sim:.3f} ms per SIM; {from_clients:,} requests from its "
+        f"clients ({from_clients * 1000 / sims:.0f} per 1,000 SIMs), {per_request:.2f} ms of its "
+        "CPU each",
+        "",
+        "| requests per 1,000 SIMs | service | operation |",
+        "| ---: | --- | --- |",
+    ]
+    for (service, operation), count in served.most_common(top):
+        lines.append(f"| {count * 1000 / sims:.1f} | {service} | `{operation}` |")
+    return lines
+
+
 def table(profile: Profile, cpu_ms_per_sim: float, top: int) -> list[str]:
     """The process's `top` functions by self and by total CPU, in µs per SIM."""
     own, under = profile.by_function()
@@ -157,7 +201,12 @@ async def profile_campaign(args: argparse.Namespace) -> list[str]:
                 name: await record(stack.pids()[name], output, args.rate)
                 for name, output in outputs.items()
             }
+            metrics_port = stack.temporal_options.metrics_port
+            assert metrics_port is not None, "the benchmarks' stack gives the dev server one"
+            served_before = temporal_requests(metrics_port)
             measured = await measure_throughput(stack, sids[args.warm_up_sims :], args.sims, 1, 0)
+            served = temporal_requests(metrics_port)
+            served.subtract(served_before)
             for recorder in recorders.values():
                 recorder.send_signal(signal.SIGINT)
             for name, recorder in recorders.items():
@@ -174,6 +223,7 @@ async def profile_campaign(args: argparse.Namespace) -> list[str]:
         "| --- | ---: |",
         *(f"| {name} | {ms:.3f} |" for name, ms in cpu.items()),
     ]
+    lines += ["", *requests_table(+served, cpu[TEMPORAL], args.sims, args.top)]
     for name, output in outputs.items():
         lines += ["", *table(read_folded(output, name), cpu[name], args.top)]
     lines += ["", f"{WHOLE_STACK}: {cpu[WHOLE_STACK]:.3f} ms per SIM"]

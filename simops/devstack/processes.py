@@ -52,6 +52,9 @@ class TemporalOptions:
     directory: Path
     port: int
     ui_port: int
+    metrics_port: int | None = None
+    """Where it serves its own Prometheus metrics (requests by operation, persistence); a
+    free port it picks when not given."""
 
 
 def port_in_use(port: int) -> bool:
@@ -73,8 +76,8 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None
 
 async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process:
     """Start the Temporal dev server with persistent state and simops' search attributes."""
-    for port in (options.port, options.ui_port):
-        if port_in_use(port):
+    for port in (options.port, options.ui_port, options.metrics_port):
+        if port is not None and port_in_use(port):
             raise StackError(f"port {port} is in use: is another `simops dev` running?")
     arguments = [
         "server",
@@ -97,6 +100,8 @@ async def start_temporal(options: TemporalOptions) -> asyncio.subprocess.Process
         "--sqlite-pragma",
         "synchronous=normal",
     ]
+    if options.metrics_port is not None:
+        arguments += ["--metrics-port", str(options.metrics_port)]
     for key in ALL_SEARCH_ATTRIBUTES:
         arguments += ["--search-attribute", f"{key.name}=Keyword"]
     for setting in DEV_SERVER_DYNAMIC_CONFIG:

@@ -146,7 +146,9 @@ async def process_stack(
 ) -> AsyncIterator[ProcessStack]:
     """Start the dev server, the emulator, the ingress and `workers` workers (0: the caller
     starts its own); stop all on exit."""
-    temporal_options = TemporalOptions(directory=directory, port=free_port(), ui_port=free_port())
+    temporal_options = TemporalOptions(
+        directory=directory, port=free_port(), ui_port=free_port(), metrics_port=free_port()
+    )
     async with start_process_stack(
         temporal_options,
         emulator_args,
