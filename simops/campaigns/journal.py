@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from simops.campaigns.rows import RowOutcome, TrackedSim
 from simops.campaigns.store.campaign_store import CampaignStore, JournalCommit, JournalEntries
+from simops.runtime.slots import PrioritySlots
 from simops.supersim.transport import BeforeSend
 
 T = TypeVar("T")
@@ -50,7 +51,6 @@ class SimJournal:
         """A journal of `store`, for a campaign stopped for `stop_reason` (`None`: running)
         and on hold for `hold_reason` (`None`: first writes may go)."""
         self._store = store
-        self._first_write_limit = first_write_limit
         self._stop_reason: str | None = None
         self._hold_reason: str | None = None
         self._stopped = asyncio.Event()
@@ -66,8 +66,7 @@ class SimJournal:
         self._new_stop_row: int | None = None
         self._next_commit: asyncio.Future[JournalCommit] | None = None
         self._committing: asyncio.Task[None] | None = None
-        self._first_writes_in_flight = 0
-        self._slot_freed = asyncio.Condition()
+        self._first_write_slots = PrioritySlots(lambda: max(1, first_write_limit()))
         self._error: Exception | None = None
 
     @property
@@ -214,19 +213,16 @@ class SimJournal:
             raise self._error
 
     @asynccontextmanager
-    async def first_write_slot(self) -> AsyncIterator[None]:
-        """Hold one of the campaign's first-write slots in this process for the body."""
-        async with self._slot_freed:
-            await self._slot_freed.wait_for(
-                lambda: self._first_writes_in_flight < max(1, self._first_write_limit())
-            )
-            self._first_writes_in_flight += 1
+    async def first_write_slot(self, priority: int) -> AsyncIterator[None]:
+        """Hold one of the campaign's first-write slots in this process for the body; a lower
+        `priority` goes first (the SIM's row: an older batch's SIMs before a newer one's, so
+        that a batch ends its writes, and reads its SIMs back, before the next one, rather
+        than every batch of the window waiting on its last write until the campaign's end)."""
+        await self._first_write_slots.acquire(priority)
         try:
             yield
         finally:
-            async with self._slot_freed:
-                self._first_writes_in_flight -= 1
-                self._slot_freed.notify()
+            self._first_write_slots.release()
 
     def _schedule(self) -> asyncio.Future[JournalCommit]:
         if self._next_commit is None:

@@ -341,7 +341,7 @@ class BatchStepper:
         )
         try:
             if first:
-                async with self._journal.first_write_slot():
+                async with self._journal.first_write_slot(sim.row_no):
                     result = await self._journal.send(
                         intent,
                         lambda gate: self._client.update_sim(sim.sim_sid, update, before_send=gate),

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
-import itertools
 import math
 import random
 import time
@@ -37,6 +35,7 @@ from typing import Protocol
 
 from simops.observability import metrics
 from simops.runtime.settings import SimopsSettings
+from simops.runtime.slots import PrioritySlots
 from simops.supersim.load_control import LoadControl, LoadControlTuning
 
 
@@ -122,7 +121,7 @@ class _Lease:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._budget._release()
+        self._budget._slots.release()
 
 
 PACE_SLICE_SECONDS = 0.25
@@ -160,12 +159,7 @@ class RateBudget:
         self._sleep = sleep
         self._jitter = jitter
         self._control = LoadControl(load_control)
-        self._in_flight = 0
-        # (priority, arrival, turn): the lowest priority first, then the longest waiter.
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        # Waiters still waiting: the heap also holds withdrawn ones until they are popped.
-        self._waiting = 0
-        self._arrivals = itertools.count()
+        self._slots = PrioritySlots(lambda: self.max_concurrency)
         self._burst_seconds = burst_seconds
         self._pace_slice = pace_slice_seconds
         self._theoretical_arrival = -math.inf
@@ -204,8 +198,8 @@ class RateBudget:
             backoffs=self._control.backoffs,
             pace=self.pace,
             noise_share=self._control.noise_share,
-            in_flight=self._in_flight,
-            waiting=self._waiting,
+            in_flight=self._slots.in_flight,
+            waiting=self._slots.waiting,
         )
 
     def slot(self) -> SlotLease:
@@ -232,7 +226,7 @@ class RateBudget:
         self.max_concurrency = max_concurrency
         self.max_rps = max_rps
         self._apply_pace()
-        self._hand_over()
+        self._slots.hand_over()
 
     def _apply_pace(self) -> None:
         pace = self.pace
@@ -254,34 +248,14 @@ class RateBudget:
         return step / 2 + self._jitter() * step / 2
 
     async def _acquire(self, priority: int) -> BudgetSlot:
-        if self._waiters or self._in_flight >= self.max_concurrency:
-            await self._wait_for_turn(priority)
-        else:
-            self._in_flight += 1
+        await self._slots.acquire(priority)
         try:
             now = await self._wait_for_pace()
         except BaseException:
-            self._release()
+            self._slots.release()
             raise
         self._granted += 1
         return _Slot(self, self._control.granted(now))
-
-    async def _wait_for_turn(self, priority: int) -> None:
-        turn = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._arrivals), turn))
-        self._waiting += 1
-        # Waiters cancelled earlier stay in the heap until popped: hand over now, so a free
-        # slot behind them is not left idle until the next release.
-        self._hand_over()
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.cancelled():
-                self._waiting -= 1
-            elif turn.done():
-                # The slot was handed over just as the waiter was cancelled: pass it on.
-                self._release()
-            raise
 
     async def _wait_for_pace(self) -> float:
         """Wait for this request's turn at the pace; the time it was granted."""
@@ -303,21 +277,6 @@ class RateBudget:
                 arrival = now + max(0.0, arrival - now) * self._interval / interval
                 interval = self._interval
         return now
-
-    def _release(self) -> None:
-        self._in_flight -= 1
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        # A released slot goes straight to the first waiter, which keeps the order fair and
-        # stops a newcomer from overtaking it between the release and the waiter waking up.
-        while self._waiters and self._in_flight < self.max_concurrency:
-            _, _, turn = heapq.heappop(self._waiters)
-            if turn.done():
-                continue
-            self._in_flight += 1
-            self._waiting -= 1
-            turn.set_result(None)
 
     def _on_success(self, window: int) -> None:
         self._succeeded += 1

@@ -199,16 +199,50 @@ async def test_first_writes_in_flight_never_exceed_the_limit(rig: Rig) -> None:
     journal = SimJournal(store, lambda: 2, store.stop_reason())
     inside = peak = 0
 
-    async def hold() -> None:
+    async def hold(row_no: int) -> None:
         nonlocal inside, peak
-        async with journal.first_write_slot():
+        async with journal.first_write_slot(row_no):
             inside += 1
             peak = max(peak, inside)
             await asyncio.sleep(0.01)
             inside -= 1
 
-    await asyncio.wait_for(asyncio.gather(*(hold() for _ in range(10))), DEADLINE_SECONDS)
+    await asyncio.wait_for(
+        asyncio.gather(*(hold(row_no) for row_no in range(10))), DEADLINE_SECONDS
+    )
     assert peak == 2
+
+
+async def test_first_writes_go_out_in_row_order_when_slots_are_scarce(rig: Rig) -> None:
+    """The SIMs of an older batch (lower rows) are written before a newer batch's, whatever
+    order they came to the gate in: a batch then ends its writes, and reads its SIMs back,
+    before the next one instead of every batch waiting on its last write until the end."""
+    store = await rig.campaign("row-order")
+    rows = store.planned_rows(1, len(rig.sids))
+    journal = SimJournal(store, lambda: 1, store.stop_reason())
+    stepper = rig.stepper(journal)
+    blocker_holds = asyncio.Event()
+    let_go = asyncio.Event()
+
+    async def block() -> None:
+        async with journal.first_write_slot(0):
+            blocker_holds.set()
+            await let_go.wait()
+
+    blocker = asyncio.create_task(block())
+    await blocker_holds.wait()
+    # Newest row first: each reaches the gate, finds no slot and waits behind the blocker.
+    advancing = [
+        asyncio.create_task(stepper.advance(track(row), fresh=False)) for row in reversed(rows)
+    ]
+    await asyncio.sleep(0.1)
+    stats = rig.emulator.context.stats
+    assert stats.writes() == [], "a first write went out while the only slot was held"
+    let_go.set()
+    await asyncio.wait_for(asyncio.gather(blocker, *advancing), DEADLINE_SECONDS)
+    row_of = {row.sim_sid: row.row_no for row in rows}
+    written = [row_of[write["sim_sid"]] for write in stats.writes()]
+    assert written == sorted(row_of.values()), f"the emulator's write log, by row: {written}"
 
 
 async def test_the_failure_threshold_and_the_canary_are_judged_per_sim(rig: Rig) -> None:
