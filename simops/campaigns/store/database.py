@@ -160,16 +160,25 @@ class Connection:
             metrics.record_store_statements(self.dialect.name, statement, len(parameters))
             self.raw.cursor().executemany(self.dialect.sql(statement), parameters)
 
+    def begin(self, begin: str, lock: str | None = None, parameters: Sequence[Any] = ()) -> None:
+        """Begin a transaction with `begin`, then take `lock` (with `parameters`); rolled back
+        if the lock cannot be taken."""
+        self.execute(begin)
+        if lock is not None:
+            try:
+                self.execute(lock, parameters)
+            except BaseException:
+                self.execute("ROLLBACK")
+                raise
+
     @contextmanager
     def transaction(
         self, begin: str, lock: str | None = None, parameters: Sequence[Any] = ()
     ) -> Iterator[Connection]:
         """One transaction, begun with `begin` and then `lock` (with `parameters`); committed
         when the body ends, rolled back when it raises."""
-        self.execute(begin)
+        self.begin(begin, lock, parameters)
         try:
-            if lock is not None:
-                self.execute(lock, parameters)
             yield self
         except BaseException:
             self.execute("ROLLBACK")
@@ -316,6 +325,17 @@ class CampaignDatabase:
             dialect.begin_write, dialect.lock_campaign, (self.campaign_id,)
         ) as transaction:
             yield transaction
+
+    def begin_write(self) -> Connection:
+        """Begin a write transaction holding the campaign's write lock, which the caller ends
+        with `end_write` (one that spans several calls on the store's thread)."""
+        dialect = self.dialect
+        self.connection.begin(dialect.begin_write, dialect.lock_campaign, (self.campaign_id,))
+        return self.connection
+
+    def end_write(self, *, commit: bool) -> None:
+        """Commit (or roll back) the transaction `begin_write` began."""
+        self.connection.execute("COMMIT" if commit else "ROLLBACK")
 
     def meta(self, key: str) -> str | None:
         """A value the campaign keeps under `key`."""

@@ -86,23 +86,23 @@ def prepared_store(
         ]
     )
     desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
-    store.preparation.save_verdicts(
-        [
-            RowVerdict(n, sid(n), before(n), invalid_code=83010, invalid_reason="not inactive")
-            if n in INVALID_ROWS
-            else RowVerdict(
-                n,
-                sid(n),
-                before(n),
-                desired=desired,
-                from_statuses=(SimStatus.INACTIVE,),
-                change="inactive → active",
-                path=None if paths is None else paths[n],
-            )
-            for n in range(1, rows + 1)
-        ],
-        through=rows,
-    )
+    with store.preparation.saving_verdicts(through=rows) as save:
+        save(
+            [
+                RowVerdict(n, sid(n), before(n), invalid_code=83010, invalid_reason="not inactive")
+                if n in INVALID_ROWS
+                else RowVerdict(
+                    n,
+                    sid(n),
+                    before(n),
+                    desired=desired,
+                    from_statuses=(SimStatus.INACTIVE,),
+                    change="inactive → active",
+                    path=None if paths is None else paths[n],
+                )
+                for n in range(1, rows + 1)
+            ]
+        )
     store.preparation.finish(store.preparation.summarize())
     return store
 
