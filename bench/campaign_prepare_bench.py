@@ -3,13 +3,15 @@
 Runs an emulator in its own process seeded with `--sims` Sims (default 1,000,000) and prints:
 - reading a campaign file of that many ICCIDs (rows per second, peak traced memory);
 - preparing the campaign (import, snapshot by listing the account, validation): seconds per
-  stage, rows per second overall, the store's size on disk, and this process's RSS before
+  stage, rows per second overall, the CPU seconds of this process and of the emulator meanwhile
+  (steadier than seconds on a shared host), the store's size on disk, and this process's RSS before
   preparing and its peak while preparing (VmHWM reset just before; the preparation runs here
   as in a worker, the emulator in a process of its own), also by the end of each stage;
 - the store afterwards: `counts()`, `planned_rows(…, 250)` in the middle, a CSV report written
   to a file;
 - the lookup decision: `--small` rows (default 2,000) prepared as simops decides (list the
-  account until lookups would have been quicker, then look up), and forced each way.
+  account until lookups would have been quicker, then look up), and forced each way
+  (`--small 0`: not run).
 
 Usage: .venv/bin/python -m bench.campaign_prepare_bench [--sims 1000000] [--small 2000]
 """
@@ -33,7 +35,7 @@ from simops.emulator.ids import iccid_for
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from tests.helpers.process_stack import peak_rss_mib, reset_peak_rss
+from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss
 
 
 def current_rss_mib() -> float:
@@ -157,8 +159,11 @@ async def main(sims: int, small: int) -> None:
             async with SuperSimClient(settings) as client:
                 rss_before = current_rss_mib()
                 reset = reset_peak_rss(os.getpid())
+                cpu_before = cpu_seconds(os.getpid()), cpu_seconds(emulator.pid)
                 store, elapsed, clock = await prepare(client, settings, "large", source)
                 peak = peak_rss_mib(os.getpid())
+                own_cpu = cpu_seconds(os.getpid()) - cpu_before[0]
+                emulator_cpu = cpu_seconds(emulator.pid) - cpu_before[1]
                 result = store.preparation.result()
                 assert result is not None
                 files = (directory / "campaigns" / "large").rglob("*")
@@ -168,6 +173,10 @@ async def main(sims: int, small: int) -> None:
                     f"budget): {elapsed:.1f} s ({sims / elapsed:,.0f} rows/s)"
                 )
                 print("  " + ", ".join(f"{name} {sec:.1f} s" for name, sec in clock.stages.items()))
+                print(
+                    f"  CPU while preparing: this process {own_cpu:.1f} s (every thread), the "
+                    f"emulator {emulator_cpu:.1f} s"
+                )
                 print(
                     f"  valid {result.valid:,}, invalid {result.invalid:,}; store "
                     f"{size / 1024 / 1024:.0f} MiB on disk"
@@ -182,6 +191,8 @@ async def main(sims: int, small: int) -> None:
                 )
                 bench_store(store, directory)
                 store.close()
+                if small == 0:
+                    return
                 small_source = directory / "small.csv"
                 write_campaign_file(small_source, small)
                 runs = [

@@ -87,6 +87,9 @@ class Dialect:
     """What begins a write transaction."""
     lock_campaign: str | None
     """What then takes the campaign's write lock (`?`: its ID), when beginning does not."""
+    campaign_per_database: bool
+    """Whether a campaign store's database holds one campaign (SQLite: a file per campaign), so
+    that a campaign's rows of a table are all its rows."""
 
     def sql(self, statement: str) -> str:
         """A statement in this dialect's placeholder style."""
@@ -108,6 +111,7 @@ SQLITE = Dialect(
     epoch_seconds="CAST(strftime('%s', {}) AS INTEGER)",
     begin_write="BEGIN IMMEDIATE",
     lock_campaign=None,
+    campaign_per_database=True,
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -116,6 +120,7 @@ POSTGRESQL = Dialect(
     epoch_seconds="CAST(EXTRACT(EPOCH FROM CAST({} AS TIMESTAMPTZ)) AS BIGINT)",
     begin_write="BEGIN",
     lock_campaign="SELECT 1 FROM campaigns WHERE campaign_id = ? FOR UPDATE",
+    campaign_per_database=False,
 )
 
 

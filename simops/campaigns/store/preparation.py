@@ -309,7 +309,13 @@ class PreparationStore:
 
     def _delete_snapshot(self, db: Connection) -> None:
         for table in ("sims", "names"):
-            db.execute(f"DELETE FROM {table} WHERE campaign_id = ?", (self._db.campaign_id,))
+            if db.dialect.campaign_per_database:
+                # Without a WHERE, SQLite frees the table's and its indexes' pages whole (zeroed:
+                # secure_delete) instead of deleting row by row through the SID's index, in no
+                # order: 1.4 s against 13 s for a million SIMs, measured alone.
+                db.execute(f"DELETE FROM {table}")
+            else:
+                db.execute(f"DELETE FROM {table} WHERE campaign_id = ?", (self._db.campaign_id,))
 
     def set_fleets(self, fleets: Sequence[Fleet]) -> None:
         """Replace the Fleets the credentials list."""
