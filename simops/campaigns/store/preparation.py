@@ -557,12 +557,14 @@ class PreparationStore:
         """The counts of the prepared rows (valid, invalid, per planned change, per code)."""
         changes: dict[str, int] = {}
         already_converged = 0
-        for change, count in self._db.execute(
-            "SELECT p.change, COUNT(*) FROM rows r "
-            "JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id "
-            "WHERE r.campaign_id = ? AND r.invalid_reason IS NULL GROUP BY p.change",
-            (self._db.campaign_id,),
-        ):
+        with self._db.small_sorts():
+            by_change = self._db.execute(
+                "SELECT p.change, COUNT(*) FROM rows r "
+                "JOIN plans p ON p.campaign_id = r.campaign_id AND p.plan_id = r.plan_id "
+                "WHERE r.campaign_id = ? AND r.invalid_reason IS NULL GROUP BY p.change",
+                (self._db.campaign_id,),
+            ).fetchall()
+        for change, count in by_change:
             if change == ALREADY_CONVERGED:
                 already_converged = count
             else:
