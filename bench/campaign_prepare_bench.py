@@ -3,11 +3,15 @@
 Runs an emulator in its own process seeded with `--sims` Sims (default 1,000,000) and prints:
 - reading a campaign file of that many ICCIDs (rows per second, peak traced memory);
 - preparing the campaign (import, snapshot by listing the account, validation): seconds per
-  stage, rows per second overall, the bench process's peak RSS and the store's size on disk;
+  stage, rows per second overall, the CPU seconds of this process and of the emulator meanwhile
+  (steadier than seconds on a shared host), the store's size on disk, and this process's RSS before
+  preparing and its peak while preparing (VmHWM reset just before; the preparation runs here
+  as in a worker, the emulator in a process of its own), also by the end of each stage;
 - the store afterwards: `counts()`, `planned_rows(…, 250)` in the middle, a CSV report written
   to a file;
 - the lookup decision: `--small` rows (default 2,000) prepared as simops decides (list the
-  account until lookups would have been quicker, then look up), and forced each way.
+  account until lookups would have been quicker, then look up), and forced each way
+  (`--small 0`: not run).
 
 Usage: .venv/bin/python -m bench.campaign_prepare_bench [--sims 1000000] [--small 2000]
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 import tracemalloc
@@ -30,14 +35,15 @@ from simops.emulator.ids import iccid_for
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
+from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss
 
 
-def peak_rss_mib() -> int:
-    """VmHWM of this process, in MiB."""
+def current_rss_mib() -> float:
+    """VmRSS of this process, in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return -1
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS for this process")
 
 
 def write_campaign_file(path: Path, rows: int) -> None:
@@ -66,17 +72,20 @@ def bench_reading(path: Path, rows: int) -> None:
 
 
 class StageClock:
-    """Seconds spent in each stage, from the progress reports."""
+    """Seconds spent in each stage, and this process's peak RSS by the end of each, from the
+    progress reports."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.last = self.started
         self.stages: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}
 
     def __call__(self, stage: str, done: int) -> None:
-        """Add the time since the last call to `stage`."""
+        """Add the time since the last call to `stage`, and note the peak RSS so far."""
         now = time.perf_counter()
         self.stages[stage] = self.stages.get(stage, 0.0) + now - self.last
+        self.peaks[stage] = peak_rss_mib(os.getpid())
         self.last = now
 
 
@@ -148,7 +157,13 @@ async def main(sims: int, small: int) -> None:
         try:
             settings = settings_for(emulator, directory / "campaigns")
             async with SuperSimClient(settings) as client:
+                rss_before = current_rss_mib()
+                reset = reset_peak_rss(os.getpid())
+                cpu_before = cpu_seconds(os.getpid()), cpu_seconds(emulator.pid)
                 store, elapsed, clock = await prepare(client, settings, "large", source)
+                peak = peak_rss_mib(os.getpid())
+                own_cpu = cpu_seconds(os.getpid()) - cpu_before[0]
+                emulator_cpu = cpu_seconds(emulator.pid) - cpu_before[1]
                 result = store.preparation.result()
                 assert result is not None
                 files = (directory / "campaigns" / "large").rglob("*")
@@ -159,11 +174,25 @@ async def main(sims: int, small: int) -> None:
                 )
                 print("  " + ", ".join(f"{name} {sec:.1f} s" for name, sec in clock.stages.items()))
                 print(
-                    f"  valid {result.valid:,}, invalid {result.invalid:,}; peak RSS "
-                    f"{peak_rss_mib()} MiB; store {size / 1024 / 1024:.0f} MiB on disk"
+                    f"  CPU while preparing: this process {own_cpu:.1f} s (every thread), the "
+                    f"emulator {emulator_cpu:.1f} s"
+                )
+                print(
+                    f"  valid {result.valid:,}, invalid {result.invalid:,}; store "
+                    f"{size / 1024 / 1024:.0f} MiB on disk"
+                )
+                print(
+                    f"  this process's RSS {rss_before:.0f} MiB before preparing, peak RSS "
+                    f"{peak:.0f} MiB while preparing ("
+                    + ("" if reset else "not reset: since the process started; ")
+                    + "by the end of each stage: "
+                    + ", ".join(f"{name} {mib:.0f}" for name, mib in clock.peaks.items())
+                    + ")"
                 )
                 bench_store(store, directory)
                 store.close()
+                if small == 0:
+                    return
                 small_source = directory / "small.csv"
                 write_campaign_file(small_source, small)
                 runs = [

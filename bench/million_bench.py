@@ -38,7 +38,7 @@ from temporalio.client import Client
 from bench.dev_bench import campaign_file, dev_stack, machine_busy_seconds
 from simops.contract import campaign_workflow_id
 from simops.devstack.dev import default_workers
-from tests.helpers.process_stack import cpu_seconds, peak_rss_mib
+from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss
 from tests.helpers.processes import CliStack, dev_ports, simops
 
 PREPARE_ACTIVITY = "prepare_campaign"
@@ -62,16 +62,6 @@ class Measured:
     def sims_per_second(self) -> float:
         """SIMs converged per second, from the command to its exit."""
         return self.counts.get("converged", 0) / self.seconds
-
-
-def reset_peaks(pids: dict[str, int]) -> bool:
-    """Reset every process's peak RSS to its current RSS; whether the kernel let us."""
-    try:
-        for pid in pids.values():
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 async def preparation_seconds(client: Client, campaign_id: str) -> float | None:
@@ -98,7 +88,7 @@ async def preparation_seconds(client: Client, campaign_id: str) -> float | None:
 async def run(stack: CliStack, client: Client, name: str, sims: int, *arguments: str) -> Measured:
     """One `campaign start … --watch`, measured."""
     pids = stack.pids()
-    reset = reset_peaks(pids)
+    reset = all([reset_peak_rss(pid) for pid in pids.values()])
     cpu_before = {label: cpu_seconds(pid) for label, pid in pids.items()}
     started = time.perf_counter()
     await simops(

@@ -57,9 +57,14 @@ logger = logging.getLogger(__name__)
 # commits of 10,000). A stage cut short is done again from its last commit (validation) or
 # its start (import, snapshot), so the size of a transaction changes nothing else.
 IMPORT_CHUNK = 20_000
-VALIDATE_CHUNK = 10_000
-SNAPSHOT_BATCH = 10_000
-"""Listed SIMs the snapshot writes at once, while the listing goes on."""
+VALIDATE_CHUNK = 100_000
+"""Rows validated in one transaction: setting each row's SIM adds it to the index of rows by
+SIM, in no order, so each commit rewrites most of that index's pages whatever its size."""
+JUDGE_CHUNK = 10_000
+"""Rows of that transaction resolved and judged at a time (what sits in memory)."""
+SNAPSHOT_BATCH = 2_000
+"""Listed SIMs the snapshot writes at once, while the listing goes on: few, since they sit in
+memory as whole Sims (it commits them in transactions of `SNAPSHOT_COMMIT`)."""
 LOOKUP_GROUP = 100
 """Lookups started together; the client's budget paces them."""
 
@@ -79,7 +84,8 @@ class CampaignPreparer:
 
     `on_progress` hears of progress (the activity heartbeats; a CLI may draw a bar);
     `page_size` is how many SIMs a listing request asks for; `validate_chunk` is how many rows
-    are validated (and committed) at a time.
+    are validated in one transaction (and so done again after a crash), `judge_chunk` how many
+    of them are resolved and judged at a time.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class CampaignPreparer:
         on_progress: Progress = no_progress,
         page_size: int = MAX_PAGE_SIZE,
         validate_chunk: int = VALIDATE_CHUNK,
+        judge_chunk: int = JUDGE_CHUNK,
     ) -> None:
         self._client = client
         self._settings = settings
@@ -99,6 +106,7 @@ class CampaignPreparer:
         self._progress = on_progress
         self._page_size = page_size
         self._validate_chunk_rows = validate_chunk
+        self._judge_chunk_rows = judge_chunk
         source = store.spec.source
         self._is_filter = (
             source.file_name is None and source.rollback_of is None and source.retry_of is None
@@ -346,20 +354,25 @@ class CampaignPreparer:
                 if len(batch) >= SNAPSHOT_BATCH or not more:
                     if writing is not None:
                         await writing
-                    writing = asyncio.ensure_future(self._store.run(self._tables.add_sims, batch))
+                    writing = asyncio.ensure_future(
+                        self._store.run(self._tables.add_listed_sims, batch)
+                    )
                     batch = []
                     if not more:
                         await writing
+                        await self._store.run(self._tables.end_listing, commit=True)
                 self._progress("snapshot", listed)
                 if not more:
                     return page.next_page_url is None
         finally:
             # A page still coming, or a write still going, when the listing stops or fails is
-            # not wanted any more (the snapshot is taken again from its start).
+            # not wanted any more (the snapshot is taken again from its start); the store's
+            # thread rolls back what it has not committed after the write it may be doing.
             pending = [future for future in (fetching, writing) if future is not None]
             for future in pending:
                 future.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await self._store.run(self._tables.end_listing, commit=False)
 
     async def _list_page(self, page_url: str | None) -> SimPage:
         return await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
@@ -382,9 +395,11 @@ class CampaignPreparer:
 
     def _validate_chunk(self, judge: RowJudge, first_row: int, count: int) -> None:
         tables = self._tables
-        rows = tables.resolved_rows(first_row, count)
-        claims = tables.claims_before(rows, first_row)
-        tables.save_verdicts(judge.judge_all(rows, claims), through=first_row + count - 1)
+        end = first_row + count
+        with tables.saving_verdicts(through=end - 1) as save:
+            for start in range(first_row, end, self._judge_chunk_rows):
+                rows = tables.resolved_rows(start, min(self._judge_chunk_rows, end - start))
+                save(judge.judge_all(rows, tables.claims_before(rows, start)))
 
     async def _validate(self) -> None:
         run = self._store.run

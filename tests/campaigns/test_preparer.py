@@ -16,10 +16,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from simops.activities.campaign_prepare import CampaignPrepareActivities
+from simops.campaigns import preparer
 from simops.campaigns.preparer import CampaignPreparer, plan_summary, prepare_for_dry_run
 from simops.campaigns.reports import render_plan
 from simops.campaigns.rows import PrepareResult
 from simops.campaigns.spec import CampaignAction, CampaignSource, CampaignSpec
+from simops.campaigns.store.backends import StoreBackend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.preparation import PrepareStage
@@ -51,8 +53,15 @@ class World:
     directory: Path
 
     def campaign(
-        self, campaign_id: str, action: CampaignAction, lines: list[str] | bytes, **spec: Any
+        self,
+        campaign_id: str,
+        action: CampaignAction,
+        lines: list[str] | bytes,
+        *,
+        stores: StoreBackend | None = None,
+        **spec: Any,
     ) -> CampaignStore:
+        """A campaign of `lines` in `stores` (default: SQLite files in `directory`)."""
         source = self.directory.parent / f"{campaign_id}.csv"
         source.write_bytes(
             lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
@@ -63,7 +72,7 @@ class World:
             source=CampaignSource(file_name=source.name),
             **spec,
         )
-        return CampaignStore.create(self.directory, campaign, source)
+        return CampaignStore.create(stores or self.directory, campaign, source)
 
     async def prepare(
         self, store: CampaignStore, *, lookups: bool = False, **options: Any
@@ -86,10 +95,14 @@ class World:
             await asyncio.sleep(0.01)
         raise AssertionError(f"{sim.sid} stayed scheduled")
 
-    def activation(self, campaign_id: str) -> CampaignStore:
+    def activation(self, campaign_id: str, stores: StoreBackend | None = None) -> CampaignStore:
         """The campaign of `activation_lines`, with `default` as the campaign's Fleet."""
         return self.campaign(
-            campaign_id, CampaignAction.ACTIVATE, activation_lines(self), fleet="default"
+            campaign_id,
+            CampaignAction.ACTIVATE,
+            activation_lines(self),
+            stores=stores,
+            fleet="default",
         )
 
 
@@ -283,7 +296,7 @@ async def test_renames_check_names_held_and_claimed(world: World) -> None:
     assert result.planned_changes == {"rename": 2}, "another account may use the same name"
 
 
-async def test_claims_reach_across_validation_chunks(world: World) -> None:
+async def test_claims_reach_across_validation_chunks(world: World, stores: StoreBackend) -> None:
     sims = world.sims
     lines = [
         "sid,unique_name",
@@ -296,11 +309,17 @@ async def test_claims_reach_across_validation_chunks(world: World) -> None:
     whole = world.campaign("whole", CampaignAction.RENAME, lines)
     one_by_one = world.campaign("one-by-one", CampaignAction.RENAME, lines)
 
+    in_one_transaction = world.campaign(
+        "one-transaction", CampaignAction.RENAME, lines, stores=stores
+    )
+
     await world.prepare(whole)
     await world.prepare(one_by_one, validate_chunk=1)
+    await world.prepare(in_one_transaction, judge_chunk=1)
 
     assert (
         verdicts(one_by_one)
+        == verdicts(in_one_transaction)
         == verdicts(whole)
         == [
             (1, "pending", None),
@@ -373,6 +392,28 @@ async def test_a_failed_snapshot_is_taken_again(world: World) -> None:
     world.emulator.context.faults.reset()
 
     assert await world.prepare(crashed) == expected
+    assert list(crashed.report_rows()) == list(reference.report_rows())
+
+
+async def test_a_listing_cut_short_leaves_no_snapshot_and_no_transaction(
+    world: World, stores: StoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = world.activation("reference")
+    crashed = world.activation("crashed", stores)
+    expected = await world.prepare(reference)
+    # Two SIMs a page and a write: the listing has written some when it is cut short.
+    monkeypatch.setattr(preparer, "SNAPSHOT_BATCH", 2)
+
+    def crash(stage: str, done: int) -> None:
+        if stage == "snapshot" and done >= 10:
+            raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError):
+        await world.prepare(crashed, on_progress=crash, page_size=2)
+
+    assert crashed.preparation.stage() is PrepareStage.IMPORTED
+    assert crashed.preparation.accounts() == [], "the SIMs written were rolled back"
+    assert await world.prepare(crashed, page_size=2) == expected
     assert list(crashed.report_rows()) == list(reference.report_rows())
 
 

@@ -86,6 +86,16 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
+def reset_peak_rss(pid: int) -> bool:
+    """Reset a live process's peak resident memory to its current one; whether the kernel let
+    us (`/proc/PID/clear_refs` takes root)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a live process has used so far, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()

@@ -653,13 +653,14 @@ class CampaignStore:
         """Rows per outcome, plus `pending` for those without one; they add up to the rows."""
         counts = {kind.value: 0 for kind in OutcomeKind}
         counts[PENDING] = 0
-        cursor = self._db.execute(
-            f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r LEFT JOIN outcomes o "
-            "ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no "
-            "WHERE r.campaign_id = ? GROUP BY 1",
-            (self._db.campaign_id,),
-        )
-        counts.update({outcome: count for outcome, count in cursor})
+        with self._db.small_sorts():
+            cursor = self._db.execute(
+                f"SELECT {ROW_OUTCOME}, COUNT(*) FROM rows r LEFT JOIN outcomes o "
+                "ON o.campaign_id = r.campaign_id AND o.row_no = r.row_no "
+                "WHERE r.campaign_id = ? GROUP BY 1",
+                (self._db.campaign_id,),
+            )
+            counts.update({outcome: count for outcome, count in cursor})
         return counts
 
     def out_of_service_seconds(self) -> list[float]:

@@ -31,6 +31,12 @@ BUSY_TIMEOUT_SECONDS = 10.0
 """How long SQLite waits for another process's write: below the batch activities' 15 s
 heartbeat timeout, so a long lock fails one commit (retried) rather than an attempt."""
 
+SQLITE_CACHE_KIB = 32768
+"""SQLite's page cache per connection, in KiB."""
+
+SQLITE_SORT_CACHE_KIB = 2048
+"""SQLite's page cache, in KiB, while `CampaignDatabase.small_sorts` bounds a sort's memory."""
+
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 """What either driver raises when the database cannot do what was asked."""
 
@@ -87,6 +93,9 @@ class Dialect:
     """What begins a write transaction."""
     lock_campaign: str | None
     """What then takes the campaign's write lock (`?`: its ID), when beginning does not."""
+    campaign_per_database: bool
+    """Whether a campaign store's database holds one campaign (SQLite: a file per campaign), so
+    that a campaign's rows of a table are all its rows."""
 
     def sql(self, statement: str) -> str:
         """A statement in this dialect's placeholder style."""
@@ -108,6 +117,7 @@ SQLITE = Dialect(
     epoch_seconds="CAST(strftime('%s', {}) AS INTEGER)",
     begin_write="BEGIN IMMEDIATE",
     lock_campaign=None,
+    campaign_per_database=True,
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -116,6 +126,7 @@ POSTGRESQL = Dialect(
     epoch_seconds="CAST(EXTRACT(EPOCH FROM CAST({} AS TIMESTAMPTZ)) AS BIGINT)",
     begin_write="BEGIN",
     lock_campaign="SELECT 1 FROM campaigns WHERE campaign_id = ? FOR UPDATE",
+    campaign_per_database=False,
 )
 
 
@@ -138,7 +149,7 @@ class Connection:
         raw.execute("PRAGMA synchronous=NORMAL")
         # Validation looks a million rows up in a snapshot of a million SIMs: a page cache
         # of 32 MiB (filled only as used) keeps the indexes in memory.
-        raw.execute("PRAGMA cache_size=-32768")
+        raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         # Deleted pages are overwritten: a dropped snapshot's ICCIDs must not linger.
         raw.execute("PRAGMA secure_delete=ON")
         return cls(raw, SQLITE)
@@ -160,16 +171,25 @@ class Connection:
             metrics.record_store_statements(self.dialect.name, statement, len(parameters))
             self.raw.cursor().executemany(self.dialect.sql(statement), parameters)
 
+    def begin(self, begin: str, lock: str | None = None, parameters: Sequence[Any] = ()) -> None:
+        """Begin a transaction with `begin`, then take `lock` (with `parameters`); rolled back
+        if the lock cannot be taken."""
+        self.execute(begin)
+        if lock is not None:
+            try:
+                self.execute(lock, parameters)
+            except BaseException:
+                self.execute("ROLLBACK")
+                raise
+
     @contextmanager
     def transaction(
         self, begin: str, lock: str | None = None, parameters: Sequence[Any] = ()
     ) -> Iterator[Connection]:
         """One transaction, begun with `begin` and then `lock` (with `parameters`); committed
         when the body ends, rolled back when it raises."""
-        self.execute(begin)
+        self.begin(begin, lock, parameters)
         try:
-            if lock is not None:
-                self.execute(lock, parameters)
             yield self
         except BaseException:
             self.execute("ROLLBACK")
@@ -316,6 +336,36 @@ class CampaignDatabase:
             dialect.begin_write, dialect.lock_campaign, (self.campaign_id,)
         ) as transaction:
             yield transaction
+
+    def begin_write(self) -> Connection:
+        """Begin a write transaction holding the campaign's write lock, which the caller ends
+        with `end_write` (one that spans several calls on the store's thread)."""
+        dialect = self.dialect
+        self.connection.begin(dialect.begin_write, dialect.lock_campaign, (self.campaign_id,))
+        return self.connection
+
+    def end_write(self, *, commit: bool) -> None:
+        """Commit (or roll back) the transaction `begin_write` began."""
+        self.connection.execute("COMMIT" if commit else "ROLLBACK")
+
+    @contextmanager
+    def small_sorts(self) -> Iterator[None]:
+        """Sorts (a GROUP BY over a million rows) within a few MiB for the body of a `with`.
+
+        SQLite lets a sort's memory grow to the size of the page cache before it spills to a
+        temporary file: counting a million rows by outcome or plan raised the peak RSS by about
+        30 MiB. A smaller cache meanwhile bounds both; PostgreSQL bounds sorts itself
+        (`work_mem`) on its own server.
+        """
+        if self.dialect is not SQLITE:
+            yield
+            return
+        raw = self.connection.raw
+        raw.execute(f"PRAGMA cache_size=-{SQLITE_SORT_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
     def meta(self, key: str) -> str | None:
         """A value the campaign keeps under `key`."""

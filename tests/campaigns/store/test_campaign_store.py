@@ -4,6 +4,7 @@ outcomes, counts, the report, several processes, and the schema's versions."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -86,23 +87,23 @@ def prepared_store(
         ]
     )
     desired = DesiredState(status=SimStatus.ACTIVE, fleet_sid=FLEET)
-    store.preparation.save_verdicts(
-        [
-            RowVerdict(n, sid(n), before(n), invalid_code=83010, invalid_reason="not inactive")
-            if n in INVALID_ROWS
-            else RowVerdict(
-                n,
-                sid(n),
-                before(n),
-                desired=desired,
-                from_statuses=(SimStatus.INACTIVE,),
-                change="inactive → active",
-                path=None if paths is None else paths[n],
-            )
-            for n in range(1, rows + 1)
-        ],
-        through=rows,
-    )
+    with store.preparation.saving_verdicts(through=rows) as save:
+        save(
+            [
+                RowVerdict(n, sid(n), before(n), invalid_code=83010, invalid_reason="not inactive")
+                if n in INVALID_ROWS
+                else RowVerdict(
+                    n,
+                    sid(n),
+                    before(n),
+                    desired=desired,
+                    from_statuses=(SimStatus.INACTIVE,),
+                    change="inactive → active",
+                    path=None if paths is None else paths[n],
+                )
+                for n in range(1, rows + 1)
+            ]
+        )
     store.preparation.finish(store.preparation.summarize())
     return store
 
@@ -674,3 +675,25 @@ def test_a_retry_copies_the_rows_it_chooses_under_their_numbers(
     ]
     assert {row.retry_of for row in rows} == {"spring-rollout"}
     assert [row.row_no for row in plan_rows] == [2, 4, 5, 6]
+
+
+def test_counting_a_million_rows_sorts_in_a_small_page_cache(tmp_path: Path) -> None:
+    """SQLite lets a GROUP BY's sort grow to the page cache's size (32 MiB at a million rows):
+    the counts sort under a small cache, and the cache is whole again after."""
+    store = prepared_store(SqliteStores(tmp_path / "campaigns"), tmp_path)
+    connection = store.preparation._db.connection.raw
+    assert isinstance(connection, sqlite3.Connection)
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+
+    store.counts()
+    store.preparation.summarize()
+
+    cache_sizes = [s for s in statements if s.startswith("PRAGMA cache_size")]
+    grouped = [i for i, s in enumerate(statements) if "GROUP BY" in s]
+    assert cache_sizes == ["PRAGMA cache_size=-2048", "PRAGMA cache_size=-32768"] * 2
+    small = [i for i, s in enumerate(statements) if s == "PRAGMA cache_size=-2048"]
+    whole = [i for i, s in enumerate(statements) if s == "PRAGMA cache_size=-32768"]
+    counted = [i for i in grouped if any(a < i < b for a, b in zip(small, whole, strict=True))]
+    assert len(counted) == 2, "the outcome counts and the counts per change"
+    assert connection.execute("PRAGMA cache_size").fetchone() == (-32768,)
