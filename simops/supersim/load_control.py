@@ -14,19 +14,15 @@ alone; it asks whether the share falls when the pace falls:
   which it was granted (so the requests sent at one pace are compared with those sent at
   another, not with the answers that happened to arrive meanwhile);
 - **cruising**: a window whose 429s are well above the noise floor (the share of 429s that did
-  not fall when the pace fell, learned so far) is a suspicion, as soon as they are (the window
-  is cut short: a token bucket hides the limit until it is dry, then refuses all above it):
-  the pace drops to `backoff` times the rate the API accepted over that window and the one
-  before, and the next window **checks**;
-- **checking**: if the share of 429s at the lower pace is not significantly different (on at
-  least `min_noise_answers` answers, and at most `max_noise_share`), the 429s were noise: the
-  pace goes back to where it was. If it fell, they were load: the pace stays low (or
+  not fall when the pace fell, learned so far) is a suspicion: the pace drops to `backoff` times
+  the rate the API accepted over that window and the one before, and the next window
+  **checks**;
+- **checking**: if the share of 429s at the lower pace is not significantly lower (on at least
+  `min_noise_answers` answers, and at most `max_noise_share`), the 429s were noise: the pace
+  goes back to where it was. If it fell, they were load: the pace stays low (or
   drops again, while the 429s at the lower pace are still above the floor). Either way the
   check window's share is what is left at the lower pace: it is added to the noise floor. The
-  suspicious window is not: it was chosen for being high. If it rose (the check is cut short
-  as soon as it does), the lower pace is still above a limit met mid-window: the pace drops
-  again and the next window cruises. A suspicious window cut short is never evidence of
-  noise: most of it was sent before the 429s began;
+  suspicious window is not: it was chosen for being high;
 - otherwise the pace climbs by `climb` per window near the rate the API accepted when load was
   last suspected (by `fast_climb` far below it, to come back quickly from a storm, and past it,
   where the limit has moved), and once it reaches the ceiling the controller stops restricting.
@@ -83,8 +79,6 @@ class _Tally:
     granted: int = 0
     answered: int = 0
     rate_limited: int = 0
-    seconds: float = 0.0
-    """How long the window lasted, once it ended."""
 
     @property
     def share(self) -> float:
@@ -139,36 +133,26 @@ class LoadControl:
         if window == self.window:
             tally.answered += 1
             tally.rate_limited += rate_limited
-        seconds = now - tally.started
-        if not self._due(tally, seconds):
+        if not self._due(tally, now - tally.started):
             return False
         before = self.pace
         self._tally = None
         self.window += 1
-        tally.seconds = seconds
-        self._judge(tally, ceiling)
+        self._judge(tally, now - tally.started, ceiling)
         return self.pace != before
 
     def _due(self, tally: _Tally, seconds: float) -> bool:
         tuning = self.tuning
-        # A window needs a length for its rates, and an answer for its share.
-        if not tally.answered or seconds <= 0.0:
+        if seconds < tuning.window_seconds or not tally.answered:
             return False
-        reference = self._suspicious
-        if seconds < tuning.window_seconds:
-            # Clear evidence of load ends a window at once: the rest of the second would be
-            # sent at the same pace into a limit already found, and answered 429.
-            if reference is None:
-                return self._above_noise(tally)
-            return self._rose(reference, tally)
         # A check waits for enough answers to tell noise (at a low pace, which is safe).
         return (
-            reference is None
+            self._suspicious is None
             or tally.answered >= tuning.min_noise_answers
             or seconds >= tuning.longest_check_seconds
         )
 
-    def _judge(self, tally: _Tally, ceiling: float) -> None:
+    def _judge(self, tally: _Tally, seconds: float, ceiling: float) -> None:
         # From what was sent, not from what was answered: the answers still on their way when
         # the window ended would make the API look slower than it is.
         accepted = tally.granted * (1.0 - tally.share)
@@ -176,8 +160,8 @@ class LoadControl:
         # one before, and its requests may be few because the refused ones are asleep until
         # their `Retry-After`, which says nothing of what the API can take.
         before_accepted, before_seconds = self._before
-        capacity = (accepted + before_accepted) / (tally.seconds + before_seconds)
-        self._before = (accepted, tally.seconds)
+        capacity = (accepted + before_accepted) / (seconds + before_seconds)
+        self._before = (accepted, seconds)
         suspicious = self._above_noise(tally)
         reference = self._suspicious
         if reference is None:
@@ -189,13 +173,7 @@ class LoadControl:
                 self._climb(ceiling)
             return
         self._suspicious = None
-        if self._rose(reference, tally):
-            # More 429s at the lower pace: the limit was found in the middle of the suspicious
-            # window (a bucket running dry), and the lower pace is still above it. That is load
-            # for certain, so the next window cruises: a check would spend a whole second at a
-            # pace that may still be above the limit (only a rise cuts a check short).
-            self._back_off(tally, capacity, check=False)
-        elif self._noise_like(reference, tally):
+        if self._noise_like(reference, tally):
             # As many 429s at the lower pace: they were not caused by the pace.
             self._learn_noise(tally)
             self.pace = self._pace_before
@@ -208,28 +186,17 @@ class LoadControl:
     def _noise_like(self, high: _Tally, low: _Tally) -> bool:
         """Whether the 429s of `low`, at the lower pace, are as common as those of `high`,
         on enough answers to say so: with too few, the 429s are taken for load (the safe
-        side: the pace stays low). A `high` window cut short by its first 429s says nothing
-        of noise: most of it was sent before they began (a bucket still emptying)."""
-        return (
-            high.seconds >= self.tuning.window_seconds
-            and self._evidence(low)
-            and not _fell(high, low, self.tuning.fall_z)
-        )
-
-    def _rose(self, high: _Tally, low: _Tally) -> bool:
-        """Whether the 429s of `low`, at the lower pace, are significantly more common than
-        those of `high` (on enough answers to say so): noise comes as often at any pace."""
-        tuning = self.tuning
-        return low.answered >= tuning.min_noise_answers and _fell(low, high, tuning.fall_z)
+        side: the pace stays low)."""
+        return self._evidence(low) and not _fell(high, low, self.tuning.fall_z)
 
     def _evidence(self, tally: _Tally) -> bool:
         """Whether a window's 429s may count as evidence of noise."""
         tuning = self.tuning
         return tally.answered >= tuning.min_noise_answers and tally.share <= tuning.max_noise_share
 
-    def _back_off(self, tally: _Tally, accepted: float, *, check: bool = True) -> None:
+    def _back_off(self, tally: _Tally, accepted: float) -> None:
         self.pace = max(self.tuning.min_rps, self.tuning.backoff * accepted)
-        self._suspicious = tally if check else None
+        self._suspicious = tally
         self.backoffs += 1
 
     def _climb(self, ceiling: float) -> None:
