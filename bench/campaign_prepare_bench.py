@@ -35,15 +35,7 @@ from simops.emulator.ids import iccid_for
 from simops.emulator.process import EmulatorProcess, spawn_emulator_process
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
-from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss
-
-
-def current_rss_mib() -> float:
-    """VmRSS of this process, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS for this process")
+from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
 
 
 def write_campaign_file(path: Path, rows: int) -> None:
@@ -157,7 +149,7 @@ async def main(sims: int, small: int) -> None:
         try:
             settings = settings_for(emulator, directory / "campaigns")
             async with SuperSimClient(settings) as client:
-                rss_before = current_rss_mib()
+                rss_before = rss_mib(os.getpid())
                 reset = reset_peak_rss(os.getpid())
                 cpu_before = cpu_seconds(os.getpid()), cpu_seconds(emulator.pid)
                 store, elapsed, clock = await prepare(client, settings, "large", source)

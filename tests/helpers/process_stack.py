@@ -78,12 +78,22 @@ def kill_open_stacks() -> list[str]:
     return killed
 
 
+def _status_mib(pid: int, field: str) -> float:
+    """A memory figure of `/proc/PID/status` (kB there), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
 def peak_rss_mib(pid: int) -> float:
     """The peak resident memory (VmHWM) of a live process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    return _status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory (VmRSS) of a live process now, in MiB."""
+    return _status_mib(pid, "VmRSS")
 
 
 def reset_peak_rss(pid: int) -> bool:
