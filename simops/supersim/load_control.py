@@ -15,17 +15,23 @@ alone; it asks whether the share falls when the pace falls:
   another, not with the answers that happened to arrive meanwhile);
 - **cruising**: a window whose 429s are well above the noise floor (the share of 429s that did
   not fall when the pace fell, learned so far) is a suspicion: the pace drops to `backoff` times
-  the rate the API accepted over that window and the one before, and the next window
-  **checks**;
-- **checking**: if the share of 429s at the lower pace is not significantly lower (on at least
-  `min_noise_answers` answers, and at most `max_noise_share`), the 429s were noise: the pace
-  goes back to where it was. If it fell, they were load: the pace stays low (or
-  drops again, while the 429s at the lower pace are still above the floor). Either way the
-  check window's share is what is left at the lower pace: it is added to the noise floor. The
-  suspicious window is not: it was chosen for being high;
-- otherwise the pace climbs by `climb` per window near the rate the API accepted when load was
-  last suspected (by `fast_climb` far below it, to come back quickly from a storm, and past it,
-  where the limit has moved), and once it reaches the ceiling the controller stops restricting.
+  the rate the API takes, and the next window **checks**. When the pace held the window's
+  requests back, that rate is what the API accepted from the window's first 429 on (the limit
+  itself: an allowance such as a token bucket's, which let the pace run past the limit
+  unnoticed, was spent by then); otherwise (a start's burst, too little to send) it is what
+  the API accepted over that window and the one before, only a bound under the limit;
+- **checking**: if the share of 429s at the lower pace is not significantly lower than the
+  suspicious window's from its first 429 on (on at least `min_noise_answers` answers, and at
+  most `max_noise_share`), the 429s were noise: the pace goes back to where it was. If it fell,
+  they were load: the pace stays low (or drops again, while the 429s at the lower pace are
+  still above the floor). Either way the check window's share is what is left at the lower
+  pace: it is added to the noise floor. The suspicious window is not: it was chosen for being
+  high;
+- otherwise the pace climbs by `climb` per window near the limit last found (from `slow_from`
+  times it up to `slow_until` past a limit measured at it, `slow_until_bound` past a bound
+  under it), by `fast_climb` far below it (to come back quickly from a storm) and past it
+  (where the limit has moved), and once it reaches the ceiling the controller stops
+  restricting.
 
 The ceiling (`--rate`, the account's share, a `resize`) is never exceeded: the controller only
 says how far below it to stay, and a pace it climbed above the ceiling is no pace at all.
@@ -51,7 +57,13 @@ class LoadControlTuning:
     """… and by this share outside `slow_from`..`slow_until` times the rate the API accepted
     when load was last suspected."""
     slow_from: float = 0.5
-    slow_until: float = 1.1
+    slow_until: float = 1.5
+    """A limit measured at it (by a window the pace held back) is approached slowly up to this
+    far past it: a bucket's allowance (a second of the limit, say) hides the excess until
+    about 1.2 times the limit at `climb` a window …"""
+    slow_until_bound: float = 1.1
+    """… a rate the API only took (a window held back by how little there was to send, a
+    start's burst) is a bound under the limit, maybe far under: slowly up to this far past it."""
     suspicion_z: float = 3.0
     """Standard deviations above the noise floor that make a window suspicious …"""
     suspicion_slack: float = 2.0
@@ -65,6 +77,10 @@ class LoadControlTuning:
     """Answers a window needs before its 429s can be taken for noise."""
     longest_check_seconds: float = 5.0
     """A check window waits this long at most for `min_noise_answers` answers."""
+    paced: float = 0.9
+    """A window whose requests were granted at this share of the pace or more was held back by
+    the pace, not by how little there was to send: only then do its answers after its first
+    429 tell the rate the API takes."""
     min_rps: float = 1.0
     """The pace never drops below this many requests per second."""
     noise_memory: float = 2000.0
@@ -79,10 +95,40 @@ class _Tally:
     granted: int = 0
     answered: int = 0
     rate_limited: int = 0
+    limited_since: float | None = None
+    """When the window's first 429 was answered."""
+    answered_since: int = 0
+    """Answers after the first 429 (not counting it) …"""
+    rate_limited_since: int = 0
+    """… and the 429s among them."""
 
     @property
     def share(self) -> float:
         return self.rate_limited / self.answered if self.answered else 0.0
+
+    def count(self, *, rate_limited: bool, now: float) -> None:
+        """One answer to a request granted in this window."""
+        self.answered += 1
+        self.rate_limited += rate_limited
+        if self.limited_since is not None:
+            self.answered_since += 1
+            self.rate_limited_since += rate_limited
+        elif rate_limited:
+            self.limited_since = now
+
+    def share_since_limited(self, min_answers: int) -> tuple[int, int]:
+        """Answers and 429s from the first 429 on (not counting it), when at least
+        `min_answers`; else the whole window's.
+
+        A 429 caused by load marks the moment the API's allowance (a bucket, say) ran out,
+        and the answers before it say nothing of how much the pace exceeds the limit: over the
+        whole window the share understates the load, and a check at a lower pace that is still
+        above the limit would find as many 429s and take them for noise. Noise comes at random,
+        so the answers after the first 429 are a fair sample of it too.
+        """
+        if self.answered_since >= min_answers:
+            return self.answered_since, self.rate_limited_since
+        return self.answered, self.rate_limited
 
 
 class LoadControl:
@@ -103,6 +149,8 @@ class LoadControl:
         """While checking: the pace to go back to if the 429s turn out to be noise."""
         self._limit_estimate = 0.0
         """Requests per second the API accepted when load was last suspected."""
+        self._limit_measured = False
+        """Whether `_limit_estimate` was measured at the limit (else: a bound under it)."""
         self._before = (0.0, 0.0)
         """Requests the API accepted in the previous window, and its length in seconds."""
         self._noise_answered = 0.0
@@ -131,8 +179,7 @@ class LoadControl:
         if tally is None:
             return False
         if window == self.window:
-            tally.answered += 1
-            tally.rate_limited += rate_limited
+            tally.count(rate_limited=rate_limited, now=now)
         if not self._due(tally, now - tally.started):
             return False
         before = self.pace
@@ -156,18 +203,16 @@ class LoadControl:
         # From what was sent, not from what was answered: the answers still on their way when
         # the window ended would make the API look slower than it is.
         accepted = tally.granted * (1.0 - tally.share)
-        # Over this window and the one before: a window's 429s may come from a burst in the
-        # one before, and its requests may be few because the refused ones are asleep until
-        # their `Retry-After`, which says nothing of what the API can take.
-        before_accepted, before_seconds = self._before
-        capacity = (accepted + before_accepted) / (seconds + before_seconds)
+        capacity, measured = self._capacity(tally, seconds, accepted)
         self._before = (accepted, seconds)
         suspicious = self._above_noise(tally)
         reference = self._suspicious
         if reference is None:
             if suspicious:
                 self._pace_before = self.pace
-                self._limit_estimate = capacity
+                if measured or not self._limit_measured:
+                    self._limit_estimate = capacity
+                    self._limit_measured = measured
                 self._back_off(tally, capacity)
             else:
                 self._climb(ceiling)
@@ -183,11 +228,34 @@ class LoadControl:
         else:
             self._learn_noise(tally)
 
+    def _capacity(self, tally: _Tally, seconds: float, accepted: float) -> tuple[float, bool]:
+        """The rate the API takes, judged from the window `tally` (which lasted `seconds` and
+        in which the API accepted `accepted` requests), and whether it was measured at the
+        limit (else it is only a rate the API took, maybe well below what it would)."""
+        tuning = self.tuning
+        paced = self.pace is not None and tally.granted >= tuning.paced * self.pace * seconds
+        if paced and tally.limited_since is not None:
+            answered_since = tally.answered_since
+            if answered_since >= tuning.min_noise_answers:
+                # The pace held the requests back, so they went at an even rate, and from the
+                # first 429 on the API took what it could: a bucket's allowance, which let the
+                # pace exceed the limit unnoticed for a while, was spent by then.
+                since = tally.started + seconds - tally.limited_since
+                return (answered_since - tally.rate_limited_since) / since, True
+        # Over this window and the one before: a window's 429s may come from a burst in the
+        # one before, and its requests may be few because the refused ones are asleep until
+        # their `Retry-After`, which says nothing of what the API can take.
+        before_accepted, before_seconds = self._before
+        return (accepted + before_accepted) / (seconds + before_seconds), False
+
     def _noise_like(self, high: _Tally, low: _Tally) -> bool:
         """Whether the 429s of `low`, at the lower pace, are as common as those of `high`,
         on enough answers to say so: with too few, the 429s are taken for load (the safe
         side: the pace stays low)."""
-        return self._evidence(low) and not _fell(high, low, self.tuning.fall_z)
+        high_answered, high_rate_limited = high.share_since_limited(self.tuning.min_noise_answers)
+        return self._evidence(low) and not _fell(
+            (high_answered, high_rate_limited), (low.answered, low.rate_limited), self.tuning.fall_z
+        )
 
     def _evidence(self, tally: _Tally) -> bool:
         """Whether a window's 429s may count as evidence of noise."""
@@ -206,7 +274,8 @@ class LoadControl:
         # found again with few 429s; fast far below it (after a storm) and past it (the limit
         # was raised, or the load came from others who stopped).
         near = self._limit_estimate * self.tuning.slow_from <= self.pace
-        near = near and self.pace <= self._limit_estimate * self.tuning.slow_until
+        until = self.tuning.slow_until if self._limit_measured else self.tuning.slow_until_bound
+        near = near and self.pace <= self._limit_estimate * until
         self.pace *= 1.0 + (self.tuning.climb if near else self.tuning.fast_climb)
         if self.pace >= ceiling:
             self.pace = None
@@ -233,11 +302,13 @@ class LoadControl:
         self._noise_rate_limited += tally.rate_limited
 
 
-def _fell(high: _Tally, low: _Tally, z: float) -> bool:
-    """Whether the share of 429s in `low` is significantly below that in `high` (one-sided
-    two-proportion z-test)."""
-    pooled = (high.rate_limited + low.rate_limited) / (high.answered + low.answered)
-    spread = math.sqrt(pooled * (1.0 - pooled) * (1.0 / high.answered + 1.0 / low.answered))
+def _fell(high: tuple[int, int], low: tuple[int, int], z: float) -> bool:
+    """Whether the share of 429s in `low` is significantly below that in `high`, each given as
+    (answers, 429s) (one-sided two-proportion z-test)."""
+    high_answered, high_rate_limited = high
+    low_answered, low_rate_limited = low
+    pooled = (high_rate_limited + low_rate_limited) / (high_answered + low_answered)
+    spread = math.sqrt(pooled * (1.0 - pooled) * (1.0 / high_answered + 1.0 / low_answered))
     if spread == 0.0:
         return False
-    return (high.share - low.share) / spread >= z
+    return (high_rate_limited / high_answered - low_rate_limited / low_answered) / spread >= z

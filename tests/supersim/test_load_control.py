@@ -129,3 +129,45 @@ def test_a_pace_climbed_to_the_ceiling_stops_restricting() -> None:
     # A ceiling below the pace (the account's share shrank): the pace is no restriction.
     run(control, SimulatedAccount(), ceiling=control.pace / 2, seconds=5, since=20.0)
     assert control.pace is None
+
+
+def answer_window(
+    control: LoadControl, start: float, outcomes: list[bool], *, seconds: float = 1.0
+) -> None:
+    """Grant one request per outcome, evenly over `seconds` from `start`, each answered at
+    once (`True`: 429), then one more answer past the window's end to close it."""
+    step = seconds / len(outcomes)
+    for index, rate_limited in enumerate(outcomes):
+        now = start + index * step
+        window = control.granted(now)
+        control.answered(window, rate_limited=rate_limited, now=now, ceiling=1e9)
+    closing = control.granted(start + seconds)
+    control.answered(closing, rate_limited=False, now=start + seconds, ceiling=1e9)
+
+
+def test_a_check_still_above_the_limit_is_not_taken_for_noise() -> None:
+    control = LoadControl()
+    # A bucket lets 150 requests through, then the API refuses 40 % of what comes: over the
+    # whole window 16 % were refused, 40 % since the allowance ran out.
+    answer_window(control, 0.0, [False] * 150 + [True, False, False] * 33 + [True])
+    suspected = control.pace
+    assert suspected is not None
+    # Lower, but still above the limit: 13 % refused. As common as over the whole window
+    # before, far rarer than since its first 429: load, and the pace must not go back up.
+    answer_window(control, 1.0, ([True] + [False] * 7) * 23 + [False] * 6)
+    assert control.pace is not None and control.pace <= suspected
+    assert control.noise_share == 0.0
+
+
+def test_the_pace_drops_below_what_the_api_took_after_its_first_429() -> None:
+    control = LoadControl()
+    answer_window(control, 0.0, [False] * 150 + [True] * 50)
+    answer_window(control, 1.0, [False] * 100)
+    paced = control.pace
+    assert paced is not None
+    # Held back by the pace, the API took every request until its allowance ran out halfway
+    # through, then one in two: it takes half the pace, not the three quarters the window as a
+    # whole got through.
+    sent = int(paced)
+    answer_window(control, 2.0, [False] * (sent // 2) + [True, False] * (sent // 4))
+    assert control.pace is not None and control.pace <= 0.9 * 0.55 * paced
