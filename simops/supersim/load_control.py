@@ -68,6 +68,9 @@ class LoadControlTuning:
     """Standard deviations above the noise floor that make a window suspicious …"""
     suspicion_slack: float = 2.0
     """… plus this many 429s, so that one stray 429 over a floor of zero is not load."""
+    load_z: float = 4.0
+    """… or, from a window's first 429 on (while a pace holds the requests back), this many,
+    which ends the window at once."""
     fall_z: float = 2.33
     """Standard deviations by which the share must fall at the lower pace to be load (1 %)."""
     max_noise_share: float = 0.5
@@ -190,7 +193,11 @@ class LoadControl:
 
     def _due(self, tally: _Tally, seconds: float) -> bool:
         tuning = self.tuning
-        if seconds < tuning.window_seconds or not tally.answered:
+        if seconds < tuning.window_seconds:
+            # Every answer past the limit costs a 429 (and the refused come back to cost
+            # more), so load ends a window at once; noise can wait for the window's end.
+            return self._suspicious is None and self._load_since_first_429(tally)
+        if not tally.answered:
             return False
         # A check waits for enough answers to tell noise (at a low pace, which is safe).
         return (
@@ -205,7 +212,9 @@ class LoadControl:
         accepted = tally.granted * (1.0 - tally.share)
         capacity, measured = self._capacity(tally, seconds, accepted)
         self._before = (accepted, seconds)
-        suspicious = self._above_noise(tally)
+        suspicious = self._above_noise(
+            tally.answered, tally.rate_limited, self.tuning.suspicion_z
+        ) or self._load_since_first_429(tally)
         reference = self._suspicious
         if reference is None:
             if suspicious:
@@ -280,12 +289,27 @@ class LoadControl:
         if self.pace >= ceiling:
             self.pace = None
 
-    def _above_noise(self, tally: _Tally) -> bool:
+    def _above_noise(self, answered: int, rate_limited: int, z: float) -> bool:
+        """Whether `rate_limited` 429s of `answered` answers are more than `z` standard
+        deviations (plus `suspicion_slack`) above the noise floor."""
         noise = self.noise_share
-        expected = tally.answered * noise
+        expected = answered * noise
         spread = math.sqrt(expected * (1.0 - noise))
-        threshold = expected + self.tuning.suspicion_z * spread + self.tuning.suspicion_slack
-        return tally.rate_limited > threshold
+        return rate_limited > expected + z * spread + self.tuning.suspicion_slack
+
+    def _load_since_first_429(self, tally: _Tally) -> bool:
+        """Whether, while a pace holds the requests back, the 429s since the window's first
+        are far above the noise floor: the API's allowance has run out.
+
+        Tested at every answer, so with `load_z` (stricter than `suspicion_z`): noise must
+        not end windows early much more often than it makes them suspicious at their end.
+        """
+        tuning = self.tuning
+        return (
+            self.pace is not None
+            and tally.answered_since >= tuning.min_noise_answers
+            and self._above_noise(tally.answered_since, tally.rate_limited_since, tuning.load_z)
+        )
 
     def _learn_noise(self, tally: _Tally) -> None:
         # A few answers say little, and a share above `max_noise_share` is never noise.
