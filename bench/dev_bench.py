@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -97,8 +98,12 @@ async def dev_stack(
             directory, clean_environment(), DevBanner(lines).fleet, lambda: child_pids(process.pid)
         )
     finally:
-        process.send_signal(signal.SIGINT)
-        await process.communicate()
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        rest, _ = await process.communicate()
+        if process.returncode not in (0, -signal.SIGINT):
+            # Whatever stopped the stack is in its output: print it beside the bench's error.
+            print("".join(lines) + rest.decode(errors="replace"), file=sys.stderr)
 
 
 @asynccontextmanager
