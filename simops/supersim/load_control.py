@@ -98,8 +98,8 @@ class _Tally:
     granted: int = 0
     answered: int = 0
     rate_limited: int = 0
-    limited_since: float | None = None
-    """When the window's first 429 was answered."""
+    limited: bool = False
+    """Whether a 429 was answered yet."""
     answered_since: int = 0
     """Answers after the first 429 (not counting it) …"""
     rate_limited_since: int = 0
@@ -109,15 +109,15 @@ class _Tally:
     def share(self) -> float:
         return self.rate_limited / self.answered if self.answered else 0.0
 
-    def count(self, *, rate_limited: bool, now: float) -> None:
+    def count(self, *, rate_limited: bool) -> None:
         """One answer to a request granted in this window."""
         self.answered += 1
         self.rate_limited += rate_limited
-        if self.limited_since is not None:
+        if self.limited:
             self.answered_since += 1
             self.rate_limited_since += rate_limited
-        elif rate_limited:
-            self.limited_since = now
+        else:
+            self.limited = rate_limited
 
     def share_since_limited(self, min_answers: int) -> tuple[int, int]:
         """Answers and 429s from the first 429 on (not counting it), when at least
@@ -182,7 +182,7 @@ class LoadControl:
         if tally is None:
             return False
         if window == self.window:
-            tally.count(rate_limited=rate_limited, now=now)
+            tally.count(rate_limited=rate_limited)
         if not self._due(tally, now - tally.started):
             return False
         before = self.pace
@@ -242,15 +242,16 @@ class LoadControl:
         in which the API accepted `accepted` requests), and whether it was measured at the
         limit (else it is only a rate the API took, maybe well below what it would)."""
         tuning = self.tuning
-        paced = self.pace is not None and tally.granted >= tuning.paced * self.pace * seconds
-        if paced and tally.limited_since is not None:
-            answered_since = tally.answered_since
-            if answered_since >= tuning.min_noise_answers:
-                # The pace held the requests back, so they went at an even rate, and from the
-                # first 429 on the API took what it could: a bucket's allowance, which let the
-                # pace exceed the limit unnoticed for a while, was spent by then.
-                since = tally.started + seconds - tally.limited_since
-                return (answered_since - tally.rate_limited_since) / since, True
+        pace = self.pace
+        paced = pace is not None and tally.granted >= tuning.paced * pace * seconds
+        if paced and pace is not None and tally.answered_since >= tuning.min_noise_answers:
+            # The pace held the requests back, so they went at the pace, and from the first 429
+            # on the API took what it could: a bucket's allowance, which let the pace exceed the
+            # limit unnoticed for a while, was spent by then. (From the pace and the share, not
+            # from the answers' times: answers handled in a clump after a stall would make a
+            # rate of anything.)
+            refused = tally.rate_limited_since / tally.answered_since
+            return pace * (1.0 - refused), True
         # Over this window and the one before: a window's 429s may come from a burst in the
         # one before, and its requests may be few because the refused ones are asleep until
         # their `Retry-After`, which says nothing of what the API can take.
