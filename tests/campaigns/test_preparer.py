@@ -37,6 +37,10 @@ from simops.worker import account_budget
 from tests.helpers.emulators import EmulatorFactory
 
 ICCID_RUN = re.compile(r"\d{18,22}")
+SID = re.compile(r"\b[A-Z]{2}[0-9a-f]{32}\b")
+"""A SID's 32 hex digits hold 18 decimal digits in a row about once in 2,000 SIDs (the emulator
+redraws only 19-digit runs): a Fleet's SID that a planned change names is no ICCID, and is
+taken out before looking for one."""
 
 
 @dataclass
@@ -486,7 +490,7 @@ async def test_the_activity_never_shows_an_iccid(
 
     assert result.rows == 12 and beats
     shown = [result.model_dump_json(), json.dumps(beats), caplog.text]
-    assert not any(ICCID_RUN.search(text) for text in shown)
+    assert not [run for text in shown for run in ICCID_RUN.findall(SID.sub("<SID>", text))]
 
 
 async def test_the_activity_fails_for_good_on_bad_files_and_unknown_campaigns(
