@@ -54,8 +54,8 @@ class LoadControlTuning:
     climb: float = 0.02
     """The pace grows by this share per window without a suspicion."""
     fast_climb: float = 0.1
-    """… and by this share outside `slow_from`..`slow_until` times the rate the API accepted
-    when load was last suspected."""
+    """… and by this share outside `slow_from`..`slow_until` (or `slow_until_bound`) times the
+    limit last found."""
     slow_from: float = 0.5
     slow_until: float = 1.5
     """A limit measured at it (by a window the pace held back) is approached slowly up to this
@@ -119,7 +119,7 @@ class _Tally:
         else:
             self.limited = rate_limited
 
-    def share_since_limited(self, min_answers: int) -> tuple[int, int]:
+    def counts_since_first_429(self, min_answers: int) -> tuple[int, int]:
         """Answers and 429s from the first 429 on (not counting it), when at least
         `min_answers`; else the whole window's.
 
@@ -243,8 +243,11 @@ class LoadControl:
         limit (else it is only a rate the API took, maybe well below what it would)."""
         tuning = self.tuning
         pace = self.pace
-        paced = pace is not None and tally.granted >= tuning.paced * pace * seconds
-        if paced and pace is not None and tally.answered_since >= tuning.min_noise_answers:
+        if (
+            pace is not None
+            and tally.granted >= tuning.paced * pace * seconds
+            and tally.answered_since >= tuning.min_noise_answers
+        ):
             # The pace held the requests back, so they went at the pace, and from the first 429
             # on the API took what it could: a bucket's allowance, which let the pace exceed the
             # limit unnoticed for a while, was spent by then. (From the pace and the share, not
@@ -262,10 +265,10 @@ class LoadControl:
         """Whether the 429s of `low`, at the lower pace, are as common as those of `high`,
         on enough answers to say so: with too few, the 429s are taken for load (the safe
         side: the pace stays low)."""
-        high_answered, high_rate_limited = high.share_since_limited(self.tuning.min_noise_answers)
-        return self._evidence(low) and not _fell(
-            (high_answered, high_rate_limited), (low.answered, low.rate_limited), self.tuning.fall_z
-        )
+        tuning = self.tuning
+        high_counts = high.counts_since_first_429(tuning.min_noise_answers)
+        low_counts = (low.answered, low.rate_limited)
+        return self._evidence(low) and not _fell(high_counts, low_counts, tuning.fall_z)
 
     def _evidence(self, tally: _Tally) -> bool:
         """Whether a window's 429s may count as evidence of noise."""
