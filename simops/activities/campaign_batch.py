@@ -430,7 +430,7 @@ class CampaignBatchActivities:
                 compensate=store.spec.compensate,
                 record_reading=recorder,
             )
-            results = await asyncio.gather(*(stepper.advance(sim, fresh=fresh) for sim in tracked))
+            results = await stepper.advance_all(tracked, fresh=fresh, lanes=spec.concurrency)
             ended_rows = [result for result in results if isinstance(result, RowOutcome)]
             pending = [result for result in results if isinstance(result, TrackedSim)]
             for sim in pending:

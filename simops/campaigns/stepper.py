@@ -14,6 +14,7 @@ row ends `failed`, unless the campaign opted out.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -167,6 +168,27 @@ class BatchStepper:
         a read failed, the SIM busy with someone else's update): no callback of this campaign
         may come for them, so they are worth reading again soon rather than at the next poll."""
         return frozenset(self._read_again)
+
+    async def advance_all(
+        self, sims: list[TrackedSim], *, fresh: bool, lanes: int
+    ) -> list[TrackedSim | RowOutcome]:
+        """`advance` for each SIM, at most `lanes` at a time, taken in order; what became of
+        each, in the order given.
+
+        A SIM beyond the campaign's concurrency could only wait for a request slot, and each
+        waiting SIM holds a task and its coroutine frames: a window of 16 batches of 1,000
+        SIMs, all started at once, held about 180 MiB of the worker's memory that way.
+        """
+        results: dict[int, TrackedSim | RowOutcome] = {}
+        indexes = iter(range(len(sims)))
+
+        async def lane() -> None:
+            # Every lane draws from the one iterator: each SIM is taken once, in order.
+            for index in indexes:
+                results[index] = await self.advance(sims[index], fresh=fresh)
+
+        await asyncio.gather(*(lane() for _ in range(min(lanes, len(sims)))))
+        return [results[index] for index in range(len(sims))]
 
     async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
         """One round for one SIM, recorded in the journal as it goes; what became of it."""

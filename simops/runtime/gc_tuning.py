@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import gc
 
+from simops.runtime import malloc_arenas
+
 YOUNG_GC_THRESHOLD = 10_000
 """Allocations between young collections (Python's default is 700)."""
 
 
 def tune_for_service() -> None:
-    """Freeze every object alive now and collect young objects less often.
+    """Freeze every object alive now, collect young objects less often, and bound the
+    process's malloc arenas (`malloc_arenas`).
 
     Call once the process has imported what it serves with, before it starts serving.
     """
+    malloc_arenas.limit_arenas()
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])

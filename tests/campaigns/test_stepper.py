@@ -24,6 +24,7 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.transport import BeforeSend
 from tests.helpers.emulators import EmulatorFactory
+from tests.helpers.supersim import EmulatorControl
 
 DEADLINE_SECONDS = 20.0
 """Every wait in these tests ends by then, and says what it saw."""
@@ -243,6 +244,32 @@ async def test_first_writes_go_out_in_row_order_when_slots_are_scarce(rig: Rig) 
     row_of = {row.sim_sid: row.row_no for row in rows}
     written = [row_of[write["sim_sid"]] for write in stats.writes()]
     assert written == sorted(row_of.values()), f"the emulator's write log, by row: {written}"
+
+
+ANSWER_DELAY_MS = 200
+LANES = 2
+
+
+async def test_a_round_advances_its_sims_a_few_lanes_at_a_time_in_order(rig: Rig) -> None:
+    """`advance_all` keeps at most `lanes` SIMs going at once, each once, and answers in the
+    order given: SIMs past the campaign's concurrency wait as rows, not as tasks."""
+    store = await rig.campaign("lanes")
+    rows = store.planned_rows(1, len(rig.sids))
+    journal = SimJournal(store, lambda: 100, store.stop_reason())
+    await EmulatorControl(rig.emulator).faults(latency_ms=ANSWER_DELAY_MS)
+    results = await asyncio.wait_for(
+        rig.stepper(journal).advance_all([track(row) for row in rows], fresh=False, lanes=LANES),
+        DEADLINE_SECONDS,
+    )
+    await journal.flush()
+    assert [result.sim_sid for result in results] == [row.sim_sid for row in rows]
+    writes = rig.emulator.context.stats.writes()
+    assert sorted(write["sim_sid"] for write in writes) == sorted(rig.sids), writes
+    # A lane sends its next write only once the last one was answered, so any LANES + 1
+    # writes span at least one answer's delay.
+    times = sorted(write["at"] for write in writes)
+    spans = [later - earlier for earlier, later in zip(times, times[LANES:], strict=False)]
+    assert min(spans) >= ANSWER_DELAY_MS / 1000 * 0.9, f"write times: {times}"
 
 
 async def test_the_failure_threshold_and_the_canary_are_judged_per_sim(rig: Rig) -> None:
