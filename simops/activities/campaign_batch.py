@@ -52,6 +52,7 @@ from simops.messages import (
     CanaryRows,
 )
 from simops.observability import metrics
+from simops.runtime import malloc_arenas
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError, mask_iccids
@@ -121,6 +122,13 @@ def store_errors_are_final(campaign_id: str) -> Iterator[None]:
                 non_retryable=True,
             ) from None
         raise ApplicationError(mask_iccids(str(error)), type=type(error).__name__) from None
+
+
+LANES_PER_REQUEST = 2
+"""A round's SIMs in progress at once, per request the campaign may have in flight. Twice, so
+that a batch whose every lane holds a request still has SIMs waiting when one is answered: with
+one lane per request, the freed slot went to the next batch, and interleaved batches made the
+ingress send about 5 % more signals (more Temporal CPU per SIM, `make bench`)."""
 
 
 class CampaignBatchActivities:
@@ -227,6 +235,8 @@ class CampaignBatchActivities:
                 del self._in_use[campaign_id]
                 self._last_used.pop(campaign_id, None)
                 await self.forget_store(campaign_id)
+        if idle:
+            await asyncio.to_thread(malloc_arenas.release_free_memory)
 
     @activity.defn(name="start_batch")
     async def start_batch(self, request: BatchStepRequest) -> BatchStepResult:
@@ -430,7 +440,9 @@ class CampaignBatchActivities:
                 compensate=store.spec.compensate,
                 record_reading=recorder,
             )
-            results = await stepper.advance_all(tracked, fresh=fresh, lanes=spec.concurrency)
+            results = await stepper.advance_all(
+                tracked, fresh=fresh, lanes=LANES_PER_REQUEST * spec.concurrency
+            )
             ended_rows = [result for result in results if isinstance(result, RowOutcome)]
             pending = [result for result in results if isinstance(result, TrackedSim)]
             for sim in pending:

@@ -19,6 +19,7 @@ from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignNotFoundError, CampaignStoreError
 from simops.messages import PrepareRequest
+from simops.runtime import malloc_arenas
 from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from simops.supersim.errors import SuperSimError
@@ -91,3 +92,6 @@ class CampaignPrepareActivities:
             raise as_application_error(error) from error
         finally:
             await asyncio.to_thread(store.close)
+            # The listing's pages and the snapshot's chunks are freed by now: without this the
+            # worker keeps their peak, and the next campaign's preparation peaks on top of it.
+            await asyncio.to_thread(malloc_arenas.release_free_memory)
