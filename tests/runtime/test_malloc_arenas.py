@@ -12,14 +12,21 @@ import pytest
 
 from simops.runtime import malloc_arenas
 
-PROBE = """
-import ctypes, sys, threading
+LIBC = """
+import ctypes
 from simops.runtime import malloc_arenas
-print(malloc_arenas.limit_arenas() if sys.argv[1] == "limit" else "unlimited")
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
+"""
+"""What every probe starts with: glibc's malloc and free, callable from Python."""
+
+ARENA_PROBE = (
+    LIBC
+    + """
+import sys, threading
+print(malloc_arenas.limit_arenas() if sys.argv[1] == "limit" else "unlimited")
 
 def churn():
     # ctypes lets the GIL go around each call: the threads contend for malloc itself.
@@ -33,6 +40,7 @@ for thread in threads:
     thread.join()
 libc.malloc_stats()
 """
+)
 """Eight threads allocating at once, then glibc's statistics: one `Arena N:` line per arena."""
 
 requires_glibc = pytest.mark.skipif(
@@ -41,10 +49,10 @@ requires_glibc = pytest.mark.skipif(
 )
 
 
-def arenas_after_threads(mode: str, **environment: str) -> tuple[str, int]:
-    """What the probe printed (the limit's result) and how many arenas glibc reported."""
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE, mode],
+def run_probe(source: str, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`source` run by a new interpreter, with no `MALLOC_ARENA_MAX` but from `environment`."""
+    return subprocess.run(
+        [sys.executable, "-c", source, *arguments],
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,6 +62,11 @@ def arenas_after_threads(mode: str, **environment: str) -> tuple[str, int]:
             **environment,
         },
     )
+
+
+def arenas_after_threads(mode: str, **environment: str) -> tuple[str, int]:
+    """What the probe printed (the limit's result) and how many arenas glibc reported."""
+    probe = run_probe(ARENA_PROBE, mode, **environment)
     arenas = sum(line.startswith("Arena ") for line in probe.stderr.splitlines())
     return probe.stdout.strip(), arenas
 
@@ -75,14 +88,9 @@ def test_malloc_arena_max_in_the_environment_wins() -> None:
     assert arenas <= 4
 
 
-TRIM_PROBE = """
-import ctypes
-from simops.runtime import malloc_arenas
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = (ctypes.c_size_t,)
-libc.free.argtypes = (ctypes.c_void_p,)
-
+TRIM_PROBE = (
+    LIBC
+    + """
 def resident_mib():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 // 2**20
 
@@ -96,13 +104,12 @@ freed = resident_mib()
 released = malloc_arenas.release_free_memory()
 print(freed, resident_mib(), released)
 """
+)
 
 
 @requires_glibc
 def test_freed_memory_is_given_back_to_the_system() -> None:
-    probe = subprocess.run(
-        [sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, timeout=60, check=True
-    )
+    probe = run_probe(TRIM_PROBE)
     freed, released, answer = probe.stdout.split()
     assert answer == "True"
     # 200,000 blocks of 1 KiB were freed: nearly all of it leaves the process.
