@@ -6,8 +6,9 @@ store (rows imported, snapshot taken, rows validated up to N), and a stage cut s
 again from its start, which is safe because it writes nothing but the store.
 
 How SIMs are found: by listing the whole account (1,000 SIMs a request, one page after the
-other) and resolving rows against the listing, or by looking each row's SIM up (a fetch by SID
-or unique name, a filtered list by ICCID: one request each, many at once under the rate budget).
+other), keeping the SIMs the rows may name (`WantedSims`), and resolving rows against those; or
+by looking each row's SIM up (a fetch by SID or unique name, a filtered list by ICCID: one
+request each, many at once under the rate budget).
 Which is quicker depends on the account's size, which nothing tells in advance: so the listing
 starts, and stops as soon as it has taken as long as the lookups would at the configured rate
 (`api_max_rps`); the lookups then run. Either way the time is at most twice the quicker way's. A
@@ -21,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import aclosing
 from functools import partial
 from itertools import islice
 from typing import TypeVar
@@ -44,10 +46,11 @@ from simops.campaigns.store.backends import store_backend
 from simops.campaigns.store.campaign_store import CampaignStore
 from simops.campaigns.store.errors import CampaignStoreError
 from simops.campaigns.store.preparation import CopiedRow, PrepareStage
+from simops.campaigns.wanted_sims import WantedSims
 from simops.runtime.settings import SimopsSettings
-from simops.supersim.client import MAX_PAGE_SIZE, SimPage, SuperSimClient
+from simops.supersim.client import MAX_PAGE_SIZE, SuperSimClient
 from simops.supersim.errors import NotFoundError
-from simops.supersim.resources import Fleet, Sim
+from simops.supersim.resources import Fleet, Sim, SimSummary
 
 logger = logging.getLogger(__name__)
 
@@ -206,23 +209,20 @@ class CampaignPreparer:
         except RowInvalidError as error:
             raise SourceError(f"--fleet {source.fleet}: {error.reason}") from None
 
-    async def _filter_pages(self) -> AsyncIterator[list[Sim]]:
+    async def _filter_pages(self) -> AsyncIterator[list[SimSummary]]:
         """The SIMs the filter matches, a listing page at a time."""
         source = self._store.spec.source
         fleet = await self._filter_fleet()
-        page_url: str | None = None
-        while True:
-            page = await self._client.list_sims_page(
-                page_url=page_url, status=source.status, fleet=fleet
-            )
-            yield [
-                sim
-                for sim in page.sims
-                if source.account_sid is None or sim.account_sid == source.account_sid
-            ]
-            page_url = page.next_page_url
-            if page_url is None:
-                return
+        pages = self._client.list_sim_pages(
+            status=source.status, fleet=fleet, page_size=self._page_size
+        )
+        async with aclosing(pages):
+            async for page in pages:
+                yield [
+                    sim
+                    for sim in page.sims
+                    if source.account_sid is None or sim.account_sid == source.account_sid
+                ]
 
     async def _import_filter(self) -> None:
         imported = 0
@@ -290,7 +290,8 @@ class CampaignPreparer:
         lookups = await run(tables.lookup_count)
         if lookups == 0:
             return
-        if await self._list_account(lookup_seconds=lookups / self._settings.api_max_rps):
+        wanted = await run(tables.wanted_sims)
+        if await self._list_account(wanted, lookup_seconds=lookups / self._settings.api_max_rps):
             await self._record_names(await run(tables.ambiguous_names))
         else:
             await run(tables.clear_snapshot)
@@ -329,53 +330,52 @@ class CampaignPreparer:
         }
         await self._record_names(sorted(names))
 
-    async def _list_account(self, lookup_seconds: float) -> bool:
-        """List the account into the snapshot; stop (`False`) once lookups would be quicker.
+    async def _list_account(self, wanted: WantedSims, lookup_seconds: float) -> bool:
+        """List the account into the snapshot, keeping the SIMs rows may name (`wanted`); stop
+        (`False`) once lookups would be quicker.
 
-        The next page is asked for before this one is taken in, and the snapshot writes
+        The client asks for the next page while this one is parsed, and the snapshot writes
         `SNAPSHOT_BATCH` SIMs at a time while the listing goes on: the API prepares a page, this
         process reads one and the store writes earlier ones, all at once.
         """
         started = time.monotonic()
         listed = 0
-        batch: list[Sim] = []
-        fetching = asyncio.ensure_future(self._list_page(None))
+        complete = False
+        batch: list[SimSummary] = []
         writing: asyncio.Future[None] | None = None
+        pages = self._client.list_sim_pages(page_size=self._page_size)
         try:
-            while True:
-                page = await fetching
-                more = (
-                    page.next_page_url is not None and time.monotonic() - started < lookup_seconds
-                )
-                if more:
-                    fetching = asyncio.ensure_future(self._list_page(page.next_page_url))
-                batch.extend(page.sims)
-                listed += len(page.sims)
-                if len(batch) >= SNAPSHOT_BATCH or not more:
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.ensure_future(
-                        self._store.run(self._tables.add_listed_sims, batch)
+            async with aclosing(pages):
+                async for page in pages:
+                    more = (
+                        page.next_page_url is not None
+                        and time.monotonic() - started < lookup_seconds
                     )
-                    batch = []
+                    batch.extend(filter(wanted.wants, page.sims))
+                    listed += len(page.sims)
+                    if len(batch) >= SNAPSHOT_BATCH or not more:
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.ensure_future(
+                            self._store.run(self._tables.add_listed_sims, batch)
+                        )
+                        batch = []
+                        if not more:
+                            await writing
+                            await self._store.run(self._tables.end_listing, commit=True)
+                    self._progress("snapshot", listed)
                     if not more:
-                        await writing
-                        await self._store.run(self._tables.end_listing, commit=True)
-                self._progress("snapshot", listed)
-                if not more:
-                    return page.next_page_url is None
+                        complete = page.next_page_url is None
+                        break
+            return complete
         finally:
-            # A page still coming, or a write still going, when the listing stops or fails is
-            # not wanted any more (the snapshot is taken again from its start); the store's
-            # thread rolls back what it has not committed after the write it may be doing.
-            pending = [future for future in (fetching, writing) if future is not None]
-            for future in pending:
-                future.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            # A write still going when the listing stops or fails is not wanted any more (the
+            # snapshot is taken again from its start); the store's thread rolls back what it has
+            # not committed after the write it may be doing.
+            if writing is not None:
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
             await self._store.run(self._tables.end_listing, commit=False)
-
-    async def _list_page(self, page_url: str | None) -> SimPage:
-        return await self._client.list_sims_page(page_url=page_url, page_size=self._page_size)
 
     # Stage 3: every row checked and planned
 

@@ -7,6 +7,7 @@ a typed `SuperSimError` (see `errors.py`), after the retries `transport.py` desc
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -34,6 +35,7 @@ from simops.supersim.resources import (
     Resource,
     SettingsUpdate,
     Sim,
+    SimSummary,
     SmsCommand,
     UsageRecord,
 )
@@ -44,6 +46,7 @@ from simops.supersim.wire import (
     decode_list,
     decode_object,
     encode_parameters,
+    peek_next_page_url,
 )
 
 ResourceT = TypeVar("ResourceT", bound=Resource)
@@ -59,11 +62,11 @@ ICCID_REFERENCE = re.compile(r"^\d{18,22}$")
 
 
 class SimPage(BaseModel):
-    """One page of Sims and the URL of the next one (`None` on the last page)."""
+    """One page of a listing of Sims and the URL of the next one (`None` on the last page)."""
 
     model_config = ConfigDict(frozen=True)
 
-    sims: list[Sim]
+    sims: list[SimSummary]
     next_page_url: str | None = None
 
 
@@ -129,6 +132,12 @@ def _page_model(model: type[ResourceT], key: str) -> type[_ListPage[ResourceT]]:
         __base__=_ListPage[model],  # type: ignore[valid-type]
         items=(list[model], Field(alias=key)),  # type: ignore[valid-type]
     )
+
+
+async def _discard(request: asyncio.Future[Exchange]) -> None:
+    """Cancel a request asked for ahead that is not wanted after all, and let it end."""
+    request.cancel()
+    await asyncio.gather(request, return_exceptions=True)
 
 
 def _parse_page(
@@ -226,17 +235,47 @@ class SuperSimClient:
         response = await self._read(self._transport.url(path))
         return _parse_body(model, response.body)
 
+    async def _follow(self, page_url: str) -> Exchange:
+        return await self._read(self._transport.follow(page_url))
+
+    async def _page_stream(
+        self, model: type[ResourceT], first: Exchange, key: str
+    ) -> AsyncGenerator[tuple[list[ResourceT], str | None]]:
+        """Every page of a list from its first, with the URL of the next (`None` on the last).
+
+        Pages come one after the other, since each names the next; so the next is asked for
+        before this one is parsed, from the URL the end of its body gives
+        (`peek_next_page_url`), and again from the parsed URL should they differ. Parsing a
+        page of 1,000 Sims takes about as long as the API takes to answer one.
+        """
+        response = first
+        ahead: asyncio.Future[Exchange] | None = None
+        try:
+            while True:
+                hint = peek_next_page_url(response.body)
+                if hint is not None:
+                    ahead = asyncio.ensure_future(self._follow(hint))
+                items, next_page_url = _parse_page(model, response.body, key)
+                if ahead is not None and hint != next_page_url:
+                    await _discard(ahead)
+                    ahead = None
+                yield items, next_page_url
+                if next_page_url is None:
+                    return
+                response = await (ahead if ahead is not None else self._follow(next_page_url))
+                ahead = None
+        finally:
+            if ahead is not None:
+                await _discard(ahead)
+
     async def _pages(
         self, model: type[ResourceT], path: str, key: str, params: FormParameters
     ) -> AsyncGenerator[list[ResourceT]]:
         """Every page of a list, following `next_page_url` verbatim until it is null."""
-        response = await self._read(self._transport.url(path), params)
-        while True:
-            items, next_page_url = _parse_page(model, response.body, key)
-            yield items
-            if next_page_url is None:
-                return
-            response = await self._read(self._transport.follow(next_page_url))
+        first = await self._read(self._transport.url(path), params)
+        async with aclosing(self._page_stream(model, first, key)) as pages:
+            async for items, _ in pages:
+                yield items
 
     async def _collect(
         self,
@@ -312,15 +351,35 @@ class SuperSimClient:
         For callers that page durably (an activity per page): keep `next_page_url` and pass it
         back as `page_url`; the filters then come from the URL and the others are ignored.
         """
-        if page_url is not None:
-            response = await self._read(self._transport.follow(page_url))
-        else:
-            params = encode_parameters(
-                status=status, fleet=fleet, page_size=_check_page_size(page_size)
-            )
-            response = await self._read(self._transport.url("Sims"), params)
-        sims, next_page_url = _parse_page(Sim, response.body, "sims")
+        response = await self._first_sims_page(page_url, status, fleet, page_size)
+        sims, next_page_url = _parse_page(SimSummary, response.body, "sims")
         return SimPage(sims=sims, next_page_url=next_page_url)
+
+    async def list_sim_pages(
+        self,
+        *,
+        page_url: str | None = None,
+        status: SimStatus | None = None,
+        fleet: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> AsyncGenerator[SimPage]:
+        """Every page of Sims from the first of the filters (or from `page_url`), each asked
+        for while the one before is parsed: how a campaign lists a whole account. Close the
+        generator (`aclosing`) to stop early; the page asked for ahead is then dropped."""
+        first = await self._first_sims_page(page_url, status, fleet, page_size)
+        async with aclosing(self._page_stream(SimSummary, first, "sims")) as pages:
+            async for sims, next_page_url in pages:
+                yield SimPage(sims=sims, next_page_url=next_page_url)
+
+    async def _first_sims_page(
+        self, page_url: str | None, status: SimStatus | None, fleet: str | None, page_size: int
+    ) -> Exchange:
+        if page_url is not None:
+            return await self._follow(page_url)
+        params = encode_parameters(
+            status=status, fleet=fleet, page_size=_check_page_size(page_size)
+        )
+        return await self._read(self._transport.url("Sims"), params)
 
     async def update_sim(
         self,

@@ -19,8 +19,12 @@ class Resource(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-class Sim(Resource):
-    """A Sim resource as the API returns it."""
+class SimSummary(Resource):
+    """A Sim as a listing is read: what campaigns resolve, plan and snapshot from.
+
+    A campaign lists whole accounts, and a listing page of 1,000 Sims is mostly URLs and dates:
+    parsed without them, a page takes about a third less time (`bench.campaign_prepare_bench`).
+    """
 
     sid: str
     unique_name: str | None = None
@@ -28,10 +32,6 @@ class Sim(Resource):
     iccid: str | None = None
     status: SimStatus
     fleet_sid: str | None = None
-    date_created: datetime | None = None
-    date_updated: datetime | None = None
-    url: str | None = None
-    links: dict[str, str] | None = None
 
     def state(self) -> SimState:
         """The part of the Sim the planner reasons about."""
@@ -41,6 +41,15 @@ class Sim(Resource):
             account_sid=self.account_sid,
             unique_name=self.unique_name or None,
         )
+
+
+class Sim(SimSummary):
+    """A Sim resource as the API returns it."""
+
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    url: str | None = None
+    links: dict[str, str] | None = None
 
 
 class Fleet(Resource):

@@ -9,6 +9,7 @@ a wire name.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,27 @@ def decode_object(raw_body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise TransportError("The Super SIM API answered with JSON that is not an object")
     return document
+
+
+_NEXT_PAGE_URL = re.compile(rb'"next_page_url"\s*:\s*("(?:[^"\\]|\\.)*")')
+"""`"next_page_url": "<JSON string>"`: in a body, the quote before `next_page_url` is the
+start of a key, since a quote inside a JSON string is escaped."""
+PEEK_BYTES = 4096
+"""How much of a list page's end is searched for `meta.next_page_url` (meta comes last)."""
+
+
+def peek_next_page_url(raw_body: bytes) -> str | None:
+    """The next page's URL as the end of a list page gives it, read without parsing the page
+    (`None`: none found there). A hint, to ask for the next page early: the parsed page decides.
+    """
+    found = _NEXT_PAGE_URL.findall(raw_body, max(0, len(raw_body) - PEEK_BYTES))
+    if not found:
+        return None
+    try:
+        next_page_url = json.loads(found[-1])
+    except ValueError:
+        return None
+    return next_page_url if isinstance(next_page_url, str) and next_page_url else None
 
 
 def decode_list(raw_body: bytes, key: str) -> ListEnvelope:

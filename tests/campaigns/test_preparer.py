@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +67,7 @@ class World:
         **spec: Any,
     ) -> CampaignStore:
         """A campaign of `lines` in `stores` (default: SQLite files in `directory`)."""
-        source = self.directory.parent / f"{campaign_id}.csv"
-        source.write_bytes(
-            lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
-        )
-        campaign = CampaignSpec(
-            campaign_id=campaign_id,
-            action=action,
-            source=CampaignSource(file_name=source.name),
-            **spec,
-        )
-        return CampaignStore.create(stores or self.directory, campaign, source)
+        return file_campaign(self.directory, campaign_id, action, lines, stores=stores, **spec)
 
     async def prepare(
         self, store: CampaignStore, *, lookups: bool = False, **options: Any
@@ -108,6 +99,28 @@ class World:
             stores=stores,
             fleet="default",
         )
+
+
+def file_campaign(
+    directory: Path,
+    campaign_id: str,
+    action: CampaignAction,
+    lines: list[str] | bytes,
+    *,
+    stores: StoreBackend | None = None,
+    **spec: Any,
+) -> CampaignStore:
+    """A campaign of `lines` (its file beside `directory`) in `stores` (default: SQLite files
+    in `directory`)."""
+    source = directory.parent / f"{campaign_id}.csv"
+    source.write_bytes(lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode())
+    campaign = CampaignSpec(
+        campaign_id=campaign_id,
+        action=action,
+        source=CampaignSource(file_name=source.name),
+        **spec,
+    )
+    return CampaignStore.create(stores or directory, campaign, source)
 
 
 @pytest.fixture
@@ -536,3 +549,38 @@ async def test_the_prepared_store_keeps_no_snapshot_of_the_account(world: World)
     assert outsider.encode() not in files, "an ICCID of a SIM outside the campaign"
     assert (world.sims[1].iccid or "").encode() in files, "the campaign's own references stay"
     assert database.stat().st_size < 200_000
+
+
+async def test_the_snapshot_keeps_the_sims_rows_may_name(
+    emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    """An account of 2,000 SIMs, a file naming 30 of them: the listing keeps those (and the
+    filter's false positives, about 1 % of the others), not the whole account."""
+    emulator = await emulator_factory(seed_sims=2_000)
+    settings = emulator_settings(emulator, campaign_dir=tmp_path / "campaigns")
+    async with SuperSimClient(settings) as client:
+        sims = [sim async for sim in client.list_sims()]
+        named = sims[::10][:10] + sims[5::10][:10]
+        await client.update_sim(sims[7].sid, SimUpdate(unique_name="site-7"))
+        lines = ["sim", *(sim.iccid or "" for sim in named[:10]), *(s.sid for s in named[10:])]
+        lines.append("site-7")
+        store = file_campaign(
+            settings.campaign_dir, "named", CampaignAction.ACTIVATE, lines, fleet="default"
+        )
+        snapshots: list[set[str]] = []
+
+        def read_snapshot(stage: str, done: int) -> None:
+            if stage == "validate" and not snapshots:
+                database = settings.campaign_dir / "named" / "campaign.sqlite"
+                with sqlite3.connect(database) as reader:
+                    snapshots.append({sid for (sid,) in reader.execute("SELECT sid FROM sims")})
+
+        # Lookups priced as very slow: the whole account is listed.
+        listing = settings.model_copy(update={"api_max_rps": 0.001})
+        result = await CampaignPreparer(client, listing, store, on_progress=read_snapshot).run()
+    assert result.valid == 21
+    kept = snapshots[0]
+    expected = {sim.sid for sim in named} | {sims[7].sid}
+    assert expected <= kept, f"named SIMs missing from the snapshot: {expected - kept}"
+    others = len(kept - expected)
+    assert others < 60, f"{others} of {len(sims) - len(expected)} SIMs no row names were kept"

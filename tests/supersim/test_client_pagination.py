@@ -1,12 +1,23 @@
-"""Lists: empty, one page, exactly 1000, 1000-item pages, `next_page_url` followed verbatim."""
+"""Lists: empty, one page, exactly 1000, 1000-item pages, `next_page_url` followed verbatim,
+the next page asked for while this one is parsed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from contextlib import aclosing
+
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 
 from simops.core.sim import SimStatus, SimUpdate
+from simops.runtime.settings import SimopsSettings
 from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
+from simops.supersim.pacing import RateBudget
 from simops.supersim.transport import ApiTransport
 from tests.helpers.emulators import EmulatorFactory
 from tests.helpers.supersim import EmulatorControl, make_client
@@ -94,3 +105,56 @@ async def test_page_size_is_checked_before_any_request(
     with pytest.raises(ValueError, match="page_size"):
         await anext(client.list_sims(page_size=0))
     assert await control.answers(LIST_ROUTE) == {}
+
+
+async def test_the_next_page_is_asked_for_before_this_one_is_taken(
+    client: SuperSimClient, control: EmulatorControl
+) -> None:
+    async with aclosing(client.list_sim_pages(page_size=5)) as pages:
+        first = await anext(pages)
+        assert first.next_page_url is not None
+        deadline = time.monotonic() + 10
+        while (answered := await control.answers(LIST_ROUTE)) == {200: 1}:
+            assert time.monotonic() < deadline, f"only the first page was asked for: {answered}"
+            await asyncio.sleep(0.02)
+        assert answered == {200: 2}
+        rest = [page async for page in pages]
+    listed = [sim.sid for page in (first, *rest) for sim in page.sims]
+    assert listed == [sim.sid async for sim in client.list_sims()]
+    # Each page of the listing asked for once, then the one page of `list_sims`.
+    assert await control.answers(LIST_ROUTE) == {200: 1 + len(rest) + 1}
+
+
+async def test_a_page_whose_end_names_another_url_follows_the_one_parsed() -> None:
+    """`next_page_url` also appears after `meta` (a key the API might add): the page asked
+    for ahead from it is dropped, and the listing follows `meta.next_page_url`."""
+    asked: list[str] = []
+
+    async def pages(request: web.Request) -> web.Response:
+        page = request.query.get("Page", "0")
+        asked.append(page)
+        origin = f"http://{request.host}/v1/Sims"
+        sim = {"sid": "HS" + page * 32, "account_sid": "AC" + "1" * 32, "status": "new"}
+        body: dict[str, object] = {"sims": [sim], "meta": {"next_page_url": None}}
+        if page == "0":
+            body["meta"] = {"next_page_url": f"{origin}?Page=2"}
+            body["later"] = {"next_page_url": f"{origin}?Page=9"}
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/Sims", pages)
+    server = TestServer(app)
+    await server.start_server()
+    settings = SimopsSettings(
+        _env_file=None,
+        api_url=str(server.make_url("/v1")),
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token=SecretStr("token"),
+    )
+    try:
+        async with SuperSimClient(settings, budget=RateBudget.from_settings(settings)) as api:
+            listed = [page.sims async for page in api.list_sim_pages()]
+    finally:
+        await server.close()
+    assert [[sim.sid for sim in sims] for sims in listed] == [["HS" + "0" * 32], ["HS" + "2" * 32]]
+    assert "2" in asked and asked.index("2") == len(asked) - 1, asked

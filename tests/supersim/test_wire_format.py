@@ -14,7 +14,12 @@ from simops.core.sim import CallbackMethod, SimStatus
 from simops.supersim.client import _parse, _parse_page
 from simops.supersim.errors import TransportError
 from simops.supersim.resources import Sim
-from simops.supersim.wire import decode_list, encode_parameters, parameter_name
+from simops.supersim.wire import (
+    decode_list,
+    encode_parameters,
+    parameter_name,
+    peek_next_page_url,
+)
 
 
 def test_snake_case_fields_become_upper_camel_case() -> None:
@@ -73,7 +78,11 @@ SIM_FIELDS = st.fixed_dictionaries(
         "account_sid": st.sampled_from(["AC" + "c" * 32, None]),
         "status": st.sampled_from(["new", "active", "bogus", 3]),
         "fleet_sid": st.one_of(st.none(), st.just("HF" + "d" * 32)),
-        "unique_name": st.one_of(st.none(), st.text(max_size=5)),
+        "unique_name": st.one_of(
+            st.none(),
+            st.text(max_size=5),
+            st.just('x", "meta": {"next_page_url": "https://x/v1/Sims?Page=9"}}'),
+        ),
         "extra": st.integers(),
     },
 )
@@ -118,3 +127,27 @@ def test_a_page_parsed_in_one_pass_reads_as_item_by_item(sims: Any, fleets: Any,
     except TransportError as error:
         parsed = type(error)
     assert parsed == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(sims=st.lists(SIM_FIELDS, max_size=3), meta=PAGE_META)
+def test_the_next_page_url_peeked_is_the_one_parsed_or_none(sims: Any, meta: Any) -> None:
+    document: dict[str, Any] = {"sims": sims}
+    if meta is not None:
+        document["meta"] = meta
+    raw = json.dumps(document).encode()
+    peeked = peek_next_page_url(raw)
+    given_url = meta.get("next_page_url") if isinstance(meta, dict) else None
+    if isinstance(given_url, str) and given_url:
+        assert peeked == given_url
+    else:
+        assert peeked is None, "a page that names no next page, or a name inside a string"
+
+
+def test_a_next_page_url_is_peeked_from_the_end_of_a_page_as_json_spells_it() -> None:
+    url = 'https://x/v1/Sims?PageToken=PT"q"\\é/'
+    for separators in ((", ", ": "), (",", ":")):
+        page = {"sims": [{"sid": "HS1"}], "meta": {"next_page_url": url}}
+        assert peek_next_page_url(json.dumps(page, separators=separators).encode()) == url
+    assert peek_next_page_url(b'{"sims": [], "meta": {"next_page_url": ""}}') is None
+    assert peek_next_page_url(b'{"sims": [], "meta": {"next_page_url": "cut') is None

@@ -34,9 +34,10 @@ from simops.campaigns.store.database import (
     snapshot_columns,
     snapshot_of,
 )
+from simops.campaigns.wanted_sims import WantedSims
 from simops.core.codes import RuleCode
 from simops.core.sim import NO_FLEET, DesiredState, SimStatus
-from simops.supersim.resources import Fleet, Sim
+from simops.supersim.resources import Fleet, SimSummary
 
 PLAN_CHUNK = 2000
 
@@ -185,7 +186,7 @@ class PreparationStore:
             self._db.set_meta(db, "validated_through", "0")
         self._plan_ids.clear()
 
-    def add_rows(self, rows: Sequence[SourceRow], sims: Sequence[Sim] = ()) -> None:
+    def add_rows(self, rows: Sequence[SourceRow], sims: Sequence[SimSummary] = ()) -> None:
         """Import rows (a malformed one is invalid at once) and, for a filter, their SIMs."""
         with self._db.write() as db:
             db.executemany(
@@ -194,7 +195,7 @@ class PreparationStore:
             )
             self._insert_sims(db, sims)
 
-    def append_sims(self, sims: Sequence[Sim]) -> int:
+    def append_sims(self, sims: Sequence[SimSummary]) -> int:
         """Append the SIMs that are not yet rows as new rows after the last (a continuous
         campaign's scan), with them in the snapshot; how many were appended.
 
@@ -258,7 +259,7 @@ class PreparationStore:
 
     # The snapshot
 
-    def _insert_sims(self, db: Connection, sims: Sequence[Sim]) -> None:
+    def _insert_sims(self, db: Connection, sims: Sequence[SimSummary]) -> None:
         db.executemany(
             "INSERT INTO sims (campaign_id, sid, iccid, unique_name, status, fleet_sid, "
             "account_sid) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, sid) "
@@ -279,12 +280,12 @@ class PreparationStore:
             ],
         )
 
-    def add_sims(self, sims: Sequence[Sim]) -> None:
+    def add_sims(self, sims: Sequence[SimSummary]) -> None:
         """Add SIMs to the snapshot (replacing any with the same SID)."""
         with self._db.write() as db:
             self._insert_sims(db, sims)
 
-    def add_listed_sims(self, sims: Sequence[Sim]) -> None:
+    def add_listed_sims(self, sims: Sequence[SimSummary]) -> None:
         """Add a listing's SIMs to the snapshot in a transaction that spans calls, committed
         every `SNAPSHOT_COMMIT` SIMs; `end_listing` commits (or drops) the rest."""
         if self._listing is None:
@@ -384,6 +385,21 @@ class PreparationStore:
             (self._db.campaign_id, self._db.campaign_id),
         ).fetchone()
         return int(row[0])
+
+    def wanted_sims(self) -> WantedSims:
+        """The references of the well-formed rows and the new unique names they ask for: the
+        SIMs a listing must keep in the snapshot."""
+        campaign_id = self._db.campaign_id
+        wanted = WantedSims(self.lookup_count())
+        cursor = self._db.execute(
+            "SELECT kind, reference FROM rows WHERE campaign_id = ? AND kind IS NOT NULL "
+            "UNION ALL SELECT ?, unique_name FROM rows WHERE campaign_id = ? "
+            "AND kind IS NOT NULL AND unique_name IS NOT NULL",
+            (campaign_id, ReferenceKind.UNIQUE_NAME.value, campaign_id),
+        )
+        for kind, reference in cursor:
+            wanted.add(ReferenceKind(kind), reference)
+        return wanted
 
     def references(self, kind: ReferenceKind) -> list[str]:
         """The distinct well-formed references of one kind."""
