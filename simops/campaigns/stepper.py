@@ -178,6 +178,10 @@ class BatchStepper:
         A SIM beyond the campaign's concurrency could only wait for a request slot, and each
         waiting SIM holds a task and its coroutine frames: a window of 16 batches of 1,000
         SIMs, all started at once, held about 180 MiB of the worker's memory that way.
+
+        A SIM whose round raises ends the round: the other lanes are cancelled, and have ended,
+        before the error is raised (as itself). Lanes left running would go on writing SIMs
+        after the activity failed, while its retry starts on the same rows.
         """
         results: dict[int, TrackedSim | RowOutcome] = {}
         indexes = iter(range(len(sims)))
@@ -187,7 +191,12 @@ class BatchStepper:
             for index in indexes:
                 results[index] = await self.advance(sims[index], fresh=fresh)
 
-        await asyncio.gather(*(lane() for _ in range(min(lanes, len(sims)))))
+        try:
+            async with asyncio.TaskGroup() as round_lanes:
+                for _ in range(min(lanes, len(sims))):
+                    round_lanes.create_task(lane())
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         return [results[index] for index in range(len(sims))]
 
     async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:

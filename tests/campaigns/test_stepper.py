@@ -272,6 +272,39 @@ async def test_a_round_advances_its_sims_a_few_lanes_at_a_time_in_order(rig: Rig
     assert min(spans) >= ANSWER_DELAY_MS / 1000 * 0.9, f"write times: {times}"
 
 
+class FaultyStepper(BatchStepper):
+    """A stepper whose round raises for one SIM (a fault that no outcome accounts for)."""
+
+    def __init__(self, rig: Rig, journal: SimJournal, failing_sid: str) -> None:
+        super().__init__(rig.client, None, journal, final=False, compensate=True)
+        self.failing_sid = failing_sid
+
+    async def advance(self, sim: TrackedSim, *, fresh: bool) -> TrackedSim | RowOutcome:
+        if sim.sim_sid == self.failing_sid:
+            raise LookupError("a fault in one SIM's round")
+        return await super().advance(sim, fresh=fresh)
+
+
+async def test_a_sim_whose_round_raises_ends_the_round_and_no_write_follows(rig: Rig) -> None:
+    store = await rig.campaign("faulty")
+    rows = store.planned_rows(1, len(rig.sids))
+    journal = SimJournal(store, lambda: 100, store.stop_reason())
+    await EmulatorControl(rig.emulator).faults(latency_ms=ANSWER_DELAY_MS)
+    failing = rows[2].sim_sid
+    assert failing is not None
+    stepper = FaultyStepper(rig, journal, failing)
+    with pytest.raises(LookupError, match="one SIM's round"):
+        await asyncio.wait_for(
+            stepper.advance_all([track(row) for row in rows], fresh=False, lanes=LANES),
+            DEADLINE_SECONDS,
+        )
+    # Long enough for the other lane to have written every SIM left, had it gone on.
+    await asyncio.sleep(len(rows) * ANSWER_DELAY_MS / 1000)
+    written = {write["sim_sid"] for write in rig.emulator.context.stats.writes()}
+    # The two first SIMs, and the one the other lane had taken (cancelled, maybe sent).
+    assert written <= {rows[0].sim_sid, rows[1].sim_sid, rows[3].sim_sid}, written
+
+
 async def test_the_failure_threshold_and_the_canary_are_judged_per_sim(rig: Rig) -> None:
     threshold = await rig.campaign("threshold", max_failures=2)
     canary = await rig.campaign("canary", canary=3)
