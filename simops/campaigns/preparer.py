@@ -290,7 +290,7 @@ class CampaignPreparer:
         lookups = await run(tables.lookup_count)
         if lookups == 0:
             return
-        wanted = await run(tables.wanted_sims)
+        wanted = await run(tables.wanted_sims, lookups)
         if await self._list_account(wanted, lookup_seconds=lookups / self._settings.api_max_rps):
             await self._record_names(await run(tables.ambiguous_names))
         else:

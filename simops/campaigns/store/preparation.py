@@ -386,11 +386,11 @@ class PreparationStore:
         ).fetchone()
         return int(row[0])
 
-    def wanted_sims(self) -> WantedSims:
-        """The references of the well-formed rows and the new unique names they ask for: the
-        SIMs a listing must keep in the snapshot."""
+    def wanted_sims(self, expected: int) -> WantedSims:
+        """The references of the well-formed rows and the new unique names they ask for (about
+        `expected` of them: `lookup_count`): the SIMs a listing must keep in the snapshot."""
         campaign_id = self._db.campaign_id
-        wanted = WantedSims(self.lookup_count())
+        wanted = WantedSims(expected)
         cursor = self._db.execute(
             "SELECT kind, reference FROM rows WHERE campaign_id = ? AND kind IS NOT NULL "
             "UNION ALL SELECT ?, unique_name FROM rows WHERE campaign_id = ? "
