@@ -42,6 +42,9 @@ from simops.runtime.settings import SimopsSettings
 from simops.supersim.client import SuperSimClient
 from tests.helpers.process_stack import cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib
 
+DEFAULT_API_MAX_RPS: float = SimopsSettings.model_fields["api_max_rps"].default
+"""simops' own pacing of the API, which `--api-max-rps` overrides."""
+
 
 def write_campaign_file(path: Path, rows: int) -> None:
     """A CSV of `rows` seeded ICCIDs, every 1000th with a mistyped check digit."""
@@ -86,11 +89,14 @@ class StageClock:
         self.last = now
 
 
-def settings_for(emulator: EmulatorProcess, directory: Path) -> SimopsSettings:
-    """Default pacing (100 requests/s), the emulator's parent account."""
+def settings_for(
+    emulator: EmulatorProcess, directory: Path, api_max_rps: float = DEFAULT_API_MAX_RPS
+) -> SimopsSettings:
+    """The emulator's parent account, paced at `api_max_rps` (simops' default: 100)."""
     return SimopsSettings(
         _env_file=None,
         api_url=emulator.api_url,
+        api_max_rps=api_max_rps,
         twilio_account_sid=emulator.parent.account_sid,
         twilio_auth_token=emulator.parent.auth_token,
         campaign_dir=directory,
@@ -143,7 +149,7 @@ def bench_store(store: CampaignStore, directory: Path) -> None:
     )
 
 
-async def main(sims: int, small: int, account_sims: int) -> None:
+async def main(sims: int, small: int, account_sims: int, api_max_rps: float) -> None:
     """Run the benchmark and print its figures."""
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
@@ -152,7 +158,7 @@ async def main(sims: int, small: int, account_sims: int) -> None:
         bench_reading(source, sims)
         emulator = await spawn_emulator_process(["--seed-sims", str(max(sims, account_sims))])
         try:
-            settings = settings_for(emulator, directory / "campaigns")
+            settings = settings_for(emulator, directory / "campaigns", api_max_rps)
             async with SuperSimClient(settings) as client:
                 rss_before = rss_mib(os.getpid())
                 reset = reset_peak_rss(os.getpid())
@@ -219,5 +225,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--account-sims", type=int, default=0, help="SIMs the account holds (default: --sims)"
     )
+    parser.add_argument(
+        "--api-max-rps",
+        type=float,
+        default=DEFAULT_API_MAX_RPS,
+        help="the client's pacing (default: simops' 100; `simops dev` sets 5000)",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.sims, arguments.small, arguments.account_sims))
+    asyncio.run(
+        main(arguments.sims, arguments.small, arguments.account_sims, arguments.api_max_rps)
+    )

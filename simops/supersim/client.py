@@ -239,22 +239,30 @@ class SuperSimClient:
         return await self._read(self._transport.follow(page_url))
 
     async def _page_stream(
-        self, model: type[ResourceT], first: Exchange, key: str
+        self, model: type[ResourceT], first: Exchange, key: str, pages_wanted: int | None = None
     ) -> AsyncGenerator[tuple[list[ResourceT], str | None]]:
         """Every page of a list from its first, with the URL of the next (`None` on the last).
 
         Pages come one after the other, since each names the next; so the next is asked for
         before this one is parsed, from the URL the end of its body gives
         (`peek_next_page_url`), and again from the parsed URL should they differ. Parsing a
-        page of 1,000 Sims takes about as long as the API takes to answer one.
+        page of 1,000 Sims takes about as long as the API takes to answer one. None is asked
+        for ahead beyond the `pages_wanted`-th (a list with a limit): a later one is asked for
+        only if the caller goes on.
         """
         response = first
         ahead: asyncio.Future[Exchange] | None = None
+        in_hand = 1
         try:
             while True:
                 hint = peek_next_page_url(response.body)
+                if pages_wanted is not None and in_hand >= pages_wanted:
+                    hint = None
                 if hint is not None:
                     ahead = asyncio.ensure_future(self._follow(hint))
+                    # A task runs only when the loop next does, and the parse below holds the
+                    # loop: let the request go out first, or the API waits for the parse.
+                    await asyncio.sleep(0)
                 items, next_page_url = _parse_page(model, response.body, key)
                 if ahead is not None and hint != next_page_url:
                     await _discard(ahead)
@@ -264,16 +272,22 @@ class SuperSimClient:
                     return
                 response = await (ahead if ahead is not None else self._follow(next_page_url))
                 ahead = None
+                in_hand += 1
         finally:
             if ahead is not None:
                 await _discard(ahead)
 
     async def _pages(
-        self, model: type[ResourceT], path: str, key: str, params: FormParameters
+        self,
+        model: type[ResourceT],
+        path: str,
+        key: str,
+        params: FormParameters,
+        pages_wanted: int | None = None,
     ) -> AsyncGenerator[list[ResourceT]]:
         """Every page of a list, following `next_page_url` verbatim until it is null."""
         first = await self._read(self._transport.url(path), params)
-        async with aclosing(self._page_stream(model, first, key)) as pages:
+        async with aclosing(self._page_stream(model, first, key, pages_wanted)) as pages:
             async for items, _ in pages:
                 yield items
 
@@ -329,8 +343,9 @@ class SuperSimClient:
             return
         size = _check_page_size(min(page_size, limit) if limit is not None else page_size)
         params = encode_parameters(status=status, fleet=fleet, iccid=iccid, page_size=size)
+        pages_wanted = -(-limit // size) if limit is not None else None
         yielded = 0
-        async with aclosing(self._pages(Sim, "Sims", "sims", params)) as pages:
+        async with aclosing(self._pages(Sim, "Sims", "sims", params, pages_wanted)) as pages:
             async for sims in pages:
                 for sim in sims:
                     yield sim

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from contextlib import aclosing
 
 import pytest
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from simops.core.sim import SimStatus, SimUpdate
+from simops.emulator.process import spawn_emulator_process
 from simops.runtime.settings import SimopsSettings
 from simops.supersim import errors
 from simops.supersim.client import SuperSimClient
@@ -82,6 +84,15 @@ async def test_filters_and_limit(client: SuperSimClient, control: EmulatorContro
     found = await client.find_sim_by_iccid(sim.iccid)
     assert found is not None and found.sid == sim.sid
     assert await client.find_sim_by_iccid("89883070999999999999") is None
+
+
+async def test_a_limit_asks_for_no_page_beyond_the_one_that_reaches_it(
+    client: SuperSimClient, control: EmulatorControl
+) -> None:
+    sids = [sim.sid async for sim in client.list_sims(limit=7, page_size=5)]
+    assert len(sids) == 7
+    # The second page holds the 7th Sim: the third (of four) is never asked for ahead.
+    assert await control.answers(LIST_ROUTE) == {200: 2}
 
 
 async def test_a_page_url_is_kept_verbatim(client: SuperSimClient) -> None:
@@ -158,3 +169,45 @@ async def test_a_page_whose_end_names_another_url_follows_the_one_parsed() -> No
         await server.close()
     assert [[sim.sid for sim in sims] for sims in listed] == [["HS" + "0" * 32], ["HS" + "2" * 32]]
     assert "2" in asked and asked.index("2") == len(asked) - 1, asked
+
+
+def _answered_blocking(control_url: str, route: str) -> dict[str, int]:
+    """The emulator's answers to `route` by status, asked without running this loop."""
+    with urllib.request.urlopen(f"{control_url}/stats", timeout=5) as response:
+        answers: dict[str, int] = json.load(response)["requests"].get(route, {})
+    return answers
+
+
+async def test_the_next_page_leaves_before_this_one_is_parsed() -> None:
+    """The API prepares the next page while this process parses the one it has.
+
+    The emulator runs in a process of its own; once the first page is handed over, this test
+    blocks its event loop outright. The emulator can then answer the second page only if its
+    request was written before the first page was parsed (a task that merely was created sends
+    nothing until the loop runs again)."""
+    emulator = await spawn_emulator_process(["--seed-sims", "12"])
+    settings = SimopsSettings(
+        _env_file=None,
+        api_url=emulator.api_url,
+        twilio_account_sid=emulator.parent.account_sid,
+        twilio_auth_token=SecretStr(emulator.parent.auth_token),
+    )
+    control_url = f"{emulator.root_url}/_emulator"
+    try:
+        async with (
+            SuperSimClient(settings, budget=RateBudget.from_settings(settings)) as api,
+            aclosing(api.list_sim_pages(page_size=5)) as pages,
+        ):
+            first = await anext(pages)
+            deadline = time.monotonic() + 10
+            while (answered := _answered_blocking(control_url, LIST_ROUTE)) == {"200": 1}:
+                assert time.monotonic() < deadline, (
+                    f"the second page was not asked for while the loop was held: {answered}"
+                )
+                time.sleep(0.02)  # noqa: ASYNC251 - holding the loop is the point
+            assert answered == {"200": 2}
+            rest = [page async for page in pages]
+    finally:
+        await emulator.stop()
+    assert first.next_page_url is not None
+    assert sum(len(page.sims) for page in (first, *rest)) == 12
