@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -200,7 +200,12 @@ class RecentTokens:
 
     def __init__(self, capacity: int = DUPLICATE_CACHE_SIZE) -> None:
         self._capacity = capacity
-        self._tokens: OrderedDict[str, None] = OrderedDict()
+        # A set and the order its tokens came in, not an OrderedDict: under the steady churn of
+        # a long campaign (every new token pushing the oldest out) an OrderedDict of 100,000
+        # tokens grew from 19 to 35 MiB between 110,000 and 1,100,000 tokens seen; a set with a
+        # deque holds 13 MiB, then 17 from 600,000 on (`bench.ingress_tokens_bench`).
+        self._tokens: set[str] = set()
+        self._arrival: deque[str] = deque()
         self._in_flight: dict[str, asyncio.Future[bool]] = {}
 
     async def taken(self, token: str) -> bool:
@@ -223,10 +228,15 @@ class RecentTokens:
         if self._in_flight.get(token) is claimed:
             del self._in_flight[token]
         claimed.set_result(taken)
-        if taken:
-            self._tokens[token] = None
-            if len(self._tokens) > self._capacity:
-                self._tokens.popitem(last=False)
+        if taken and token not in self._tokens:
+            self._tokens.add(token)
+            self._arrival.append(token)
+            if len(self._arrival) > self._capacity:
+                self._tokens.discard(self._arrival.popleft())
+
+    def __len__(self) -> int:
+        """How many tokens are remembered (at most the capacity)."""
+        return len(self._tokens)
 
 
 class CallbackIngress:
