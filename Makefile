@@ -38,7 +38,7 @@ browser:
 	fi
 
 test: lint browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 demo: $(STAMP)
 	$(BIN)/python -m tools.demo
