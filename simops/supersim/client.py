@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -343,7 +344,7 @@ class SuperSimClient:
             return
         size = _check_page_size(min(page_size, limit) if limit is not None else page_size)
         params = encode_parameters(status=status, fleet=fleet, iccid=iccid, page_size=size)
-        pages_wanted = -(-limit // size) if limit is not None else None
+        pages_wanted = math.ceil(limit / size) if limit is not None else None
         yielded = 0
         async with aclosing(self._pages(Sim, "Sims", "sims", params, pages_wanted)) as pages:
             async for sims in pages:

@@ -45,6 +45,15 @@ class DevStack:
         """Run one `simops` command in the stack's directory (where `.simops/env` is)."""
         return run_simops(arguments, self.directory, timeout=COMMAND_SECONDS)
 
+    def failed(self, command: subprocess.CompletedProcess[str], lines: int = 20) -> str:
+        """What a failed command printed, then the last `lines` of each of the stack's logs
+        (`.simops/*.log`): whether the dev server, a worker or the ingress had stopped."""
+        parts = [command.stderr]
+        for log in sorted((self.directory / ".simops").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}, last {len(tail)} lines\n" + "\n".join(tail))
+        return "\n".join(parts)
+
 
 def child_pids(parent: int) -> set[int]:
     """The processes whose parent is `parent`, from /proc."""
@@ -283,7 +292,7 @@ def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path
         "campaign", "start", "--action", "activate", "--status", "new", "--fleet", fleet,
         "--id", "resumed",
     )  # fmt: skip
-    assert started.returncode == 0, started.stderr
+    assert started.returncode == 0, first.failed(started)
     running = json.loads(first.simops("campaign", "status", "resumed", "-o", "json").stdout)
     assert running["phase"] != "completed"  # else the restart would have nothing to resume
     children = child_pids(first.process.pid)
@@ -298,7 +307,7 @@ def test_sigterm_then_restart_resumes_and_a_dead_worker_stops_it_loudly(tmp_path
         report = json.loads(
             second.simops("campaign", "report", "resumed", "--format", "json").stdout
         )
-        assert watched.returncode == 0, watched.stderr
+        assert watched.returncode == 0, second.failed(watched)
         assert "completed" in watched.stdout
         assert len(report) == 20
         assert {row["outcome"] for row in report} == {"converged"}
