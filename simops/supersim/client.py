@@ -256,9 +256,8 @@ class SuperSimClient:
         in_hand = 1
         try:
             while True:
-                hint = peek_next_page_url(response.body)
-                if pages_wanted is not None and in_hand >= pages_wanted:
-                    hint = None
+                wanted = pages_wanted is None or in_hand < pages_wanted
+                hint = peek_next_page_url(response.body) if wanted else None
                 if hint is not None:
                     ahead = asyncio.ensure_future(self._follow(hint))
                     # A task runs only when the loop next does, and the parse below holds the
