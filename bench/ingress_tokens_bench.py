@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.ingress_tokens_bench [--tokens 2100000]
 
-Feeds `RecentTokens` (the ingress's duplicate cache, 100,000 tokens by default) one new
-UUID-shaped token after another, as a campaign's callbacks bring them, each claimed then released
-as delivered, and prints this process's RSS above its start at checkpoints: when the cache has
-just filled (110,000 tokens), then at 600,000, 1,100,000 (a million-SIM campaign after the
-10,000 and 100,000 ones of `bench.million_bench`) and `--tokens`. A cache whose memory is bounded
-shows the same figure at every checkpoint after the first.
+Feeds `RecentTokens` (the ingress's duplicate cache, 100,000 tokens by default) one new token
+after another, made as the emulator makes its `kore-idempotency-token` values and as a
+campaign's callbacks bring them, each claimed then released as delivered, and prints this
+process's RSS above its start at checkpoints: when the cache has just filled (110,000 tokens),
+then at 600,000, 1,100,000 (a million-SIM campaign after the 10,000 and 100,000 ones of
+`bench.million_bench`) and `--tokens`. A cache whose memory is bounded shows the same figure at
+every checkpoint after the first.
 """
 
 from __future__ import annotations
@@ -18,25 +19,20 @@ import os
 import random
 
 from simops.callbacks.ingress import RecentTokens
+from simops.emulator.ids import IdFactory
 from tests.helpers.process_stack import rss_mib
 
 CHECKPOINTS = (110_000, 600_000, 1_100_000)
 
 
-def uuid_token(rng: random.Random) -> str:
-    """A token shaped as the emulator's `kore-idempotency-token` values."""
-    raw = f"{rng.getrandbits(128):032x}"
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-
-
 async def main(tokens: int) -> None:
     """Feed the cache `tokens` tokens and print the RSS growth at each checkpoint."""
-    rng = random.Random(28)
+    ids = IdFactory(random.Random(28))
     recent = RecentTokens()
     checkpoints = {count for count in CHECKPOINTS if count < tokens} | {tokens}
     start = rss_mib(os.getpid())
     for count in range(1, tokens + 1):
-        token = uuid_token(rng)
+        token = ids.token()
         recent.release(token, recent.claim(token), taken=True)
         if count in checkpoints:
             grown = rss_mib(os.getpid()) - start

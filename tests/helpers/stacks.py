@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -121,6 +122,29 @@ async def emulator_writes(emulator: RunningEmulator) -> list[dict[str, Any]]:
     """The emulator's write log (`GET /_emulator/writes`): every state-changing write, oldest
     first, with its Unix time: the record simops is checked against, which simops never wrote."""
     return await EmulatorControl(emulator).writes()
+
+
+async def wait_for_logged_writes(
+    emulator: RunningEmulator,
+    count: int = 1,
+    *,
+    of: set[str] | None = None,
+    seconds: float = 30.0,
+) -> None:
+    """Wait until the emulator's write log holds `count` writes (of the SIMs in `of` only, when
+    given); fail naming how many it saw."""
+    writes: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        writes = [
+            write
+            for write in await emulator_writes(emulator)
+            if of is None or write["sim_sid"] in of
+        ]
+        if len(writes) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(writes)} writes after {seconds} s, waiting for {count}")
 
 
 async def set_faults(emulator: RunningEmulator, **faults: float) -> None:

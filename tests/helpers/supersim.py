@@ -20,7 +20,7 @@ FAST_BACKOFF: dict[str, Any] = {"api_backoff_base_seconds": 0.01, "api_backoff_m
 
 
 def client_settings(
-    emulator: RunningEmulator,
+    emulator: RunningEmulator | EmulatorProcess,
     *,
     account: EmulatorAccount | None = None,
     auth: Literal["kore", "twilio"] = "kore",
@@ -44,7 +44,7 @@ def client_settings(
     return SimopsSettings(_env_file=None, **values)
 
 
-def make_client(emulator: RunningEmulator, **options: Any) -> SuperSimClient:
+def make_client(emulator: RunningEmulator | EmulatorProcess, **options: Any) -> SuperSimClient:
     """A client of one emulator account with a budget of its own (no sharing across tests)."""
     settings = client_settings(emulator, **options)
     return SuperSimClient(settings, budget=RateBudget.from_settings(settings))

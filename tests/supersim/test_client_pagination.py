@@ -186,16 +186,10 @@ async def test_the_next_page_leaves_before_this_one_is_parsed() -> None:
     request was written before the first page was parsed (a task that merely was created sends
     nothing until the loop runs again)."""
     emulator = await spawn_emulator_process(["--seed-sims", "12"])
-    settings = SimopsSettings(
-        _env_file=None,
-        api_url=emulator.api_url,
-        twilio_account_sid=emulator.parent.account_sid,
-        twilio_auth_token=SecretStr(emulator.parent.auth_token),
-    )
     control_url = f"{emulator.root_url}/_emulator"
     try:
         async with (
-            SuperSimClient(settings, budget=RateBudget.from_settings(settings)) as api,
+            make_client(emulator) as api,
             aclosing(api.list_sim_pages(page_size=5)) as pages,
         ):
             first = await anext(pages)

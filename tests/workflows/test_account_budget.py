@@ -26,11 +26,15 @@ from simops.clients.accounts import campaign_share
 from simops.clients.campaigns import CampaignHandle, campaign_progress, start_campaign
 from simops.core.sim import OutcomeKind
 from simops.devstack.in_process import LocalStack
-from simops.emulator.server import RunningEmulator
 from simops.messages import AccountShare
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.campaigns import new_sims, report, spec, write_lines
-from tests.helpers.stacks import campaign_test_stack, emulator_writes, start_sim_activation
+from tests.helpers.stacks import (
+    campaign_test_stack,
+    emulator_writes,
+    start_sim_activation,
+    wait_for_logged_writes,
+)
 from tests.helpers.supersim import EmulatorControl
 
 BUDGET = 40.0
@@ -79,14 +83,6 @@ def requests_by_campaign(
 def began_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
     """When the first of `sims` was written (from the emulator's write log)."""
     return float(min(write["at"] for write in writes if write["sim_sid"] in sims))
-
-
-async def first_write_of(emulator: RunningEmulator, sims: set[str]) -> None:
-    """Wait until the emulator logged a write of one of `sims`."""
-    deadline = time.monotonic() + 60
-    while not any(write["sim_sid"] in sims for write in await emulator_writes(emulator)):
-        assert time.monotonic() < deadline, "none of the SIMs was written within 60 s"
-        await asyncio.sleep(0.05)
 
 
 def ended_at(writes: list[dict[str, Any]], sims: set[str]) -> float:
@@ -253,7 +249,7 @@ async def test_campaigns_beyond_the_cap_queue_and_start_in_order(
             if campaign_id == "first":
                 # The first's claim must reach the store before the others': a campaign that
                 # claims a free place runs, whichever campaign of the account started first.
-                await first_write_of(emulator, set(group))
+                await wait_for_logged_writes(emulator, of=set(group), seconds=60)
         queued: dict[str, int] = {}
         for _ in range(150):
             for campaign_id in ("second", "third"):

@@ -16,19 +16,7 @@ from simops.campaigns.schedule import CampaignSchedule
 from simops.devstack.in_process import LocalStack
 from simops.workflows.campaign import CampaignWorkflow
 from tests.helpers.campaigns import report, start_activation
-from tests.helpers.stacks import emulator_writes, set_faults
-
-
-async def wait_for_logged_writes(stack: LocalStack, count: int, seconds: float = 30.0) -> None:
-    """Wait until the emulator logged `count` writes; fail naming what it saw."""
-    writes: list[dict[str, object]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        writes = await emulator_writes(stack.emulator)
-        if len(writes) >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{len(writes)} writes after {seconds} s, waiting for {count}")
+from tests.helpers.stacks import emulator_writes, set_faults, wait_for_logged_writes
 
 
 def first_writes_after(writes: list[dict[str, object]], moment: float) -> list[str]:
@@ -50,7 +38,7 @@ async def test_a_cancel_under_a_low_rate_stops_first_writes_at_the_send(
         stack, tmp_path, "slow", 40, rate=1.0, concurrency=20, batch_size=40,
         callback_wait_seconds=3.0,
     )  # fmt: skip
-    await wait_for_logged_writes(stack, 4)
+    await wait_for_logged_writes(stack.emulator, 4)
     cancelled_at = time.time()
     await handle.signal(CampaignWorkflow.cancel, "cut")
     progress = await handle.query(CampaignWorkflow.progress)
@@ -83,7 +71,7 @@ async def test_pause_holds_first_writes_inside_a_running_batch(
     handle = await start_activation(
         stack, tmp_path, "held", 30, rate=4.0, concurrency=20, batch_size=30
     )
-    await wait_for_logged_writes(stack, 4)
+    await wait_for_logged_writes(stack.emulator, 4)
     paused_at = time.time()
     await handle.signal(CampaignWorkflow.pause)
     progress = await handle.query(CampaignWorkflow.progress)
@@ -159,7 +147,7 @@ async def test_a_report_read_mid_run_shows_the_writes_the_api_made(
     handle = await start_activation(
         stack, tmp_path, "midway", 6, batch_size=6, callback_wait_seconds=1.0
     )
-    await wait_for_logged_writes(stack, 6)
+    await wait_for_logged_writes(stack.emulator, 6)
     rows: list[dict[str, str]] = []
     for _ in range(100):
         # The write is recorded with the group commit after the API's answer: a moment later.
